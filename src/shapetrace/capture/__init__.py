@@ -1,0 +1,1 @@
+"""Capture: the recorder (a TorchFunctionMode plus module hooks) and the records it produces."""

@@ -1,0 +1,79 @@
+"""Names of torch-level callables, and the reads (``.shape``, ``.size()``...) that are not ops."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+from shapetrace._private.torch_api import TensorBase as _TensorBase
+
+# Properties that compute a new tensor; every other Tensor property is a read.
+_PROPERTY_OPS = {"T", "mT", "H", "mH", "real", "imag"}
+
+_READ_METHODS = (
+    "size", "dim", "ndimension", "numel", "nelement", "stride", "storage_offset", "is_contiguous",
+    "data_ptr", "element_size", "is_floating_point", "is_complex", "is_signed", "get_device",
+    "has_names", "is_pinned", "is_shared", "untyped_storage", "storage", "__len__",
+)  # fmt: skip
+
+
+def _property_getters() -> set[Callable]:
+    getters = set()
+    for cls in (_TensorBase, torch.Tensor):
+        for name, attr in vars(cls).items():
+            if name not in _PROPERTY_OPS and hasattr(attr, "__get__") and type(attr).__name__ in (
+                "getset_descriptor", "property"
+            ):
+                getters.add(attr.__get__ if type(attr).__name__ == "getset_descriptor" else attr.fget)
+    return getters
+
+
+def _read_methods() -> set[Callable]:
+    found = set()
+    for name in _READ_METHODS:
+        for cls in (_TensorBase, torch.Tensor):
+            if name in vars(cls):
+                found.add(vars(cls)[name])
+    return found
+
+
+READS: frozenset[Callable] = frozenset(_property_getters() | _read_methods())
+"""Callables that only read a tensor's metadata; the recorder does not record them."""
+
+_DUNDER_SYMBOLS = {
+    "__add__": "+", "__radd__": "+", "__iadd__": "+=", "__sub__": "-", "__rsub__": "-", "__isub__": "-=",
+    "__mul__": "*", "__rmul__": "*", "__imul__": "*=", "__truediv__": "/", "__rtruediv__": "/",
+    "__itruediv__": "/=", "__div__": "/", "__rdiv__": "/", "__floordiv__": "//", "__rfloordiv__": "//",
+    "__mod__": "%", "__rmod__": "%", "__pow__": "**", "__rpow__": "**", "__ipow__": "**=",
+    "__matmul__": "@", "__rmatmul__": "@", "__and__": "&", "__rand__": "&", "__or__": "|", "__ror__": "|",
+    "__xor__": "^", "__rxor__": "^", "__lshift__": "<<", "__rshift__": ">>", "__neg__": "-", "__invert__": "~",
+    "__getitem__": "[]", "__setitem__": "[]=", "__eq__": "==", "__ne__": "!=", "__lt__": "<", "__le__": "<=",
+    "__gt__": ">", "__ge__": ">=",
+}  # fmt: skip
+
+
+@lru_cache(maxsize=None)
+def op_names(func: Callable) -> tuple[str, str]:
+    """``(name, qualname)`` of a callable seen by the recorder.
+
+    ``name`` is how the user writes it (``flatten``, ``cat``, ``linear``, ``+``);
+    ``qualname`` says where it lives (``Tensor.flatten``, ``torch.cat``, ``torch.nn.functional.linear``).
+    """
+    owner = getattr(func, "__self__", None)
+    if type(func).__name__ == "method-wrapper" and owner is not None:  # a Tensor property getter
+        name = owner.__name__
+        return name, f"Tensor.{name}"
+    name = getattr(func, "__name__", None) or repr(func)
+    objclass = getattr(func, "__objclass__", None)
+    qualname = getattr(func, "__qualname__", "") or name
+    if objclass is _TensorBase or qualname.startswith(("Tensor.", "TensorBase.")):
+        return _DUNDER_SYMBOLS.get(name, name), f"Tensor.{name}"
+    if getattr(F, name, None) is func:
+        return name, f"torch.nn.functional.{name}"
+    if getattr(torch, name, None) is func:
+        return name, f"torch.{name}"
+    module = getattr(func, "__module__", None) or "torch"
+    return name, f"{module}.{qualname}"

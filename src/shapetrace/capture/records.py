@@ -1,0 +1,170 @@
+"""The records a trace is made of: metadata only, never a tensor.
+
+The recorder stores raw tuples on its hot path; these dataclasses are built from them
+lazily, when someone reads the trace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+# A raw tensor description as the recorder stores it: (shape, dtype, device, requires_grad[, path]).
+RawMeta = tuple
+
+
+@dataclass(frozen=True)
+class TensorMeta:
+    """Shape, dtype, device and requires_grad of one tensor.
+
+    ``path`` locates the tensor inside the value it came from (``""`` for a bare tensor,
+    ``"[1]"``, ``"['logits']"``, ``".last_hidden_state"``). ``expr`` is the symbolic
+    shape text, filled by the symbolic pass.
+    """
+
+    shape: tuple[Any, ...]
+    dtype: torch.dtype
+    device: torch.device
+    requires_grad: bool
+    path: str = ""
+    expr: str | None = None
+
+    @classmethod
+    def from_raw(cls, raw: RawMeta) -> TensorMeta:
+        return cls(tuple(raw[0]), raw[1], raw[2], raw[3], raw[4] if len(raw) > 4 else "")
+
+    @property
+    def dtype_name(self) -> str:
+        return str(self.dtype).removeprefix("torch.")
+
+    @property
+    def device_name(self) -> str:
+        return str(self.device)
+
+    @property
+    def is_symbolic(self) -> bool:
+        return any(not isinstance(size, int) for size in self.shape)
+
+    def shape_text(self) -> str:
+        """The shape as the seeds write it: ``(8, 16, 512)``, or ``expr`` when known."""
+        if self.expr is not None:
+            return self.expr
+        return "(" + ", ".join(str(size) for size in self.shape) + (",)" if len(self.shape) == 1 else ")")
+
+
+@dataclass(frozen=True)
+class OpRecord:
+    """One torch-level call: what ran, where in the source, in which module, on what."""
+
+    index: int
+    op: str
+    qualname: str
+    module: str | None
+    module_call: int | None
+    module_index: int | None
+    file: str
+    line: int
+    code: str
+    inputs: tuple[TensorMeta, ...]
+    outputs: tuple[TensorMeta, ...]
+    failed: bool = False
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class ModuleCall:
+    """One call of an ``nn.Module``: its path as in ``named_modules()`` and call number (from 1).
+
+    ``first_op``/``end_op`` bound the ops that ran inside it (``end_op`` exclusive);
+    ``parent`` is the index of the enclosing module call, ``None`` at the top.
+    """
+
+    index: int
+    path: str
+    type: str
+    call: int
+    parent: int | None
+    depth: int
+    first_op: int
+    end_op: int
+    inputs: tuple[TensorMeta, ...]
+    outputs: tuple[TensorMeta, ...]
+    failed: bool = False
+
+
+@dataclass(frozen=True)
+class TraceError:
+    """The exception that ended a traced block, and the op that raised it (``None`` if no op did)."""
+
+    type: str
+    message: str
+    op_index: int | None
+
+
+@dataclass
+class Summary:
+    """What a finished trace knows about the run as a whole."""
+
+    model_type: str | None = None
+    parameters: int | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+# --- flattening nested values into tensor metadata -------------------------------------------
+
+_MAX_DEPTH = 6
+
+
+def raw_meta(tensor: torch.Tensor, path: str = "") -> RawMeta:
+    return (tensor.shape, tensor.dtype, tensor.device, tensor.requires_grad, path)
+
+
+def iter_tensors(value: Any, path: str = "") -> Iterator[tuple[str, torch.Tensor]]:
+    """Every tensor inside ``value`` with its path: tuples, lists, dicts, dataclasses,
+    ``ModelOutput``-style mappings and named tuples."""
+    found: list[tuple[str, torch.Tensor]] = []
+    _collect(value, path, 0, lambda p, t: found.append((p, t)))
+    return iter(found)
+
+
+def nested_metas(value: Any, path: str = "") -> list[RawMeta]:
+    """Raw metadata of every tensor inside ``value`` (see :func:`iter_tensors`)."""
+    if isinstance(value, torch.Tensor):  # the common cases, kept cheap
+        return [raw_meta(value, path)]
+    if type(value) is tuple and all(isinstance(item, torch.Tensor) for item in value):
+        return [raw_meta(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    found: list[RawMeta] = []
+    _collect(value, path, 0, lambda p, t: found.append(raw_meta(t, p)))
+    return found
+
+
+_ATOMS = (str, bytes, int, float, bool, type(None))
+
+
+def _collect(value: Any, path: str, depth: int, emit: Callable[[str, torch.Tensor], None]) -> None:
+    if isinstance(value, torch.Tensor):
+        emit(path, value)
+    elif isinstance(value, _ATOMS) or depth >= _MAX_DEPTH:
+        return
+    elif type(value) is tuple or type(value) is list:
+        for i, item in enumerate(value):
+            _collect(item, f"{path}[{i}]", depth + 1, emit)
+    elif isinstance(value, tuple) and hasattr(value, "_fields"):
+        for key, item in zip(value._fields, value):
+            _collect(item, f"{path}.{key}", depth + 1, emit)
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _collect(item, f"{path}[{i}]", depth + 1, emit)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _collect(item, f"{path}[{key!r}]", depth + 1, emit)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            _collect(getattr(value, f.name, None), f"{path}.{f.name}", depth + 1, emit)

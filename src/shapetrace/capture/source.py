@@ -1,0 +1,104 @@
+"""Where the user called an op from, and which operator they wrote.
+
+The recorder keeps only ``(code object, instruction offset)`` of the first frame outside
+torch, shapetrace and the type checkers; line, column and the operator symbol are decoded
+from them when the trace is read, once per code location.
+"""
+
+from __future__ import annotations
+
+import dis
+import importlib.util
+import linecache
+import os
+import sys
+from functools import lru_cache
+from types import CodeType
+
+_LIBRARY_PACKAGES = ("torch", "shapetrace", "jaxtyping", "typeguard", "beartype", "einops", "wadler_lindig")
+_LIBRARY_MODULES = ("contextlib", "functools")
+
+
+def _library_roots() -> tuple[str, ...]:
+    roots = []
+    for name in _LIBRARY_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations:
+            roots.extend(os.path.join(loc, "") for loc in spec.submodule_search_locations)
+    for name in _LIBRARY_MODULES:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            roots.append(spec.origin)
+    return tuple(roots)
+
+
+LIBRARY_ROOTS = _library_roots()
+
+# code object -> True when it belongs to a library whose frames are skipped. Read on the hot path.
+library_code: dict[CodeType, bool] = {}
+
+
+def is_library_code(code: CodeType) -> bool:
+    """Whether frames of ``code`` are skipped when looking for the user's line (cached)."""
+    known = library_code.get(code)
+    if known is None:
+        known = library_code[code] = code.co_filename.startswith(LIBRARY_ROOTS)
+    return known
+
+
+# --- decoding a call site ----------------------------------------------------------------------
+
+# BINARY_OP argument -> symbol, fixed since CPython 3.11 (NB_* constants, in-place forms from 13).
+_NB_SYMBOLS = ("+", "&", "//", "<<", "@", "*", "%", "|", "**", ">>", "-", "/", "^")
+_BINARY_OP_SYMBOLS = _NB_SYMBOLS + tuple(s + "=" for s in _NB_SYMBOLS) + ("[]",)
+_COMPARE_SHIFT = 5 if sys.version_info >= (3, 13) else 4 if sys.version_info >= (3, 12) else 0
+_SIMPLE_OPCODES = {
+    "BINARY_SUBSCR": "[]",
+    "STORE_SUBSCR": "[]=",
+    "UNARY_NEGATIVE": "-",
+    "UNARY_INVERT": "~",
+}
+
+
+@lru_cache(maxsize=None)
+def _positions(code: CodeType) -> tuple[tuple[int | None, ...], ...]:
+    return tuple(code.co_positions())
+
+
+def line_of(code: CodeType, lasti: int) -> int:
+    """The source line of the instruction at byte offset ``lasti``."""
+    positions = _positions(code)
+    index = lasti // 2
+    if 0 <= index < len(positions) and positions[index][0] is not None:
+        return positions[index][0]
+    return code.co_firstlineno
+
+
+@lru_cache(maxsize=None)
+def operator_at(code: CodeType, lasti: int) -> str | None:
+    """The operator symbol (``+``, ``@``, ``[]`` ...) executing at ``lasti``, or ``None`` for a call."""
+    raw = code.co_code
+    if not 0 <= lasti < len(raw) - 1:
+        return None
+    name = dis.opname[raw[lasti]]
+    arg = raw[lasti + 1]
+    if name == "BINARY_OP":
+        return _BINARY_OP_SYMBOLS[arg] if arg < len(_BINARY_OP_SYMBOLS) else None
+    if name == "COMPARE_OP":
+        index = arg >> _COMPARE_SHIFT
+        return dis.cmp_op[index] if index < len(dis.cmp_op) else None
+    return _SIMPLE_OPCODES.get(name)
+
+
+def source_line(file: str, line: int) -> str:
+    """The stripped source text of ``file:line`` (``""`` when unavailable)."""
+    return linecache.getline(file, line).strip()
+
+
+def display_path(file: str) -> str:
+    """``file`` relative to the working directory when it lies below it."""
+    try:
+        rel = os.path.relpath(file)
+    except ValueError:
+        return file
+    return file if rel.startswith("..") else rel

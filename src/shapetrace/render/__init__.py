@@ -1,0 +1,1 @@
+"""Views of a trace: the rich table and the JSON document."""
