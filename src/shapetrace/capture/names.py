@@ -1,4 +1,5 @@
-"""Names of torch-level callables, and the reads (``.shape``, ``.size()``...) that are not ops."""
+"""Names of torch-level callables, and the calls that are not ops: reads (``.shape``,
+``.size()``), attribute writes (``x.requires_grad = True``) and ``torch.device(...)``."""
 
 from __future__ import annotations
 
@@ -20,15 +21,18 @@ _READ_METHODS = (
 )  # fmt: skip
 
 
-def _property_getters() -> set[Callable]:
-    getters = set()
+def _property_accessors() -> set[Callable]:
+    """Getters of every Tensor property that is not an op, and setters of every property."""
+    accessors = set()
     for cls in (_TensorBase, torch.Tensor):
         for name, attr in vars(cls).items():
-            if name not in _PROPERTY_OPS and hasattr(attr, "__get__") and type(attr).__name__ in (
-                "getset_descriptor", "property"
-            ):
-                getters.add(attr.__get__ if type(attr).__name__ == "getset_descriptor" else attr.fget)
-    return getters
+            if type(attr).__name__ == "getset_descriptor":
+                accessors.add(attr.__set__)
+                if name not in _PROPERTY_OPS:
+                    accessors.add(attr.__get__)
+            elif isinstance(attr, property) and name not in _PROPERTY_OPS:
+                accessors.update(f for f in (attr.fget, attr.fset) if f is not None)
+    return accessors
 
 
 def _read_methods() -> set[Callable]:
@@ -40,8 +44,8 @@ def _read_methods() -> set[Callable]:
     return found
 
 
-READS: frozenset[Callable] = frozenset(_property_getters() | _read_methods())
-"""Callables that only read a tensor's metadata; the recorder does not record them."""
+NOT_OPS: frozenset[Callable] = frozenset(_property_accessors() | _read_methods() | {torch.device})
+"""Callables the recorder passes through without recording: metadata reads and attribute writes."""
 
 _DUNDER_SYMBOLS = {
     "__add__": "+", "__radd__": "+", "__iadd__": "+=", "__sub__": "-", "__rsub__": "-", "__isub__": "-=",

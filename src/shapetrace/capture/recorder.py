@@ -16,9 +16,9 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
 
 from shapetrace._private.torch_api import DisableTorchFunction
-from shapetrace.capture.names import READS
+from shapetrace.capture.names import NOT_OPS
 from shapetrace.capture.records import nested_metas
-from shapetrace.capture.source import is_library_code, library_code
+from shapetrace.capture.source import called_by_torch_internals, is_library_code, library_code
 
 # Raw op: [func, module_index, code, lasti, inputs, outputs, failed]; a raw tensor is
 # (shape, dtype, device, requires_grad[, path]).
@@ -42,6 +42,7 @@ class Recorder(TorchFunctionMode):
         self._seen_modules: list[nn.Module] = []  # keeps ids stable while tracing
         self._handles: list[RemovableHandle] = []
         self._model_only = False  # record only the modules of the model given to hook_modules
+        self._foreign_calls = 0  # calls now running of modules outside that model
         # Metadata caches, valid for one trace. Each holds its tensors so that an id is never
         # reused while cached; both are emptied by release().
         self._params: dict[int, tuple] = {}  # id(parameter) -> (meta, parameter)
@@ -56,16 +57,16 @@ class Recorder(TorchFunctionMode):
         types: Any,
         args: tuple = (),
         kwargs: dict | None = None,
-        _reads: frozenset = READS,
+        _not_ops: frozenset = NOT_OPS,
         _library: dict = library_code,
         _getframe: Callable = sys._getframe,
         _Tensor: type = torch.Tensor,
         _Parameter: type = nn.Parameter,
     ):
         # The hot path: locals bound as defaults, raw tuples only, no formatting.
-        if func in _reads:
+        if func in _not_ops:
             return func(*args, **kwargs) if kwargs else func(*args)
-        frame = _getframe(1)
+        frame = caller = _getframe(1)
         while frame is not None:
             code = frame.f_code
             skip = _library.get(code)
@@ -74,6 +75,9 @@ class Recorder(TorchFunctionMode):
             if not skip:
                 break
             frame = frame.f_back
+        stack = self._stack
+        if frame is not caller and not stack and not self._foreign_calls and called_by_torch_internals(caller):
+            return func(*args, **kwargs) if kwargs else func(*args)
         inputs = []
         last, last_meta, params = self._last, self._last_meta, self._params
         for value in (*args, *kwargs.values()) if kwargs else args:
@@ -94,7 +98,6 @@ class Recorder(TorchFunctionMode):
                 for item in value:
                     if isinstance(item, _Tensor):
                         inputs.append((item.shape, item.dtype, item.device, item.requires_grad))
-        stack = self._stack
         entry = [func, stack[-1] if stack else None, None, -1, inputs, (), False]
         if frame is not None:
             entry[2] = frame.f_code
@@ -157,6 +160,7 @@ class Recorder(TorchFunctionMode):
         path = self._paths.get(id(module))
         if path is None:
             if self._model_only:
+                self._foreign_calls += 1
                 return
             if self._stack:
                 parent_path = self.modules[self._stack[-1]][1]
@@ -170,6 +174,9 @@ class Recorder(TorchFunctionMode):
         self._open_call(path, module, args)
 
     def _exit_module(self, module: nn.Module, args: tuple, *kwargs_and_output: Any) -> None:
+        if self._model_only and id(module) not in self._paths:
+            self._foreign_calls -= 1
+            return
         if len(kwargs_and_output) == 2 and kwargs_and_output[0] and self._stack:
             record = self.modules[self._stack[-1]]
             if record[0] == id(module):

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import dis
 import importlib.util
+import io
 import linecache
 import os
 import sys
+import tokenize
 from functools import lru_cache
-from types import CodeType
+from types import CodeType, FrameType
+
+import torch.overrides
 
 _LIBRARY_PACKAGES = ("torch", "shapetrace", "jaxtyping", "typeguard", "beartype", "einops", "wadler_lindig")
 _LIBRARY_MODULES = ("contextlib", "functools")
@@ -44,6 +48,22 @@ def is_library_code(code: CodeType) -> bool:
     if known is None:
         known = library_code[code] = code.co_filename.startswith(LIBRARY_ROOTS)
     return known
+
+
+_TORCH_ROOT = os.path.join(os.path.dirname(torch.overrides.__file__), "")
+_DISPATCH_CODE = torch.overrides.handle_torch_function.__code__
+
+
+def called_by_torch_internals(caller: FrameType) -> bool:
+    """Whether an op was called by torch's own code on its own behalf (building a module,
+    ``Module.to``, an optimizer step) rather than by the user, directly or through a torch
+    function the user called (which reaches the mode through ``handle_torch_function``)."""
+    if caller.f_code is _DISPATCH_CODE:
+        public = caller.f_back  # the torch function that dispatched, e.g. F.dropout
+        caller = public.f_back if public is not None else None
+        if caller is None:
+            return False
+    return caller.f_code.co_filename.startswith(_TORCH_ROOT)
 
 
 # --- decoding a call site ----------------------------------------------------------------------
@@ -93,6 +113,20 @@ def operator_at(code: CodeType, lasti: int) -> str | None:
 def source_line(file: str, line: int) -> str:
     """The stripped source text of ``file:line`` (``""`` when unavailable)."""
     return linecache.getline(file, line).strip()
+
+
+@lru_cache(maxsize=4096)
+def code_without_comment(code: str) -> str:
+    """``code`` without its trailing comment (a ``#`` inside a string is kept)."""
+    if "#" not in code:
+        return code
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(code).readline):
+            if token.type == tokenize.COMMENT:
+                return code[: token.start[1]].rstrip()
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return code
 
 
 def display_path(file: str) -> str:

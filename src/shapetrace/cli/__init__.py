@@ -1,0 +1,1 @@
+"""The command line: ``shapetrace [options] SCRIPT [ARGS...]`` and ``python -m shapetrace``."""

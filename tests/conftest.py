@@ -1,0 +1,39 @@
+"""Shared fixtures: the seed models in examples/ are the test fixtures."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_example(name: str) -> ModuleType:
+    """Import ``examples/<name>.py`` as a module (its ``main()`` is not run)."""
+    path = EXAMPLES / f"{name}.py"
+    module_name = f"shapetrace_examples.{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def examples():
+    """``examples.load("patch_embed")`` imports that example; ``examples.path("mlp")`` is its file."""
+
+    class Examples:
+        load = staticmethod(load_example)
+
+        @staticmethod
+        def path(name: str) -> Path:
+            return EXAMPLES / f"{name}.py"
+
+    return Examples()
