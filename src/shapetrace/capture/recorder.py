@@ -21,7 +21,7 @@ from shapetrace.capture.records import nested_metas
 from shapetrace.capture.source import called_by_torch_internals, is_library_code, library_code
 
 # Raw op: [func, module_index, code, lasti, inputs, outputs, failed]; a raw tensor is
-# (shape, dtype, device, requires_grad[, path]).
+# (shape, dtype, device, requires_grad, id[, path]) -- see records.RawMeta.
 # Raw module call: [module_id, path, type, call, parent, depth, first_op, end_op, inputs, outputs, failed]
 _END_OP, _INPUTS, _OUTPUTS, _FAILED = 7, 8, 9, 10
 
@@ -87,17 +87,17 @@ class Recorder(TorchFunctionMode):
                 elif type(value) is _Parameter:
                     known = params.get(id(value))
                     if known is None:
-                        known = (value.shape, value.dtype, value.device, value.requires_grad)
+                        known = (value.shape, value.dtype, value.device, value.requires_grad, id(value))
                         params[id(value)] = (known, value)
                     else:
                         known = known[0]
                     inputs.append(known)
                 else:
-                    inputs.append((value.shape, value.dtype, value.device, value.requires_grad))
+                    inputs.append((value.shape, value.dtype, value.device, value.requires_grad, id(value)))
             elif type(value) is list or type(value) is tuple:
                 for item in value:
                     if isinstance(item, _Tensor):
-                        inputs.append((item.shape, item.dtype, item.device, item.requires_grad))
+                        inputs.append((item.shape, item.dtype, item.device, item.requires_grad, id(item)))
         entry = [func, stack[-1] if stack else None, None, -1, inputs, (), False]
         if frame is not None:
             entry[2] = frame.f_code
@@ -110,12 +110,12 @@ class Recorder(TorchFunctionMode):
             self.failure, self.failure_index = error, len(self.ops) - 1
             raise
         if isinstance(result, _Tensor):
-            self._last_meta = meta = (result.shape, result.dtype, result.device, result.requires_grad)
+            self._last_meta = meta = (result.shape, result.dtype, result.device, result.requires_grad, id(result))
             self._last = result
             entry[5] = (meta,)
         elif isinstance(result, (list, tuple)):
             entry[5] = [
-                (item.shape, item.dtype, item.device, item.requires_grad, f"[{i}]")
+                (item.shape, item.dtype, item.device, item.requires_grad, id(item), f"[{i}]")
                 for i, item in enumerate(result)
                 if isinstance(item, _Tensor)
             ]

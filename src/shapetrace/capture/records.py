@@ -13,7 +13,9 @@ from typing import Any
 
 import torch
 
-# A raw tensor description as the recorder stores it: (shape, dtype, device, requires_grad[, path]).
+# A raw tensor description as the recorder stores it: (shape, dtype, device, requires_grad, id[, path]).
+# The id links an op's input to the op that produced it: a live tensor's id cannot be reused,
+# so the latest recorded output with that id, before the consuming op, is its producer.
 RawMeta = tuple
 
 
@@ -22,20 +24,22 @@ class TensorMeta:
     """Shape, dtype, device and requires_grad of one tensor.
 
     ``path`` locates the tensor inside the value it came from (``""`` for a bare tensor,
-    ``"[1]"``, ``"['logits']"``, ``".last_hidden_state"``). ``expr`` is the symbolic
-    shape text, filled by the symbolic pass.
+    ``"[1]"``, ``"['logits']"``, ``".last_hidden_state"``). ``tensor_id`` is ``id()`` of the
+    tensor while it was alive (see ``RawMeta``). ``expr`` is the symbolic shape text, filled
+    by the symbolic pass.
     """
 
     shape: tuple[Any, ...]
     dtype: torch.dtype
     device: torch.device
     requires_grad: bool
+    tensor_id: int = 0
     path: str = ""
     expr: str | None = None
 
     @classmethod
     def from_raw(cls, raw: RawMeta) -> TensorMeta:
-        return cls(tuple(raw[0]), raw[1], raw[2], raw[3], raw[4] if len(raw) > 4 else "")
+        return cls(tuple(raw[0]), raw[1], raw[2], raw[3], raw[4], raw[5] if len(raw) > 5 else "")
 
     @property
     def dtype_name(self) -> str:
@@ -123,7 +127,7 @@ _MAX_DEPTH = 6
 
 
 def raw_meta(tensor: torch.Tensor, path: str = "") -> RawMeta:
-    return (tensor.shape, tensor.dtype, tensor.device, tensor.requires_grad, path)
+    return (tensor.shape, tensor.dtype, tensor.device, tensor.requires_grad, id(tensor), path)
 
 
 def iter_tensors(value: Any, path: str = "") -> Iterator[tuple[str, torch.Tensor]]:

@@ -20,6 +20,7 @@ def tensor_to_dict(meta: TensorMeta) -> dict[str, Any]:
         "requires_grad": meta.requires_grad,
         "expr": meta.expr,
         "path": meta.path,
+        "id": meta.tensor_id,
     }
 
 
