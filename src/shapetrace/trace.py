@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from functools import cached_property
-from types import TracebackType
+from types import CodeType, TracebackType
 from typing import Any
 
 from torch import nn
@@ -33,15 +33,19 @@ class Trace:
     @cached_property
     def modules(self) -> list[ModuleCall]:
         """Every module call, in the order the calls began."""
-        return [
-            ModuleCall(
-                index=i, path=path, type=type_name, call=call, parent=parent, depth=depth,
-                first_op=first_op, end_op=first_op if end_op is None else end_op,
-                inputs=_metas(inputs), outputs=_metas(outputs), failed=failed,
-            )
-            for i, (_, path, type_name, call, parent, depth, first_op, end_op, inputs, outputs, failed)
-            in enumerate(self._recorder.modules)
-        ]  # fmt: skip
+        calls = []
+        for i, raw in enumerate(self._recorder.modules):
+            _, path, type_name, call, parent, depth, first_op, end_op, inputs, outputs, failed, code, lasti = raw
+            file, line = _site(code, lasti)
+            calls.append(
+                ModuleCall(
+                    index=i, path=path, type=type_name, call=call, parent=parent, depth=depth,
+                    first_op=first_op, end_op=first_op if end_op is None else end_op,
+                    inputs=_metas(inputs), outputs=_metas(outputs), failed=failed,
+                    file=file, line=line, code=source_line(file, line),
+                )
+            )  # fmt: skip
+        return calls
 
     @cached_property
     def ops(self) -> list[OpRecord]:
@@ -52,9 +56,7 @@ class Trace:
             name, qualname = op_names(func)
             if code is not None:
                 name = operator_at(code, lasti) or name
-                file, line = code.co_filename, line_of(code, lasti)
-            else:
-                file, line = "<unknown>", 0
+            file, line = _site(code, lasti)
             module = modules[module_index] if module_index is not None else None
             records.append(
                 OpRecord(
@@ -171,6 +173,10 @@ class trace:
             self._trace._finish(exc)
             recorder.release()
         return False
+
+
+def _site(code: CodeType | None, lasti: int) -> tuple[str, int]:
+    return (code.co_filename, line_of(code, lasti)) if code is not None else ("<unknown>", 0)
 
 
 def _metas(raw: Any) -> tuple[TensorMeta, ...]:

@@ -18,11 +18,12 @@ from torch.utils.hooks import RemovableHandle
 from shapetrace._private.torch_api import DisableTorchFunction
 from shapetrace.capture.names import NOT_OPS
 from shapetrace.capture.records import nested_metas
-from shapetrace.capture.source import called_by_torch_internals, is_library_code, library_code
+from shapetrace.capture.source import called_by_torch_internals, is_library_code, library_code, user_frame
 
 # Raw op: [func, module_index, code, lasti, inputs, outputs, failed]; a raw tensor is
 # (shape, dtype, device, requires_grad, id[, path]) -- see records.RawMeta.
-# Raw module call: [module_id, path, type, call, parent, depth, first_op, end_op, inputs, outputs, failed]
+# Raw module call: [module_id, path, type, call, parent, depth, first_op, end_op, inputs, outputs, failed,
+#                   code, lasti] (code, lasti: the caller's line)
 _END_OP, _INPUTS, _OUTPUTS, _FAILED = 7, 8, 9, 10
 
 
@@ -188,9 +189,11 @@ class Recorder(TorchFunctionMode):
         call = self._calls[key] = self._calls.get(key, 0) + 1
         stack = self._stack
         inputs = nested_metas(args)
+        frame = user_frame(sys._getframe(1))
         self.modules.append([
             key, path, type(module).__name__, call, stack[-1] if stack else None, len(stack),
             len(self.ops), None, inputs, (), False,
+            frame.f_code if frame else None, frame.f_lasti if frame else -1,
         ])  # fmt: skip
         stack.append(len(self.modules) - 1)
 

@@ -87,7 +87,8 @@ class ModuleCall:
     """One call of an ``nn.Module``: its path as in ``named_modules()`` and call number (from 1).
 
     ``first_op``/``end_op`` bound the ops that ran inside it (``end_op`` exclusive);
-    ``parent`` is the index of the enclosing module call, ``None`` at the top.
+    ``parent`` is the index of the enclosing module call, ``None`` at the top. ``file``/``line``/
+    ``code`` are the user's line that called the module.
     """
 
     index: int
@@ -101,6 +102,9 @@ class ModuleCall:
     inputs: tuple[TensorMeta, ...]
     outputs: tuple[TensorMeta, ...]
     failed: bool = False
+    file: str = "<unknown>"
+    line: int = 0
+    code: str = ""
 
 
 @dataclass(frozen=True)

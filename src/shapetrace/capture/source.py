@@ -50,6 +50,13 @@ def is_library_code(code: CodeType) -> bool:
     return known
 
 
+def user_frame(frame: FrameType | None) -> FrameType | None:
+    """The first frame at or above ``frame`` that is not library code."""
+    while frame is not None and is_library_code(frame.f_code):
+        frame = frame.f_back
+    return frame
+
+
 _TORCH_ROOT = os.path.join(os.path.dirname(torch.overrides.__file__), "")
 _DISPATCH_CODE = torch.overrides.handle_torch_function.__code__
 

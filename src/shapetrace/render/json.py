@@ -51,6 +51,9 @@ def module_to_dict(call: ModuleCall) -> dict[str, Any]:
         "first_op": call.first_op,
         "end_op": call.end_op,
         "failed": call.failed,
+        "file": call.file,
+        "line": call.line,
+        "code": call.code,
         "inputs": [tensor_to_dict(t) for t in call.inputs],
         "outputs": [tensor_to_dict(t) for t in call.outputs],
     }
