@@ -15,7 +15,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
 
-from shapetrace._private.torch_api import DisableTorchFunction
+from shapetrace._private.torch_api import DisableTorchFunction, register_global_forward_hook
 from shapetrace.capture.names import NOT_OPS
 from shapetrace.capture.records import nested_metas
 from shapetrace.capture.source import called_by_torch_internals, is_library_code, library_code, user_frame
@@ -133,11 +133,7 @@ class Recorder(TorchFunctionMode):
             self._paths = module_paths(model)
             self._model_only = True
         self._handles.append(nn.modules.module.register_module_forward_pre_hook(self._global_enter))
-        self._handles.append(
-            nn.modules.module.register_module_forward_hook(
-                self._global_exit, with_kwargs=True, always_call=True
-            )
-        )
+        self._handles.append(register_global_forward_hook(self._global_exit))
 
     def release(self) -> None:
         """Remove every hook and drop every reference to a tensor or module."""

@@ -170,9 +170,9 @@ def _collect(value: Any, path: str, depth: int, emit: Callable[[str, torch.Tenso
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
             _collect(item, f"{path}[{i}]", depth + 1, emit)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):  # also ModelOutput
+        for f in dataclasses.fields(value):
+            _collect(getattr(value, f.name, None), f"{path}.{f.name}", depth + 1, emit)
     elif isinstance(value, Mapping):
         for key, item in value.items():
             _collect(item, f"{path}[{key!r}]", depth + 1, emit)
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for f in dataclasses.fields(value):
-            _collect(getattr(value, f.name, None), f"{path}.{f.name}", depth + 1, emit)

@@ -58,19 +58,24 @@ def user_frame(frame: FrameType | None) -> FrameType | None:
 
 
 _TORCH_ROOT = os.path.join(os.path.dirname(torch.overrides.__file__), "")
-_DISPATCH_CODE = torch.overrides.handle_torch_function.__code__
+# torch's plumbing: building modules, Module.to/_apply, parameters, optimizers, autograd, data
+# loading. Ops made on its behalf outside any forward are not the user's ops.
+_TORCH_PLUMBING = tuple(
+    _TORCH_ROOT + part for part in ("nn/modules/", "nn/parameter.py", "optim/", "autograd/", "utils/")
+)
 
 
 def called_by_torch_internals(caller: FrameType) -> bool:
-    """Whether an op was called by torch's own code on its own behalf (building a module,
-    ``Module.to``, an optimizer step) rather than by the user, directly or through a torch
-    function the user called (which reaches the mode through ``handle_torch_function``)."""
-    if caller.f_code is _DISPATCH_CODE:
-        public = caller.f_back  # the torch function that dispatched, e.g. F.dropout
-        caller = public.f_back if public is not None else None
-        if caller is None:
-            return False
-    return caller.f_code.co_filename.startswith(_TORCH_ROOT)
+    """Whether an op was made by torch's plumbing on its own behalf (building a module,
+    ``Module.to``, an optimizer step): some frame between the op and the user's frame belongs to
+    it. Ops the user asked for through a torch function (``F.dropout``) or a helper
+    (``nn.init.zeros_``) pass only through other torch code."""
+    frame: FrameType | None = caller
+    while frame is not None and is_library_code(frame.f_code):
+        if frame.f_code.co_filename.startswith(_TORCH_PLUMBING):
+            return True
+        frame = frame.f_back
+    return False
 
 
 # --- decoding a call site ----------------------------------------------------------------------

@@ -65,7 +65,7 @@ class TraceTable:
         dtype, device = common_dtype_device(trace.ops)
         rows = list(self._rows(dtype, device))
         columns = ("#", "line", "code", "op", "module", "output shape")
-        widths = [max([len(h)] + [cell.cell_len for cell in column]) for h, column in zip(columns, zip(*rows))]
+        widths = [max([len(h)] + [row[i].cell_len for row in rows]) for i, h in enumerate(columns)]
         too_wide = sum(widths) + 2 * len(columns) > options.max_width
         # Too wide for the console: every column keeps its width and the code column is cut.
         table = Table(title=self.title, header_style="bold", box=box.SIMPLE_HEAD, expand=too_wide)

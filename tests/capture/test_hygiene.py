@@ -1,0 +1,187 @@
+"""A trace leaves nothing behind, changes no result, keeps no tensor alive, and loses nothing
+when the forward fails."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import pytest
+import torch
+from torch import nn
+
+import shapetrace
+from shapetrace._private.torch_api import global_module_hook_counts, torch_function_mode_depth
+
+
+class Block(nn.Module):
+    def __init__(self, dim: int = 16) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.proj = nn.Linear(dim, dim)
+        self.drop = nn.Dropout(0.2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.drop(self.proj(self.norm(x)))       # (B, N, D)
+
+
+class Broken(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(8, 16)
+        self.fc2 = nn.Linear(32, 4)  # should be 16 -> 4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.fc1(x).relu()                              # (B, 16)
+        return self.fc2(x)                                  # fails: 16 != 32
+
+
+def module_hook_state(model: nn.Module) -> list[tuple]:
+    return [
+        (len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks),
+         len(m._forward_hooks_always_called), len(m._forward_hooks_with_kwargs), "forward" in vars(m))
+        for m in model.modules()
+    ]  # fmt: skip
+
+
+def assert_nothing_installed(model: nn.Module, before: list[tuple]) -> None:
+    assert torch_function_mode_depth() == 0
+    assert set(global_module_hook_counts().values()) == {0}
+    assert module_hook_state(model) == before
+
+
+def test_nothing_is_left_installed_after_a_normal_exit():
+    model = Block()
+    before = module_hook_state(model)
+    x = torch.rand(2, 5, 16)
+    with shapetrace.trace(model):
+        assert torch_function_mode_depth() == 1
+        model(x)
+    assert_nothing_installed(model, before)
+    with shapetrace.trace():
+        model(x)
+    assert_nothing_installed(model, before)
+
+
+def test_failing_forward_keeps_the_trace_up_to_the_failure_and_the_exception_unchanged():
+    model = Broken()
+    before = module_hook_state(model)
+    x = torch.rand(2, 8)
+    with pytest.raises(RuntimeError) as caught:
+        model(x)
+    expected_message = str(caught.value)
+    with pytest.raises(RuntimeError) as caught, shapetrace.trace(model) as t:
+        model(x)
+    assert type(caught.value) is RuntimeError and str(caught.value) == expected_message
+    assert_nothing_installed(model, before)
+    assert [(op.op, op.module, op.failed) for op in t.ops] == [
+        ("linear", "fc1", False),
+        ("relu", "", False),
+        ("linear", "fc2", True),
+    ]
+    assert t.error.type == "RuntimeError" and t.error.message == expected_message
+    assert t.error.op_index == 2 and t.failing_op() is t.ops[2]
+    failing = t.ops[2]
+    assert failing.outputs == () and [m.shape for m in failing.inputs] == [(2, 16), (4, 32), (4,)]
+    assert failing.code == "return self.fc2(x)                                  # fails: 16 != 32"
+    assert [(m.path, m.failed) for m in t.modules] == [("", True), ("fc1", False), ("fc2", True)]
+    assert t.to_dict()["error"] == {"type": "RuntimeError", "message": expected_message, "op_index": 2}
+
+
+def test_an_error_outside_any_op_is_recorded_without_an_op_index():
+    x = torch.rand(3)
+    with pytest.raises(ValueError, match="bad value"), shapetrace.trace() as t:
+        x.sum()
+        raise ValueError("bad value")
+    assert t.error.type == "ValueError" and t.error.op_index is None
+    assert [op.op for op in t.ops] == ["sum"]
+
+
+def test_an_op_error_caught_by_the_user_does_not_end_the_trace():
+    a, b = torch.rand(2, 3), torch.rand(4, 5)
+    with shapetrace.trace() as t:
+        try:
+            a @ b
+        except RuntimeError:
+            pass
+        a.sum()
+    assert t.error is None
+    assert [(op.op, op.failed) for op in t.ops] == [("@", True), ("sum", False)]
+
+
+def run(model: nn.Module, x: torch.Tensor, traced: bool):
+    torch.manual_seed(0)
+    model.zero_grad()
+    if traced:
+        with shapetrace.trace(model):
+            y = model(x)
+            y.square().mean().backward()
+    else:
+        y = model(x)
+        y.square().mean().backward()
+    return y.detach().clone(), [p.grad.clone() for p in model.parameters()]
+
+
+def test_outputs_and_gradients_are_bit_identical(examples):
+    torch.manual_seed(1)
+    model = Block().train()  # dropout is active: the RNG stream must be untouched too
+    x = torch.rand(4, 7, 16)
+    plain_y, plain_grads = run(model, x, traced=False)
+    traced_y, traced_grads = run(model, x, traced=True)
+    assert torch.equal(plain_y, traced_y)
+    assert all(torch.equal(a, b) for a, b in zip(plain_grads, traced_grads))
+
+
+def test_a_finished_trace_keeps_no_tensor_alive():
+    model = Block()
+
+    def traced_call():
+        x = torch.rand(2, 3, 16)
+        with shapetrace.trace(model) as t:
+            y = model(x)
+        return t, weakref.ref(x), weakref.ref(y)
+
+    t, x_ref, y_ref = traced_call()
+    gc.collect()
+    assert x_ref() is None and y_ref() is None
+    assert [op.op for op in t.ops] == ["layer_norm", "linear", "dropout", "+"]
+
+
+def test_a_failed_trace_keeps_no_tensor_alive():
+    model = Broken()
+
+    def traced_call():
+        x = torch.rand(2, 8)
+        try:
+            with shapetrace.trace(model) as t:
+                model(x)
+        except RuntimeError:
+            pass
+        return t, weakref.ref(x)
+
+    t, x_ref = traced_call()
+    gc.collect()
+    assert x_ref() is None
+    assert t.error is not None
+
+
+def test_records_hold_metadata_only():
+    model = Block()
+    x = torch.rand(2, 3, 16)
+    with shapetrace.trace(model) as t:
+        model(x)
+
+    def walk(value, seen=None):
+        seen = seen if seen is not None else set()
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        assert not isinstance(value, (torch.Tensor, nn.Module)), value
+        children = vars(value).values() if hasattr(value, "__dataclass_fields__") else ()
+        if isinstance(value, (list, tuple)):
+            children = value
+        for child in children:
+            walk(child, seen)
+
+    walk(t.ops)
+    walk(t.modules)

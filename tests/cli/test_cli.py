@@ -1,0 +1,123 @@
+"""The command line: shapetrace [--json FILE] SCRIPT [ARGS...] and python -m shapetrace."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from shapetrace.cli.main import main
+
+GOOD = """\
+import sys
+import torch
+
+x = torch.rand(2, 3)                  # (2, 3)
+y = x.transpose(0, 1)                 # (3, 2)
+print("argv", sys.argv[1:])
+"""
+
+FAILING = """\
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = x.flatten(1)              # (B, 12)
+        return self.fc(x)             # fails: 12 != 8
+
+
+Net()(torch.rand(2, 3, 4))
+"""
+
+
+@pytest.fixture
+def script(tmp_path):
+    def write(source: str, name: str = "script.py"):
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(source))
+        return path
+
+    return write
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
+
+
+def test_runs_the_script_with_its_argv_and_prints_the_table(script, capsys):
+    path = script(GOOD)
+    assert main([str(path), "--flag", "value"]) == 0
+    out = capsys.readouterr().out
+    assert "argv ['--flag', 'value']" in out
+    assert out.index("argv") < out.index("transpose")  # the script's output, then the table
+    assert "(3, 2)" in out and "2 ops, 0 module calls in script.py" in out
+
+
+def test_json_file(script, tmp_path, capsys):
+    path = script(GOOD)
+    target = tmp_path / "trace.json"
+    assert main(["--json", str(target), str(path)]) == 0
+    doc = json.loads(target.read_text())
+    assert [op["op"] for op in doc["ops"]] == ["rand", "transpose"]
+    assert doc["ops"][1]["line"] == 5
+
+
+def test_exit_code_of_the_script(script, capsys):
+    assert main([str(script("import sys\nsys.exit(3)\n"))]) == 3
+    assert main([str(script("import sys\nsys.exit()\n"))]) == 0
+    assert main([str(script("import sys\nsys.exit('stopped early')\n"))]) == 1
+    assert "stopped early" in capsys.readouterr().err
+
+
+def test_failing_script_prints_its_traceback_then_the_trace_and_exits_1(script, capsys):
+    path = script(FAILING)
+    assert main([str(path)]) == 1
+    captured = capsys.readouterr()
+    err_lines = captured.err.splitlines()
+    assert err_lines[0] == "Traceback (most recent call last):"
+    assert f'File "{path}", line 15, in <module>' in err_lines[1]
+    assert "runpy" not in captured.err and "shapetrace/cli" not in captured.err
+    assert err_lines[-1] == "RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x12 and 8x4)"
+    out = captured.out
+    assert "flatten" in out and "(2, 12)" in out and "✗ raised" in out
+    assert "✗ op 2 (linear) at script.py:12 raised RuntimeError" in out
+
+
+def test_syntax_error_is_the_scripts_own_error(script, capsys):
+    assert main([str(script("x = (\n"))]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.rstrip().endswith("SyntaxError: '(' was never closed")
+    assert "0 ops, 0 module calls" in captured.out
+
+
+def test_missing_or_unreadable_script_is_one_clear_line_and_exit_2(tmp_path, capsys):
+    assert main([str(tmp_path / "nope.py")]) == 2
+    assert capsys.readouterr().err == f"shapetrace: {tmp_path / 'nope.py'}: no such file\n"
+    assert main([str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().endswith("is a directory, not a Python script")
+    if os.geteuid() != 0:  # root reads anything
+        locked = tmp_path / "locked.py"
+        locked.write_text("x = 1\n")
+        locked.chmod(0)
+        assert main([str(locked)]) == 2
+
+
+def test_console_script_and_python_dash_m(examples):
+    for command in (["shapetrace"], [sys.executable, "-m", "shapetrace"]):
+        done = subprocess.run(
+            [*command, str(examples.path("tokenize_image"))],
+            capture_output=True, text=True, env={**os.environ, "COLUMNS": "160"}, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "transpose" in done.stdout and "(8, 16, 512)" in done.stdout

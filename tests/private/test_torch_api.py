@@ -1,0 +1,59 @@
+"""The private torch APIs shapetrace relies on: these fail loudly when torch moves them."""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+
+from shapetrace._private import torch_api
+from shapetrace.capture import source
+
+
+def test_disable_torch_function_turns_off_modes():
+    seen = []
+
+    class Spy(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            seen.append(func)
+            return func(*args, **(kwargs or {}))
+
+    x = torch.rand(2)
+    with Spy():
+        with torch_api.DisableTorchFunction():
+            x.shape, x + 1
+        assert torch_api.torch_function_mode_depth() == 1
+        x.sum()
+    assert len(seen) == 1
+
+
+def test_tensor_base_is_where_tensor_methods_live():
+    assert torch.Tensor.flatten is torch_api.TensorBase.flatten
+    assert type(torch_api.TensorBase.shape).__name__ == "getset_descriptor"
+
+
+def test_global_hook_registries_exist_and_the_forward_hook_handle_cleans_all_of_them():
+    before = torch_api.global_module_hook_counts()
+    handle = torch_api.register_global_forward_hook(lambda *args: None)
+    assert torch_api.global_module_hook_counts() != before
+    handle.remove()
+    assert torch_api.global_module_hook_counts() == before
+
+
+def test_python_torch_functions_dispatch_through_handle_torch_function():
+    # source.called_by_torch_internals relies on the dispatch chain: mode <- overrides <- F.* <- caller
+    chain = []
+
+    class Spy(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            frame = sys._getframe(1)
+            chain.extend([frame.f_code.co_name, frame.f_back.f_code.co_name])
+            return func(*args, **(kwargs or {}))
+
+    x = torch.rand(2)
+    with Spy():
+        F.dropout(x, 0.1)
+    assert chain == ["handle_torch_function", "dropout"]
+    assert source.is_library_code(torch.overrides.handle_torch_function.__code__)
