@@ -11,8 +11,8 @@ from typing import Any
 from torch import nn
 
 from shapetrace.capture.names import op_names
-from shapetrace.capture.records import ModuleCall, OpRecord, Summary, TensorMeta, TraceError
 from shapetrace.capture.recorder import Recorder
+from shapetrace.capture.records import ModuleCall, OpRecord, Summary, TensorMeta, TraceError
 from shapetrace.capture.source import line_of, operator_at, source_line
 
 
@@ -35,7 +35,21 @@ class Trace:
         """Every module call, in the order the calls began."""
         calls = []
         for i, raw in enumerate(self._recorder.modules):
-            _, path, type_name, call, parent, depth, first_op, end_op, inputs, outputs, failed, code, lasti = raw
+            (
+                _,
+                path,
+                type_name,
+                call,
+                parent,
+                depth,
+                first_op,
+                end_op,
+                inputs,
+                outputs,
+                failed,
+                code,
+                lasti,
+            ) = raw
             file, line = _site(code, lasti)
             calls.append(
                 ModuleCall(

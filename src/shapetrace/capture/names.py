@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 
 import torch
 import torch.nn.functional as F
@@ -59,7 +59,7 @@ _DUNDER_SYMBOLS = {
 }  # fmt: skip
 
 
-@lru_cache(maxsize=None)
+@cache
 def op_names(func: Callable) -> tuple[str, str]:
     """``(name, qualname)`` of a callable seen by the recorder.
 

@@ -77,7 +77,12 @@ class Recorder(TorchFunctionMode):
                 break
             frame = frame.f_back
         stack = self._stack
-        if frame is not caller and not stack and not self._foreign_calls and called_by_torch_internals(caller):
+        if (
+            frame is not caller
+            and not stack
+            and not self._foreign_calls
+            and called_by_torch_internals(caller)
+        ):
             return func(*args, **kwargs) if kwargs else func(*args)
         inputs = []
         last, last_meta, params = self._last, self._last_meta, self._params
@@ -111,7 +116,13 @@ class Recorder(TorchFunctionMode):
             self.failure, self.failure_index = error, len(self.ops) - 1
             raise
         if isinstance(result, _Tensor):
-            self._last_meta = meta = (result.shape, result.dtype, result.device, result.requires_grad, id(result))
+            self._last_meta = meta = (
+                result.shape,
+                result.dtype,
+                result.device,
+                result.requires_grad,
+                id(result),
+            )
             self._last = result
             entry[5] = (meta,)
         elif isinstance(result, (list, tuple)):

@@ -14,7 +14,7 @@ import linecache
 import os
 import sys
 import tokenize
-from functools import lru_cache
+from functools import cache, lru_cache
 from types import CodeType, FrameType
 
 import torch.overrides
@@ -92,7 +92,7 @@ _SIMPLE_OPCODES = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _positions(code: CodeType) -> tuple[tuple[int | None, ...], ...]:
     return tuple(code.co_positions())
 
@@ -106,7 +106,7 @@ def line_of(code: CodeType, lasti: int) -> int:
     return code.co_firstlineno
 
 
-@lru_cache(maxsize=None)
+@cache
 def operator_at(code: CodeType, lasti: int) -> str | None:
     """The operator symbol (``+``, ``@``, ``[]`` ...) executing at ``lasti``, or ``None`` for a call."""
     raw = code.co_code

@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a Python script as __main__, record every torch op and module call, "
         "and print each op's line, module and output shape.",
     )
-    parser.add_argument("--json", metavar="FILE", help="also write the trace as JSON (schema shapetrace.trace/1)")
+    parser.add_argument(
+        "--json", metavar="FILE", help="also write the trace as JSON (schema shapetrace.trace/1)"
+    )
     parser.add_argument("script", help="the Python script to run")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
     return parser
