@@ -1,0 +1,105 @@
+"""Capture overhead: per-op cost (µs) and traced/plain ratios on a small ViT and a small GPT.
+
+    python bench/bench_capture.py [--rounds 30]
+
+One thread, interleaved rounds, medians. Rows: a plain forward; a bare TorchFunctionMode (the
+floor every op-level tracer pays); shapetrace.trace(model); and, when installed, the peers
+torchinfo and torchview (bench-only: `pip install torchinfo torchview graphviz`).
+Per-op cost = (traced - plain) / recorded ops. Also printed: the cost on tiny tensors, where
+kernel time does not hide the tracer's own cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from models import SmallGPT, SmallViT
+from torch.overrides import TorchFunctionMode
+
+import shapetrace
+
+
+class BareMode(TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
+
+
+def bare(model, x):
+    with BareMode():
+        model(x)
+
+
+def traced(model, x):
+    with shapetrace.trace(model):
+        model(x)
+
+
+def torchinfo_run(model, x):
+    import torchinfo
+
+    torchinfo.summary(model, input_data=x, verbose=0)
+
+
+def torchview_run(model, x):
+    import torchview
+
+    torchview.draw_graph(model, input_data=x, depth=10)
+
+
+def available(name: str) -> bool:
+    try:
+        __import__(name)
+    except ImportError:
+        return False
+    return True
+
+
+def measure(runs: dict[str, Callable], model, x, rounds: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    with torch.no_grad():
+        for run in runs.values():  # warm up
+            run(model, x)
+        for _ in range(rounds):
+            for name, run in runs.items():
+                start = time.perf_counter()
+                run(model, x)
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def report(title: str, model, x, rounds: int) -> None:
+    model.eval()
+    with torch.no_grad(), shapetrace.trace(model) as t:
+        model(x)
+    ops, calls = len(t.ops), len(t.modules)
+    runs = {"plain forward": lambda m, v: m(v), "bare TorchFunctionMode": bare, "shapetrace.trace": traced}
+    if available("torchinfo"):
+        runs["torchinfo 1.8 summary"] = torchinfo_run
+    if available("torchview") and available("graphviz"):
+        runs["torchview draw_graph"] = torchview_run
+    medians = measure(runs, model, x, rounds)
+    plain = medians["plain forward"]
+    print(f"\n{title}: {ops} ops, {calls} module calls, plain forward {plain * 1e3:.2f} ms")
+    print(f"  {'':26s} {'ratio':>7s} {'µs/op':>8s}")
+    for name, value in medians.items():
+        print(f"  {name:26s} {value / plain:7.3f} {(value - plain) / ops * 1e6:8.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    rounds = parser.parse_args().rounds
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    report("SmallViT (B 8, 128x128, patch 16, D 192, 6 blocks)", SmallViT(), torch.rand(8, 3, 128, 128), rounds)
+    report("SmallGPT (B 8, T 64, D 128, 4 blocks)", SmallGPT(), torch.randint(0, 1000, (8, 64)), rounds)
+    tiny = SmallViT(img=32, patch=16, dim=16, depth=6, heads=2)
+    report("tiny ViT (B 1, D 16: the tracer's own cost)", tiny, torch.rand(1, 3, 32, 32), rounds * 4)
+
+
+if __name__ == "__main__":
+    main()
