@@ -11,6 +11,9 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
+# tests/plugin/ runs pytest inside pytest (pytest_plugins is honoured only in this top conftest).
+pytest_plugins = ["pytester"]
+
 
 def load_example(name: str) -> ModuleType:
     """Import ``examples/<name>.py`` as a module (its ``main()`` is not run)."""

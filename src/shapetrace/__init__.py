@@ -7,7 +7,38 @@
 """
 
 from shapetrace.capture.records import ModuleCall, OpRecord, TensorMeta, TraceError
+from shapetrace.contracts import (
+    ContractError,
+    ContractViolation,
+    ContractWarning,
+    UnresolvedHint,
+    UnresolvedHintWarning,
+    contract,
+)
+from shapetrace.diagnose import Diagnostic
+from shapetrace.symbolic.result import Specialization, SymbolicStatus
+from shapetrace.symbolic.shapes import trace_shapes
+from shapetrace.symbolic.spec import DimsError, TensorSpec
 from shapetrace.trace import Trace, trace
 
-__all__ = ["ModuleCall", "OpRecord", "TensorMeta", "Trace", "TraceError", "trace"]
+__all__ = [
+    "ContractError",
+    "ContractViolation",
+    "ContractWarning",
+    "Diagnostic",
+    "DimsError",
+    "ModuleCall",
+    "OpRecord",
+    "Specialization",
+    "SymbolicStatus",
+    "TensorMeta",
+    "TensorSpec",
+    "Trace",
+    "TraceError",
+    "UnresolvedHint",
+    "UnresolvedHintWarning",
+    "contract",
+    "trace",
+    "trace_shapes",
+]
 __version__ = "0.1.0"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from types import CodeType, TracebackType
 from typing import Any
@@ -11,9 +12,16 @@ from typing import Any
 from torch import nn
 
 from shapetrace.capture.names import op_names
+from shapetrace.capture.parameters import summarize, summarize_roots
 from shapetrace.capture.recorder import Recorder
 from shapetrace.capture.records import ModuleCall, OpRecord, Summary, TensorMeta, TraceError
 from shapetrace.capture.source import line_of, operator_at, source_line
+from shapetrace.contracts.records import ContractCall, ContractViolation, UnresolvedHint
+from shapetrace.contracts.session import ON_VIOLATION, ContractSession
+from shapetrace.diagnose import Diagnostic, DiagnosticsView, Evidence, attach_note, collect_evidence, diagnose
+from shapetrace.symbolic.job import Job
+from shapetrace.symbolic.result import Specialization, SymbolicResult, SymbolicStatus, skipped
+from shapetrace.symbolic.spec import dims_option
 
 
 class Trace:
@@ -27,12 +35,19 @@ class Trace:
         self.summary = summary
         self.error: TraceError | None = None
         self.finished = False
+        self._evidence: Evidence | None = None  # live-object facts for diagnostics, taken at the end
+        self.contracts: list[ContractViolation] = []  # violations, in the order found (docs/contracts.md)
+        self.contract_warnings: list[UnresolvedHint] = []  # annotations that could not be checked
+        self._contract_session: ContractSession | None = None
+        self._symbolic_job: Job | None = None  # the symbolic pass to run when shapes are first read
+        self._symbolic_result: SymbolicResult | None = None
 
     # --- records ----------------------------------------------------------------------------
 
     @cached_property
     def modules(self) -> list[ModuleCall]:
         """Every module call, in the order the calls began."""
+        exprs = self._symbolic()
         calls = []
         for i, raw in enumerate(self._recorder.modules):
             (
@@ -55,8 +70,9 @@ class Trace:
                 ModuleCall(
                     index=i, path=path, type=type_name, call=call, parent=parent, depth=depth,
                     first_op=first_op, end_op=first_op if end_op is None else end_op,
-                    inputs=_metas(inputs), outputs=_metas(outputs), failed=failed,
-                    file=file, line=line, code=source_line(file, line),
+                    inputs=_metas(inputs, exprs.module_inputs.get(i)),
+                    outputs=_metas(outputs, exprs.module_outputs.get(i)), failed=failed,
+                    file=file, line=line, code=source_line(file, line), lasti=lasti,
                 )
             )  # fmt: skip
         return calls
@@ -65,6 +81,7 @@ class Trace:
     def ops(self) -> list[OpRecord]:
         """Every torch-level op, in the order it ran."""
         modules = self.modules
+        exprs = self._symbolic()
         records = []
         for i, (func, module_index, code, lasti, inputs, outputs, failed) in enumerate(self._recorder.ops):
             name, qualname = op_names(func)
@@ -77,10 +94,54 @@ class Trace:
                     index=i, op=name, qualname=qualname,
                     module=module.path if module else None, module_call=module.call if module else None,
                     module_index=module_index, file=file, line=line, code=source_line(file, line),
-                    inputs=_metas(inputs), outputs=_metas(outputs), failed=failed,
+                    inputs=_metas(inputs, exprs.op_inputs.get(i)), outputs=_metas(outputs, exprs.op_outputs.get(i)),
+                    failed=failed, lasti=lasti,
                 )
             )  # fmt: skip
         return records
+
+    @property
+    def contract_calls(self) -> list[ContractCall]:
+        """Every call checked against its annotations, with the dims it bound."""
+        session = self._contract_session
+        return session.call_records() if session is not None else []
+
+    # --- symbolic shapes (docs/symbolic.md) -------------------------------------------------
+
+    @property
+    def symbolic(self) -> SymbolicStatus:
+        """How the symbolic pass went: ``ran``, ``partial``, ``failed`` or ``skipped``, and why."""
+        return self._symbolic().status
+
+    @property
+    def dims(self) -> dict[str, int]:
+        """Every named dim and named constant, with its size in this run."""
+        return dict(self._symbolic().dims)
+
+    @property
+    def specializations(self) -> list[Specialization]:
+        """The named dims torch fixed to a number (or to another dim), each with the op and line
+        whose guard fixed it."""
+        return list(self._symbolic().specializations)
+
+    def _symbolic(self) -> SymbolicResult:
+        """The symbolic pass's result, run the first time it is needed (after the block ends)."""
+        if self._symbolic_result is None:
+            if self._symbolic_job is None:
+                return skipped("the trace has not ended" if not self.finished else "the symbolic pass is off")
+            job, self._symbolic_job = self._symbolic_job, None
+            self._symbolic_result = job.run()
+        return self._symbolic_result
+
+    def _attach_symbolic(self, job: Job | None, result: SymbolicResult | None = None) -> None:
+        """Give the ended trace its symbolic pass to run (``job``) or its ``result``, else none;
+        records are rebuilt with it."""
+        self._symbolic_job = job
+        if result is None and job is None:
+            result = skipped("the symbolic pass is off")
+        self._symbolic_result = result
+        for name in ("ops", "modules"):
+            self.__dict__.pop(name, None)
 
     def __len__(self) -> int:
         return len(self._recorder.ops)
@@ -111,6 +172,12 @@ class Trace:
             return None
         return self.ops[self.error.op_index]
 
+    @cached_property
+    def diagnostics(self) -> list[Diagnostic]:
+        """The failure explained (first, when an op raised), then the device lints, each at its
+        line (docs/diagnostics.md)."""
+        return diagnose(self)
+
     # --- output -----------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -131,11 +198,42 @@ class Trace:
     def __rich__(self):
         return self.table()
 
+    def view(self, view: str | None = None, **options: Any):
+        """The trace as ``"table"``, ``"tree"`` (module tree, repeated blocks folded) or ``"summary"``
+        (torchinfo-style), with ``depth=``, ``module=``, ``op=``, ``changes=``, ``expand=``; without
+        ``view``, the tree above 500 ops, else the table. Print it, or ``.save("trace.html")``
+        (``.svg``, ``.md``, ``.txt``); see docs/views.md."""
+        from shapetrace.render.views import make_view
+
+        return make_view(self, view, **options)
+
+    def tree(self, **options: Any):
+        """The module tree: :meth:`view` ``("tree")``."""
+        return self.view("tree", **options)
+
+    def module_summary(self, **options: Any):
+        """The torchinfo-style module summary: :meth:`view` ``("summary")``."""
+        return self.view("summary", **options)
+
+    def _repr_html_(self) -> str:
+        """A notebook shows the trace as the HTML of :meth:`view`'s default view."""
+        return self.view().to_html(page=False)
+
+    def annotate(self):
+        """The traced source with each line's output shape as an aligned ``# (B, C, H*W)``
+        comment: ``str()`` of it is plain text, and rich prints it (see docs/comments.md)."""
+        from shapetrace.comments import annotate
+
+        return annotate(self)
+
     def print(self, console=None) -> None:
         """Print the table to ``console`` (a rich ``Console``; stdout by default)."""
         from rich.console import Console
 
-        (console or Console()).print(self.table())
+        console = console or Console()
+        console.print(self.table())
+        if self.diagnostics:
+            console.print(DiagnosticsView(self.diagnostics))
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -145,8 +243,13 @@ class Trace:
         if exc is not None:
             self.error = TraceError(_type_name(exc), str(exc), _failing_op_index(recorder, exc))
         self.finished = True
-        for name in ("ops", "modules", "module_call_counts"):
+        if self.summary.model_type is None:  # traced without a model: the roots that hold parameters
+            self.summary = summarize_roots(recorder.root_modules())
+        for name in ("ops", "modules", "module_call_counts", "diagnostics"):
             self.__dict__.pop(name, None)
+        self._evidence = collect_evidence(recorder)
+        if exc is not None:
+            attach_note(self, exc)
 
 
 class trace:
@@ -159,19 +262,52 @@ class trace:
     With ``model``, its submodules are hooked and named as in ``model.named_modules()``;
     without, every module called in the block is hooked. Everything installed is removed on
     exit, also when the block raises; the exception reaches the caller unchanged.
+
+    ``dims="B C H W"`` names the dims of the model's first tensor argument (``dims={"x": "B C H W",
+    "mask": "B N"}``: by argument), ``D=512`` names a size; with names (from these, jaxtyping hints
+    on ``forward``, or ``torch.rand(B, C, H, W)`` in the block) each tensor's ``expr`` is its shape
+    over them, ``(B, H*W, C)``, computed when the trace is first read (docs/symbolic.md).
+    ``symbolic=False`` turns that pass off.
+
+    Contracts (docs/contracts.md): every module ``forward`` with jaxtyping hints, functions
+    decorated with ``@shapetrace.contract`` and those listed in ``contracts=[fn, ...]`` are
+    checked on each call; a violation is recorded in ``Trace.contracts`` and, by
+    ``on_violation``, warned about (``"warn"``, the default), raised (``"raise"``: a
+    ``ContractError``, a ``TypeError``) or only recorded (``"record"``).
     """
 
-    def __init__(self, model: nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module | None = None,
+        *,
+        contracts: Iterable[Callable] = (),
+        on_violation: str = "warn",
+        dims: str | Mapping[str, str] | None = None,
+        symbolic: bool = True,
+        **sizes: int,
+    ) -> None:
+        self.dim_names = dims_option(dims, sizes)  # a bad spec raises here, before anything runs
+        self.symbolic = symbolic
+        if on_violation not in ON_VIOLATION:
+            raise ValueError(f"on_violation must be one of {', '.join(ON_VIOLATION)}, not {on_violation!r}")
         self.model = model
+        self.contracts = list(contracts)  # functions checked besides annotated forwards
+        self.on_violation = on_violation
         self._trace: Trace | None = None
 
     def __enter__(self) -> Trace:
         recorder = Recorder()
+        recorder.keep_arguments = self.symbolic
         self._trace = Trace(recorder, _summarize(self.model))
         recorder.hook_modules(self.model)
+        session = self._trace._contract_session = ContractSession(
+            self.on_violation, recorder, self._trace.contracts, self._trace.contract_warnings
+        )
         try:
+            session.install(self.model, self.contracts)
             recorder.__enter__()
         except BaseException:
+            session.remove()
             recorder.release()
             raise
         return self._trace
@@ -184,7 +320,9 @@ class trace:
         try:
             recorder.__exit__(None, None, None)
         finally:
+            self._trace._contract_session.remove()
             self._trace._finish(exc)
+            self._trace._attach_symbolic(Job.capture(recorder, self.dim_names, self.model) if self.symbolic else None)
             recorder.release()
         return False
 
@@ -193,14 +331,14 @@ def _site(code: CodeType | None, lasti: int) -> tuple[str, int]:
     return (code.co_filename, line_of(code, lasti)) if code is not None else ("<unknown>", 0)
 
 
-def _metas(raw: Any) -> tuple[TensorMeta, ...]:
-    return tuple(TensorMeta.from_raw(r) for r in raw)
+def _metas(raw: Any, exprs: tuple[str | None, ...] | None = None) -> tuple[TensorMeta, ...]:
+    if exprs is None or len(exprs) != len(raw):
+        return tuple(TensorMeta.from_raw(r) for r in raw)
+    return tuple(TensorMeta.from_raw(r, expr) for r, expr in zip(raw, exprs))
 
 
 def _summarize(model: nn.Module | None) -> Summary:
-    if model is None:
-        return Summary()
-    return Summary(type(model).__name__, sum(p.numel() for p in model.parameters()))
+    return Summary() if model is None else summarize(model)  # per-module counts: the module summary
 
 
 def _type_name(exc: BaseException) -> str:

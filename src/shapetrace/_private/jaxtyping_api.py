@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from jaxtyping import AbstractArray, AbstractDtype, AnnotationError, jaxtyped
+from jaxtyping import AbstractArray, AbstractDtype, AnnotationError, _storage, jaxtyped
 from jaxtyping import _array_types as _types
-from jaxtyping import _storage
 
 __all__ = [
     "ANONYMOUS_DIM",
     "ANONYMOUS_VARIADIC_DIM",
+    "ANY_DTYPE",
     "AbstractArray",
     "AnnotationError",
     "FixedDim",
@@ -29,6 +29,7 @@ __all__ = [
     "is_array_hint",
     "is_jaxtyped",
     "instancecheck_reason",
+    "memo_depth",
     "pop_memo",
     "push_memo",
     "restore_memo",
@@ -71,12 +72,14 @@ def instancecheck_reason(hint: type, value: Any) -> str:
 # --- the memo stack --------------------------------------------------------------------------
 
 
-def push_memo(arguments: dict[str, Any]) -> None:
-    """Open a new binding scope, as a ``@jaxtyped`` function does on each call. ``arguments``
-    (the call's bound arguments) are what ``"{self.dim}"``-style specs are formatted with."""
+def push_memo(arguments: dict[str, Any]) -> tuple[dict[str, int], dict[str, tuple[bool, tuple[int, ...]]]]:
+    """Open a new binding scope, as a ``@jaxtyped`` function does on each call, and return its
+    ``(single, variadic)`` memos. ``arguments`` (the call's bound arguments) are what
+    ``"{self.dim}"``-style specs are formatted with."""
     # jaxtyping reads this per-thread flag on every check, through a raise while it is unset.
     vars(_storage._treeflatten_storage).setdefault("value", False)
-    _storage.push_shape_memo(arguments)
+    single, variadic, _, _ = _storage.push_shape_memo(arguments)
+    return single, variadic
 
 
 def pop_memo() -> None:
@@ -84,10 +87,15 @@ def pop_memo() -> None:
 
 
 def current_memo() -> tuple[dict[str, int], dict[str, tuple[bool, tuple[int, ...]]]]:
-    """``(single, variadic)`` dicts of the innermost scope, as they are now. jaxtyping replaces
-    them after a failed check, so read them again after one."""
-    single, variadic, _, _ = _storage.get_shape_memo()
+    """``(single, variadic)`` dicts of the innermost scope (one must be open), as they are now.
+    jaxtyping replaces them after a failed check, so read them again after one."""
+    single, variadic, _, _ = _storage._shape_storage.memo_stack[-1]
     return single, variadic
+
+
+def memo_depth() -> int:
+    """How many binding scopes are open on this thread (tests check none is left behind)."""
+    return len(getattr(_storage._shape_storage, "memo_stack", ()))
 
 
 def restore_memo(single: dict[str, int], variadic: dict[str, tuple[bool, tuple[int, ...]]]) -> None:
@@ -130,4 +138,3 @@ def is_jaxtyped(fn: Any) -> bool:
     user's function)."""
     code = getattr(fn, "__code__", None)
     return code in _JAXTYPED_CODES and hasattr(fn, "__wrapped__")
-

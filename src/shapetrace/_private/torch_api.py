@@ -40,3 +40,28 @@ def global_module_hook_counts() -> dict[str, int]:
         "_global_forward_hooks_with_kwargs", "_global_backward_pre_hooks", "_global_backward_hooks",
     )  # fmt: skip
     return {name: len(getattr(module, name)) for name in names}
+
+
+def module_call_kwargs(frame, _call_impl=torch.nn.Module._call_impl.__code__, _max_depth: int = 8) -> dict | None:
+    """The keyword arguments of the module call a global forward pre-hook runs in: global
+    pre-hooks receive only the positional ones, ``Module._call_impl(self, *args, **kwargs)`` holds
+    the rest. ``frame`` is a frame of the hook; ``None`` when no ``_call_impl`` frame is found."""
+    for _ in range(_max_depth):
+        if frame is None:
+            return None
+        if frame.f_code is _call_impl:
+            kwargs = frame.f_locals.get("kwargs")
+            return kwargs if isinstance(kwargs, dict) else None
+        frame = frame.f_back
+    return None
+
+
+def child_modules(module: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
+    """``module``'s direct submodules with their names (``named_children()`` without the generator
+    and its de-duplication; walks that run at every trace start use it)."""
+    return [(name, child) for name, child in module._modules.items() if child is not None]
+
+
+def own_parameters(module: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """The parameters registered on ``module`` itself (``parameters(recurse=False)``, cheaper)."""
+    return [parameter for parameter in module._parameters.values() if parameter is not None]

@@ -15,10 +15,17 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
 
-from shapetrace._private.torch_api import DisableTorchFunction, register_global_forward_hook
+from shapetrace._private.torch_api import (
+    DisableTorchFunction,
+    child_modules,
+    module_call_kwargs,
+    register_global_forward_hook,
+)
 from shapetrace.capture.names import NOT_OPS
 from shapetrace.capture.records import nested_metas
 from shapetrace.capture.source import called_by_torch_internals, is_library_code, library_code, user_frame
+from shapetrace.diagnose.evidence import CallArguments, describe_call
+from shapetrace.symbolic.skeleton import call_arguments, op_arguments
 
 # Raw op: [func, module_index, code, lasti, inputs, outputs, failed]; a raw tensor is
 # (shape, dtype, device, requires_grad, id[, path]) -- see records.RawMeta.
@@ -37,6 +44,12 @@ class Recorder(TorchFunctionMode):
         self.modules: list[list] = []
         self.failure: BaseException | None = None  # the last exception an op raised
         self.failure_index: int | None = None  # and the index of that op
+        self.failure_call: CallArguments | None = None  # and its arguments, without tensors
+        self.model: nn.Module | None = None  # the model given to hook_modules
+        # For the symbolic pass, which repeats these calls on fake tensors (shapetrace.symbolic):
+        self.keep_arguments = True
+        self.top_args: dict[int, tuple] = {}  # op index -> skeleton of its (args, kwargs), ops outside modules
+        self.root_calls: dict[int, tuple] = {}  # call index -> (module, args, kwargs, grad, training), roots
         self._stack: list[int] = []  # indices of the module calls now running
         self._paths: dict[int, str] = {}  # id(module) -> path
         self._calls: dict[int, int] = {}  # id(module) -> calls so far
@@ -65,6 +78,7 @@ class Recorder(TorchFunctionMode):
         _Parameter: type = nn.Parameter,
     ):
         # The hot path: locals bound as defaults, raw tuples only, no formatting.
+        __tracebackhide__ = True  # pytest shows a failing op's traceback ending in torch, not here
         if func in _not_ops:
             return func(*args, **kwargs) if kwargs else func(*args)
         frame = caller = _getframe(1)
@@ -109,11 +123,14 @@ class Recorder(TorchFunctionMode):
             entry[2] = frame.f_code
             entry[3] = frame.f_lasti
         self.ops.append(entry)
+        if not stack and inputs and self.keep_arguments:  # outside modules: for the symbolic replay (no tensor)
+            self.top_args[len(self.ops) - 1] = op_arguments(args, kwargs)
         try:
             result = func(*args, **kwargs) if kwargs else func(*args)
         except BaseException as error:
             entry[6] = True
             self.failure, self.failure_index = error, len(self.ops) - 1
+            self.failure_call = describe_call(args, kwargs)  # failure path only: names and plain values
             raise
         if isinstance(result, _Tensor):
             self._last_meta = meta = (
@@ -143,6 +160,7 @@ class Recorder(TorchFunctionMode):
         if model is not None:
             self._paths = module_paths(model)
             self._model_only = True
+            self.model = model
         self._handles.append(nn.modules.module.register_module_forward_pre_hook(self._global_enter))
         self._handles.append(register_global_forward_hook(self._global_exit))
 
@@ -152,6 +170,8 @@ class Recorder(TorchFunctionMode):
             handle.remove()
         self._handles.clear()
         self._seen_modules.clear()
+        self.model = None
+        self.root_calls.clear()
         self._params.clear()
         self._last = self._last_meta = None
         self.failure = None  # an exception holds frames, and frames hold tensors
@@ -203,6 +223,10 @@ class Recorder(TorchFunctionMode):
             frame.f_code if frame else None, frame.f_lasti if frame else -1,
         ])  # fmt: skip
         stack.append(len(self.modules) - 1)
+        if len(stack) == 1 and self.keep_arguments:  # a root call: what the symbolic pass needs to call it again
+            kwargs = module_call_kwargs(sys._getframe(1))
+            arguments = (call_arguments(args), call_arguments(kwargs or {}))
+            self.root_calls[len(self.modules) - 1] = (module, *arguments, torch.is_grad_enabled(), module.training)
 
     def _close_call(self, module: nn.Module, output: Any) -> None:
         key = id(module)
@@ -228,6 +252,10 @@ class Recorder(TorchFunctionMode):
             self.modules[index][_FAILED] = True
         self._stack.clear()
 
+    def root_modules(self) -> list[nn.Module]:
+        """Without a model given: the modules called outside any other, in the order first called."""
+        return [module for module in self._seen_modules if self._paths.get(id(module)) == ""]
+
 
 def module_paths(model: nn.Module) -> dict[int, str]:
     """``id(module) -> path`` for ``model`` and its submodules, as ``named_modules()`` names them
@@ -238,9 +266,8 @@ def module_paths(model: nn.Module) -> dict[int, str]:
         if id(module) in paths:
             return
         paths[id(module)] = prefix
-        for name, child in module._modules.items():
-            if child is not None:
-                visit(child, f"{prefix}.{name}" if prefix else name)
+        for name, child in child_modules(module):
+            visit(child, f"{prefix}.{name}" if prefix else name)
 
     visit(model, "")
     return paths

@@ -38,8 +38,8 @@ class TensorMeta:
     expr: str | None = None
 
     @classmethod
-    def from_raw(cls, raw: RawMeta) -> TensorMeta:
-        return cls(tuple(raw[0]), raw[1], raw[2], raw[3], raw[4], raw[5] if len(raw) > 5 else "")
+    def from_raw(cls, raw: RawMeta, expr: str | None = None) -> TensorMeta:
+        return cls(tuple(raw[0]), raw[1], raw[2], raw[3], raw[4], raw[5] if len(raw) > 5 else "", expr)
 
     @property
     def dtype_name(self) -> str:
@@ -62,7 +62,11 @@ class TensorMeta:
 
 @dataclass(frozen=True)
 class OpRecord:
-    """One torch-level call: what ran, where in the source, in which module, on what."""
+    """One torch-level call: what ran, where in the source, in which module, on what.
+
+    ``lasti`` is the offset of the calling instruction in the user's code object (-1 if unknown):
+    it orders the calls one line makes and tells a line's next execution from the same one.
+    """
 
     index: int
     op: str
@@ -76,6 +80,7 @@ class OpRecord:
     inputs: tuple[TensorMeta, ...]
     outputs: tuple[TensorMeta, ...]
     failed: bool = False
+    lasti: int = -1
 
     @property
     def location(self) -> str:
@@ -88,7 +93,7 @@ class ModuleCall:
 
     ``first_op``/``end_op`` bound the ops that ran inside it (``end_op`` exclusive);
     ``parent`` is the index of the enclosing module call, ``None`` at the top. ``file``/``line``/
-    ``code`` are the user's line that called the module.
+    ``code`` are the user's line that called the module, ``lasti`` the calling instruction (see ``OpRecord``).
     """
 
     index: int
@@ -105,6 +110,7 @@ class ModuleCall:
     file: str = "<unknown>"
     line: int = 0
     code: str = ""
+    lasti: int = -1
 
 
 @dataclass(frozen=True)
@@ -116,13 +122,32 @@ class TraceError:
     op_index: int | None
 
 
+@dataclass(frozen=True)
+class ParameterCount:
+    """Parameter elements of one module (``type`` its class): held by the module itself (``own``)
+    and with its submodules (``total``), and how many of each have ``requires_grad``. A parameter
+    shared by several modules counts once, for the first that holds it (as ``model.parameters()``)."""
+
+    type: str
+    own: int
+    own_trainable: int
+    total: int
+    total_trainable: int
+
+
 @dataclass
 class Summary:
-    """What a finished trace knows about the run as a whole."""
+    """What a finished trace knows about the run as a whole.
+
+    ``modules`` maps module paths (as in ``named_modules()``, ``""`` the model) to their
+    :class:`ParameterCount`; ``trainable`` counts parameter elements with ``requires_grad``.
+    """
 
     model_type: str | None = None
     parameters: int | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    trainable: int | None = None
+    modules: dict[str, ParameterCount] = field(default_factory=dict)
 
 
 # --- flattening nested values into tensor metadata -------------------------------------------

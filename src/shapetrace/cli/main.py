@@ -10,6 +10,10 @@ from pathlib import Path
 from rich.console import Console
 
 from shapetrace.cli.runner import ScriptNotRunnable, run_script
+from shapetrace.comments.cli import add_comment_options, comment_mode, run_comment_mode
+from shapetrace.diagnose import DiagnosticsView
+from shapetrace.render.cli import add_view_options, check_view_options, view_from_options, write_exports
+from shapetrace.symbolic.spec import DimsError, parse_cli_dims
 
 
 def terminal_console() -> Console:
@@ -29,6 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--json", metavar="FILE", help="also write the trace as JSON (schema shapetrace.trace/1)"
     )
+    add_comment_options(parser)
+    add_view_options(parser)
+    parser.add_argument(
+        "--dims", metavar="SPEC", action="append", default=[],
+        help="name dims: 'B C H W' (a root module's first tensor argument), x='B N' (its argument x), "
+        "D=512 (a size); may be repeated. Without it, names come from jaxtyping hints and from "
+        "torch.rand(B, C, H, W)-style calls in the script",
+    )  # fmt: skip
+    parser.add_argument(
+        "--no-symbolic", action="store_true", help="show concrete sizes only (skip the symbolic pass)"
+    )
     parser.add_argument("script", help="the Python script to run")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
     return parser
@@ -36,8 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
+    problem = check_view_options(options)
+    if problem:
+        print(f"shapetrace: {problem}", file=sys.stderr)
+        return 2
     try:
-        run = run_script(options.script, options.args)
+        dims = parse_cli_dims(options.dims)
+    except DimsError as error:
+        print(f"shapetrace: --dims: {error}", file=sys.stderr)
+        return 2
+    try:
+        run = run_script(options.script, options.args, dims=dims, symbolic=not options.no_symbolic)
     except ScriptNotRunnable as error:
         print(error, file=sys.stderr)
         return 2
@@ -46,8 +70,17 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(run.format_exception())
         sys.stderr.flush()
     console = terminal_console()
-    console.print(run.trace.table())
+    mode = comment_mode(options)
+    view = view_from_options(run.trace, options)  # the flat table, or the tree/summary asked for
+    if mode is None or run.exception is not None:
+        console.print(view)
+        if run.trace.diagnostics:  # the failure explained, then the device lints
+            console.print(DiagnosticsView(run.trace.diagnostics))
+    exit_code = run.exit_code if mode is None else run_comment_mode(mode, run, console)
     if options.json:
         Path(options.json).write_text(run.trace.to_json())
         console.print(f"[dim]trace written to {options.json}[/dim]")
-    return run.exit_code
+    write_exports(view, options, console)
+    if exit_code == 0 and run.trace.contracts:  # a contract violated: the run is not a success
+        return 1
+    return exit_code

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from shapetrace.diagnose import NOTE_PREFIX
+from shapetrace.symbolic.spec import DimsOption
 from shapetrace.trace import Trace, trace
 
 
@@ -28,11 +30,16 @@ class ScriptRun:
     exception: BaseException | None = None
 
     def format_exception(self) -> str:
-        """The script's own traceback, starting at the script's frame (runner frames removed)."""
+        """The script's own traceback, starting at the script's frame (runner frames removed),
+        as Python prints it: without shapetrace's note, which the CLI shows as a panel instead."""
         if self.exception is None:
             return ""
         tb = _from_script_frame(self.exception.__traceback__, self.path)
-        return "".join(traceback.format_exception(type(self.exception), self.exception, tb))
+        formatted = traceback.TracebackException(type(self.exception), self.exception, tb)
+        notes = getattr(formatted, "__notes__", None)
+        if notes:
+            formatted.__notes__ = [n for n in notes if not str(n).startswith(NOTE_PREFIX)] or None
+        return "".join(formatted.format())
 
 
 def check_runnable(path: str | os.PathLike) -> Path:
@@ -50,8 +57,11 @@ def check_runnable(path: str | os.PathLike) -> Path:
     return script.resolve()
 
 
-def run_script(path: str | os.PathLike, args: list[str] | None = None) -> ScriptRun:
-    """Run ``path`` as ``__main__`` with ``sys.argv = [path, *args]``, tracing every op.
+def run_script(
+    path: str | os.PathLike, args: list[str] | None = None, dims: DimsOption | None = None, symbolic: bool = True
+) -> ScriptRun:
+    """Run ``path`` as ``__main__`` with ``sys.argv = [path, *args]``, tracing every op
+    (``dims``/``symbolic``: as for :class:`~shapetrace.trace`, from ``--dims``).
 
     ``sys.argv`` and ``sys.path`` are restored afterwards. A ``SyntaxError`` in the script is
     reported like any other exception the script raises.
@@ -60,7 +70,7 @@ def run_script(path: str | os.PathLike, args: list[str] | None = None) -> Script
     saved_argv, saved_path = sys.argv[:], sys.path[:]
     sys.argv = [str(path), *(args or [])]
     sys.path.insert(0, str(script.parent))
-    tracer = trace()
+    tracer = trace(dims=dims, symbolic=symbolic)
     recorded = tracer.__enter__()
     exit_code, exception = 0, None
     try:

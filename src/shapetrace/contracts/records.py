@@ -48,10 +48,10 @@ class ContractViolation:
         meta = self.actual
         return f"{meta.shape_text()} {meta.dtype_name} {meta.device_name}"
 
-    def describe(self) -> str:
+    def describe(self, with_site: bool = True) -> str:
         """Several lines a person reads: what was checked, what came, why it failed."""
         place = f" in {self.where}" if self.where else ""
-        bound = ", ".join(f"{name}={_size_text(size)}" for name, size in self.bindings.items())
+        bound = ", ".join(f"{name}={size_text(size)}" for name, size in self.bindings.items())
         lines = [
             f"{self.function}{place}: {self.arg} does not match its annotation",
             f"  expected {self.expected}",
@@ -60,7 +60,8 @@ class ContractViolation:
         ]
         if bound:
             lines.append(f"  bindings {bound}")
-        lines.append(f"  called at {self.file}:{self.line}")
+        if with_site:
+            lines.append(f"  called at {self.file}:{self.line}")
         return "\n".join(lines)
 
 
@@ -109,5 +110,6 @@ class UnresolvedHintWarning(ContractWarning):
     """An annotation that cannot be checked (see :class:`UnresolvedHint`)."""
 
 
-def _size_text(size: int | tuple[int, ...]) -> str:
+def size_text(size: int | tuple[int, ...]) -> str:
+    """``16`` for a dim, ``(2, 3)`` for the dims a ``*batch`` bound."""
     return str(size) if not isinstance(size, tuple) else "(" + ", ".join(map(str, size)) + ")"

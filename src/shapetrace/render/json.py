@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shapetrace.capture.records import ModuleCall, OpRecord, TensorMeta
+from shapetrace.contracts.render import unresolved_to_dict, violation_to_dict
+from shapetrace.symbolic.result import symbolic_to_dict
 
 if TYPE_CHECKING:
     from shapetrace.trace import Trace
@@ -69,4 +71,8 @@ def trace_to_dict(trace: Trace) -> dict[str, Any]:
         "error": None
         if error is None
         else {"type": error.type, "message": error.message, "op_index": error.op_index},
+        "contracts": [violation_to_dict(v) for v in trace.contracts],
+        "contract_warnings": [unresolved_to_dict(h) for h in trace.contract_warnings],
+        "diagnostics": [d.to_dict() for d in trace.diagnostics],
+        **symbolic_to_dict(trace),
     }

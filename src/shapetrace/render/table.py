@@ -5,15 +5,30 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterable
+from functools import cache
 from typing import TYPE_CHECKING
 
-from rich import box
-from rich.console import Console, ConsoleOptions, Group, RenderResult
-from rich.table import Table
+import torch
 from rich.text import Text
 
 from shapetrace.capture.records import OpRecord, TensorMeta
 from shapetrace.capture.source import code_without_comment
+from shapetrace.contracts.render import flagged_ops as contract_flagged_ops
+from shapetrace.contracts.render import footer_lines as contract_footer
+from shapetrace.contracts.render import marker_rows as contract_markers
+from shapetrace.render.filters import Filter
+from shapetrace.render.grid import (
+    Cell,
+    Column,
+    GridView,
+    Line,
+    Row,
+    cell,
+    line_text,
+    text_fragments,
+    text_lines,
+)
+from shapetrace.symbolic.report import footer_text as symbolic_footer
 
 if TYPE_CHECKING:
     from shapetrace.trace import Trace
@@ -21,30 +36,42 @@ if TYPE_CHECKING:
 
 def common_dtype_device(ops: Iterable[OpRecord]) -> tuple[str | None, str | None]:
     """The dtype and device most op outputs have; cells show only what differs from them."""
-    dtypes: Counter[str] = Counter()
-    devices: Counter[str] = Counter()
+    dtypes: Counter[torch.dtype] = Counter()
+    devices: Counter[torch.device] = Counter()
     for op in ops:
         for meta in op.outputs:
-            dtypes[meta.dtype_name] += 1
-            devices[meta.device_name] += 1
+            dtypes[meta.dtype] += 1
+            devices[meta.device] += 1
     return (
-        dtypes.most_common(1)[0][0] if dtypes else None,
-        devices.most_common(1)[0][0] if devices else None,
+        _name(dtypes.most_common(1)[0][0]) if dtypes else None,
+        _name(devices.most_common(1)[0][0]) if devices else None,
     )
 
 
-def shape_cell(metas: Iterable[TensorMeta], dtype: str | None, device: str | None) -> Text:
+def shape_fragments(metas: Iterable[TensorMeta], dtype: str | None, device: str | None) -> Cell:
     """Output shapes, each with its dtype and device where they differ from the common ones."""
-    cell = Text()
+    fragments: list[tuple[str, str | None]] = []
     for i, meta in enumerate(metas):
         if i:
-            cell.append(", ")
-        cell.append(meta.shape_text(), style="bold cyan")
-        if meta.dtype_name != dtype:
-            cell.append(f" {meta.dtype_name}", style="magenta")
-        if meta.device_name != device:
-            cell.append(f" {meta.device_name}", style="yellow")
-    return cell
+            fragments.append((", ", None))
+        fragments.append((meta.shape_text(), "bold cyan"))
+        dtype_name, device_name = _name(meta.dtype), _name(meta.device)
+        if dtype_name != dtype:
+            fragments.append((f" {dtype_name}", "magenta"))
+        if device_name != device:
+            fragments.append((f" {device_name}", "yellow"))
+    return tuple(fragments)
+
+
+@cache
+def _name(dtype_or_device: torch.dtype | torch.device) -> str:
+    """``TensorMeta.dtype_name``/``device_name``, computed once per dtype and device."""
+    return str(dtype_or_device).removeprefix("torch.")
+
+
+def shape_cell(metas: Iterable[TensorMeta], dtype: str | None, device: str | None) -> Text:
+    """:func:`shape_fragments` as a rich ``Text``."""
+    return line_text(shape_fragments(metas, dtype, device))
 
 
 def short_location(file: str, line: int) -> str:
@@ -52,48 +79,65 @@ def short_location(file: str, line: int) -> str:
     return f"{os.path.basename(file) or file}:{line}"
 
 
-class TraceTable:
+class TraceTable(GridView):
     """Renders a :class:`~shapetrace.trace.Trace`: op number, ``file:line``, code, op, module and
-    output shapes; a line's location and code are written once for consecutive ops on it."""
+    output shapes; a line's location and code are written once for consecutive ops on it.
+    With a ``filter`` (see :class:`~shapetrace.render.filters.Filter`), only the ops it keeps."""
 
-    def __init__(self, trace: Trace, title: str | None = None) -> None:
+    columns = (
+        Column("#", style="dim", justify="right"),
+        Column("line", style="green"),
+        Column("code", shrink=True),  # too wide for the console: every column keeps its width, code is cut
+        Column("op", style="bold", min_width=12),
+        Column("module", style="blue", min_width=16),
+        Column("output shape", min_width=40),
+    )
+
+    def __init__(self, trace: Trace, title: str | None = None, filter: Filter | None = None) -> None:
         self.trace = trace
         self.title = title
+        self.filter = filter or Filter()
+        self.dtype, self.device = common_dtype_device(trace.ops)
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+    def make_rows(self) -> list[Row]:
         trace = self.trace
-        dtype, device = common_dtype_device(trace.ops)
-        rows = list(self._rows(dtype, device))
-        columns = ("#", "line", "code", "op", "module", "output shape")
-        widths = [max([len(h)] + [row[i].cell_len for row in rows]) for i, h in enumerate(columns)]
-        too_wide = sum(widths) + 2 * len(columns) > options.max_width
-        # Too wide for the console: every column keeps its width and the code column is cut.
-        table = Table(title=self.title, header_style="bold", box=box.SIMPLE_HEAD, expand=too_wide)
-        table.add_column("#", justify="right", style="dim", no_wrap=True, min_width=widths[0])
-        table.add_column("line", style="green", no_wrap=True, min_width=widths[1])
-        table.add_column("code", no_wrap=True, overflow="ellipsis", ratio=1 if too_wide else None)
-        table.add_column("op", style="bold", no_wrap=True, min_width=min(widths[3], 12))
-        table.add_column("module", style="blue", no_wrap=True, min_width=min(widths[4], 16))
-        table.add_column("output shape", no_wrap=True, min_width=min(widths[5], 40))
-        for row, failed in zip(rows, (op.failed for op in trace.ops)):
-            table.add_row(*row, style="on grey15" if failed else None)
-        yield Group(table, self._footer(dtype, device))
+        ops = self.filter.select(trace) if self.filter else trace.ops
+        self._shown = len(ops)
+        markers = contract_markers(trace)  # contract violations, before the op they preceded
+        positions = sorted(markers)
+        rows = []
+        for cells, op in zip(self._rows(ops, self.dtype, self.device), ops):
+            while positions and positions[0] <= op.index:
+                rows.extend(Row(tuple(text_fragments(t) for t in m)) for m in markers[positions.pop(0)])
+            rows.append(Row(cells, style="on grey15" if op.failed else None))
+        for position in positions:
+            rows.extend(Row(tuple(text_fragments(t) for t in m)) for m in markers[position])
+        return rows
 
-    def _rows(self, dtype: str | None, device: str | None) -> Iterable[tuple[Text, ...]]:
+    def footer_lines(self) -> list[Line]:
+        lines = text_lines(self._footer(self.dtype, self.device))
+        if self.filter:
+            shown = f"showing {self._shown} of {len(self.trace.ops)} ops: {self.filter.describe()}"
+            lines.append(((shown, "dim"),))
+        return lines
+
+    def _rows(self, ops: list[OpRecord], dtype: str | None, device: str | None) -> Iterable[tuple[Cell, ...]]:
         trace = self.trace
         one_file = len({op.file for op in trace.ops}) == 1
+        broke_contract = contract_flagged_ops(trace)
         previous: tuple[str, int] | None = None
-        for op in trace.ops:
+        for op in ops:
             site = (op.file, op.line)
             same_line = site == previous
             previous = site
             yield (
-                Text(str(op.index)),
-                Text("" if same_line else str(op.line) if one_file else short_location(op.file, op.line)),
-                Text("" if same_line else code_without_comment(op.code)),
-                Text(op.op),
-                Text(trace.module_label(op.module_index)),
-                Text("✗ raised", style="bold red") if op.failed else shape_cell(op.outputs, dtype, device),
+                cell(str(op.index)),
+                cell("" if same_line else str(op.line) if one_file else short_location(op.file, op.line)),
+                cell("" if same_line else code_without_comment(op.code)),
+                cell(op.op),
+                cell(trace.module_label(op.module_index)),
+                ((("✗ raised", "bold red"),) if op.failed else shape_fragments(op.outputs, dtype, device))
+                + ((" ✗ contract", "bold red"),) * (op.index in broke_contract),
             )
 
     def _footer(self, dtype: str | None, device: str | None) -> Text:
@@ -104,6 +148,8 @@ class TraceTable:
             footer.append(f" in {short_location(files.pop(), 0)[:-2]}", style="dim")
         if dtype:
             footer.append(f"; {dtype} on {device} unless shown", style="dim")
+        footer.append_text(symbolic_footer(trace))
+        footer.append_text(contract_footer(trace))
         error = trace.error
         if error is not None:
             failing = trace.failing_op()

@@ -1,0 +1,208 @@
+"""``--write``: insert the shape comments a line lacks and update the stale ones, in place.
+
+Only owned comments change (see :mod:`shapetrace.comments.grammar`); fresh, unchecked and
+foreign comments, code, blank lines, line endings and encoding are kept byte for byte. A file
+is written only when it changes, through a temporary file renamed over it, and only when its
+code (its AST) is unchanged by the edit.
+"""
+
+from __future__ import annotations
+
+import ast
+import linecache
+import os
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from shapetrace.comments.annotate import GAP, line_shape
+from shapetrace.comments.check import Status, check_line
+from shapetrace.comments.files import TracedFile, traced_files
+from shapetrace.comments.grammar import ShapeComment, parse_comment
+from shapetrace.comments.source import SourceFile
+
+if TYPE_CHECKING:
+    from shapetrace.trace import Trace
+
+
+class WriteRefused(Exception):
+    """``--write`` was asked to write from a trace it must not write from."""
+
+
+@dataclass(frozen=True)
+class LineChange:
+    """One changed line: ``added``, ``updated`` (``old`` -> ``new``) or ``realigned``."""
+
+    line: int
+    kind: str
+    new: str
+    old: str = ""
+
+    def message(self, file: str) -> str:
+        if self.kind == "added":
+            return f"{file}:{self.line}: added # {self.new}"
+        if self.kind == "updated":
+            return f"{file}:{self.line}: updated # {self.old} -> # {self.new}"
+        return f"{file}:{self.line}: realigned # {self.new}"
+
+
+@dataclass
+class FileEdit:
+    """The new text of one file and the lines that changed."""
+
+    source: SourceFile
+    display: str
+    text: str
+    changes: list[LineChange]
+
+
+@dataclass
+class WriteReport:
+    """Per written file its changed lines; ``skipped``: traced files not edited, and why;
+    ``failed``: edits that could not be written."""
+
+    written: list[FileEdit] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [change.message(edit.display) for edit in self.written for change in edit.changes]
+        out.extend(self.skipped + self.failed)
+        changed = sum(len(edit.changes) for edit in self.written)
+        if changed:
+            files = f"{len(self.written)} file" + ("" if len(self.written) == 1 else "s")
+            lines = f"{changed} line" + ("" if changed == 1 else "s")
+            out.append(f"shapetrace --write: {lines} changed in {files}")
+        else:
+            out.append("shapetrace --write: no changes")
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def write_comments(trace: Trace) -> WriteReport:
+    """Insert missing and update stale shape comments in the traced user files (docs/comments.md)."""
+    if trace.error is not None:
+        raise WriteRefused("the traced code raised: nothing written")
+    files, skipped = traced_files(trace)
+    report = WriteReport(skipped=skipped)
+    for traced in files:
+        edit = plan_file(traced)
+        if edit is None:
+            continue
+        try:
+            _replace(edit)
+        except (OSError, ValueError) as error:
+            report.failed.append(f"{edit.display}: not written: {error}")
+            continue
+        report.written.append(edit)
+    return report
+
+
+def plan_file(traced: TracedFile) -> FileEdit | None:
+    """The edited text of one file, ``None`` when nothing changes."""
+    source = traced.source
+    owned: dict[int, ShapeComment] = {}
+    for line, (_, text) in source.comments.items():
+        parsed = parse_comment(text)
+        if parsed is not None:
+            owned[line] = parsed
+    added: dict[int, str] = {}
+    updated: dict[int, str] = {}
+    for line, runs in traced.runs.items():
+        shape = line_shape(runs)
+        if shape is None or line not in source.commentable or any(run.failed for run in runs):
+            continue
+        if line not in source.comments:
+            added[line] = shape
+        elif line in owned and check_line(traced, line, owned[line]).status is Status.STALE:
+            updated[line] = shape
+    if not added and not updated:
+        return None
+    columns, realigned = _columns(source, owned, added)
+    texts: dict[int, str] = {}
+    changes = []
+    for line in sorted({*added, *updated, *realigned}):
+        code = source.code(line)
+        if line in added:
+            texts[line] = f"{code.ljust(columns[line])}# {added[line]}"
+            changes.append(LineChange(line, "added", added[line]))
+            continue
+        column, comment = source.comments[line]
+        parsed = owned[line]
+        new_comment = f"# {updated[line]}{parsed.rest}" if line in updated else comment
+        prefix = code.ljust(columns[line]) if line in realigned else source.line_text(line)[:column]
+        texts[line] = prefix + new_comment
+        if line in updated:
+            changes.append(LineChange(line, "updated", updated[line], parsed.shape_text))
+        else:
+            changes.append(LineChange(line, "realigned", parsed.shape_text))
+    text = "".join(
+        texts[number] + source.ending(number) if number in texts else line
+        for number, line in enumerate(source.lines, start=1)
+    )
+    return FileEdit(source, traced.display, text, changes)
+
+
+def _columns(
+    source: SourceFile, owned: dict[int, ShapeComment], added: dict[int, str]
+) -> tuple[dict[int, int], set[int]]:
+    """Columns for new comments, and the owned comments that move with them: a block (function,
+    class body, module level) whose comments share one column keeps it unless a new line is too
+    long for it, then the whole block moves; otherwise new comments go ``GAP`` spaces after the
+    block's longest commented line."""
+    blocks: dict[int, list[int]] = defaultdict(list)
+    for line in {*owned, *added}:
+        blocks[source.scope(line)].append(line)
+    columns: dict[int, int] = {}
+    realigned: set[int] = set()
+    for lines in blocks.values():
+        new = [line for line in lines if line in added]
+        if not new:
+            continue
+        need = max(len(source.code(line)) for line in lines) + GAP
+        existing = {source.comments[line][0] for line in lines if line in owned}
+        if len(existing) == 1:
+            column = max(existing.pop(), need)
+            moved = [line for line in lines if line in owned and source.comments[line][0] != column]
+            realigned.update(moved)
+            columns.update(dict.fromkeys(lines, column))
+        else:
+            columns.update(dict.fromkeys(new, need))
+    return columns, realigned
+
+
+def _replace(edit: FileEdit) -> None:
+    """Write ``edit`` through a temporary file renamed over the original, after checking that
+    the code is unchanged and the file was not modified meanwhile."""
+    source = edit.source
+    if "\r" in edit.text.replace("\r\n", ""):
+        raise ValueError("lines ending in a bare \\r are not supported")
+    try:
+        same_code = ast.dump(ast.parse(edit.text)) == ast.dump(source.tree)
+    except SyntaxError:
+        same_code = False
+    if not same_code:
+        raise ValueError("the edit would change the code (a shapetrace bug): file left as it was")
+    data = edit.text.encode(source.encoding)
+    path = os.path.realpath(source.path)
+    with open(path, "rb") as f:
+        if f.read() != source.data:
+            raise ValueError("the file changed while shapetrace ran")
+    fd, temp = tempfile.mkstemp(
+        prefix=f".{os.path.basename(path)}.", suffix=".shapetrace", dir=os.path.dirname(path)
+    )
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temp, os.stat(path).st_mode & 0o7777)
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+    linecache.checkcache(source.path)

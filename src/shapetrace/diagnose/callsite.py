@@ -1,0 +1,239 @@
+"""The expression an op was called from, parsed with ``ast`` when a diagnosis needs it.
+
+The recorder keeps ``(code, lasti)`` of the user's frame; the instruction's source positions
+cover exactly the call (``torch.ones(N, N)``), operator (``x + y``) or subscript it runs, so
+its keywords and operand expressions are read from the source at no cost to the hot path.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import linecache
+import textwrap
+from dataclasses import dataclass
+from functools import lru_cache
+from types import CodeType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shapetrace.trace import Trace
+
+_OPERATOR_NODES = (ast.BinOp, ast.Compare, ast.UnaryOp, ast.Subscript, ast.AugAssign)
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """One parsed expression; ``source`` is the text its node positions refer to."""
+
+    node: ast.AST
+    source: str
+
+    def text(self, node: ast.AST | None = None) -> str:
+        """Source text of ``node`` (the whole expression by default), on one line."""
+        segment = ast.get_source_segment(self.source, node or self.node) or ""
+        return " ".join(segment.split())
+
+    @property
+    def callee(self) -> str | None:
+        """``ones`` for ``torch.ones(...)``, ``view`` for ``x.view(...)``."""
+        if not isinstance(self.node, ast.Call):
+            return None
+        func = self.node.func
+        return (
+            func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+        )
+
+    def is_call_of(self, op_name: str) -> bool:
+        """Whether this expression is the op itself (and not, say, a module call running it)."""
+        if isinstance(self.node, ast.Call):
+            return self.callee == op_name
+        if isinstance(self.node, ast.Attribute):
+            return self.node.attr == op_name
+        return isinstance(self.node, _OPERATOR_NODES) and not op_name.isidentifier()
+
+    def keywords(self) -> frozenset[str] | None:
+        """Keyword names of the call; ``None`` when ``**kwargs`` may hide more."""
+        if not isinstance(self.node, ast.Call) or any(k.arg is None for k in self.node.keywords):
+            return None
+        return frozenset(k.arg for k in self.node.keywords if k.arg)
+
+    def keyword(self, name: str) -> ast.expr | None:
+        if isinstance(self.node, ast.Call):
+            for k in self.node.keywords:
+                if k.arg == name:
+                    return k.value
+        return None
+
+    def with_keyword(self, name: str, value: str) -> str:
+        """The call's text with ``name=value`` added: ``torch.ones(N, N, device=x.device)``."""
+        text = self.text()
+        if not isinstance(self.node, ast.Call) or not text.endswith(")"):
+            return text
+        has_args = bool(self.node.args or self.node.keywords)
+        head = text[:-1].rstrip().removesuffix(",")
+        return f"{head}{', ' if has_args else ''}{name}={value})"
+
+    def operand_nodes(self, n: int, method: bool, arguments: Any = None) -> list[ast.AST | None] | None:
+        """The expressions of an op's ``n`` tensor operands, in the recorder's order, when they can
+        be told apart: exactly with ``arguments`` (the failing call's :class:`CallArguments`),
+        otherwise only when the non-constant operands are exactly ``n``."""
+        node = self.node
+        if isinstance(node, ast.Call):
+            if any(isinstance(a, ast.Starred) for a in node.args):
+                return None
+            receiver = [node.func.value] if method and isinstance(node.func, ast.Attribute) else []
+            if arguments is not None:
+                return _mapped(receiver + list(node.args), node.keywords, arguments, n)
+            values: list[ast.AST] = receiver + list(node.args) + [k.value for k in node.keywords]
+            candidates = []
+            for value in values:
+                if isinstance(value, (ast.List, ast.Tuple)):
+                    candidates.extend(e for e in value.elts if not _constant(e))
+                elif not _constant(value):
+                    candidates.append(value)
+            if len(candidates) == n:
+                return candidates
+            return (
+                [*receiver, *[None] * (n - 1)] if receiver and n else None
+            )  # a method's receiver is its self
+        if isinstance(node, ast.BinOp):
+            pair = [node.left, node.right]
+        elif isinstance(node, ast.AugAssign):
+            pair = [node.target, node.value]
+        elif isinstance(node, ast.Compare) and len(node.comparators) == 1:
+            pair = [node.left, node.comparators[0]]
+        elif isinstance(node, ast.Subscript):
+            if n == 1:
+                return [node.value]
+            pair = [node.value, node.slice]
+        elif isinstance(node, (ast.UnaryOp, ast.Attribute)):
+            pair = [node.operand if isinstance(node, ast.UnaryOp) else node.value]
+        else:
+            return None
+        if len(pair) == n:
+            return pair
+        if n == 1:
+            variable = [e for e in pair if not _constant(e)]
+            return variable if len(variable) == 1 else None
+        return None
+
+
+_NOT_TENSORS = {"float", "int", "bool", "len", "str", "slice", "range", "tuple", "list"}
+
+
+def _constant(node: ast.AST) -> bool:
+    """Whether an argument is surely not a tensor: a literal, or a builtin's result."""
+    if isinstance(node, ast.UnaryOp):
+        node = node.operand
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _NOT_TENSORS:
+        return True
+    return isinstance(node, (ast.Constant, ast.JoinedStr, ast.Lambda))
+
+
+def _mapped(
+    args: list[ast.AST], keywords: list[ast.keyword], arguments: Any, n: int
+) -> list[ast.AST | None] | None:
+    """Operand expressions from the failing call's arguments, where each tensor is an ``OperandRef``."""
+    from shapetrace.diagnose.evidence import OperandRef
+
+    found: list[ast.AST | None] = [None] * n
+    by_name = {k.arg: k.value for k in keywords if k.arg}
+    pairs = list(zip(args, arguments.args)) + [
+        (by_name[name], value) for name, value in arguments.kwargs if name in by_name
+    ]
+    for node, value in pairs:
+        if isinstance(value, OperandRef) and value.index < n:
+            found[value.index] = node
+        elif isinstance(value, (list, tuple)):
+            elements = node.elts if isinstance(node, (ast.List, ast.Tuple)) else None
+            for j, item in enumerate(value):
+                if isinstance(item, OperandRef) and item.index < n:
+                    found[item.index] = elements[j] if elements is not None and j < len(elements) else None
+    return found
+
+
+@lru_cache(maxsize=4096)
+def call_site_at(code: CodeType, lasti: int) -> CallSite | None:
+    """The expression the instruction at ``lasti`` of ``code`` executes, or ``None``."""
+    if not hasattr(code, "co_positions"):  # Python 3.10: no column positions
+        return None
+    positions = list(code.co_positions())
+    index = lasti // 2
+    if not 0 <= index < len(positions) or None in positions[index]:
+        return None
+    line, end_line, col, end_col = positions[index]
+    lines = [linecache.getline(code.co_filename, n) for n in range(line, end_line + 1)]
+    if not all(lines):
+        return None
+    if line == end_line:
+        segment = lines[0].encode()[col:end_col].decode(errors="replace")
+    else:
+        segment = (
+            lines[0].encode()[col:].decode(errors="replace")
+            + "".join(lines[1:-1])
+            + lines[-1].encode()[:end_col].decode(errors="replace")
+        )
+    source = f"({segment})"
+    try:
+        return CallSite(ast.parse(source, mode="eval").body, source)
+    except SyntaxError:
+        pass
+    source = textwrap.dedent(segment)
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return None
+    if len(body) == 1 and isinstance(body[0], ast.AugAssign):
+        return CallSite(body[0], source)
+    return None
+
+
+def call_site(trace: Trace, op_index: int) -> CallSite | None:
+    """The expression op ``op_index`` of ``trace`` was called from."""
+    raw = trace._recorder.ops[op_index]
+    code, lasti = raw[2], raw[3]
+    return call_site_at(code, lasti) if code is not None else None
+
+
+def module_call_site(trace: Trace, call_index: int) -> CallSite | None:
+    """The expression that called module call ``call_index`` (``self.fc1(t)``, ``model(x)``)."""
+    raw = trace._recorder.modules[call_index]
+    code, lasti = raw[11], raw[12]
+    return call_site_at(code, lasti) if code is not None else None
+
+
+@lru_cache(maxsize=256)
+def assignment_of(owner: type, name: str) -> tuple[str, int, str] | None:
+    """Where a method of ``owner`` (or a base class) does ``self.<name> = value``: file, line and
+    the value's source text."""
+    for cls in owner.__mro__:
+        if cls.__module__.startswith("torch.") or cls is object:
+            continue
+        try:
+            lines, start = inspect.getsourcelines(cls)
+            file = inspect.getsourcefile(cls) or "<unknown>"
+        except (OSError, TypeError):
+            continue
+        source = textwrap.dedent("".join(lines))
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign):
+                targets, value = node.targets, node.value
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                targets, value = [node.target], node.value
+            else:
+                continue
+            for target in targets:
+                if (
+                    isinstance(target, ast.Attribute)
+                    and target.attr == name
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == "self"
+                ):
+                    text = " ".join((ast.get_source_segment(source, value) or "...").split())
+                    return file, start + node.lineno - 1, text
+    return None

@@ -1,0 +1,110 @@
+"""What a diagnosis says: plain data, rendered by :mod:`shapetrace.diagnose.panel`, the
+exception note and the JSON document."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from typing import Any
+
+from shapetrace.capture.records import TensorMeta
+from shapetrace.capture.source import display_path
+
+ERROR, WARNING = "error", "warning"
+_NOTE_WIDTH = 100
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a tensor came from: the op that made it (``factory``, ``moved`` by ``.cpu()``/``.to()``,
+    or any other ``op``), or a ``parameter``/``buffer``/``attribute`` of a module, or an ``input``
+    of a module call; ``unknown`` when the trace did not see it being made."""
+
+    kind: str
+    text: str
+    op_index: int | None = None
+    file: str | None = None
+    line: int | None = None
+    key: tuple = ()  # identifies the origin across diagnostics (for de-duplication)
+    detail: str = ""  # for a factory: what its device= says
+    name: str = ""  # for an input: the argument as the caller wrote it (`image` in `model(image)`)
+
+
+@dataclass(frozen=True)
+class Operand:
+    """One tensor operand of the op a diagnostic is about."""
+
+    role: str
+    meta: TensorMeta
+    origin: Origin | None = None
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding: the explained failure (``severity="error"``) or a device lint (``"warning"``).
+
+    ``kind`` names the cause (``matmul-shape``, ``device-mismatch``, ``host-sync``, ... — see
+    docs/diagnostics.md); ``file``/``line``/``code`` are the user's line; ``message`` explains in
+    plain words, ``fix`` says what to change; ``details`` are pre-aligned lines (shapes
+    right-aligned, the bad dim marked); ``operands`` are the op's tensors with their origins.
+    """
+
+    kind: str
+    severity: str
+    message: str
+    file: str
+    line: int
+    op_index: int | None
+    code: str = ""
+    op: str = ""
+    module: str | None = None
+    fix: str | None = None
+    details: tuple[str, ...] = ()
+    operands: tuple[Operand, ...] = ()
+    count: int = 1
+    subjects: tuple[tuple, ...] = field(default=(), compare=False)
+
+    @property
+    def location(self) -> str:
+        return f"{display_path(self.file)}:{self.line}"
+
+    def to_dict(self) -> dict[str, Any]:
+        from shapetrace.render.json import tensor_to_dict
+
+        return {
+            "kind": self.kind,
+            "severity": self.severity,
+            "file": self.file,
+            "line": self.line,
+            "op_index": self.op_index,
+            "op": self.op,
+            "module": self.module,
+            "code": self.code,
+            "message": self.message,
+            "fix": self.fix,
+            "details": list(self.details),
+            "count": self.count,
+            "operands": [
+                {"role": o.role, **tensor_to_dict(o.meta), "origin": o.origin.text if o.origin else None}
+                for o in self.operands
+            ],
+        }
+
+    def note(self) -> str:
+        """Plain text for a traceback (PEP 678 note)."""
+        where = f" in {self.module}" if self.module else ""
+        lines = [f"shapetrace: {self.kind}: `{self.op}`{where} at {self.location}"]
+        if self.code:
+            lines.append(f"    {self.code}")
+        width = max((len(o.role) for o in self.operands), default=0)
+        for o in self.operands:
+            origin = f"  <- {o.origin.text}" if o.origin else ""
+            lines.append(
+                f"  {o.role:<{width}}  {o.meta.shape_text()} {o.meta.dtype_name} {o.meta.device_name}{origin}"
+            )
+        lines.append(textwrap.fill(self.message, _NOTE_WIDTH, break_long_words=False, break_on_hyphens=False))
+        lines.extend(f"    {d}" for d in self.details)
+        if self.fix:
+            lines.append(textwrap.fill(f"Fix: {self.fix}", _NOTE_WIDTH, subsequent_indent="     ",
+                                       break_long_words=False, break_on_hyphens=False))  # fmt: skip
+        return "\n".join(lines)

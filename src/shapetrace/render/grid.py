@@ -1,0 +1,328 @@
+"""Views of a trace as a grid: columns, rows of styled text fragments, lines above and below.
+
+Every view (the flat table, the module tree, the module summary) is a :class:`GridView`; the
+console, HTML, SVG and Markdown all render the same rows. Small grids print as a rich ``Table``;
+big ones are laid out here as plain segments in the same look, because a rich ``Table`` of
+100,000 rows takes minutes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from rich import box
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.segment import Segment
+from rich.style import Style
+from rich.table import Table
+from rich.text import Text
+
+Fragment = tuple[str, "str | None"]  # text and its rich style
+Cell = tuple[Fragment, ...]
+Line = tuple[Fragment, ...]
+
+RICH_TABLE_ROWS = 1000  # above this, rows are laid out here rather than by rich's Table
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column: header, style, justification. ``min_width`` caps the width a column keeps when the
+    console is narrow (``None``: it keeps its full width); the ``shrink`` column is cut with ``…``."""
+
+    header: str
+    style: str | None = None
+    justify: str = "left"
+    min_width: int | None = None
+    shrink: bool = False
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row; ``style`` applies to the whole row (a failed op), exports show it highlighted."""
+
+    cells: tuple[Cell, ...]
+    style: str | None = None
+
+
+def cell(text: str, style: str | None = None) -> Cell:
+    return ((text, style),) if text else ()
+
+
+def plain(fragments: Iterable[Fragment]) -> str:
+    return "".join(text for text, _ in fragments)
+
+
+def text_fragments(text: Text) -> Cell:
+    """A rich ``Text`` as fragments (its spans flattened; overlapping styles combined)."""
+    source = text.plain
+    if not text.spans:
+        return ((source, _style_name(text.style)),) if source else ()
+    cuts = sorted({0, len(source), *(s.start for s in text.spans), *(s.end for s in text.spans)})
+    fragments = []
+    for start, end in zip(cuts, cuts[1:]):
+        if start >= end:
+            continue
+        styles = [_style_name(text.style)] + [
+            _style_name(s.style) for s in text.spans if s.start <= start < s.end
+        ]
+        fragments.append((source[start:end], " ".join(s for s in styles if s) or None))
+    return tuple(fragments)
+
+
+def text_lines(text: Text) -> list[Line]:
+    """A rich ``Text`` of several lines as fragment lines (leading empty lines dropped)."""
+    lines = [text_fragments(line) for line in text.split("\n", allow_blank=True)]
+    while lines and not plain(lines[0]):
+        lines.pop(0)
+    return lines
+
+
+def text_width(text: str) -> int:
+    """Terminal cells ``text`` takes (``len`` for ASCII, the common case, which is faster)."""
+    return len(text) if text.isascii() else cell_len(text)
+
+
+def cell_width(fragments: Cell) -> int:
+    if len(fragments) == 1:
+        return text_width(fragments[0][0])
+    return sum(text_width(text) for text, _ in fragments)
+
+
+def line_text(line: Line) -> Text:
+    text = Text()
+    for part, style in line:
+        text.append(part, style)
+    return text
+
+
+def _style_name(style: str | Style | None) -> str | None:
+    if not style:
+        return None
+    return style if isinstance(style, str) else str(style)
+
+
+class GridView:
+    """Base of the views: subclasses give ``columns`` and ``make_rows()``, and may give ``header_lines()``
+    (above the grid) and ``footer_lines()`` (below). Renders in rich, and saves as HTML, SVG, Markdown."""
+
+    columns: tuple[Column, ...] = ()
+    title: str | None = None
+    rich_table = True  # up to RICH_TABLE_ROWS rows, print as a rich Table; else always laid out here
+
+    def make_rows(self) -> list[Row]:
+        raise NotImplementedError
+
+    def header_lines(self) -> list[Line]:
+        return []
+
+    def footer_lines(self) -> list[Line]:
+        return []
+
+    @cached_property
+    def rows(self) -> list[Row]:
+        """The rows, built once per view."""
+        return self.make_rows()
+
+    @cached_property
+    def header(self) -> list[Line]:
+        """The header lines, built once per view."""
+        return self.header_lines()
+
+    @cached_property
+    def footer(self) -> list[Line]:
+        """The footer lines, built once per view (after the rows, which they may count)."""
+        self.rows  # noqa: B018
+        return self.footer_lines()
+
+    # --- rich -----------------------------------------------------------------------------------
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in self.header:
+            yield line_text(line)
+        if self.header:
+            yield Text()
+        rows = self.rows
+        if self.rich_table and len(rows) <= RICH_TABLE_ROWS:
+            yield self._rich_table(rows, options.max_width)
+        else:
+            yield _Segments(self.layout(rows, options.max_width))
+        for line in self.footer:
+            yield line_text(line)
+
+    def _rich_table(self, rows: Sequence[Row], max_width: int) -> Table:
+        widths = self.widths(rows)
+        too_wide = sum(widths) + 2 * len(widths) > max_width
+        # Too wide for the console: every column keeps its width and the shrink column is cut.
+        table = Table(title=self.title, header_style="bold", box=box.SIMPLE_HEAD, expand=too_wide)
+        for column, width in zip(self.columns, widths):
+            if column.shrink:
+                keep = None if column.min_width is None else min(width, column.min_width)
+                table.add_column(
+                    column.header, style=column.style, justify=column.justify, no_wrap=True,
+                    overflow="ellipsis", ratio=1 if too_wide else None, min_width=keep,
+                )  # fmt: skip
+            else:
+                keep = width if column.min_width is None else min(width, column.min_width)
+                table.add_column(
+                    column.header, style=column.style, justify=column.justify, no_wrap=True, min_width=keep
+                )
+        for row in rows:
+            table.add_row(*(line_text(c) for c in row.cells), style=row.style)
+        return table
+
+    # --- layout ---------------------------------------------------------------------------------
+
+    def widths(self, rows: Sequence[Row]) -> list[int]:
+        """Each column's width: its widest cell or its header."""
+        widths = [cell_len(c.header) for c in self.columns]
+        for row in rows:
+            for i, fragments in enumerate(row.cells):
+                width = cell_width(fragments)
+                if width > widths[i]:
+                    widths[i] = width
+        return widths
+
+    def layout(self, rows: Sequence[Row], max_width: int | None = None) -> Iterator[tuple[Line, str | None]]:
+        """The grid as text lines and their row styles, in the look of rich's ``SIMPLE_HEAD`` table: a
+        blank line, the header, a rule, the rows, a blank line. With ``max_width`` the shrink column
+        is cut to fit."""
+        columns = self.columns
+        widths = self.widths(rows)
+        total = sum(widths) + 3 * len(widths) + 1
+        if max_width is not None and total > max_width:
+            widths = _narrowed(columns, widths, total - max_width)
+            total = sum(widths) + 3 * len(widths) + 1
+        if self.title:
+            yield ((self.title.center(total).rstrip(), "italic"),), None
+        yield ((" " * total, None),), None
+        header = Row(tuple(((c.header, "bold"),) for c in columns))
+        lay_out = _row_layout(columns, widths)
+        yield lay_out(header), None
+        yield ((" " + "─" * (total - 2) + " ", None),), None
+        for row in rows:
+            yield lay_out(row), row.style
+        yield ((" " * total, None),), None
+
+    # --- files ----------------------------------------------------------------------------------
+
+    def to_html(self, page: bool = True) -> str:
+        """A standalone HTML page (``page=False``: a fragment for a notebook) with a real ``<table>``."""
+        from shapetrace.render.export import to_html
+
+        return to_html(self, page=page)
+
+    def to_svg(self) -> str:
+        from shapetrace.render.export import to_svg
+
+        return to_svg(self)
+
+    def to_markdown(self) -> str:
+        from shapetrace.render.export import to_markdown
+
+        return to_markdown(self)
+
+    def save(self, path: str | Path, format: str | None = None) -> Path:
+        """Write the view to ``path`` as ``html``, ``svg``, ``md`` or ``txt`` (by default, by suffix)."""
+        from shapetrace.render.export import save
+
+        return save(self, path, format)
+
+    def _repr_html_(self) -> str:
+        return self.to_html(page=False)
+
+
+def _row_layout(columns: Sequence[Column], widths: Sequence[int]):
+    """A function laying out one row as a line: each cell cut or padded to its column's width,
+    with the column's style, one space before it and two after (rich's padding and gap)."""
+    merged: dict[tuple[str, str], str] = {}
+    plan = [(c.style, c.justify == "right", w) for c, w in zip(columns, widths)]
+
+    def lay_out(row: Row) -> Line:
+        line: list[Fragment] = [(" ", None)]
+        append = line.append
+        for fragments, (column_style, right, width) in zip(row.cells, plan):
+            length = cell_width(fragments)
+            if length > width:
+                fragments, length = _cut(fragments, width), width
+            gap = " " * (width - length)
+            append((" " + gap if right else " ", column_style))
+            for text, style in fragments:
+                if column_style:
+                    key = (column_style, style or "")
+                    style = merged.get(key) or merged.setdefault(
+                        key, f"{column_style} {style}" if style else column_style
+                    )
+                append((text, style))
+            append(("  " if right else gap + "  ", column_style))
+        return tuple(line)
+
+    return lay_out
+
+
+def _narrowed(columns: Sequence[Column], widths: list[int], excess: int) -> list[int]:
+    """Widths ``excess`` cells narrower, if it can be done: the shrink column first, down to its
+    ``min_width``; then the others down to theirs; then the shrink column down to one cell."""
+    widths = list(widths)
+    order = [i for i, c in enumerate(columns) if c.shrink]
+    floors = {i: columns[i].min_width or 1 for i in order}
+    order += [i for i, c in enumerate(columns) if not c.shrink and c.min_width is not None]
+    floors.update({i: columns[i].min_width for i in order if i not in floors})
+    for i in order + [i for i, c in enumerate(columns) if c.shrink]:
+        floor = floors[i] if excess and widths[i] > floors[i] else 1
+        cut = min(excess, max(0, widths[i] - max(floor, 1)))
+        widths[i] -= cut
+        excess -= cut
+        floors[i] = 1
+    return widths
+
+
+def _cut(fragments: Cell, width: int) -> Cell:
+    kept: list[Fragment] = []
+    room = width - 1
+    for text, style in fragments:
+        if room <= 0:
+            break
+        part = text if text_width(text) <= room else text[:room]
+        kept.append((part, style))
+        room -= text_width(part)
+    return (*kept, ("…", None))
+
+
+def merged(line: Line) -> Line:
+    """``line`` with neighbouring fragments of the same style joined (fewer segments and spans)."""
+    out: list[Fragment] = []
+    for text, style in line:
+        if out and out[-1][1] == style:
+            out[-1] = (out[-1][0] + text, style)
+        elif text:
+            out.append((text, style))
+    return tuple(out)
+
+
+class _Segments:
+    """Laid-out lines as rich segments: fast enough for 100,000 rows. Without colour (a file, a
+    pipe) each line is one plain segment."""
+
+    def __init__(self, lines: Iterable[tuple[Line, str | None]]) -> None:
+        self.lines = lines
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        newline = Segment.line()
+        if console.no_color or console.color_system is None:
+            for line, _ in self.lines:
+                yield Segment("".join(text for text, _ in line))
+                yield newline
+            return
+        styles: dict[tuple[str | None, str | None], Style] = {}
+        for line, row_style in self.lines:
+            for text, style in merged(line):
+                key = (style, row_style)
+                found = styles.get(key)
+                if found is None:
+                    found = styles[key] = Style.parse(" ".join(s for s in key if s)) if any(key) else Style()
+                yield Segment(text, found)
+            yield newline

@@ -1,0 +1,291 @@
+"""What a trace is at a glance: the header summary (model, parameters, dims, counts, dtypes,
+devices, checks) and a torchinfo-style module summary (output shape, parameters, trainable)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from rich.console import Console, ConsoleOptions, RenderResult
+
+from shapetrace.capture.records import ModuleCall, ParameterCount
+from shapetrace.render.filters import Filter, module_changes_something
+from shapetrace.render.grid import Cell, Column, GridView, Line, Row, cell, line_text
+from shapetrace.render.table import common_dtype_device, shape_fragments
+from shapetrace.render.tree import ModuleTree, Node, fold_label, relative_name, tree_prefix
+
+if TYPE_CHECKING:
+    from shapetrace.trace import Trace
+
+
+# --- the header -------------------------------------------------------------------------------------
+
+
+def header_lines(trace: Trace) -> list[Line]:
+    """``model``, ``dims``, ``ran``, ``dtypes``, ``devices``, ``checks`` (and ``error``): one line each."""
+    summary = trace.summary
+    ops, modules = trace.ops, trace.modules
+    model = summary.model_type or ", ".join(dict.fromkeys(m.type for m in modules if m.parent is None)) or "—"
+    if summary.parameters is None:
+        params = "parameters unknown (pass the model: trace(model))" if modules else "no modules"
+    else:
+        params = f"{summary.parameters:,} parameters"
+        if summary.trainable is not None and summary.trainable != summary.parameters:
+            params += f" ({summary.trainable:,} trainable)"
+    dims = getattr(trace, "dims", None) or {}
+    dtypes: Counter = Counter()  # of torch.dtype and torch.device: named once each, below
+    devices: Counter = Counter()
+    for op in ops:
+        for metas in (op.inputs, op.outputs):
+            for meta in metas:
+                dtypes[meta.dtype] += 1
+                devices[meta.device] += 1
+    lines = [
+        _entry("model", (model, "bold"), (f" · {params}", None)),
+        _entry("dims", (", ".join(f"{name}={value}" for name, value in dims.items()) or "none named", None)),
+        _entry("ran", (f"{len(ops):,} ops, {len(modules):,} module calls", None)),
+        _entry("dtypes", (_counted(dtypes), "magenta")),
+        _entry("devices", (_counted(devices), "yellow")),
+        _entry("checks", *_checks(trace)),
+    ]
+    error = trace.error
+    if error is not None:
+        failing = trace.failing_op()
+        where = f"op {failing.index} ({failing.op})" if failing else "the block"
+        lines.append(
+            _entry("error", (f"{where} raised {error.type}: {error.message.splitlines()[0]}", "bold red"))
+        )
+    return lines
+
+
+def _entry(key: str, *value: tuple[str, str | None]) -> Line:
+    return ((f"{key:<9}", "dim"), *value)
+
+
+def _counted(counts: Counter) -> str:
+    """``float32 ×980, int64 ×3``: dtypes or devices by how many tensors had them; ``—`` when none."""
+    names = [(str(key).removeprefix("torch."), count) for key, count in counts.most_common()]
+    if len(names) == 1:
+        return names[0][0]
+    return ", ".join(f"{name} ×{count:,}" for name, count in names) or "—"
+
+
+def _checks(trace: Trace) -> list[tuple[str, str | None]]:
+    violations = len(getattr(trace, "contracts", None) or ())
+    unchecked = len(getattr(trace, "contract_warnings", None) or ())
+    severities = Counter(getattr(d, "severity", "warning") for d in getattr(trace, "diagnostics", None) or ())
+    parts = [
+        (
+            f"{violations} contract violation{'s' if violations != 1 else ''}",
+            "bold red" if violations else None,
+        )
+    ]
+    if unchecked:
+        parts.append((f" ({unchecked} annotation{'s' if unchecked != 1 else ''} not checked)", "yellow"))
+    diagnosed = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in sorted(severities.items()))
+    parts.append((f" · diagnostics: {diagnosed or 'none'}", "bold red" if severities.get("error") else None))
+    return parts
+
+
+class TraceHeader:
+    """The header summary as a rich renderable."""
+
+    def __init__(self, trace: Trace) -> None:
+        self.trace = trace
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in header_lines(self.trace):
+            yield line_text(line)
+
+
+# --- the module summary -----------------------------------------------------------------------------
+
+
+class ModuleSummary(GridView):
+    """One row per module call, as torchinfo prints them: the call (``name (Type)``, indented under
+    its parent), its output shape (symbolic where the trace has it), its parameters and whether
+    they are trainable. A row whose submodules are shown counts the parameters the module holds
+    itself (``--`` for none); a row shown alone counts them with its submodules'. Repeated
+    identical calls fold (``blocks.0-11 ×12``, parameters ``12 × 3,280``); rows inside a fold
+    describe one instance."""
+
+    columns = (
+        Column("Layer (type)", shrink=True, min_width=30),
+        Column("Output Shape", min_width=24),
+        Column("Param #", justify="right"),
+        Column("Trainable"),
+    )
+    rich_table = False  # laid out here: a narrow console cuts code, not module names
+
+    def __init__(
+        self,
+        trace: Trace,
+        depth: int | None = None,
+        filter: Filter | None = None,
+        expand: str | Iterable[str] | None = None,
+        fold: bool = True,
+        header: bool = True,
+        title: str | None = None,
+    ) -> None:
+        self.trace = trace
+        self.depth = depth
+        self.filter = filter or Filter()
+        self.show_header = header
+        self.title = title
+        self._expand, self._fold = expand, fold
+        self.counts = trace.summary.modules
+        self._seen: dict[int, bool] = {}
+
+    # built when first needed: a view made but not shown costs nothing
+
+    @cached_property
+    def tree(self) -> ModuleTree:
+        return ModuleTree(self.trace, self.filter, self._expand, self._fold)
+
+    @cached_property
+    def common(self) -> tuple[str | None, str | None]:
+        """The dtype and device shown only where an output differs from them."""
+        return common_dtype_device(self.trace.ops)
+
+    def header_lines(self) -> list[Line]:
+        return header_lines(self.trace) if self.show_header else []
+
+    # --- visibility -----------------------------------------------------------------------------
+
+    @cached_property
+    def _hits(self) -> list[bool]:
+        """Module calls the filter keeps on their own (their parents show as context)."""
+        trace, flt = self.trace, self.filter
+        hits = list(self.tree.module_mask)
+        if flt.ops:
+            has_op = [False] * len(trace.modules)
+            for op, keep in zip(trace.ops, Filter(ops=flt.ops).op_mask(trace)):
+                index = op.module_index
+                while keep and index is not None and not has_op[index]:
+                    has_op[index] = True
+                    index = trace.modules[index].parent
+            hits = [a and b for a, b in zip(hits, has_op)]
+        if flt.changes:
+            hits = [hit and module_changes_something(call) for hit, call in zip(hits, trace.modules)]
+        return hits
+
+    def _visible(self, node: Node) -> bool:
+        if node.op is not None:
+            return False
+        known = self._seen.get(id(node))
+        if known is None:
+            known = any([self._visible(child) for child in node.children]) or (
+                node.call is not None and (not self.filter or self._hits[node.call.index])
+            )
+            self._seen[id(node)] = known
+        return known
+
+    def _children(self, node_list: list[Node]) -> list[Node]:
+        return [node for node in node_list if self._visible(node)]
+
+    # --- rows -----------------------------------------------------------------------------------
+
+    def make_rows(self) -> list[Row]:
+        rows: list[Row] = []
+        self._emit(self._children(self.tree.roots), None, 0, (), rows, top=True)
+        return rows
+
+    def _emit(
+        self, nodes: list[Node], parent: ModuleCall | None, level: int, guides: tuple[bool, ...], rows: list[Row],
+        top: bool = False,
+    ) -> None:  # fmt: skip
+        for position, node in enumerate(nodes):
+            last = position == len(nodes) - 1
+            prefix = "" if top else tree_prefix(guides, last)
+            inner = guides if top else (*guides, not last)
+            if node.group:
+                label: Cell = ((prefix, "dim"),) if prefix else ()
+                rows.append(
+                    Row(
+                        (
+                            label + cell(f"×{node.count}", "bold magenta") + cell(" repeated", "dim"),
+                            (),
+                            (),
+                            (),
+                        )
+                    )
+                )
+                self._emit(self._children(node.children), parent, level, inner, rows)
+                continue
+            call = node.call
+            assert call is not None
+            children = [] if self.depth is not None and level >= self.depth else self._children(node.children)
+            rows.append(self._row(node, parent, prefix, expanded=bool(children)))
+            self._emit(children, call, level + 1, inner, rows)
+
+    def _row(self, node: Node, parent: ModuleCall | None, prefix: str, expanded: bool) -> Row:
+        call = node.call
+        assert call is not None
+        if node.count > 1:
+            names = [relative_name(i, parent) or i.call.type for i in node.instances]
+            name = fold_label(names, [i.call for i in node.instances])
+        else:
+            name = relative_name(node, parent) or ""
+        label: Cell = ((prefix, "dim"),) if prefix else ()
+        if call.path:
+            label += cell(name, "blue")
+        elif node.count > 1:
+            label += cell(name, "bold")
+        times = cell(f" ×{node.count}", "bold magenta") if node.count > 1 else ()
+        if call.path:
+            label += times + cell(f" ({call.type})", "dim")
+        else:  # a root: its class, with its call numbers when folded
+            label += times if node.count > 1 else cell(call.type, "bold")
+        count = self._count(call)
+        if count is None:
+            params, trainable = "?", "?"
+        else:
+            number, grad = (
+                (count.own, count.own_trainable) if expanded else (count.total, count.total_trainable)
+            )
+            params = f"{number:,}" if number else "--"
+            if number and node.count > 1:  # a folded entry: each of its instances holds that many
+                params = f"{node.count} × {params}"
+            trainable = (
+                "--" if not number else "True" if grad == number else "False" if not grad else "Partial"
+            )
+        shapes = (("✗ raised", "bold red"),) if call.failed else shape_fragments(call.outputs, *self.common)
+        return Row(
+            (label, shapes, cell(params), cell(trainable, "green" if trainable == "True" else None)),
+            style="on grey15" if call.failed else None,
+        )
+
+    def _count(self, call: ModuleCall) -> ParameterCount | None:
+        count = self.counts.get(call.path)
+        return count if count is not None and count.type == call.type else None
+
+    def footer_lines(self) -> list[Line]:
+        summary = self.trace.summary
+        lines: list[Line] = []
+        rule = ("─" * 48, "dim")
+        lines.append((rule,))
+        if summary.parameters is None:
+            lines.append((("Parameters unknown: pass the model, trace(model), to count them", "dim"),))
+        else:
+            trainable = summary.trainable if summary.trainable is not None else summary.parameters
+            lines.append((("Total params: ", None), (f"{summary.parameters:,}", "bold")))
+            lines.append((("Trainable params: ", None), (f"{trainable:,}", "bold")))
+            lines.append((("Non-trainable params: ", None), (f"{summary.parameters - trainable:,}", "bold")))
+        lines.append((rule,))
+        dtype, device = self.common
+        if dtype:
+            lines.append(((f"output shapes are {dtype} on {device} unless shown", "dim"),))
+        if self.tree.folds:
+            lines.append(
+                (
+                    (
+                        "rows inside a folded entry (×N) describe one instance; --expand PATTERN shows each",
+                        "dim",
+                    ),
+                )
+            )
+        if self.filter:
+            lines.append(((f"filter: {self.filter.describe()}", "dim"),))
+        return lines

@@ -1,0 +1,157 @@
+"""Where dim names come from besides the user's ``dims=``: jaxtyping annotations on ``forward``,
+and the source line that made an input, ``torch.rand(B, C, H, W, device=DEVICE)``.
+
+The source is read with ``ast`` at the exact call the recorder saw (its code object and
+instruction offset give the call's span), never with text patterns.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import linecache
+import typing
+from functools import lru_cache
+from types import CodeType
+from typing import Any
+
+from torch import nn
+
+from shapetrace._private import jaxtyping_api as jt
+from shapetrace.symbolic.spec import DimSpec
+
+# Factories whose arguments are sizes: name -> where the sizes are.
+#   "sizes": f(*size) or f(size) or f(size=...);  "first": f(size, ...);  "last": randint(low, high, size)
+#   "end": arange(end) / arange(0, end);  "count": linspace(start, end, steps), randperm(n), eye(n[, m])
+_FACTORIES = {
+    "rand": "sizes", "randn": "sizes", "zeros": "sizes", "ones": "sizes", "empty": "sizes",
+    "new_zeros": "sizes", "new_ones": "sizes", "new_empty": "sizes", "full": "first", "new_full": "first",
+    "empty_strided": "first", "randint": "last", "arange": "end", "linspace": "count", "logspace": "count",
+    "randperm": "count", "eye": "count",
+}  # fmt: skip
+_COUNT_ARGUMENT = {"linspace": (2, "steps"), "logspace": (2, "steps"), "randperm": (0, "n"), "eye": (0, "n")}
+
+
+def is_factory(name: str) -> bool:
+    return name in _FACTORIES
+
+
+def factory_dim_names(code: CodeType | None, lasti: int, name: str, rank: int) -> list[str | None] | None:
+    """The variable names the source passed as sizes to the factory ``name`` (``rand``,
+    ``zeros``, ``arange`` ...) at ``code``/``lasti``: one per output dim, ``None`` where the size
+    is not a plain variable (``2 * B``, ``3``). ``None`` if the call cannot be read, or if it
+    runs in an ``__init__`` (parameters and buffers are not inputs)."""
+    if code is None or name not in _FACTORIES or code.co_name == "__init__":
+        return None
+    call = _call_at(code, lasti)
+    if call is None or _called_name(call) != name:
+        return None
+    nodes = _size_nodes(call, name)
+    if nodes is None or len(nodes) != rank or any(isinstance(n, ast.Starred) for n in nodes):
+        return None
+    return [n.id if isinstance(n, ast.Name) else None for n in nodes]
+
+
+def _call_at(code: CodeType, lasti: int) -> ast.Call | None:
+    positions = list(code.co_positions())
+    index = lasti // 2
+    if not 0 <= index < len(positions) or None in positions[index]:
+        return None
+    return _calls_in("".join(linecache.getlines(code.co_filename))).get(tuple(positions[index]))
+
+
+@lru_cache(maxsize=64)
+def _calls_in(source: str) -> dict[tuple[int, int, int, int], ast.Call]:
+    """Every call in a source text, by its span (line, end line, byte columns)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return {}
+    return {
+        (node.lineno, node.end_lineno, node.col_offset, node.end_col_offset): node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+    }
+
+
+def _called_name(call: ast.Call) -> str | None:
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    if isinstance(func, ast.Name):
+        return func.id
+    return None
+
+
+def _size_nodes(call: ast.Call, name: str) -> list[ast.expr] | None:
+    kind = _FACTORIES[name]
+    args = list(call.args)
+    keywords = {k.arg: k.value for k in call.keywords if k.arg is not None}
+    if kind == "sizes":
+        if "size" in keywords:
+            return _elements(keywords["size"])
+        if len(args) == 1 and isinstance(args[0], (ast.Tuple, ast.List)):
+            return _elements(args[0])
+        return args
+    if kind == "first":
+        return _elements(args[0] if args else keywords.get("size"))
+    if kind == "last":
+        return _elements(keywords["size"] if "size" in keywords else args[-1] if len(args) >= 2 else None)
+    if kind == "end":
+        if len(args) == 1:
+            return [args[0]]
+        if len(args) == 2 and isinstance(args[0], ast.Constant) and args[0].value == 0:
+            return [args[1]]
+        return [keywords["end"]] if "end" in keywords and len(args) == 0 else None
+    position, keyword = _COUNT_ARGUMENT[name]
+    nodes = [args[position] if len(args) > position else keywords.get(keyword)]
+    if name == "eye":
+        nodes.append(args[1] if len(args) > 1 else keywords.get("m", nodes[0]))
+    return None if None in nodes else nodes
+
+
+def _elements(node: ast.expr | None) -> list[ast.expr] | None:
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return list(node.elts)
+    return None
+
+
+# --- jaxtyping annotations ---------------------------------------------------------------------
+
+
+def forward_dim_specs(module: nn.Module) -> dict[str, DimSpec]:
+    """``argument -> DimSpec`` from the jaxtyping hints on ``type(module).forward``: named dims
+    give names; fixed sizes, expressions (``H*W``) and ``_`` leave dims unnamed; a ``*batch`` or
+    ``...`` stands for any number of unnamed dims. Hints that cannot be resolved are skipped."""
+    forward = inspect.unwrap(type(module).forward)
+    try:
+        hints = typing.get_type_hints(forward, include_extras=True)
+    except Exception:  # an unresolvable annotation: no names from hints (contracts reports it)
+        return {}
+    specs = {}
+    for argument, hint in hints.items():
+        array = _array_hint(hint)
+        if argument != "return" and array is not None:
+            specs[argument] = _spec_of(array)
+    return specs
+
+
+def _array_hint(hint: Any) -> type | None:
+    if jt.is_array_hint(hint):
+        return hint
+    for arg in typing.get_args(hint):  # Optional[...], Union[...], Annotated[...]
+        if jt.is_array_hint(arg):
+            return arg
+    return None
+
+
+def _spec_of(hint: type) -> DimSpec:
+    _, text, _, _, dims, variadic = jt.array_hint_parts(hint)
+    names: list[str | None] = []
+    for dim in dims:
+        named = isinstance(dim, jt.NamedDim) and not getattr(dim, "treepath", False)
+        # a broadcastable `#B` may be 1 here: named only when its size is not 1 (see engine)
+        names.append(("#" + dim.name if dim.broadcastable else dim.name) if named else None)
+    if variadic is None:
+        return DimSpec(tuple(names), None, text)
+    return DimSpec(tuple(names[:variadic]), tuple(names[variadic + 1 :]), text)

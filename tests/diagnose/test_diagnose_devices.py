@@ -1,0 +1,109 @@
+"""Device mismatches, with `meta` as the second device (a meta/cpu mix fails the way a cuda/cpu
+mix does) and fake CUDA tensors: which operand is where, where it came from, and the fix."""
+
+from __future__ import annotations
+
+import planted
+import pytest
+import torch
+from planted import line_of
+from torch._subclasses.fake_tensor import FakeTensorMode
+
+from shapetrace import trace
+
+
+def test_factory_without_device(run_failing, plain_error):
+    model, att = planted.CausalMask().to("meta"), torch.rand(2, 4, 4, device="meta")
+    t, error, d = run_failing(model, att)
+    assert type(error) is type(plain_error(model, att)) and str(error) == str(plain_error(model, att))
+    assert (d.kind, d.line, d.op, d.module) == (
+        "device-mismatch",
+        line_of("mask-meets"),
+        "masked_fill",
+        "CausalMask",
+    )
+    assert [(o.role, o.meta.device_name) for o in d.operands] == [("att", "meta"), ("mask == 0", "cpu")]
+    assert "`att` (2, 4, 4) is on meta, `mask == 0` (4, 4) is on cpu" in d.message
+    assert (
+        f"`mask == 0` is on cpu: it comes from `torch.ones(N, N)` at planted.py:{line_of('factory')}, "
+        "which has no device=, so it makes tensors on the default device (cpu)." in d.message
+    )
+    assert d.fix == "`torch.ones(N, N, device=att.device)`"
+    assert [x.kind for x in t.diagnostics] == ["device-mismatch"]  # the factory's lint is this diagnosis
+
+
+def test_factory_without_device_on_fake_cuda(run_failing):
+    with FakeTensorMode():
+        att = torch.rand(2, 4, 4, device="cuda")
+        _, error, d = run_failing(planted.CausalMask(), att)
+    assert (
+        str(error)
+        == "Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!"
+    )
+    assert (
+        d.kind == "device-mismatch"
+        and "`att` (2, 4, 4) is on cuda:0, `mask == 0` (4, 4) is on cpu" in d.message
+    )
+    assert d.fix == "`torch.ones(N, N, device=att.device)`"
+
+
+def test_plain_tensor_attribute_left_behind_by_to(run_failing):
+    _, _, d = run_failing(planted.ScaledNorm().to("meta"), torch.rand(2, 3, 8, device="meta"))
+    assert (d.kind, d.line) == ("device-mismatch", line_of("attribute-use"))
+    scale = d.operands[1]
+    assert (scale.role, scale.meta.device_name, scale.origin.kind) == ("self.scale", "cpu", "attribute")
+    assert "not a parameter or registered buffer, so `model.to(...)` did not move it" in d.message
+    assert d.fix == (
+        '`self.register_buffer("scale", torch.ones(dim))` in `__init__` '
+        f"(instead of `self.scale = ...` at planted.py:{line_of('attribute-set')})"
+    )
+
+
+def test_cpu_call_moves_a_tensor_off_the_device(run_failing):
+    with FakeTensorMode():
+        x = torch.rand(2, 8, device="cuda")
+        t, _, d = run_failing(planted.CenterOnHost(), x)
+    assert (d.kind, d.line) == ("device-mismatch", line_of("cpu-meets"))
+    mean = d.operands[1]
+    assert (mean.role, mean.meta.device_name) == ("mean", "cpu")
+    assert (
+        f"`mean` is on cpu: `x.mean(dim=1, keepdim=True).cpu()` at planted.py:{line_of('cpu')} moved it from cuda:0 to cpu"
+        in d.message
+    )
+    assert d.fix == "remove that move, or bring it back with `.to(x.device)`"
+    assert [x.kind for x in t.diagnostics] == ["device-mismatch"]  # the .cpu() host sync is this diagnosis
+
+
+def test_input_on_another_device_than_the_model(run_failing):
+    model = planted.Normed().to("meta")
+    image = torch.rand(2, 3, 8)
+    with pytest.raises(RuntimeError), trace(model) as t:
+        model(image)
+    d = t.diagnostics[0]
+    assert (d.kind, d.line, d.module) == ("device-mismatch", line_of("input-device"), "norm (LayerNorm)")
+    assert [(o.role, o.meta.device_name) for o in d.operands] == [
+        ("x", "cpu"),
+        ("weight", "meta"),
+        ("bias", "meta"),
+    ]
+    assert (
+        "`x` is on cpu: it is `image`, an input of Normed" in d.message
+        and "while the model is on meta" in d.message
+    )
+    assert d.fix == 'move the input to the model\'s device before the call: `image.to("meta")`'
+
+
+def test_the_walk_back_passes_through_ops_that_keep_the_device():
+    """`mask == 0` came from `.tril()` of `torch.ones(...)`: the origin is the factory, two ops back."""
+    from shapetrace.diagnose.provenance import Dataflow
+
+    model, att = planted.CausalMask().to("meta"), torch.rand(2, 4, 4, device="meta")
+    with pytest.raises(RuntimeError), trace(model) as t:
+        model(att)
+    flow = Dataflow(t, t._evidence)
+    failing = t.failing_op()
+    mask = failing.inputs[1]
+    assert flow.producer(mask.tensor_id, failing.index).op == "=="
+    origin = flow.device_origin(mask, failing.index)
+    assert (origin.kind, origin.line, t.ops[origin.op_index].op) == ("factory", line_of("factory"), "ones")
+    assert flow.origin(failing.inputs[0], failing.index).kind == "input"

@@ -1,0 +1,137 @@
+"""Device lints on clean runs: the bugs waiting for a GPU, each at its line, and no false alarms."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import planted
+import pytest
+import torch
+from planted import line_of
+
+from shapetrace import trace
+
+PLANTED = planted.__file__
+EXAMPLES = ["tokenize_image", "patch_embed", "mlp", "broadcasting", "attention", "conv_rules", "fashion_cnn"]
+
+
+def lints_of(model, *args):
+    with trace(model) as t:
+        model(*args)
+    assert t.error is None
+    return t.diagnostics
+
+
+def test_factory_without_device_whose_result_meets_the_input():
+    (lint,) = lints_of(planted.CausalMask(), torch.rand(2, 4, 4))
+    assert (lint.kind, lint.severity, lint.file, lint.line, lint.op) == (
+        "factory-without-device", "warning", PLANTED, line_of("factory"), "ones",
+    )  # fmt: skip
+    assert lint.message.startswith("`torch.ones(N, N)` in CausalMask has no device=")
+    assert f"at planted.py:{line_of('mask-meets')} (`masked_fill`) it meets `att`" in lint.message
+    assert lint.fix == "`torch.ones(N, N, device=att.device)`"
+
+
+def test_no_lint_for_factories_on_the_inputs_device_cpu_indices_and_scalars():
+    assert lints_of(planted.CausalMaskOnDevice(), torch.rand(2, 4, 4)) == []
+
+
+def test_device_keyword_is_read_from_the_whole_call():
+    assert lints_of(planted.CausalMaskSpelledOut(), torch.rand(2, 4, 4)) == []
+
+
+def test_factories_outside_a_forward_are_the_scripts_business():
+    model = planted.Projection()
+    with trace(model) as t:
+        x = torch.rand(2, 8)  # (B, D) made without device=, outside any forward
+        model(x) + torch.ones(2, 8)
+    assert t.diagnostics == []
+
+
+def test_plain_tensor_attribute():
+    (lint,) = lints_of(planted.ScaledNorm(), torch.rand(2, 3, 8))
+    assert (lint.kind, lint.line, lint.op) == ("unregistered-tensor", line_of("attribute-use"), "*")
+    assert lint.message.startswith(
+        f"`self.scale` of the model (ScaledNorm) is a plain tensor attribute (set at planted.py:{line_of('attribute-set')})"
+    )
+    assert "`model.to(device)` will not move it. Here (`*`) it meets `x`" in lint.message
+    assert lint.fix.startswith('`self.register_buffer("scale", torch.ones(dim))`')
+    assert lints_of(planted.ScaledNormBuffer(), torch.rand(2, 3, 8)) == []
+
+
+def test_attributes_and_factories_moved_before_they_meet_the_input_are_fine():
+    assert lints_of(planted.RotaryTable(), torch.rand(2, 5, 8)) == []
+
+
+def test_tensors_in_a_plain_list_attribute():
+    (lint,) = lints_of(planted.MaskList(), torch.rand(2, 4))
+    assert (lint.kind, lint.line) == ("unregistered-tensor", line_of("list-attribute"))
+    assert lint.message.startswith("`self.masks[0]` of the model (MaskList) is a plain tensor attribute")
+    assert "one `self.register_buffer(name, tensor)` each" in lint.fix
+
+
+def test_op_mixing_devices_without_failing():
+    x = torch.rand(2, 8, device="meta")
+    (lint,) = lints_of(planted.Projection(), x)  # meta input, cpu weight: linear does not check here
+    assert (lint.kind, lint.line, lint.op) == ("mixed-devices", line_of("mixed"), "linear")
+    assert "`x` (2, 8) on meta, `weight` (8, 8) on cpu" in lint.message
+    assert "`x` is on meta: it is an input of Projection" in lint.message
+
+
+def test_host_syncs_in_a_forward():
+    lints = lints_of(planted.Chatty(), torch.rand(2, 8))
+    assert [(d.kind, d.line, d.op) for d in lints] == [
+        ("host-sync", line_of("item"), "item"),
+        ("host-sync", line_of("print"), "__repr__"),
+        ("host-sync", line_of("nonzero"), "nonzero"),
+        ("host-sync", line_of("bool"), "__bool__"),
+    ]
+    assert lints[0].message.startswith("In Chatty, `.item()` copies a value to the host")
+    assert "printing a tensor" in lints[1].message
+
+
+def test_cpu_result_meeting_the_input_is_one_lint():
+    (lint,) = lints_of(planted.CenterOnHost(), torch.rand(2, 8))
+    assert (lint.kind, lint.line, lint.op) == ("cpu-meets-device", line_of("cpu"), "cpu")
+    assert f"at planted.py:{line_of('cpu-meets')} (`-`) it meets `x`" in lint.message
+
+
+def test_a_lint_repeated_by_a_loop_is_counted_once():
+    model = planted.CausalMask()
+    with trace(model) as t:
+        for _ in range(3):
+            model(torch.rand(2, 4, 4))
+    (lint,) = t.diagnostics
+    assert lint.kind == "factory-without-device" and lint.count == 3
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_no_false_alarms_on_the_seed_examples(examples, name, capsys):
+    module = examples.load(name)
+    with trace() as t:
+        module.main()
+    assert t.error is None and len(t.ops) > 3
+    assert t.diagnostics == []
+
+
+def test_no_false_alarms_on_a_transformers_model():
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=50, n_positions=8)
+    model = transformers.GPT2LMHeadModel(config).eval()
+    with torch.no_grad():
+        assert lints_of(model, torch.randint(0, 50, (2, 7))) == []
+
+
+def test_no_false_alarms_on_the_benchmark_models():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    try:
+        from models import SmallGPT, SmallViT
+    finally:
+        sys.path.pop(0)
+    with torch.no_grad():
+        assert lints_of(SmallViT(img=32, patch=8, dim=32, depth=1, heads=2), torch.rand(2, 3, 32, 32)) == []
+        assert (
+            lints_of(SmallGPT(vocab=50, ctx=16, dim=32, depth=1, heads=2), torch.randint(0, 50, (2, 16)))
+            == []
+        )

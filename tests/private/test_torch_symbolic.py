@@ -1,0 +1,105 @@
+"""The private torch APIs the symbolic pass relies on (shapetrace/_private/torch_symbolic.py and
+torch_api.module_call_kwargs): these fail loudly when torch moves them."""
+
+from __future__ import annotations
+
+import sys
+
+import sympy
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from shapetrace._private import torch_api
+from shapetrace._private import torch_symbolic as ts
+
+
+def _named(env, name, value):
+    return ts.symint(env, ts.named_symbol(env, name, value), value)
+
+
+def test_fake_mode_gives_one_symbol_per_dim_without_duck_sizing():
+    mode, env = ts.make_fake_mode()
+    assert env.duck_shape is False and mode.shape_env is env and mode.cache_enabled is False
+    with mode:
+        x = torch.empty(_named(env, "H", 4), _named(env, "W", 4))  # equal sizes, two symbols
+        y = x.flatten()
+    h, w = (ts.size_expr(s) for s in x.shape)
+    assert isinstance(h, sympy.Symbol) and h != w
+    assert ts.size_expr(y.shape[0]) == h * w and ts.size_hint(y.shape[0]) == 16
+    assert ts.named_symbol(env, "B", 1) == 1  # sizes 0 and 1 stay constants
+    assert isinstance(ts.FloorDiv(h, 2), sympy.Expr)
+
+
+def test_replacements_are_reported_with_the_guard_that_made_them():
+    mode, env = ts.make_fake_mode()
+    seen = []
+    env.on_replacement = lambda symbol, target, guards: seen.append((symbol, target, guards))
+    weight = torch.rand(3, 8)  # a real tensor mixed with fakes: a constant
+    with mode:
+        x = torch.empty(2, _named(env, "D", 8))
+        d = ts.size_expr(x.shape[1])
+        out = F.linear(x, weight)
+    assert seen == [(d, 8, 0)] and out.shape == (2, 3)
+    assert ts.guard_exprs(env) == [sympy.Eq(d, 8)]
+    assert ts.size_expr(x.shape[1]) == d  # the raw expression keeps the symbol
+
+
+def test_data_dependent_sizes_are_unbacked():
+    mode, env = ts.make_fake_mode()
+    with mode:
+        x = torch.empty(_named(env, "N", 5))
+        picked = x[x > 0]
+    size = ts.size_expr(picked.shape[0])
+    assert ts.has_unbacked(size) and ts.size_hint(picked.shape[0]) is None
+
+
+def test_fake_copies_of_parameters_stay_parameters():
+    mode, _ = ts.make_fake_mode()
+    param = nn.Parameter(torch.rand(3, 4))
+    fake = ts.fake_of(mode, param)
+    assert isinstance(fake, nn.Parameter)
+    assert type(fake).__name__ == "FakeTensor" and fake.shape == (3, 4) and fake.requires_grad
+    assert ts.fake_of(mode, torch.empty(2, device="meta")).device.type == "meta"
+
+
+def test_isolated_sets_modes_and_global_hooks_aside_and_puts_them_back():
+    class Spy(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            seen.append(func)
+            return func(*args, **(kwargs or {}))
+
+    seen = []
+    handle = nn.modules.module.register_module_forward_pre_hook(lambda module, args: seen.append(module))
+    counts = torch_api.global_module_hook_counts()
+    try:
+        with Spy(), torch.device("meta"):
+            with ts.isolated():
+                assert torch_api.torch_function_mode_depth() == 0
+                assert sum(torch_api.global_module_hook_counts().values()) == 0
+                y = nn.Linear(2, 2)(torch.ones(2))
+            assert torch_api.torch_function_mode_depth() == 2
+        assert F.linear not in seen and not any(isinstance(s, nn.Module) for s in seen)
+        assert y.device.type == "cpu"  # not on meta: torch.device(...) was set aside too
+        assert torch_api.global_module_hook_counts() == counts
+    finally:
+        handle.remove()
+
+
+def test_module_call_kwargs_reach_a_global_pre_hook():
+    found = []
+
+    def hook(module, args):
+        found.append(torch_api.module_call_kwargs(sys._getframe()))
+
+    class M(nn.Module):
+        def forward(self, x, scale=1.0):
+            return x * scale
+
+    handle = nn.modules.module.register_module_forward_pre_hook(hook)
+    try:
+        M()(torch.ones(1), scale=2.0)
+    finally:
+        handle.remove()
+    assert found == [{"scale": 2.0}]

@@ -1,0 +1,83 @@
+"""Helpers for the view tests: the benchmark models at test size, and rows as plain text."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import torch
+from rich.console import Console
+
+import shapetrace
+from shapetrace.render.grid import GridView, plain
+
+BENCH_MODELS = Path(__file__).resolve().parents[2] / "bench" / "models.py"
+
+
+def bench_models():
+    """``bench/models.py`` (SmallViT, SmallGPT), imported once."""
+    name = "shapetrace_bench_models"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, BENCH_MODELS)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def small_gpt(depth: int = 12):
+    torch.manual_seed(0)
+    return bench_models().SmallGPT(vocab=50, ctx=16, dim=16, depth=depth, heads=2).eval()
+
+
+def trace_gpt(model, runs: int = 1, with_model: bool = True):
+    idx = torch.randint(0, 50, (2, 16))
+    with torch.no_grad(), shapetrace.trace(model if with_model else None, symbolic=False) as t:
+        for _ in range(runs):
+            model(idx)
+    return t
+
+
+def cells(view: GridView) -> list[list[str]]:
+    """Every row of a view as its cells' plain text."""
+    return [[plain(c) for c in row.cells] for row in view.rows]
+
+
+def render(renderable, width: int = 200) -> str:
+    console = Console(record=True, width=width, color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+class _Rows(HTMLParser):
+    """The text of every ``<td>``, row by row, and of the ``<th>``s."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.headers: list[str] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            text = "".join(self._cell)
+            (self.rows[-1] if tag == "td" else self.headers).append(text)
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def html_rows(document: str) -> tuple[list[str], list[list[str]]]:
+    parser = _Rows()
+    parser.feed(document)
+    return parser.headers, [row for row in parser.rows if row]

@@ -1,0 +1,84 @@
+"""The symbolic pass leaves no trace behind: the user's model, random state, output, other tracers."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+import shapetrace
+from shapetrace._private import torch_api
+
+
+class Stateful(nn.Module):
+    """Batch norm in training mode (running stats, a counter), a cache set in forward, a print."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(4)
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        self.last = x.detach()  # a cache on self
+        print("forward ran")
+        return self.lin(self.norm(x)) + torch.randn_like(x)
+
+
+def test_model_random_state_and_output_are_untouched(capsys):
+    model = Stateful().train()
+    x = torch.rand(6, 4)
+    with shapetrace.trace(model, dims="B D") as t:
+        model(x)
+    assert capsys.readouterr().out == "forward ran\n"
+    params = {name: (p, p.detach().clone()) for name, p in model.named_parameters()}
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
+    cache, rng = model.last, torch.get_rng_state()
+
+    assert t.ops[-1].outputs[0].expr == "(B, D)" and t.symbolic.state == "ran"  # runs the pass
+
+    assert capsys.readouterr().out == ""  # the fake forward's print is swallowed
+    for name, (param, value) in params.items():
+        assert dict(model.named_parameters())[name] is param and torch.equal(param, value)
+    for name, value in buffers.items():  # running stats and num_batches_tracked not moved
+        assert torch.equal(dict(model.named_buffers())[name], value)
+    assert model.last is cache and type(model.last) is torch.Tensor
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert model.training
+
+
+def test_reading_inside_another_trace_records_nothing_there():
+    model, x = nn.Linear(4, 3), torch.rand(2, 4)
+    with shapetrace.trace(model, dims="B D") as t:
+        model(x)
+    hooks = torch_api.global_module_hook_counts()
+    with shapetrace.trace() as outer:
+        assert t.ops[0].outputs[0].expr == "(B, 3)"
+        assert torch_api.torch_function_mode_depth() == 1  # the outer recorder, back in place
+    assert len(outer) == 0 and outer.modules == []
+    assert torch_api.global_module_hook_counts() == hooks
+    assert torch_api.torch_function_mode_depth() == 0
+
+
+def test_the_pass_runs_once_and_only_when_read():
+    from shapetrace.symbolic import engine
+
+    calls = []
+    original = engine.run_pass
+    model, x = nn.Linear(4, 3), torch.rand(2, 4)
+    try:
+        engine.run_pass = lambda job: calls.append(job) or original(job)
+        with shapetrace.trace(model, dims="B D") as t:
+            model(x)
+        assert calls == [] and len(t) == 1
+        t.ops, t.modules, t.dims, t.to_dict()
+        assert len(calls) == 1
+    finally:
+        engine.run_pass = original
+
+
+def test_symbolic_off_keeps_concrete_shapes_and_records_no_arguments():
+    model, x = nn.Linear(4, 3), torch.rand(2, 4)
+    with shapetrace.trace(model, dims="B D", symbolic=False) as t:
+        model(x)
+        x.sum()
+    assert t.symbolic.state == "skipped" and t.ops[0].outputs[0].expr is None
+    assert t._recorder.top_args == {} and t._recorder.root_calls == {}

@@ -1,0 +1,85 @@
+"""Names from the source (the factory call that made a tensor, read with ast) and from jaxtyping."""
+
+from __future__ import annotations
+
+import torch
+from jaxtyping import Float
+from torch import nn
+
+import shapetrace
+
+
+def make_inputs():
+    B, N, T = 2, 3, 5
+    shape = (B, N)
+    return [
+        torch.zeros((B, N)),
+        torch.full((B, N), 0.5),
+        torch.arange(T),
+        torch.ones(B, 2 * N),
+        torch.randint(0, 10, (B, T)),
+        torch.rand(*shape),
+        torch.ones(B, 1).new_zeros(
+            N, T
+        ),  # a call over several lines
+    ]
+
+
+def test_factory_calls_name_dims_after_their_size_variables():
+    with shapetrace.trace() as t:
+        make_inputs()
+    exprs = [op.outputs[0].expr for op in t.ops]
+    assert exprs == ["(B, N)", "(B, N)", "(T,)", "(B, 6)", "(B, T)", "(B?, N?)", "(B, 1)", "(N, T)"]
+    assert t.dims == {"B": 2, "N": 3, "T": 5}
+
+
+class Embedder(nn.Module):
+    def __init__(self, width: int = 8) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.zeros(10, width))  # made in __init__: names nothing
+
+    def forward(self, ids, scale: Float[torch.Tensor, "#B S"]):
+        return self.table[ids] * scale[..., None]
+
+
+def test_jaxtyping_hints_name_dims_and_broadcastable_ones_stay_numbers():
+    model = Embedder()
+    ids, scale = torch.zeros(4, 6, dtype=torch.long), torch.ones(1, 6)
+    with shapetrace.trace(model, dims={"ids": "B S"}) as t:
+        model(ids, scale)
+    assert t.ops[-1].outputs[0].expr == "(B, S, 8)"
+    assert [m.expr for m in t.modules[0].inputs] == ["(B, S)", "(1, S)"]  # #B is 1 here: a broadcast
+    assert "width" not in t.dims
+
+
+def test_a_name_with_two_sizes_is_used_once_and_noted():
+    def two_batches():
+        B = 2
+        a = torch.rand(B, 3)
+        B = 4
+        b = torch.rand(B, 3)
+        return a.sum(), b.sum()
+
+    with shapetrace.trace() as t:
+        two_batches()
+    assert [op.outputs[0].expr for op in t.ops if op.op == "rand"] == ["(B, 3)", "(4, 3)"]
+    assert t.dims == {"B": 2} and any("B is 2 but 4" in note for note in t.symbolic.notes)
+
+
+def test_a_loop_of_calls_is_replayed_once():
+    from shapetrace.symbolic import engine
+
+    runs = []
+    original = engine._Replay._run_call
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
+    x = torch.rand(5, 3)
+    try:
+        engine._Replay._run_call = lambda self, *args: runs.append(1) or original(self, *args)
+        with shapetrace.trace(model, dims="B F") as t:
+            for _ in range(4):
+                model(x)
+        assert [op.outputs[0].expr for op in t.ops][-2:] == ["(B, 4)", "(B, 4)"]
+    finally:
+        engine._Replay._run_call = original
+    assert len(runs) == 1 and len(t.modules) == 12
+    assert [(s.dim, s.op_index) for s in t.specializations] == [("F", 0)]

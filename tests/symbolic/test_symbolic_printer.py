@@ -1,0 +1,50 @@
+"""Size expressions print the way the seeds write them: Python-valid, no redundant brackets."""
+
+from __future__ import annotations
+
+import pytest
+import sympy
+
+from shapetrace._private.torch_symbolic import FloorDiv
+from shapetrace.symbolic.dims import symbol
+from shapetrace.symbolic.printer import expr_text, shape_text
+
+B, C, D, H, W = (symbol(n) for n in "BCDHW")
+
+
+@pytest.mark.parametrize(
+    ("expr", "text"),
+    [
+        (H * W, "H*W"),
+        (FloorDiv(H, 32) * FloorDiv(W, 32) + 1, "(H//32)*(W//32) + 1"),
+        (FloorDiv(H - 1, 2) + 1, "(H - 1)//2 + 1"),
+        (FloorDiv(H, 2) - 2, "H//2 - 2"),
+        (3 * D, "3*D"),
+        (4 - H, "4 - H"),
+        (3 * W - 2 * H, "3*W - 2*H"),
+        (FloorDiv(H * W, 2), "(H*W)//2"),
+        (FloorDiv(FloorDiv(H, 32), 2) + FloorDiv(W, 7), "H//64 + W//7"),
+        (FloorDiv(H, 32) ** 2, "(H//32)**2"),
+        (B * C * H * W, "B*C*H*W"),
+        (sympy.Max(H, W), "max(H, W)"),
+        (sympy.Mod(H, 2), "H % 2"),
+        (sympy.Integer(7), "7"),
+    ],
+)
+def test_expressions_print_like_the_seeds(expr, text):
+    assert expr_text(expr) == text
+    # the text is Python: evaluating it at some sizes gives the expression's value
+    sizes = {"B": 3, "C": 5, "D": 9, "H": 130, "W": 66}
+    value = eval(text, {"max": max}, sizes)  # noqa: S307 - our own printed text
+    assert value == int(sympy.sympify(expr).xreplace({symbol(k): v for k, v in sizes.items()}))
+
+
+def test_no_torch_brackets_survive():
+    expr = FloorDiv(H, 32) * FloorDiv(W, 32) + 1
+    assert "((" in str(expr) and "((" not in expr_text(expr)
+
+
+def test_shape_text_keeps_the_comma_of_one_dim():
+    assert shape_text(["T"]) == "(T,)"
+    assert shape_text(["B", "C"]) == "(B, C)"
+    assert shape_text([]) == "()"
