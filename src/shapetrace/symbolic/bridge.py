@@ -25,6 +25,7 @@ from torch import nn
 from shapetrace._private import torch_symbolic as ts
 from shapetrace.capture.recorder import Recorder
 from shapetrace.capture.source import user_frame
+from shapetrace.contracts.session import suspended as contracts_suspended
 from shapetrace.symbolic.dims import Names, Shape, symbol
 
 
@@ -139,8 +140,9 @@ class FakeRun:
     @contextlib.contextmanager
     def running(self, grad: bool = True) -> Iterator[None]:
         """Run user code on this run's fakes, apart from everything else: no other torch mode or
-        global hook, output and warnings swallowed, random states restored."""
-        with ts.isolated(), _quiet(), _rng_restored(), torch.set_grad_enabled(grad), self.mode:
+        global hook, no contract check (they ran on the real tensors), output and warnings
+        swallowed, random states restored."""
+        with ts.isolated(), contracts_suspended(), _quiet(), _rng_restored(), torch.set_grad_enabled(grad), self.mode:
             yield
 
     @contextlib.contextmanager
