@@ -4,17 +4,16 @@ devices, checks) and a torchinfo-style module summary (output shape, parameters,
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, ConsoleOptions, RenderResult
 
 from shapetrace.capture.records import ModuleCall, ParameterCount
 from shapetrace.render.filters import Filter, module_changes_something
-from shapetrace.render.grid import Cell, Column, GridView, Line, Row, cell, line_text
-from shapetrace.render.table import common_dtype_device, shape_fragments
-from shapetrace.render.tree import ModuleTree, Node, fold_label, relative_name, tree_prefix
+from shapetrace.render.grid import Cell, Column, Line, Row, cell, line_text
+from shapetrace.render.table import shape_fragments
+from shapetrace.render.tree import ModuleTreeView, Node, fold_label, relative_name, tree_prefix
 
 if TYPE_CHECKING:
     from shapetrace.trace import Trace
@@ -103,7 +102,7 @@ class TraceHeader:
 # --- the module summary -----------------------------------------------------------------------------
 
 
-class ModuleSummary(GridView):
+class ModuleSummary(ModuleTreeView):
     """One row per module call, as torchinfo prints them: the call (``name (Type)``, indented under
     its parent), its output shape (symbolic where the trace has it), its parameters and whether
     they are trainable. A row whose submodules are shown counts the parameters the module holds
@@ -119,38 +118,9 @@ class ModuleSummary(GridView):
     )
     rich_table = False  # laid out here: a narrow console cuts code, not module names
 
-    def __init__(
-        self,
-        trace: Trace,
-        depth: int | None = None,
-        filter: Filter | None = None,
-        expand: str | Iterable[str] | None = None,
-        fold: bool = True,
-        header: bool = True,
-        title: str | None = None,
-    ) -> None:
-        self.trace = trace
-        self.depth = depth
-        self.filter = filter or Filter()
-        self.show_header = header
-        self.title = title
-        self._expand, self._fold = expand, fold
-        self.counts = trace.summary.modules
-        self._seen: dict[int, bool] = {}
-
-    # built when first needed: a view made but not shown costs nothing
-
-    @cached_property
-    def tree(self) -> ModuleTree:
-        return ModuleTree(self.trace, self.filter, self._expand, self._fold)
-
-    @cached_property
-    def common(self) -> tuple[str | None, str | None]:
-        """The dtype and device shown only where an output differs from them."""
-        return common_dtype_device(self.trace.ops)
-
-    def header_lines(self) -> list[Line]:
-        return header_lines(self.trace) if self.show_header else []
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.counts = self.trace.summary.modules
 
     # --- visibility -----------------------------------------------------------------------------
 

@@ -79,6 +79,20 @@ def short_location(file: str, line: int) -> str:
     return f"{os.path.basename(file) or file}:{line}"
 
 
+def error_line(trace: Trace) -> str:
+    """``✗ op 7 (linear) at model.py:12 raised RuntimeError: ...``, or ``""`` when the block ended well."""
+    error = trace.error
+    if error is None:
+        return ""
+    failing = trace.failing_op()
+    where = (
+        f"op {failing.index} ({failing.op}) at {short_location(failing.file, failing.line)}"
+        if failing
+        else "the block"
+    )
+    return f"✗ {where} raised {error.type}: {error.message}"
+
+
 class TraceTable(GridView):
     """Renders a :class:`~shapetrace.trace.Trace`: op number, ``file:line``, code, op, module and
     output shapes; a line's location and code are written once for consecutive ops on it.
@@ -150,13 +164,7 @@ class TraceTable(GridView):
             footer.append(f"; {dtype} on {device} unless shown", style="dim")
         footer.append_text(symbolic_footer(trace))
         footer.append_text(contract_footer(trace))
-        error = trace.error
-        if error is not None:
-            failing = trace.failing_op()
-            where = (
-                f"op {failing.index} ({failing.op}) at {short_location(failing.file, failing.line)}"
-                if failing
-                else "the block"
-            )
-            footer.append(f"\n✗ {where} raised {error.type}: {error.message}", style="bold red")
+        error = error_line(trace)
+        if error:
+            footer.append(f"\n{error}", style="bold red")
         return footer

@@ -7,13 +7,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shapetrace.capture.records import ModuleCall, OpRecord, TensorMeta
 from shapetrace.capture.source import code_without_comment
 from shapetrace.render.filters import Filter, glob_matcher, patterns
 from shapetrace.render.grid import Cell, Column, GridView, Line, Row, cell
-from shapetrace.render.table import common_dtype_device, shape_fragments, short_location
+from shapetrace.render.table import common_dtype_device, error_line, shape_fragments, short_location
 
 if TYPE_CHECKING:
     from shapetrace.trace import Trace
@@ -231,20 +231,9 @@ def tree_prefix(guides: tuple[bool, ...], last: bool) -> str:
 # --- the view ---------------------------------------------------------------------------------------
 
 
-class TraceTree(GridView):
-    """The module tree as rows: a module call shows its name, class, op count and output shape,
-    and the ops and calls inside it below, indented; a module call that ran one op is one row.
-    ``depth`` shows module calls at most that many levels below the top-level ones (deeper calls
-    are summarized on their parent's row); a folded entry shows one instance's contents."""
-
-    columns = (
-        Column("#", style="dim", justify="right"),
-        Column("line", style="green", min_width=12),
-        Column("module / code", shrink=True, min_width=36),
-        Column("op", style="bold", min_width=10),
-        Column("output shape", min_width=30),
-    )
-    rich_table = False  # laid out here: a narrow console cuts code, not module names
+class ModuleTreeView(GridView):
+    """What the tree and the module summary share: the folded module tree of a trace, built
+    when first needed, with its filter, depth and header."""
 
     def __init__(
         self,
@@ -262,7 +251,6 @@ class TraceTree(GridView):
         self.show_header = header
         self.title = title
         self._expand, self._fold = expand, fold
-        self.shown_ops = 0
         self._seen: dict[int, bool] = {}
 
     # built when first needed: a view made but not shown costs nothing
@@ -272,17 +260,9 @@ class TraceTree(GridView):
         return ModuleTree(self.trace, self.filter, self._expand, self._fold)
 
     @cached_property
-    def op_mask(self) -> list[bool]:
-        return self.filter.op_mask(self.trace, self.tree.module_mask)
-
-    @cached_property
     def common(self) -> tuple[str | None, str | None]:
         """The dtype and device shown only where an output differs from them."""
         return common_dtype_device(self.trace.ops)
-
-    @cached_property
-    def one_file(self) -> bool:
-        return len({op.file for op in self.trace.ops} | {call.file for call in self.trace.modules}) <= 1
 
     def header_lines(self) -> list[Line]:
         if not self.show_header:
@@ -290,6 +270,36 @@ class TraceTree(GridView):
         from shapetrace.render.summary import header_lines
 
         return header_lines(self.trace)
+
+
+class TraceTree(ModuleTreeView):
+    """The module tree as rows: a module call shows its name, class, op count and output shape,
+    and the ops and calls inside it below, indented; a module call that ran one op is one row.
+    ``depth`` shows module calls at most that many levels below the top-level ones (deeper calls
+    are summarized on their parent's row); a folded entry shows one instance's contents."""
+
+    columns = (
+        Column("#", style="dim", justify="right"),
+        Column("line", style="green", min_width=12),
+        Column("module / code", shrink=True, min_width=36),
+        Column("op", style="bold", min_width=10),
+        Column("output shape", min_width=30),
+    )
+    rich_table = False  # laid out here: a narrow console cuts code, not module names
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.shown_ops = 0
+
+    # built when first needed: a view made but not shown costs nothing
+
+    @cached_property
+    def op_mask(self) -> list[bool]:
+        return self.filter.op_mask(self.trace, self.tree.module_mask)
+
+    @cached_property
+    def one_file(self) -> bool:
+        return len({op.file for op in self.trace.ops} | {call.file for call in self.trace.modules}) <= 1
 
     # --- visibility -----------------------------------------------------------------------------
 
@@ -475,15 +485,9 @@ class TraceTree(GridView):
             lines.append(((f"{self.shown_ops} op rows match: {self.filter.describe()}", "dim"),))
         if self.depth is not None:
             lines.append(((f"module calls deeper than depth {self.depth} are summarized on one row", "dim"),))
-        error = trace.error
-        if error is not None:
-            failing = trace.failing_op()
-            where = (
-                f"op {failing.index} ({failing.op}) at {short_location(failing.file, failing.line)}"
-                if failing
-                else "the block"
-            )
-            lines.append(((f"✗ {where} raised {error.type}: {error.message}", "bold red"),))
+        error = error_line(trace)
+        if error:
+            lines.append(((error, "bold red"),))
         return lines
 
 
