@@ -121,3 +121,13 @@ def test_console_script_and_python_dash_m(examples):
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert "transpose" in done.stdout and "(B, H*W, C)" in done.stdout  # dims named from torch.rand(B, C, H, W)
+
+
+def test_a_script_edited_between_two_runs_in_one_process_records_its_new_lines(script):
+    from shapetrace.cli.runner import run_script
+
+    path = script("import torch\nx = torch.rand(2, 3)\n")
+    assert [op.code for op in run_script(path).trace.ops] == ["x = torch.rand(2, 3)"]
+    path.write_text("import torch\nx = torch.ones(4, 5, 6)  # edited\n")
+    second = run_script(path).trace
+    assert [(op.op, op.code) for op in second.ops] == [("ones", "x = torch.ones(4, 5, 6)  # edited")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import textwrap
+import warnings
 
 import pytest
 import torch
@@ -114,6 +115,25 @@ def test_cli_exits_1_when_a_contract_is_violated(tmp_path, capsys):
     assert "torch.Size([4, 4])" in captured.out  # the script ran to its end
     assert "Score.forward return: dim 1 is 4, expected 1" in captured.out
     assert json.loads(out.read_text())["contracts"][0]["arg"] == "return"
+
+
+def test_cli_on_violation_raise_stops_the_script_and_record_only_records(tmp_path, capsys):
+    script = tmp_path / "score.py"
+    script.write_text(SCRIPT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", shapetrace.ContractWarning)  # neither mode warns
+        assert main(["--on-violation", "raise", str(script)]) == 1
+        raised = capsys.readouterr()
+        assert main(["--on-violation", "record", str(script)]) == 1
+        recorded = capsys.readouterr()
+    assert "torch.Size" not in raised.out  # stopped at the violation, before the print
+    assert "ContractError: Score.forward in Score: return does not match its annotation" in raised.err
+    assert "torch.Size([4, 4])" in recorded.out and recorded.err == ""
+    for out in (raised.out, recorded.out):
+        assert "Score.forward return: dim 1 is 4, expected 1" in out
+    with pytest.raises(SystemExit):
+        main(["--on-violation", "ignore", str(script)])
+    assert "--on-violation: invalid choice: 'ignore'" in capsys.readouterr().err
 
 
 def test_cli_exits_0_on_an_annotated_example_that_keeps_its_contracts(capsys):

@@ -107,3 +107,31 @@ def test_the_walk_back_passes_through_ops_that_keep_the_device():
     origin = flow.device_origin(mask, failing.index)
     assert (origin.kind, origin.line, t.ops[origin.op_index].op) == ("factory", line_of("factory"), "ones")
     assert flow.origin(failing.inputs[0], failing.index).kind == "input"
+
+
+def test_an_input_passed_through_a_helper_gets_no_wrong_name(shapes):
+    """`shapes(model, image)` called the model: its first argument is the model, not the input."""
+    model = planted.Normed().to("meta")
+    image = torch.rand(2, 3, 8)
+    with pytest.raises(RuntimeError) as info:
+        shapes(model, image)
+    (note,) = info.value.__notes__
+    flat = " ".join(note.split())
+    assert "x (2, 3, 8) float32 cpu <- an input of Normed, called at test_diagnose_devices.py:" in flat
+    assert "`x` is on cpu: it is an input of Normed" in flat and "`model`" not in flat
+
+
+def test_a_sequential_layer_input_is_not_named_after_the_sequential_argument(run_failing):
+    """The line `self.layers(x)` called the Sequential, which called its layers: `x` is not their input."""
+
+    class Stack(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(6, 2))
+
+        def forward(self, x):
+            return self.layers(x)
+
+    _, _, d = run_failing(Stack(), torch.rand(2, 4))
+    assert (d.kind, d.module) == ("matmul-shape", "layers.2 (Linear)")
+    assert [(o.role, o.meta.shape) for o in d.operands][0] == ("input", (2, 8))

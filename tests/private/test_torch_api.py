@@ -57,3 +57,25 @@ def test_python_torch_functions_dispatch_through_handle_torch_function():
         F.dropout(x, 0.1)
     assert chain == ["handle_torch_function", "dropout"]
     assert source.is_library_code(torch.overrides.handle_torch_function.__code__)
+
+
+def test_a_global_pre_hook_finds_the_frame_that_called_the_module():
+    # Recorder._open_call compares it with the user's frame: a helper between them names no argument
+    callers = []
+
+    def hook(module, args):
+        call_frame = torch_api.module_call_frame(sys._getframe())
+        callers.append((type(module).__name__, call_frame.f_code.co_name, call_frame.f_back.f_code.co_name))
+
+    def helper(model, x):
+        return model(x)
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(hook)
+    try:
+        helper(torch.nn.Sequential(torch.nn.ReLU()), torch.rand(2))
+    finally:
+        handle.remove()
+    assert callers == [
+        ("Sequential", "_wrapped_call_impl", "helper"),
+        ("ReLU", "_wrapped_call_impl", "forward"),  # Sequential.forward called it
+    ]

@@ -56,6 +56,25 @@ def module_call_kwargs(frame, _call_impl=torch.nn.Module._call_impl.__code__, _m
     return None
 
 
+def module_call_frame(
+    frame,
+    _call_impl=torch.nn.Module._call_impl.__code__,
+    _wrapped_call_impl=torch.nn.Module._wrapped_call_impl.__code__,
+    _max_depth: int = 8,
+):
+    """The ``Module.__call__`` frame of the module call a global forward pre-hook runs in (its
+    ``f_back`` is the frame that called the module); ``frame`` is a frame of the hook. ``None``
+    when no ``_call_impl`` frame is found."""
+    for _ in range(_max_depth):
+        if frame is None:
+            return None
+        if frame.f_code is _call_impl:
+            outer = frame.f_back
+            return outer if outer is not None and outer.f_code is _wrapped_call_impl else frame
+        frame = frame.f_back
+    return None
+
+
 def child_modules(module: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
     """``module``'s direct submodules with their names (``named_children()`` without the generator
     and its de-duplication; walks that run at every trace start use it)."""

@@ -18,6 +18,7 @@ from torch.utils.hooks import RemovableHandle
 from shapetrace._private.torch_api import (
     DisableTorchFunction,
     child_modules,
+    module_call_frame,
     module_call_kwargs,
     register_global_forward_hook,
 )
@@ -50,6 +51,9 @@ class Recorder(TorchFunctionMode):
         self.keep_arguments = True
         self.top_args: dict[int, tuple] = {}  # op index -> skeleton of its (args, kwargs), ops outside modules
         self.root_calls: dict[int, tuple] = {}  # call index -> (module, args, kwargs, grad, training), roots
+        # Module calls whose recorded line did not call the module itself: a library helper did
+        # (the ``shapes`` fixture, ``checkpoint(block, x)``, ``nn.Sequential``'s forward).
+        self.indirect_calls: set[int] = set()
         self._stack: list[int] = []  # indices of the module calls now running
         self._paths: dict[int, str] = {}  # id(module) -> path
         self._calls: dict[int, int] = {}  # id(module) -> calls so far
@@ -217,6 +221,9 @@ class Recorder(TorchFunctionMode):
         stack = self._stack
         inputs = nested_metas(args)
         frame = user_frame(sys._getframe(1))
+        called_from = module_call_frame(sys._getframe(1))
+        if frame is None or called_from is None or called_from.f_back is not frame:
+            self.indirect_calls.add(len(self.modules))
         self.modules.append([
             key, path, type(module).__name__, call, stack[-1] if stack else None, len(stack),
             len(self.ops), None, inputs, (), False,

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from shapetrace.cli.runner import ScriptNotRunnable, run_script
 from shapetrace.comments.cli import add_comment_options, comment_mode, run_comment_mode
+from shapetrace.contracts import ON_VIOLATION
 from shapetrace.diagnose import DiagnosticsView
 from shapetrace.render.cli import add_view_options, check_view_options, view_from_options, write_exports
 from shapetrace.symbolic.spec import DimsError, parse_cli_dims
@@ -44,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-symbolic", action="store_true", help="show concrete sizes only (skip the symbolic pass)"
     )
+    parser.add_argument(
+        "--on-violation", choices=ON_VIOLATION, default="warn",
+        help="what a contract violation does besides being recorded: warn (default), raise a "
+        "ContractError in the script, or record only (docs/contracts.md)",
+    )  # fmt: skip
     parser.add_argument("script", help="the Python script to run")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
     return parser
@@ -61,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"shapetrace: --dims: {error}", file=sys.stderr)
         return 2
     try:
-        run = run_script(options.script, options.args, dims=dims, symbolic=not options.no_symbolic)
+        run = run_script(
+            options.script, options.args, dims=dims, symbolic=not options.no_symbolic,
+            on_violation=options.on_violation,
+        )  # fmt: skip
     except ScriptNotRunnable as error:
         print(error, file=sys.stderr)
         return 2
@@ -72,11 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     console = terminal_console()
     mode = comment_mode(options)
     view = view_from_options(run.trace, options)  # the flat table, or the tree/summary asked for
+    diagnostics = run.trace.diagnostics  # the failure explained, then the device lints
     if mode is None or run.exception is not None:
         console.print(view)
-        if run.trace.diagnostics:  # the failure explained, then the device lints
-            console.print(DiagnosticsView(run.trace.diagnostics))
     exit_code = run.exit_code if mode is None else run_comment_mode(mode, run, console)
+    if diagnostics:  # after the table, or after what --annotate/--write/--check printed
+        console.print(DiagnosticsView(diagnostics))
     if options.json:
         Path(options.json).write_text(run.trace.to_json())
         console.print(f"[dim]trace written to {options.json}[/dim]")

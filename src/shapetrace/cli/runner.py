@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import linecache
 import os
 import runpy
 import sys
@@ -58,19 +59,25 @@ def check_runnable(path: str | os.PathLike) -> Path:
 
 
 def run_script(
-    path: str | os.PathLike, args: list[str] | None = None, dims: DimsOption | None = None, symbolic: bool = True
+    path: str | os.PathLike,
+    args: list[str] | None = None,
+    dims: DimsOption | None = None,
+    symbolic: bool = True,
+    on_violation: str = "warn",
 ) -> ScriptRun:
     """Run ``path`` as ``__main__`` with ``sys.argv = [path, *args]``, tracing every op
-    (``dims``/``symbolic``: as for :class:`~shapetrace.trace`, from ``--dims``).
+    (``dims``/``symbolic``/``on_violation``: as for :class:`~shapetrace.trace`, from ``--dims``
+    and ``--on-violation``).
 
     ``sys.argv`` and ``sys.path`` are restored afterwards. A ``SyntaxError`` in the script is
     reported like any other exception the script raises.
     """
     script = check_runnable(path)
+    linecache.checkcache(str(script))  # the script may have changed since this process last read it
     saved_argv, saved_path = sys.argv[:], sys.path[:]
     sys.argv = [str(path), *(args or [])]
     sys.path.insert(0, str(script.parent))
-    tracer = trace(dims=dims, symbolic=symbolic)
+    tracer = trace(dims=dims, symbolic=symbolic, on_violation=on_violation)
     recorded = tracer.__enter__()
     exit_code, exception = 0, None
     try:

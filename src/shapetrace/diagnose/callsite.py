@@ -197,7 +197,11 @@ def call_site(trace: Trace, op_index: int) -> CallSite | None:
 
 
 def module_call_site(trace: Trace, call_index: int) -> CallSite | None:
-    """The expression that called module call ``call_index`` (``self.fc1(t)``, ``model(x)``)."""
+    """The expression that called module call ``call_index`` (``self.fc1(t)``, ``model(x)``);
+    ``None`` when its recorded line called a helper that called the module (``shapes(model, x)``),
+    whose arguments are not the module's."""
+    if call_index in trace._recorder.indirect_calls:
+        return None
     raw = trace._recorder.modules[call_index]
     code, lasti = raw[11], raw[12]
     return call_site_at(code, lasti) if code is not None else None
