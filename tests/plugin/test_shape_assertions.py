@@ -150,6 +150,31 @@ def test_lines_are_found_by_text_or_number(shapes, patch_embed, image):
         t.assert_line("x = ", "B")
 
 
+class Heads(nn.Module):
+    def __init__(self, dim: int = 8) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(dim, 2 * dim)
+
+    def split_heads(self, t):
+        B, N, D = t.shape
+        return t.view(B, N, 2, D // 2).transpose(1, 2)  # (B, 2, N, D/2)
+
+    def forward(self, x):
+        qkv = self.qkv(x)                                # (B, N, 2*D)
+        q = self.split_heads(qkv[..., :8])               # (B, 2, N, D/2)
+        heads = q.flatten(2)                             # (B, 2, N*D/2)
+        return heads
+
+
+def test_a_line_is_what_its_shape_comment_describes_as_check_reads_it(shapes):
+    """Through the helper a line calls, and a forward's only return as the module's output."""
+    t = shapes(Heads(), torch.rand(3, 5, 8))
+    t.assert_line("q = self.split_heads(", (3, 2, 5, 4))  # what split_heads returned, not the slice
+    t.assert_line("return heads", (3, 2, 20))
+    with pytest.raises(ShapeMismatch, match=r"expected \(3, 5, 8\)\n  actual   \(3, 2, 5, 4\)\n"):
+        t.assert_line("q = self.split_heads(", (3, 5, 8))
+
+
 def test_a_models_comments_are_asserted_against_the_call(shapes, examples, tmp_path, image):
     shapes(examples.load("patch_embed").PatchEmbedding(img_size=64), image, dims="B C H W", sizes={"D": 512}).assert_comments()
     stale = tmp_path / "stale_patch_embed.py"

@@ -52,6 +52,29 @@ def test_jaxtyping_hints_name_dims_and_broadcastable_ones_stay_numbers():
     assert "width" not in t.dims
 
 
+Vector = Float[torch.Tensor, " N"]
+
+
+class Unchecked(nn.Module):
+    def forward(self, x: Float[torch.Tensor, "_B N"], pair: tuple[Vector, Vector]):
+        return x + pair[0]
+
+
+def test_jaxtyping_hints_name_dims_as_the_contracts_read_them():
+    """One reader of forward's hints (contracts.forward_dims), one naming rule (contracts.dim_names):
+    an unchecked `_B` still names B; the tensors inside a tuple argument are not named."""
+    from shapetrace.contracts import forward_dims
+    from shapetrace.symbolic.naming import forward_dim_specs
+
+    model = Unchecked()
+    assert forward_dims(model) == {"x": "_B N", "pair[0]": "N", "pair[1]": "N"}
+    assert {a: s.names for a, s in forward_dim_specs(model).items()} == {"x": ("B", "N")}
+    x, pair = torch.rand(2, 3), (torch.rand(3), torch.rand(3))
+    with shapetrace.trace(model) as t:
+        model(x, pair)
+    assert [op.outputs[0].expr for op in t.ops] == ["(B, N)"] and t.dims == {"B": 2, "N": 3}
+
+
 def test_a_name_with_two_sizes_is_used_once_and_noted():
     def two_batches():
         B = 2

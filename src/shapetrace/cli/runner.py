@@ -31,16 +31,23 @@ class ScriptRun:
     exception: BaseException | None = None
 
     def format_exception(self) -> str:
-        """The script's own traceback, starting at the script's frame (runner frames removed),
-        as Python prints it: without shapetrace's note, which the CLI shows as a panel instead."""
+        """The script's own traceback, as Python prints it without shapetrace: starting at the
+        script's frame, without the recorder's frames, and without shapetrace's note, which the
+        CLI shows as a panel instead."""
         if self.exception is None:
             return ""
         tb = _from_script_frame(self.exception.__traceback__, self.path)
         formatted = traceback.TracebackException(type(self.exception), self.exception, tb)
+        formatted.stack = traceback.StackSummary.from_list(
+            [frame for frame in formatted.stack if not frame.filename.startswith(_PACKAGE_DIR)]
+        )
         notes = getattr(formatted, "__notes__", None)
         if notes:
             formatted.__notes__ = [n for n in notes if not str(n).startswith(NOTE_PREFIX)] or None
         return "".join(formatted.format())
+
+
+_PACKAGE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "")
 
 
 def check_runnable(path: str | os.PathLike) -> Path:

@@ -12,7 +12,7 @@ def dim_names(spec: str, ndim: int) -> tuple[str | None, ...]:
     ``ValueError`` when ``ndim`` does not fit the spec.
     """
     tokens = spec.split()
-    variadic = [i for i, token in enumerate(tokens) if token == "..." or token.lstrip("#_?").startswith("*")]
+    variadic = [i for i, token in enumerate(tokens) if is_variadic(token)]
     fixed = len(tokens) - len(variadic)
     if len(variadic) > 1 or (ndim != fixed if not variadic else ndim < fixed):
         raise ValueError(f"a tensor with {ndim} dims does not match the spec {spec!r}")
@@ -23,6 +23,11 @@ def dim_names(spec: str, ndim: int) -> tuple[str | None, ...]:
         else:
             names.append(_name(token))
     return tuple(names)
+
+
+def is_variadic(token: str) -> bool:
+    """Whether a token of a spec stands for any number of dims: ``...``, ``*batch``, ``#*batch``."""
+    return token == "..." or token.lstrip("#_?").startswith("*")
 
 
 def _name(token: str) -> str | None:

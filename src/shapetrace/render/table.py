@@ -80,17 +80,23 @@ def short_location(file: str, line: int) -> str:
 
 
 def error_line(trace: Trace) -> str:
-    """``✗ op 7 (linear) at model.py:12 raised RuntimeError: ...``, or ``""`` when the block ended well."""
+    """``✗ op 7 (linear) at model.py:12 raised RuntimeError: ...``, or ``""`` when the block ended well.
+    A ``ContractError`` shows its first line: the footer lists its violation in full."""
+    from shapetrace.contracts.records import ContractError
+
     error = trace.error
     if error is None:
         return ""
+    message = error.message
+    if error.type == f"{ContractError.__module__}.{ContractError.__qualname__}" and trace.contracts:
+        message = message.split("\n", 1)[0]
     failing = trace.failing_op()
     where = (
         f"op {failing.index} ({failing.op}) at {short_location(failing.file, failing.line)}"
         if failing
         else "the block"
     )
-    return f"✗ {where} raised {error.type}: {error.message}"
+    return f"✗ {where} raised {error.type}: {message}"
 
 
 class TraceTable(GridView):

@@ -8,16 +8,14 @@ instruction offset give the call's span), never with text patterns.
 from __future__ import annotations
 
 import ast
-import inspect
 import linecache
-import typing
 from functools import lru_cache
 from types import CodeType
-from typing import Any
 
 from torch import nn
 
-from shapetrace._private import jaxtyping_api as jt
+from shapetrace.contracts import dim_names, forward_dims
+from shapetrace.contracts.dims import is_variadic
 from shapetrace.symbolic.spec import DimSpec
 
 # Factories whose arguments are sizes: name -> where the sizes are.
@@ -120,38 +118,25 @@ def _elements(node: ast.expr | None) -> list[ast.expr] | None:
 
 
 def forward_dim_specs(module: nn.Module) -> dict[str, DimSpec]:
-    """``argument -> DimSpec`` from the jaxtyping hints on ``type(module).forward``: named dims
-    give names; fixed sizes, expressions (``H*W``) and ``_`` leave dims unnamed; a ``*batch`` or
-    ``...`` stands for any number of unnamed dims. Hints that cannot be resolved are skipped."""
-    forward = inspect.unwrap(type(module).forward)
-    try:
-        hints = typing.get_type_hints(forward, include_extras=True)
-    except Exception:  # an unresolvable annotation: no names from hints (contracts reports it)
-        return {}
-    specs = {}
-    for argument, hint in hints.items():
-        array = _array_hint(hint)
-        if argument != "return" and array is not None:
-            specs[argument] = _spec_of(array)
-    return specs
+    """``argument -> DimSpec`` of each array-annotated argument of ``forward``, as
+    :func:`shapetrace.contracts.forward_dims` reads the hints and
+    :func:`~shapetrace.contracts.dim_names` names the dims: fixed sizes, expressions (``H*W``) and
+    ``_`` leave dims unnamed; a ``*batch`` or ``...`` stands for any number of unnamed dims.
+    Tensors inside an argument (``pair[0]``) are not named."""
+    specs = forward_dims(module)
+    return {argument: _spec_of(text) for argument, text in specs.items() if argument.isidentifier()}
 
 
-def _array_hint(hint: Any) -> type | None:
-    if jt.is_array_hint(hint):
-        return hint
-    for arg in typing.get_args(hint):  # Optional[...], Union[...], Annotated[...]
-        if jt.is_array_hint(arg):
-            return arg
-    return None
-
-
-def _spec_of(hint: type) -> DimSpec:
-    _, text, _, _, dims, variadic = jt.array_hint_parts(hint)
-    names: list[str | None] = []
-    for dim in dims:
-        named = isinstance(dim, jt.NamedDim) and not getattr(dim, "treepath", False)
+def _spec_of(text: str) -> DimSpec:
+    head: list[str | None] = []
+    tail: list[str | None] | None = None
+    for token in text.split():
+        if is_variadic(token):
+            tail = []
+            continue
+        (name,) = dim_names(token, 1)
         # a broadcastable `#B` may be 1 here: named only when its size is not 1 (see engine)
-        names.append(("#" + dim.name if dim.broadcastable else dim.name) if named else None)
-    if variadic is None:
-        return DimSpec(tuple(names), None, text)
-    return DimSpec(tuple(names[:variadic]), tuple(names[variadic + 1 :]), text)
+        if name is not None and "#" in token[: len(token) - len(token.lstrip("#_?"))]:
+            name = "#" + name
+        (head if tail is None else tail).append(name)
+    return DimSpec(tuple(head), None if tail is None else tuple(tail), text)

@@ -132,14 +132,16 @@ class TracedCall:
         self._check(subjects, expected, f"output of {what}")
 
     def assert_line(self, line: int | str, *expected: Expected, file: str | None = None) -> None:
-        """What a source line produced, as its shape comment would say: the tensors its ops
-        and module calls made and did not consume themselves. ``line`` is a line number, or
-        text that appears in exactly one traced line (``"torch.cat("``); ``file`` (a path or
-        its end, ``"patch_embed.py"``) is needed only when that is ambiguous."""
+        """What a source line of the user's files produced, as its shape comment says it (and
+        ``shapetrace --check`` reads it: docs/comments.md): the tensors its ops, module calls and
+        the functions it called made and did not consume themselves; a ``forward``'s only
+        ``return``, the module's output. ``line`` is a line number, or text that appears in
+        exactly one traced line (``"torch.cat("``); ``file`` (a path or its end,
+        ``"patch_embed.py"``) is needed only when that is ambiguous."""
         __tracebackhide__ = True
-        from shapetrace.comments.runs import line_runs
+        from shapetrace.comments.files import runs_by_line
 
-        runs = line_runs(self.trace)
+        runs = runs_by_line(self.trace)
         site = self._find_line(line, file, list(runs))
         subjects = [
             _Subject(
