@@ -278,13 +278,7 @@ class ContractSession:
         try:
             with DisableTorchFunction():  # reading .shape must not dispatch to the recorder
                 state = CallState(arguments, memos)
-                for name, check, kind in contract.params:
-                    if kind:
-                        self._check_each(contract, name, check, kind, state, module_index)
-                        continue
-                    failure = check.check(arguments[name], name, state)
-                    if failure is not None:
-                        self._violated(contract, failure, state, module_index)
+                self._check_params(contract, state, module_index, None)
             result = target(*args, **kwargs)
             if contract.result is not None:
                 with DisableTorchFunction():
@@ -302,6 +296,7 @@ class ContractSession:
     def _check_params(
         self, contract: Contract, state: CallState, module_index: int | None, only: Any
     ) -> None:
+        """Check the call's arguments (those in ``only``, when given) against their hints."""
         arguments = state.arguments
         for name, check, kind in contract.params:
             if only is not None and name not in only:
