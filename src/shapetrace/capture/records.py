@@ -183,10 +183,13 @@ def iter_tensors(value: Any, path: str = "") -> Iterator[tuple[str, torch.Tensor
 
 def nested_metas(value: Any, path: str = "") -> list[RawMeta]:
     """Raw metadata of every tensor inside ``value`` (see :func:`iter_tensors`)."""
-    if isinstance(value, torch.Tensor):  # the common cases, kept cheap
+    if isinstance(value, torch.Tensor):  # the common cases, kept cheap: a module's output, its (x,)
         return [raw_meta(value, path)]
-    if type(value) is tuple and all(isinstance(item, torch.Tensor) for item in value):
-        return [raw_meta(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if type(value) is tuple:
+        if len(value) == 1 and isinstance(value[0], torch.Tensor):
+            return [raw_meta(value[0], path + "[0]")]
+        if all(isinstance(item, torch.Tensor) for item in value):
+            return [raw_meta(item, f"{path}[{i}]") for i, item in enumerate(value)]
     found: list[RawMeta] = []
     _collect(value, path, 0, lambda p, t: found.append(raw_meta(t, p)))
     return found
