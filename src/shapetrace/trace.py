@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -329,14 +330,25 @@ class trace:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool:
         assert self._trace is not None, "trace.__exit__ without __enter__"
-        recorder = self._trace._recorder
+        trace = self._trace
+        recorder = trace._recorder
         try:
             recorder.__exit__(None, None, None)
         finally:
-            self._trace._contract_session.remove()
-            self._trace._finish(exc)
-            self._trace._attach_symbolic(Job.capture(recorder, self.dim_names, self.model) if self.symbolic else None)
-            recorder.release()
+            recorder.remove_hooks()  # nothing of ours stays installed, whatever happens below
+            try:
+                trace._contract_session.remove()
+                trace._finish(exc)
+                trace._attach_symbolic(Job.capture(recorder, self.dim_names, self.model) if self.symbolic else None)
+            except Exception as error:  # a bug of ours must not replace the user's exception
+                warnings.warn(
+                    f"shapetrace could not finish this trace ({type(error).__name__}: {error}); "
+                    "the ops recorded so far are kept",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            finally:
+                recorder.release()
         return False
 
 

@@ -4,6 +4,7 @@ when the forward fails."""
 from __future__ import annotations
 
 import gc
+import sys
 import weakref
 
 import pytest
@@ -185,3 +186,23 @@ def test_records_hold_metadata_only():
 
     walk(t.ops)
     walk(t.modules)
+
+
+def test_a_failure_of_ours_at_exit_leaves_nothing_installed_and_the_users_error_intact(monkeypatch):
+    trace_module = sys.modules["shapetrace.trace"]  # the package's `trace` attribute is the class
+
+    def broken(recorder):
+        raise KeyError("a bug in shapetrace")
+
+    monkeypatch.setattr(trace_module, "collect_evidence", broken)
+    model = Broken()
+    before = module_hook_state(model)
+    x = torch.rand(2, 8)
+    with (
+        pytest.warns(RuntimeWarning, match="could not finish this trace .KeyError"),
+        pytest.raises(RuntimeError, match="mat1 and mat2"),
+        shapetrace.trace(model) as t,
+    ):
+        model(x)
+    assert_nothing_installed(model, before)
+    assert [op.op for op in t.ops] == ["linear", "relu", "linear"]

@@ -168,11 +168,15 @@ class Recorder(TorchFunctionMode):
         self._handles.append(nn.modules.module.register_module_forward_pre_hook(self._global_enter))
         self._handles.append(register_global_forward_hook(self._global_exit))
 
-    def release(self) -> None:
-        """Remove every hook and drop every reference to a tensor or module."""
+    def remove_hooks(self) -> None:
+        """Remove the module hooks (the mode is removed by leaving it)."""
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+
+    def release(self) -> None:
+        """Remove every hook and drop every reference to a tensor or module."""
+        self.remove_hooks()
         self._seen_modules.clear()
         self.model = None
         self.root_calls.clear()
