@@ -224,8 +224,9 @@ class Recorder(TorchFunctionMode):
         call = self._calls[key] = self._calls.get(key, 0) + 1
         stack = self._stack
         inputs = nested_metas(args)
-        frame = user_frame(sys._getframe(1))
-        called_from = module_call_frame(sys._getframe(1))
+        hook = sys._getframe(1)
+        called_from = module_call_frame(hook)  # torch's Module.__call__ frame
+        frame = user_frame(called_from or hook)  # everything below __call__ is library code: one walk
         if frame is None or called_from is None or called_from.f_back is not frame:
             self.indirect_calls.add(len(self.modules))
         self.modules.append([
