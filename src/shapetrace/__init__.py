@@ -17,9 +17,8 @@ from shapetrace.contracts import (
 )
 from shapetrace.diagnose import Diagnostic
 from shapetrace.symbolic.result import Specialization, SymbolicStatus
-from shapetrace.symbolic.shapes import trace_shapes
 from shapetrace.symbolic.spec import DimsError, TensorSpec
-from shapetrace.trace import Trace, trace
+from shapetrace.trace import Trace, trace, trace_shapes
 
 __all__ = [
     "ContractError",

@@ -1,4 +1,10 @@
-"""``trace()``: the context manager users reach for, and ``Trace``: what it recorded."""
+"""The facade users reach for: ``trace()``, the context manager that wires capture to the
+analyses, and ``Trace``, what it recorded, with every analysis and view computed when first read.
+
+Nothing below this module imports it: capture produces a :class:`Recording`; the analyses
+(symbolic, contracts, diagnose) and the views (render, comments) take it and each other's
+results; ``Trace`` ties them together lazily.
+"""
 
 from __future__ import annotations
 
@@ -9,41 +15,56 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cached_property
-from types import CodeType, TracebackType
+from types import TracebackType
 from typing import Any
 
+from rich.console import Console
 from torch import nn
 
-from shapetrace.capture.names import op_names
+from shapetrace._private.torch_api import torch_function_mode_depth
+from shapetrace.capture.interrupts import interrupts_deferred
 from shapetrace.capture.parameters import summarize, summarize_roots
 from shapetrace.capture.recorder import Recorder
-from shapetrace.capture.records import ModuleCall, OpRecord, Summary, TensorMeta, TraceError, build
-from shapetrace.capture.source import line_of, operator_at, source_line
-from shapetrace.contracts.records import ContractCall, ContractViolation, UnresolvedHint
-from shapetrace.contracts.session import ON_VIOLATION, ContractSession
-from shapetrace.diagnose import Diagnostic, DiagnosticsView, Evidence, attach_note, collect_evidence, diagnose
+from shapetrace.capture.recording import Recording
+from shapetrace.capture.records import ModuleCall, OpRecord, Summary, TraceError
+from shapetrace.comments import annotate
+from shapetrace.contracts import ContractCall, ContractViolation, UnresolvedHint
+from shapetrace.contracts.session import ContractSession, check_on_violation
+from shapetrace.diagnose import Diagnostic, attach_note, diagnose
+from shapetrace.diagnose.evidence import Evidence, EvidenceListener, collect_evidence
+from shapetrace.render.diagnostics import DiagnosticsView
+from shapetrace.render.json import trace_to_dict
+from shapetrace.render.table import TraceTable
+from shapetrace.render.views import make_view
 from shapetrace.symbolic.job import Job
+from shapetrace.symbolic.listener import ArgumentKeeper
 from shapetrace.symbolic.result import Specialization, SymbolicResult, SymbolicStatus, skipped
+from shapetrace.symbolic.shapes import run_on_specs
 from shapetrace.symbolic.spec import dims_option
 
 
 class Trace:
     """The ops and module calls of one traced block, in order, and the error that ended it.
 
-    Records are built from the recorder's raw tuples the first time they are read.
+    Records are built from the recording the first time they are read, with the symbolic
+    pass's shapes when it has names to work with.
     """
 
-    def __init__(self, recorder: Recorder, summary: Summary) -> None:
-        self._recorder = recorder
+    def __init__(self, summary: Summary) -> None:
+        self.recording = Recording()
         self.summary = summary
-        self.error: TraceError | None = None
         self.finished = False
-        self._evidence: Evidence | None = None  # live-object facts for diagnostics, taken at the end
+        self.evidence: Evidence | None = None  # live-object facts for diagnostics, taken at the end
         self.contracts: list[ContractViolation] = []  # violations, in the order found (docs/contracts.md)
         self.contract_warnings: list[UnresolvedHint] = []  # annotations that could not be checked
         self._contract_session: ContractSession | None = None
         self._symbolic_job: Job | None = None  # the symbolic pass to run when shapes are first read
         self._symbolic_result: SymbolicResult | None = None
+
+    @property
+    def error(self) -> TraceError | None:
+        """The exception that ended the block, as a record; ``None`` when it did not raise."""
+        return self.recording.error
 
     # --- records ----------------------------------------------------------------------------
 
@@ -52,38 +73,7 @@ class Trace:
         """Every module call, in the order the calls began."""
         exprs = self._symbolic()
         with gc_paused():
-            return self._build_modules(exprs)
-
-    def _build_modules(self, exprs: SymbolicResult) -> list[ModuleCall]:
-        calls = []
-        for i, raw in enumerate(self._recorder.modules):
-            (
-                _,
-                path,
-                type_name,
-                call,
-                parent,
-                depth,
-                first_op,
-                end_op,
-                inputs,
-                outputs,
-                failed,
-                code,
-                lasti,
-            ) = raw
-            file, line = _site(code, lasti)
-            calls.append(
-                build(
-                    ModuleCall,
-                    index=i, path=path, type=type_name, call=call, parent=parent, depth=depth,
-                    first_op=first_op, end_op=first_op if end_op is None else end_op,
-                    inputs=_metas(inputs, exprs.module_inputs.get(i)),
-                    outputs=_metas(outputs, exprs.module_outputs.get(i)), failed=failed,
-                    file=file, line=line, code=source_line(file, line), lasti=lasti,
-                )
-            )  # fmt: skip
-        return calls
+            return self.recording.module_records(exprs.module_inputs, exprs.module_outputs)
 
     @cached_property
     def ops(self) -> list[OpRecord]:
@@ -91,27 +81,7 @@ class Trace:
         modules = self.modules
         exprs = self._symbolic()
         with gc_paused():
-            return self._build_ops(modules, exprs)
-
-    def _build_ops(self, modules: list[ModuleCall], exprs: SymbolicResult) -> list[OpRecord]:
-        records = []
-        for i, (func, module_index, code, lasti, inputs, outputs, failed) in enumerate(self._recorder.ops):
-            name, qualname = op_names(func)
-            if code is not None:
-                name = operator_at(code, lasti) or name
-            file, line = _site(code, lasti)
-            module = modules[module_index] if module_index is not None else None
-            records.append(
-                build(
-                    OpRecord,
-                    index=i, op=name, qualname=qualname,
-                    module=module.path if module else None, module_call=module.call if module else None,
-                    module_index=module_index, file=file, line=line, code=source_line(file, line),
-                    inputs=_metas(inputs, exprs.op_inputs.get(i)), outputs=_metas(outputs, exprs.op_outputs.get(i)),
-                    failed=failed, lasti=lasti,
-                )
-            )  # fmt: skip
-        return records
+            return self.recording.op_records(modules, exprs.op_inputs, exprs.op_outputs)
 
     @property
     def contract_calls(self) -> list[ContractCall]:
@@ -146,22 +116,12 @@ class Trace:
             self._symbolic_result = job.run()
         return self._symbolic_result
 
-    def _attach_symbolic(self, job: Job | None, result: SymbolicResult | None = None) -> None:
-        """Give the ended trace its symbolic pass to run (``job``) or its ``result``, else none;
-        records are rebuilt with it."""
-        self._symbolic_job = job
-        if result is None and job is None:
-            result = skipped("the symbolic pass is off")
-        self._symbolic_result = result
-        for name in ("ops", "modules"):
-            self.__dict__.pop(name, None)
-
     def __len__(self) -> int:
-        return len(self._recorder.ops)
+        return len(self.recording.ops)
 
     def __repr__(self) -> str:
         state = f", error={self.error.type}" if self.error else ""
-        return f"<Trace {len(self)} ops, {len(self._recorder.modules)} module calls{state}>"
+        return f"<Trace {len(self)} ops, {len(self.recording.modules)} module calls{state}>"
 
     # --- queries ----------------------------------------------------------------------------
 
@@ -196,20 +156,16 @@ class Trace:
 
     def to_dict(self) -> dict[str, Any]:
         """The trace as plain data, schema ``shapetrace.trace/1`` (see docs/json-schema.md)."""
-        from shapetrace.render.json import trace_to_dict
-
         return trace_to_dict(self)
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
-    def table(self):
+    def table(self) -> TraceTable:
         """The trace as a rich table, read top to bottom."""
-        from shapetrace.render.table import TraceTable
-
         return TraceTable(self)
 
-    def __rich__(self):
+    def __rich__(self) -> TraceTable:
         return self.table()
 
     def view(self, view: str | None = None, **options: Any):
@@ -217,8 +173,6 @@ class Trace:
         (torchinfo-style), with ``depth=``, ``module=``, ``op=``, ``changes=``, ``expand=``; without
         ``view``, the tree above 500 ops, else the table. Print it, or ``.save("trace.html")``
         (``.svg``, ``.md``, ``.txt``); see docs/views.md."""
-        from shapetrace.render.views import make_view
-
         return make_view(self, view, **options)
 
     def tree(self, **options: Any):
@@ -236,14 +190,10 @@ class Trace:
     def annotate(self):
         """The traced source with each line's output shape as an aligned ``# (B, C, H*W)``
         comment: ``str()`` of it is plain text, and rich prints it (see docs/comments.md)."""
-        from shapetrace.comments import annotate
-
         return annotate(self)
 
-    def print(self, console=None) -> None:
+    def print(self, console: Console | None = None) -> None:
         """Print the table to ``console`` (a rich ``Console``; stdout by default)."""
-        from rich.console import Console
-
         console = console or Console()
         console.print(self.table())
         if self.diagnostics:
@@ -251,19 +201,28 @@ class Trace:
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    def _finish(self, exc: BaseException | None) -> None:
-        recorder = self._recorder
+    def _finish(self, recorder: Recorder, exc: BaseException | None, heard: EvidenceListener) -> None:
+        """Take what the ended block recorded from ``recorder`` (before it is released)."""
         recorder.close_open_calls()
-        if exc is not None:
-            self.error = TraceError(_type_name(exc), str(exc), _failing_op_index(recorder, exc))
+        error = TraceError(_type_name(exc), str(exc), _failing_op_index(recorder, exc)) if exc is not None else None
+        self.recording = Recording(recorder.ops, recorder.modules, recorder.indirect_calls, error)
         self.finished = True
         if self.summary.model_type is None:  # traced without a model: the roots that hold parameters
             self.summary = summarize_roots(recorder.root_modules())
         for name in ("ops", "modules", "module_call_counts", "diagnostics"):
             self.__dict__.pop(name, None)
-        self._evidence = collect_evidence(recorder)
+        self.evidence = collect_evidence(recorder, heard)
         if exc is not None:
             attach_note(self, exc)
+
+    def _attach_symbolic(self, job: Job | None, result: SymbolicResult | None = None) -> None:
+        """Give the ended trace its symbolic pass to run (``job``) or its ``result``, else none."""
+        self._symbolic_job = job
+        if result is None and job is None:
+            result = skipped("the symbolic pass is off")
+        self._symbolic_result = result
+        for name in ("ops", "modules"):
+            self.__dict__.pop(name, None)
 
 
 class trace:
@@ -302,64 +261,104 @@ class trace:
     ) -> None:
         self.dim_names = dims_option(dims, sizes)  # a bad spec raises here, before anything runs
         self.symbolic = symbolic
-        if on_violation not in ON_VIOLATION:
-            raise ValueError(f"on_violation must be one of {', '.join(ON_VIOLATION)}, not {on_violation!r}")
+        check_on_violation(on_violation)
         self.model = model
         self.contracts = list(contracts)  # functions checked besides annotated forwards
         self.on_violation = on_violation
         self._trace: Trace | None = None
+        self._recorder: Recorder | None = None
+        self._heard: EvidenceListener | None = None
+        self._kept: ArgumentKeeper | None = None
 
     def __enter__(self) -> Trace:
-        recorder = Recorder()
-        recorder.keep_arguments = self.symbolic
-        self._trace = Trace(recorder, _summarize(self.model))
-        recorder.hook_modules(self.model)
-        session = self._trace._contract_session = ContractSession(
-            self.on_violation, recorder, self._trace.contracts, self._trace.contract_warnings
+        trace = self._trace = Trace(summarize(self.model) if self.model is not None else Summary())
+        with interrupts_deferred():  # Ctrl-C now would leave hooks installed: it waits until they are
+            self._start(trace)
+        return trace
+
+    def _start(self, trace: Trace) -> None:
+        """Wire the recorder and its listeners, install everything; on any failure (also an
+        interrupt), undo what was installed and re-raise."""
+        recorder = self._recorder = Recorder()
+        trace.recording = Recording(recorder.ops, recorder.modules, recorder.indirect_calls)  # readable while running
+        self._heard = EvidenceListener()
+        session = trace._contract_session = ContractSession(
+            self.on_violation, recorder, trace.contracts, trace.contract_warnings
         )
+        self._kept = ArgumentKeeper(recorder) if self.symbolic else None
+        listeners: list = [self._heard]
+        if self._kept is not None:
+            listeners.append(self._kept)
+        if self.model is None:
+            listeners.append(session)  # finds annotated modules as they are called
+        recorder.listeners = tuple(listeners)
+        depth = torch_function_mode_depth()
         try:
+            recorder.hook_modules(self.model)
             session.install(self.model, self.contracts)
             recorder.__enter__()
         except BaseException:
+            if torch_function_mode_depth() > depth:
+                recorder.__exit__(None, None, None)
             session.remove()
             recorder.release()
             raise
-        return self._trace
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool:
         assert self._trace is not None, "trace.__exit__ without __enter__"
-        trace = self._trace
-        recorder = trace._recorder
+        with interrupts_deferred():
+            self._stop(self._trace, exc)
+        return False
+
+    def _stop(self, trace: Trace, exc: BaseException | None) -> None:
+        """Remove everything installed, then hand the recording to ``trace`` (a failure of ours
+        becomes a warning, never the user's exception)."""
+        recorder = self._recorder
         try:
             recorder.__exit__(None, None, None)
         finally:
             recorder.remove_hooks()  # nothing of ours stays installed, whatever happens below
             try:
                 trace._contract_session.remove()
-                trace._finish(exc)
-                trace._attach_symbolic(Job.capture(recorder, self.dim_names, self.model) if self.symbolic else None)
+                trace._finish(recorder, exc, self._heard)
+                job = Job.capture(recorder, self._kept, self.dim_names, self.model) if self._kept else None
+                trace._attach_symbolic(job)
             except Exception as error:  # a bug of ours must not replace the user's exception
                 warnings.warn(
                     f"shapetrace could not finish this trace ({type(error).__name__}: {error}); "
                     "the ops recorded so far are kept",
                     RuntimeWarning,
-                    stacklevel=2,
+                    stacklevel=3,
                 )
             finally:
                 recorder.release()
-        return False
+                self._heard = self._kept = None
 
 
-def _site(code: CodeType | None, lasti: int) -> tuple[str, int]:
-    return (code.co_filename, line_of(code, lasti)) if code is not None else ("<unknown>", 0)
+def trace_shapes(model: nn.Module, /, *args: Any, **kwargs: Any) -> Trace:
+    """Trace ``model(*args, **kwargs)`` with tensors given by their dims, on fake tensors.
 
+    >>> t = trace_shapes(model, x="B C H W", B=8, C=3, H=128, W=128)
+    >>> t.print()
 
-def _metas(raw: Any, exprs: tuple[str | None, ...] | None = None) -> tuple[TensorMeta, ...]:
-    if exprs is None or len(exprs) != len(raw):
-        return tuple([TensorMeta.from_raw(r) for r in raw])
-    return tuple([TensorMeta.from_raw(r, expr) for r, expr in zip(raw, exprs)])
+    An argument of ``forward`` (by position or by name) may be a dims spec (``"B C H W"``: a
+    tensor of the default dtype on the model's device), a :class:`TensorSpec` (``TensorSpec("B T",
+    dtype=torch.long)``), a tensor (its sizes, unnamed), or any other value (passed as is). Other
+    keyword arguments give sizes: every dim a spec names needs one; the rest are named constants.
+    Returns the :class:`Trace`, its shapes at these sizes and as expressions; if the forward
+    raises, the trace ends there and ``Trace.error`` says why (nothing is raised).
+    """
+    traced = Trace(summarize(model))
+    recorder = Recorder(listeners=(heard := EvidenceListener(),))
+    try:
+        error, result = run_on_specs(model, recorder, args, kwargs)
+        traced._finish(recorder, error, heard)
+        traced._attach_symbolic(None, result(traced.error))
+    finally:
+        recorder.release()
+    return traced
 
 
 @contextmanager
@@ -374,10 +373,6 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def _summarize(model: nn.Module | None) -> Summary:
-    return Summary() if model is None else summarize(model)  # per-module counts: the module summary
 
 
 def _type_name(exc: BaseException) -> str:

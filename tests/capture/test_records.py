@@ -7,13 +7,12 @@ import dataclasses
 import torch
 
 import shapetrace
-from shapetrace.capture.records import TensorMeta, build
+from shapetrace.capture.records import TensorMeta, build, tensor_entry
 
 
 def test_build_equals_the_dataclass_constructor():
     x = torch.rand(2, 3)
-    raw = (x.shape, x.dtype, x.device, x.requires_grad, id(x), "[0]")
-    fast = TensorMeta.from_raw(raw, "(B, C)")
+    fast = TensorMeta.from_entry(tensor_entry(x, "[0]"), "(B, C)")
     assert fast == TensorMeta((2, 3), torch.float32, torch.device("cpu"), False, id(x), "[0]", "(B, C)")
     assert hash(fast) == hash(dataclasses.replace(fast))
     assert build(TensorMeta, **vars(fast)) == fast

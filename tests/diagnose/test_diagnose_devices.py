@@ -100,7 +100,7 @@ def test_the_walk_back_passes_through_ops_that_keep_the_device():
     model, att = planted.CausalMask().to("meta"), torch.rand(2, 4, 4, device="meta")
     with pytest.raises(RuntimeError), trace(model) as t:
         model(att)
-    flow = Dataflow(t, t._evidence)
+    flow = Dataflow(t, t.evidence)
     failing = t.failing_op()
     mask = failing.inputs[1]
     assert flow.producer(mask.tensor_id, failing.index).op == "=="

@@ -205,7 +205,7 @@ def test_symbolic_shape_text_is_used_when_known(run_failing):
     """Operand shapes print with ``TensorMeta.shape_text()``, which prefers ``expr``."""
     import dataclasses
 
-    from shapetrace.diagnose import DiagnosticsView
+    from shapetrace.render.diagnostics import DiagnosticsView
 
     _, _, d = run_failing(planted.AttentionNoTranspose(), torch.rand(2, 10, 32))
     symbolic = dataclasses.replace(d.operands[0].meta, expr="(B, h, N, d)")

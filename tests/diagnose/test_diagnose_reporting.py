@@ -51,7 +51,7 @@ def test_an_error_no_op_raised_gets_no_note():
 
 def test_records_hold_no_tensors(run_failing):
     t, _, _ = run_failing(planted.FashionNet(), torch.rand(2, 1, 32, 32))
-    call = t._evidence.call
+    call = t.evidence.call
     assert call.args[1:] == (-1, 192) and call.contiguous == (True,)
 
     def walk(value):

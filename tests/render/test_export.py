@@ -16,9 +16,9 @@ from views_support import cells, html_rows, render
 
 import shapetrace
 from shapetrace.render import grid
+from shapetrace.render.cells import plain
 from shapetrace.render.export import save, to_html, to_markdown, to_svg, to_text
 from shapetrace.render.filters import Filter
-from shapetrace.render.grid import plain
 from shapetrace.render.table import TraceTable
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -12,8 +12,8 @@ from views_support import cells, render, small_gpt, trace_gpt
 
 import shapetrace
 from shapetrace.capture.parameters import parameter_counts
-from shapetrace.render.grid import plain
-from shapetrace.render.summary import TraceHeader, header_lines
+from shapetrace.render.cells import plain
+from shapetrace.render.header import TraceHeader, header_lines
 
 
 @pytest.fixture(scope="module")

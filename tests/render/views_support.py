@@ -11,7 +11,8 @@ import torch
 from rich.console import Console
 
 import shapetrace
-from shapetrace.render.grid import GridView, plain
+from shapetrace.render.cells import plain
+from shapetrace.render.grid import GridView
 
 BENCH_MODELS = Path(__file__).resolve().parents[2] / "bench" / "models.py"
 

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 import shapetrace
+from shapetrace.symbolic.listener import ArgumentKeeper
 from shapetrace._private import torch_api
 
 
@@ -75,10 +76,13 @@ def test_the_pass_runs_once_and_only_when_read():
         engine.run_pass = original
 
 
-def test_symbolic_off_keeps_concrete_shapes_and_records_no_arguments():
+def test_symbolic_off_keeps_concrete_shapes_and_records_no_arguments(monkeypatch):
+    kept = []
+    monkeypatch.setattr(ArgumentKeeper, "top_op", lambda self, *a: kept.append(a))
+    monkeypatch.setattr(ArgumentKeeper, "module_entered", lambda self, *a: kept.append(a))
     model, x = nn.Linear(4, 3), torch.rand(2, 4)
     with shapetrace.trace(model, dims="B D", symbolic=False) as t:
         model(x)
         x.sum()
     assert t.symbolic.state == "skipped" and t.ops[0].outputs[0].expr is None
-    assert t._recorder.top_args == {} and t._recorder.root_calls == {}
+    assert kept == []

@@ -1,13 +1,17 @@
 """The recorder: a ``TorchFunctionMode`` that sees every torch-level call, and module hooks
 that say which module each call ran in.
 
-The hot path stores raw tuples only; :mod:`shapetrace.trace` turns them into records.
+The hot path appends :class:`~shapetrace.capture.records.OpEntry` named tuples and nothing else;
+records are built from them when the trace is read. Analyses that need more while the block runs
+(the symbolic pass keeps call arguments, the debugger a failing call's arguments, contracts see
+module calls) subscribe through :class:`Listener` instead of reaching into the recorder.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -19,41 +23,46 @@ from shapetrace._private.torch_api import (
     DisableTorchFunction,
     child_modules,
     module_call_frame,
-    module_call_kwargs,
     register_global_forward_hook,
 )
 from shapetrace.capture.names import NOT_OPS
-from shapetrace.capture.records import nested_metas
+from shapetrace.capture.records import CallEntry, OpEntry, TensorEntry, nested_entries
 from shapetrace.capture.source import called_by_torch_internals, is_library_code, library_code, user_frame
-from shapetrace.diagnose.evidence import CallArguments, describe_call
-from shapetrace.symbolic.skeleton import call_arguments, op_arguments
 
-# Raw op: [func, module_index, code, lasti, inputs, outputs, failed]; a raw tensor is
-# (shape, dtype, device, requires_grad, id[, path]) -- see records.RawMeta.
-# Raw module call: [module_id, path, type, call, parent, depth, first_op, end_op, inputs, outputs, failed,
-#                   code, lasti] (code, lasti: the caller's line)
-_END_OP, _INPUTS, _OUTPUTS, _FAILED = 7, 8, 9, 10
+
+class Listener:
+    """What an analysis may hear while a block is traced; each method does nothing by default.
+    Listeners run on the traced thread with ``__torch_function__`` dispatch off."""
+
+    def top_op(self, index: int, args: tuple, kwargs: dict | None) -> None:
+        """Op ``index``, called outside any module call, is about to run with these arguments."""
+
+    def op_failed(self, index: int, args: tuple, kwargs: dict | None, error: BaseException) -> None:
+        """Op ``index`` raised ``error``."""
+
+    def module_entered(self, index: int, module: nn.Module, args: tuple) -> None:
+        """Module call ``index`` begins (from torch's forward pre-hook)."""
+
+    def module_exited(self, module: nn.Module, args: tuple, kwargs_and_output: tuple) -> None:
+        """A module call ended (torch's forward hook: ``(kwargs, output)``, or three values when it raised)."""
 
 
 class Recorder(TorchFunctionMode):
     """Records every torch-level call made while it is the active mode, and module calls
-    through the hooks :meth:`hook_modules` installs."""
+    through the hooks :meth:`hook_modules` installs. Only the thread that created it is recorded."""
 
-    def __init__(self) -> None:
+    def __init__(self, listeners: tuple[Listener, ...] = ()) -> None:
         super().__init__()
-        self.ops: list[tuple] = []
-        self.modules: list[list] = []
+        self.ops: list[OpEntry] = []
+        self.modules: list[CallEntry] = []
+        self.listeners = listeners
         self.failure: BaseException | None = None  # the last exception an op raised
         self.failure_index: int | None = None  # and the index of that op
-        self.failure_call: CallArguments | None = None  # and its arguments, without tensors
         self.model: nn.Module | None = None  # the model given to hook_modules
-        # For the symbolic pass, which repeats these calls on fake tensors (shapetrace.symbolic):
-        self.keep_arguments = True
-        self.top_args: dict[int, tuple] = {}  # op index -> skeleton of its (args, kwargs), ops outside modules
-        self.root_calls: dict[int, tuple] = {}  # call index -> (module, args, kwargs, grad, training), roots
         # Module calls whose recorded line did not call the module itself: a library helper did
         # (the ``shapes`` fixture, ``checkpoint(block, x)``, ``nn.Sequential``'s forward).
         self.indirect_calls: set[int] = set()
+        self.thread = threading.get_ident()
         self._stack: list[int] = []  # indices of the module calls now running
         self._paths: dict[int, str] = {}  # id(module) -> path
         self._calls: dict[int, int] = {}  # id(module) -> calls so far
@@ -63,9 +72,9 @@ class Recorder(TorchFunctionMode):
         self._foreign_calls = 0  # calls now running of modules outside that model
         # Metadata caches, valid for one trace. Each holds its tensors so that an id is never
         # reused while cached; both are emptied by release().
-        self._params: dict[int, tuple] = {}  # id(parameter) -> (meta, parameter)
-        self._last: torch.Tensor | None = None  # the latest op's output, and its meta
-        self._last_meta: tuple | None = None
+        self._params: dict[int, tuple] = {}  # id(parameter) -> (entry, parameter)
+        self._last: torch.Tensor | None = None  # the latest op's output, and its entry
+        self._last_entry: TensorEntry | None = None
 
     # --- ops ------------------------------------------------------------------------------
 
@@ -80,8 +89,11 @@ class Recorder(TorchFunctionMode):
         _getframe: Callable = sys._getframe,
         _Tensor: type = torch.Tensor,
         _Parameter: type = nn.Parameter,
+        _new: Callable = tuple.__new__,
+        _entry: type = TensorEntry,
+        _op: type = OpEntry,
     ):
-        # The hot path: locals bound as defaults, raw tuples only, no formatting.
+        # The hot path: locals bound as defaults, named tuples built with tuple.__new__, no formatting.
         __tracebackhide__ = True  # pytest shows a failing op's traceback ending in torch, not here
         if func in _not_ops:
             return func(*args, **kwargs) if kwargs else func(*args)
@@ -103,55 +115,54 @@ class Recorder(TorchFunctionMode):
         ):
             return func(*args, **kwargs) if kwargs else func(*args)
         inputs = []
-        last, last_meta, params = self._last, self._last_meta, self._params
+        last, params = self._last, self._params
         for value in (*args, *kwargs.values()) if kwargs else args:
             if isinstance(value, _Tensor):
                 if value is last:
-                    inputs.append(last_meta)
+                    inputs.append(self._last_entry)
                 elif type(value) is _Parameter:
                     known = params.get(id(value))
                     if known is None:
-                        known = (value.shape, value.dtype, value.device, value.requires_grad, id(value))
+                        known = _new(_entry, (value.shape, value.dtype, value.device, value.requires_grad, id(value), ""))
                         params[id(value)] = (known, value)
                     else:
                         known = known[0]
                     inputs.append(known)
                 else:
-                    inputs.append((value.shape, value.dtype, value.device, value.requires_grad, id(value)))
+                    inputs.append(_new(_entry, (value.shape, value.dtype, value.device, value.requires_grad, id(value), "")))
             elif type(value) is list or type(value) is tuple:
                 for item in value:
                     if isinstance(item, _Tensor):
-                        inputs.append((item.shape, item.dtype, item.device, item.requires_grad, id(item)))
-        entry = [func, stack[-1] if stack else None, None, -1, inputs, (), False]
-        if frame is not None:
-            entry[2] = frame.f_code
-            entry[3] = frame.f_lasti
-        self.ops.append(entry)
-        if not stack and inputs and self.keep_arguments:  # outside modules: for the symbolic replay (no tensor)
-            self.top_args[len(self.ops) - 1] = op_arguments(args, kwargs)
+                        inputs.append(_new(_entry, (item.shape, item.dtype, item.device, item.requires_grad, id(item), "")))
+        index = len(self.ops)
+        module_index = stack[-1] if stack else None
+        code, lasti = (frame.f_code, frame.f_lasti) if frame is not None else (None, -1)
+        if not stack and inputs and self.listeners:
+            for listener in self.listeners:
+                listener.top_op(index, args, kwargs)
         try:
             result = func(*args, **kwargs) if kwargs else func(*args)
         except BaseException as error:
-            entry[6] = True
-            self.failure, self.failure_index = error, len(self.ops) - 1
-            self.failure_call = describe_call(args, kwargs)  # failure path only: names and plain values
+            self.ops.append(_new(_op, (func, module_index, code, lasti, tuple(inputs), (), True)))
+            self.failure, self.failure_index = error, index
+            for listener in self.listeners:
+                listener.op_failed(index, args, kwargs, error)
             raise
         if isinstance(result, _Tensor):
-            self._last_meta = meta = (
-                result.shape,
-                result.dtype,
-                result.device,
-                result.requires_grad,
-                id(result),
+            self._last_entry = out = _new(
+                _entry, (result.shape, result.dtype, result.device, result.requires_grad, id(result), "")
             )
             self._last = result
-            entry[5] = (meta,)
+            outputs: tuple = (out,)
         elif isinstance(result, (list, tuple)):
-            entry[5] = [
-                (item.shape, item.dtype, item.device, item.requires_grad, id(item), f"[{i}]")
+            outputs = tuple([
+                _new(_entry, (item.shape, item.dtype, item.device, item.requires_grad, id(item), f"[{i}]"))
                 for i, item in enumerate(result)
                 if isinstance(item, _Tensor)
-            ]
+            ])  # fmt: skip
+        else:
+            outputs = ()
+        self.ops.append(_new(_op, (func, module_index, code, lasti, tuple(inputs), outputs, False)))
         return result
 
     # --- modules --------------------------------------------------------------------------
@@ -170,27 +181,30 @@ class Recorder(TorchFunctionMode):
 
     def remove_hooks(self) -> None:
         """Remove the module hooks (the mode is removed by leaving it)."""
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+        while self._handles:
+            self._handles.pop().remove()
 
     def release(self) -> None:
         """Remove every hook and drop every reference to a tensor or module."""
         self.remove_hooks()
         self._seen_modules.clear()
         self.model = None
-        self.root_calls.clear()
+        self.listeners = ()
         self._params.clear()
-        self._last = self._last_meta = None
+        self._last = self._last_entry = None
         self.failure = None  # an exception holds frames, and frames hold tensors
 
     def _global_enter(self, module: nn.Module, args: tuple) -> None:
+        if threading.get_ident() != self.thread:
+            return
         with DisableTorchFunction():
             self._enter_module(module, args)
 
     def _global_exit(self, module: nn.Module, args: tuple, *kwargs_and_output: Any) -> None:
+        if threading.get_ident() != self.thread:
+            return
         with DisableTorchFunction():
-            self._exit_module(module, args, *kwargs_and_output)
+            self._exit_module(module, args, kwargs_and_output)
 
     def _enter_module(self, module: nn.Module, args: tuple) -> None:
         path = self._paths.get(id(module))
@@ -199,7 +213,7 @@ class Recorder(TorchFunctionMode):
                 self._foreign_calls += 1
                 return
             if self._stack:
-                parent_path = self.modules[self._stack[-1]][1]
+                parent_path = self.modules[self._stack[-1]].path
                 path = f"{parent_path}.<{type(module).__name__}>" if parent_path else type(module).__name__
                 self._paths[id(module)] = path
             else:
@@ -207,66 +221,90 @@ class Recorder(TorchFunctionMode):
                     self._paths.setdefault(sub_id, name)
                 path = self._paths[id(module)]
             self._seen_modules.append(module)
-        self._open_call(path, module, args)
-
-    def _exit_module(self, module: nn.Module, args: tuple, *kwargs_and_output: Any) -> None:
-        if self._model_only and id(module) not in self._paths:
-            self._foreign_calls -= 1
-            return
-        if len(kwargs_and_output) == 2 and kwargs_and_output[0] and self._stack:
-            record = self.modules[self._stack[-1]]
-            if record[0] == id(module):
-                record[_INPUTS].extend(nested_metas(kwargs_and_output[0]))
-        self._close_call(module, kwargs_and_output[-1])
-
-    def _open_call(self, path: str, module: nn.Module, args: tuple) -> None:
         key = id(module)
         call = self._calls[key] = self._calls.get(key, 0) + 1
         stack = self._stack
-        inputs = nested_metas(args)
-        hook = sys._getframe(1)
+        hook = sys._getframe(2)  # the global hook's frame
         called_from = module_call_frame(hook)  # torch's Module.__call__ frame
         frame = user_frame(called_from or hook)  # everything below __call__ is library code: one walk
+        index = len(self.modules)
         if frame is None or called_from is None or called_from.f_back is not frame:
-            self.indirect_calls.add(len(self.modules))
-        self.modules.append([
+            self.indirect_calls.add(index)
+        self.modules.append(CallEntry(
             key, path, type(module).__name__, call, stack[-1] if stack else None, len(stack),
-            len(self.ops), None, inputs, (), False,
+            len(self.ops), None, nested_entries(args), (), False,
             frame.f_code if frame else None, frame.f_lasti if frame else -1,
-        ])  # fmt: skip
-        stack.append(len(self.modules) - 1)
-        if len(stack) == 1 and self.keep_arguments:  # a root call: what the symbolic pass needs to call it again
-            kwargs = module_call_kwargs(sys._getframe(1))
-            arguments = (call_arguments(args), call_arguments(kwargs or {}))
-            self.root_calls[len(self.modules) - 1] = (module, *arguments, torch.is_grad_enabled(), module.training)
+        ))  # fmt: skip
+        stack.append(index)
+        for listener in self.listeners:
+            listener.module_entered(index, module, args)
 
-    def _close_call(self, module: nn.Module, output: Any) -> None:
+    def _exit_module(self, module: nn.Module, args: tuple, kwargs_and_output: tuple) -> None:
+        if self._model_only and id(module) not in self._paths:
+            self._foreign_calls -= 1
+            return
+        for listener in self.listeners:
+            listener.module_exited(module, args, kwargs_and_output)
         key = id(module)
         stack = self._stack
         for depth in range(len(stack) - 1, -1, -1):
-            if self.modules[stack[depth]][0] == key:
+            if self.modules[stack[depth]].module_id == key:
                 break
         else:
             return  # a call that began before the trace did
-        for index in stack[depth + 1 :]:  # calls that never reached their own exit hook
-            self.modules[index][_END_OP] = len(self.ops)
-            self.modules[index][_FAILED] = True
-        record = self.modules[stack[depth]]
+        self._end_calls(stack[depth + 1 :], failed=True)  # calls that never reached their own exit hook
+        index = stack[depth]
         del stack[depth:]
-        record[_END_OP] = len(self.ops)
-        record[_OUTPUTS] = nested_metas(output)
-        record[_FAILED] = output is None and sys.exc_info()[1] is not None
+        entry = self.modules[index]
+        inputs = entry.inputs
+        if len(kwargs_and_output) == 2 and kwargs_and_output[0]:  # keyword tensors, known only now
+            inputs += nested_entries(kwargs_and_output[0])
+        output = kwargs_and_output[-1]
+        self.modules[index] = entry._replace(
+            end_op=len(self.ops), inputs=inputs, outputs=nested_entries(output),
+            failed=output is None and sys.exc_info()[1] is not None,
+        )  # fmt: skip
+
+    def _end_calls(self, indices: list[int], failed: bool) -> None:
+        for index in indices:
+            self.modules[index] = self.modules[index]._replace(end_op=len(self.ops), failed=failed)
 
     def close_open_calls(self) -> None:
         """Give module calls still running when the trace ends their end and mark them failed."""
-        for index in self._stack:
-            self.modules[index][_END_OP] = len(self.ops)
-            self.modules[index][_FAILED] = True
+        self._end_calls(self._stack, failed=True)
         self._stack.clear()
+
+    # --- what listeners and analyses may ask ------------------------------------------------
+
+    @property
+    def current_call(self) -> int | None:
+        """The index of the module call running now, ``None`` outside any."""
+        return self._stack[-1] if self._stack else None
+
+    def traced_modules(self) -> Iterator[tuple[nn.Module, str]]:
+        """Every module of the traced model (or, without one, of the roots seen), with its path;
+        call while the trace is open or just ended, before :meth:`release`."""
+        roots = [self.model] if self.model is not None else list(self._seen_modules)
+        seen: set[int] = set()
+        for root in roots:
+            for module in root.modules():
+                if id(module) not in seen:
+                    seen.add(id(module))
+                    yield module, self._paths.get(id(module), "")
 
     def root_modules(self) -> list[nn.Module]:
         """Without a model given: the modules called outside any other, in the order first called."""
         return [module for module in self._seen_modules if self._paths.get(id(module)) == ""]
+
+
+def producer(ops: list[OpEntry], tensor_id: int, before: int | None = None) -> int | None:
+    """The latest op before ``before`` (default: all) whose output has ``tensor_id``: its producer,
+    since a live tensor's id cannot be reused."""
+    for index in range(len(ops) - 1 if before is None else before - 1, -1, -1):
+        for entry in ops[index].outputs:
+            if entry.id == tensor_id:
+                return index
+    return None
 
 
 def module_paths(model: nn.Module) -> dict[int, str]:

@@ -1,7 +1,10 @@
 """The records a trace is made of: metadata only, never a tensor.
 
-The recorder stores raw tuples on its hot path; these dataclasses are built from them
-lazily, when someone reads the trace.
+Two layers, each defined once:
+- *entries* (:class:`TensorEntry`, :class:`OpEntry`, :class:`CallEntry`): named tuples the
+  recorder appends on its hot path and every analysis reads by field name;
+- *records* (:class:`TensorMeta`, :class:`OpRecord`, :class:`ModuleCall`): the frozen dataclasses
+  users read, built from the entries lazily, when someone reads the trace.
 """
 
 from __future__ import annotations
@@ -9,14 +12,56 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from types import CodeType
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 
-# A raw tensor description as the recorder stores it: (shape, dtype, device, requires_grad, id[, path]).
-# The id links an op's input to the op that produced it: a live tensor's id cannot be reused,
-# so the latest recorded output with that id, before the consuming op, is its producer.
-RawMeta = tuple
+
+class TensorEntry(NamedTuple):
+    """One tensor as the recorder saw it. ``id`` links an op's input to the op that produced it:
+    a live tensor's id cannot be reused, so the latest recorded output with that id, before the
+    consuming op, is its producer. ``path`` locates it in a nested value (``"[1]"``, ``".logits"``)."""
+
+    shape: torch.Size
+    dtype: torch.dtype
+    device: torch.device
+    requires_grad: bool
+    id: int
+    path: str = ""
+
+
+class OpEntry(NamedTuple):
+    """One torch-level call as the recorder appends it. ``code``/``lasti`` are the user's frame
+    (the calling instruction); ``module_index`` the module call it ran in."""
+
+    func: Callable
+    module_index: int | None
+    code: CodeType | None
+    lasti: int
+    inputs: tuple[TensorEntry, ...]
+    outputs: tuple[TensorEntry, ...]
+    failed: bool
+
+
+class CallEntry(NamedTuple):
+    """One module call as the recorder appends it; replaced (``_replace``) when the call ends.
+    ``end_op`` is ``None`` while it runs; ``code``/``lasti`` are the line that called the module."""
+
+    module_id: int
+    path: str
+    type: str
+    call: int
+    parent: int | None
+    depth: int
+    first_op: int
+    end_op: int | None
+    inputs: tuple[TensorEntry, ...]
+    outputs: tuple[TensorEntry, ...]
+    failed: bool
+    code: CodeType | None
+    lasti: int
+
 
 _Record = TypeVar("_Record")
 
@@ -36,7 +81,7 @@ class TensorMeta:
 
     ``path`` locates the tensor inside the value it came from (``""`` for a bare tensor,
     ``"[1]"``, ``"['logits']"``, ``".last_hidden_state"``). ``tensor_id`` is ``id()`` of the
-    tensor while it was alive (see ``RawMeta``). ``expr`` is the symbolic shape text, filled
+    tensor while it was alive (see :class:`TensorEntry`). ``expr`` is the symbolic shape text, filled
     by the symbolic pass.
     """
 
@@ -49,10 +94,10 @@ class TensorMeta:
     expr: str | None = None
 
     @classmethod
-    def from_raw(cls, raw: RawMeta, expr: str | None = None) -> TensorMeta:
+    def from_entry(cls, entry: TensorEntry, expr: str | None = None) -> TensorMeta:
         return build(
-            cls, shape=tuple(raw[0]), dtype=raw[1], device=raw[2], requires_grad=raw[3], tensor_id=raw[4],
-            path=raw[5] if len(raw) > 5 else "", expr=expr,
+            cls, shape=tuple(entry.shape), dtype=entry.dtype, device=entry.device,
+            requires_grad=entry.requires_grad, tensor_id=entry.id, path=entry.path, expr=expr,
         )  # fmt: skip
 
     @property
@@ -159,7 +204,6 @@ class Summary:
 
     model_type: str | None = None
     parameters: int | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
     trainable: int | None = None
     modules: dict[str, ParameterCount] = field(default_factory=dict)
 
@@ -169,8 +213,9 @@ class Summary:
 _MAX_DEPTH = 6
 
 
-def raw_meta(tensor: torch.Tensor, path: str = "") -> RawMeta:
-    return (tensor.shape, tensor.dtype, tensor.device, tensor.requires_grad, id(tensor), path)
+def tensor_entry(tensor: torch.Tensor, path: str = "", _new: Callable = tuple.__new__) -> TensorEntry:
+    """``tensor``'s entry (built with ``tuple.__new__``: the named tuple's ``__new__`` costs more)."""
+    return _new(TensorEntry, (tensor.shape, tensor.dtype, tensor.device, tensor.requires_grad, id(tensor), path))
 
 
 def iter_tensors(value: Any, path: str = "") -> Iterator[tuple[str, torch.Tensor]]:
@@ -181,18 +226,18 @@ def iter_tensors(value: Any, path: str = "") -> Iterator[tuple[str, torch.Tensor
     return iter(found)
 
 
-def nested_metas(value: Any, path: str = "") -> list[RawMeta]:
-    """Raw metadata of every tensor inside ``value`` (see :func:`iter_tensors`)."""
+def nested_entries(value: Any, path: str = "") -> tuple[TensorEntry, ...]:
+    """The entry of every tensor inside ``value`` (see :func:`iter_tensors`)."""
     if isinstance(value, torch.Tensor):  # the common cases, kept cheap: a module's output, its (x,)
-        return [raw_meta(value, path)]
+        return (tensor_entry(value, path),)
     if type(value) is tuple:
         if len(value) == 1 and isinstance(value[0], torch.Tensor):
-            return [raw_meta(value[0], path + "[0]")]
+            return (tensor_entry(value[0], path + "[0]"),)
         if all(isinstance(item, torch.Tensor) for item in value):
-            return [raw_meta(item, f"{path}[{i}]") for i, item in enumerate(value)]
-    found: list[RawMeta] = []
-    _collect(value, path, 0, lambda p, t: found.append(raw_meta(t, p)))
-    return found
+            return tuple([tensor_entry(item, f"{path}[{i}]") for i, item in enumerate(value)])
+    found: list[TensorEntry] = []
+    _collect(value, path, 0, lambda p, t: found.append(tensor_entry(t, p)))
+    return tuple(found)
 
 
 _ATOMS = (str, bytes, int, float, bool, type(None))

@@ -141,6 +141,11 @@ def code_without_comment(code: str) -> str:
     return code
 
 
+def short_location(file: str, line: int) -> str:
+    """``name.py:12``: tables and footers show file names; JSON keeps full paths."""
+    return f"{os.path.basename(file) or file}:{line}"
+
+
 def display_path(file: str) -> str:
     """``file`` relative to the working directory when it lies below it."""
     try:

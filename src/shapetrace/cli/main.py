@@ -9,11 +9,11 @@ from pathlib import Path
 
 from rich.console import Console
 
+from shapetrace.cli.comments import add_comment_options, comment_mode, run_comment_mode
 from shapetrace.cli.runner import ScriptNotRunnable, run_script
-from shapetrace.comments.cli import add_comment_options, comment_mode, run_comment_mode
+from shapetrace.cli.views import add_view_options, check_view_options, view_from_options, write_exports
 from shapetrace.contracts import ON_VIOLATION
-from shapetrace.diagnose import DiagnosticsView
-from shapetrace.render.cli import add_view_options, check_view_options, view_from_options, write_exports
+from shapetrace.render.diagnostics import DiagnosticsView
 from shapetrace.symbolic.spec import DimsError, parse_cli_dims
 
 

@@ -22,18 +22,15 @@ import types
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from threading import get_ident
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 from shapetrace._private import jaxtyping_api as jt
-from shapetrace._private.torch_api import (
-    DisableTorchFunction,
-    module_call_kwargs,
-    register_global_forward_hook,
-)
-from shapetrace.capture.records import TensorMeta, raw_meta
+from shapetrace._private.torch_api import DisableTorchFunction, module_call_kwargs
+from shapetrace.capture.recorder import Listener, Recorder, producer
+from shapetrace.capture.records import TensorMeta, tensor_entry
 from shapetrace.capture.source import user_frame
 from shapetrace.contracts.checks import CallState, Failure
 from shapetrace.contracts.contract import CONTRACT_ATTRIBUTE, Contract, contract_for, forward_contract, unwrap
@@ -47,14 +44,14 @@ from shapetrace.contracts.records import (
     UnresolvedHintWarning,
 )
 
-if TYPE_CHECKING:
-    from shapetrace.capture.recorder import Recorder
-
 ON_VIOLATION = ("raise", "warn", "record")
+
+
+def check_on_violation(value: str) -> None:
+    """Raise ``ValueError`` unless ``value`` is one of :data:`ON_VIOLATION`."""
+    if value not in ON_VIOLATION:
+        raise ValueError(f"on_violation must be one of {', '.join(ON_VIOLATION)}, not {value!r}")
 _MISSING = object()
-# Places in the recorder's raw entries (see capture/recorder.py): an op's outputs, a raw
-# tensor's id, a module call's path and class name.
-_OP_OUTPUTS, _TENSOR_ID, _CALL_PATH, _CALL_TYPE = 5, 4, 1, 2
 
 
 class _Local(threading.local):
@@ -83,9 +80,11 @@ def suspended() -> Iterator[None]:
         _local.suspended -= 1
 
 
-class ContractSession:
+class ContractSession(Listener):
     """The contracts of one trace (or, with no recorder, of ``@contract`` calls outside any
-    trace): runs checked calls and turns failures into :class:`ContractViolation` records."""
+    trace): runs checked calls and turns failures into :class:`ContractViolation` records.
+    Without a model, it finds annotated modules as the recorder hears them called (it is one of
+    the recorder's listeners: no hooks of its own)."""
 
     def __init__(
         self,
@@ -94,10 +93,7 @@ class ContractSession:
         violations: list[ContractViolation] | None = None,
         unresolved: list[UnresolvedHint] | None = None,
     ) -> None:
-        if on_violation not in ON_VIOLATION:
-            raise ValueError(
-                f"on_violation must be one of {', '.join(map(repr, ON_VIOLATION))}, not {on_violation!r}"
-            )
+        check_on_violation(on_violation)
         self.on_violation = on_violation
         self.recorder = recorder
         self.violations = violations if violations is not None else []
@@ -110,7 +106,6 @@ class ContractSession:
         self._warned: dict = {}  # warnings registry: one warning per text and line
         self._installed: list[tuple[nn.Module, CheckedForward]] = []
         self._patches: list[tuple[Any, str, Any, Any]] = []
-        self._handles: list[Any] = []
         self._seen: set[int] = set()
         self._seen_modules: list[nn.Module] = []
         self._pending: list[tuple] = []  # first calls checked from the hooks
@@ -118,8 +113,8 @@ class ContractSession:
     # --- install / remove ------------------------------------------------------------------------
 
     def install(self, model: nn.Module | None, functions: Iterable[Callable] = ()) -> None:
-        """Wrap the model's annotated modules (or hook to find them) and the given functions.
-        On failure everything done so far is undone."""
+        """Wrap the model's annotated modules and the given functions (without a model, modules
+        are wrapped as the recorder hears them called). On failure everything done so far is undone."""
         self.active = True
         _local.sessions = (*_local.sessions, self)
         try:
@@ -128,9 +123,6 @@ class ContractSession:
             if model is not None:
                 for module in model.modules():
                     self._wrap(module)
-            else:
-                self._handles.append(nn.modules.module.register_module_forward_pre_hook(self._before))
-                self._handles.append(register_global_forward_hook(self._after))
         except BaseException:
             self.remove()
             raise
@@ -140,9 +132,6 @@ class ContractSession:
         still open (their memos), and forget the modules seen."""
         self.active = False
         _local.sessions = tuple(s for s in _local.sessions if s is not self)
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
         for module, wrapper in reversed(self._installed):
             attributes = vars(module)
             if attributes.get("forward") is wrapper:
@@ -199,9 +188,9 @@ class ContractSession:
             self._patches.append((holder, name, original, replacement))
         self._note(contract)
 
-    # --- modules found by the hooks (no model given) ---------------------------------------------
+    # --- modules found as they are called (no model given) ----------------------------------------
 
-    def _before(self, module: nn.Module, args: tuple) -> None:
+    def module_entered(self, index: int, module: nn.Module, args: tuple) -> None:
         if id(module) in self._seen:
             return
         for sub in module.modules():
@@ -214,8 +203,8 @@ class ContractSession:
 
     def _begin_first_call(self, module: nn.Module, contract: Contract, args: tuple) -> None:
         """Check the arguments of a call that runs the unwrapped forward (the keyword ones only
-        if torch lets them be read here; else :meth:`_after` checks them), before it runs; the
-        return value is checked by :meth:`_after`."""
+        if torch lets them be read here; else :meth:`module_exited` checks them), before it runs; the
+        return value is checked by :meth:`module_exited`."""
         if not self.runs_here():
             return
         module_index = self._module_index()
@@ -233,7 +222,7 @@ class ContractSession:
             raise
         self._pending.append((module, contract, state, module_index))
 
-    def _after(self, module: nn.Module, args: tuple, *kwargs_and_output: Any) -> None:
+    def module_exited(self, module: nn.Module, args: tuple, kwargs_and_output: tuple) -> None:
         pending = self._pending
         if not pending or pending[-1][0] is not module:
             return
@@ -340,7 +329,7 @@ class ContractSession:
             function=contract.qualname,
             arg=failure.path,
             expected=failure.check.expected,
-            actual=TensorMeta.from_raw(raw_meta(value)) if is_tensor else None,
+            actual=TensorMeta.from_entry(tensor_entry(value)) if is_tensor else None,
             actual_type=type(value).__name__,
             reason=explain(failure, state),
             bindings=jt.bindings_of(state.single, state.variadic),
@@ -361,26 +350,17 @@ class ContractSession:
 
     def _module_index(self) -> int | None:
         """The module call running now (the recorder's), ``None`` outside any."""
-        stack = self.recorder._stack if self.recorder is not None else None
-        return stack[-1] if stack else None
+        return self.recorder.current_call if self.recorder is not None else None
 
     def _where(self, module_index: int | None) -> str:
         if module_index is None or self.recorder is None:
             return ""
-        record = self.recorder.modules[module_index]
-        return record[_CALL_PATH] or record[_CALL_TYPE]  # the root's path is ""
+        entry = self.recorder.modules[module_index]
+        return entry.path or entry.type  # the root's path is ""
 
     def _producer(self, tensor: torch.Tensor) -> int | None:
         """The latest recorded op whose output is ``tensor`` (a live tensor's id is unique)."""
-        if self.recorder is None:
-            return None
-        key = id(tensor)
-        ops = self.recorder.ops
-        for index in range(len(ops) - 1, -1, -1):
-            for meta in ops[index][_OP_OUTPUTS]:
-                if meta[_TENSOR_ID] == key:
-                    return index
-        return None
+        return producer(self.recorder.ops, id(tensor)) if self.recorder is not None else None
 
     def _note(self, contract: Contract) -> None:
         """Report, once per session, the annotations of ``contract`` that are not checked."""

@@ -3,7 +3,6 @@
 - :func:`diagnose`: the failing op explained by kind (shapes, dtypes, devices, where each operand
   came from, the fix), then the device lints of the whole trace.
 - :func:`attach_note`: the failure's diagnosis as a PEP 678 note on the exception.
-- :class:`DiagnosticsView`: the rich renderable (a panel for the failure, a list for lints).
 """
 
 from __future__ import annotations
@@ -12,16 +11,16 @@ import warnings
 from typing import TYPE_CHECKING
 
 from shapetrace.diagnose.diagnostic import ERROR, WARNING, Diagnostic, Operand, Origin
-from shapetrace.diagnose.evidence import Evidence, collect_evidence, describe_call
-from shapetrace.diagnose.panel import DiagnosticsView
+from shapetrace.diagnose.evidence import Evidence
+from shapetrace.diagnose.explain import explain_failure
+from shapetrace.diagnose.lints import device_lints
+from shapetrace.diagnose.provenance import Dataflow
 
 if TYPE_CHECKING:
-    from shapetrace.diagnose.provenance import Dataflow
     from shapetrace.trace import Trace
 
 __all__ = [
-    "ERROR", "WARNING", "Diagnostic", "DiagnosticsView", "Evidence", "Operand", "Origin", "attach_note", "collect_evidence",
-    "describe_call", "diagnose",
+    "ERROR", "WARNING", "Diagnostic", "Evidence", "Operand", "Origin", "attach_note", "diagnose",
 ]  # fmt: skip
 
 NOTE_PREFIX = "shapetrace:"
@@ -29,10 +28,7 @@ NOTE_PREFIX = "shapetrace:"
 
 def diagnose(trace: Trace) -> list[Diagnostic]:
     """The failure's diagnosis first (when an op raised), then the device lints, in op order."""
-    from shapetrace.diagnose.lints import device_lints
-    from shapetrace.diagnose.provenance import Dataflow
-
-    flow = Dataflow(trace, trace._evidence)
+    flow = Dataflow(trace, trace.evidence)
     failure = _explain_failure(trace, flow)
     found = [failure] if failure is not None else []
     explained = set(failure.subjects) if failure is not None else set()
@@ -50,29 +46,22 @@ def attach_note(trace: Trace, exc: BaseException) -> None:
 
     Computed here from the concrete records; ``Trace.diagnostics`` is computed again when read,
     with symbolic shapes if the symbolic pass gives them."""
-    from shapetrace.diagnose.provenance import Dataflow
-
     if not isinstance(exc, Exception) or trace.error is None or trace.error.op_index is None:
         return
     notes = getattr(exc, "__notes__", [])
     if any(isinstance(n, str) and n.startswith(NOTE_PREFIX) for n in notes):
         return
     try:
-        failure = _explain_failure(trace, Dataflow(trace, trace._evidence))
+        failure = _explain_failure(trace, Dataflow(trace, trace.evidence))
         text = failure.note() if failure is not None else None
     except Exception as error:  # never let the diagnosis replace the user's exception
         text = f"{NOTE_PREFIX} could not explain this failure ({type(error).__name__}: {error})"
     if text:
-        if hasattr(exc, "add_note"):
-            exc.add_note(text)
-        else:  # Python 3.10: keep the note where 3.11's traceback would look for it
-            exc.__notes__ = [*notes, text]
+        exc.add_note(text)
 
 
 def _explain_failure(trace: Trace, flow: Dataflow) -> Diagnostic | None:
-    from shapetrace.diagnose.explain import explain_failure
-
-    error, evidence = trace.error, trace._evidence
+    error, evidence = trace.error, trace.evidence
     if error is None or error.op_index is None:
         return None
     message = evidence.failure_message if evidence and evidence.failure_message is not None else error.message

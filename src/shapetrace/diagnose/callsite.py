@@ -16,6 +16,8 @@ from functools import lru_cache
 from types import CodeType
 from typing import TYPE_CHECKING, Any
 
+from shapetrace.diagnose.evidence import OperandRef
+
 if TYPE_CHECKING:
     from shapetrace.trace import Trace
 
@@ -135,8 +137,6 @@ def _mapped(
     args: list[ast.AST], keywords: list[ast.keyword], arguments: Any, n: int
 ) -> list[ast.AST | None] | None:
     """Operand expressions from the failing call's arguments, where each tensor is an ``OperandRef``."""
-    from shapetrace.diagnose.evidence import OperandRef
-
     found: list[ast.AST | None] = [None] * n
     by_name = {k.arg: k.value for k in keywords if k.arg}
     pairs = list(zip(args, arguments.args)) + [
@@ -191,20 +191,18 @@ def call_site_at(code: CodeType, lasti: int) -> CallSite | None:
 
 def call_site(trace: Trace, op_index: int) -> CallSite | None:
     """The expression op ``op_index`` of ``trace`` was called from."""
-    raw = trace._recorder.ops[op_index]
-    code, lasti = raw[2], raw[3]
-    return call_site_at(code, lasti) if code is not None else None
+    entry = trace.recording.ops[op_index]
+    return call_site_at(entry.code, entry.lasti) if entry.code is not None else None
 
 
 def module_call_site(trace: Trace, call_index: int) -> CallSite | None:
     """The expression that called module call ``call_index`` (``self.fc1(t)``, ``model(x)``);
     ``None`` when its recorded line called a helper that called the module (``shapes(model, x)``),
     whose arguments are not the module's."""
-    if call_index in trace._recorder.indirect_calls:
+    if call_index in trace.recording.indirect_calls:
         return None
-    raw = trace._recorder.modules[call_index]
-    code, lasti = raw[11], raw[12]
-    return call_site_at(code, lasti) if code is not None else None
+    entry = trace.recording.modules[call_index]
+    return call_site_at(entry.code, entry.lasti) if entry.code is not None else None
 
 
 @lru_cache(maxsize=256)

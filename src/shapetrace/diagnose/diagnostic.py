@@ -1,11 +1,10 @@
-"""What a diagnosis says: plain data, rendered by :mod:`shapetrace.diagnose.panel`, the
+"""What a diagnosis says: plain data, rendered by :mod:`shapetrace.render.diagnostics`, the
 exception note and the JSON document."""
 
 from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass, field
-from typing import Any
 
 from shapetrace.capture.records import TensorMeta
 from shapetrace.capture.source import display_path
@@ -67,28 +66,6 @@ class Diagnostic:
     @property
     def location(self) -> str:
         return f"{display_path(self.file)}:{self.line}"
-
-    def to_dict(self) -> dict[str, Any]:
-        from shapetrace.render.json import tensor_to_dict
-
-        return {
-            "kind": self.kind,
-            "severity": self.severity,
-            "file": self.file,
-            "line": self.line,
-            "op_index": self.op_index,
-            "op": self.op,
-            "module": self.module,
-            "code": self.code,
-            "message": self.message,
-            "fix": self.fix,
-            "details": list(self.details),
-            "count": self.count,
-            "operands": [
-                {"role": o.role, **tensor_to_dict(o.meta), "origin": o.origin.text if o.origin else None}
-                for o in self.operands
-            ],
-        }
 
     def note(self) -> str:
         """Plain text for a traceback (PEP 678 note)."""

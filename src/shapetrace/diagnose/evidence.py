@@ -1,7 +1,8 @@
 """What a diagnosis needs from live objects, taken while they are alive, as metadata only.
 
-- :func:`describe_call`: the failing op's arguments (called from the recorder's except branch,
-  never on the success path): plain values kept, each tensor replaced by its operand index.
+- :class:`EvidenceListener` hears the failing op's arguments from the recorder (the failure path
+  only) and keeps them as :func:`describe_call` gives them: plain values, each tensor replaced
+  by its operand index.
 - :func:`collect_evidence`: when the trace ends, which tensors are parameters, buffers or plain
   tensor attributes of the traced modules, by ``id`` (the modules are alive, so are their tensors);
   names only: their metadata is in the ops that used them.
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from shapetrace._private.torch_api import DisableTorchFunction
+from shapetrace.capture.recorder import Listener, Recorder
 
 _PLAIN = (bool, int, float, complex, type(None), torch.dtype, torch.device, torch.layout, torch.memory_format)
 
@@ -112,31 +114,34 @@ class ModuleAttribute(NamedTuple):
 @dataclass
 class Evidence:
     """Live-object facts of one trace: module attributes by tensor id, which modules are torch's
-    own layers, the failing call's arguments, and the exception the failing op itself raised."""
+    own layers, the failing call's arguments, and the message of the exception the failing op
+    itself raised."""
 
     attributes: dict[int, ModuleAttribute] = field(default_factory=dict)
     torch_modules: set[str] = field(default_factory=set)  # paths of modules whose class is torch's own
     call: CallArguments | None = None
-    failure_type: str | None = None
     failure_message: str | None = None
 
 
-def collect_evidence(recorder: Any) -> Evidence:
+class EvidenceListener(Listener):
+    """Keeps the arguments and message of the latest op that raised (as metadata and text)."""
+
+    def __init__(self) -> None:
+        self.call: CallArguments | None = None
+        self.message: str | None = None
+
+    def op_failed(self, index: int, args: tuple, kwargs: dict | None, error: BaseException) -> None:
+        self.call = describe_call(args, kwargs)
+        self.message = str(error)
+
+
+def collect_evidence(recorder: Recorder, heard: EvidenceListener) -> Evidence:
     """Evidence from a recorder whose trace just ended (its modules are still referenced)."""
-    evidence = Evidence(call=getattr(recorder, "failure_call", None))
-    if recorder.failure is not None:
-        evidence.failure_type = type(recorder.failure).__name__
-        evidence.failure_message = str(recorder.failure)
-    roots = [recorder.model] if getattr(recorder, "model", None) is not None else list(recorder._seen_modules)
-    seen: set[int] = set()
-    for root in roots:
-        for module in root.modules():
-            if id(module) not in seen:
-                seen.add(id(module))
-                path = recorder._paths.get(id(module), "")
-                if type(module).__module__.startswith("torch."):
-                    evidence.torch_modules.add(path)
-                _add_attributes(evidence.attributes, module, path)
+    evidence = Evidence(call=heard.call, failure_message=heard.message)
+    for module, path in recorder.traced_modules():
+        if type(module).__module__.startswith("torch."):
+            evidence.torch_modules.add(path)
+        _add_attributes(evidence.attributes, module, path)
     return evidence
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import torch
 
 from shapetrace.capture.records import OpRecord, TensorMeta
+from shapetrace.capture.source import short_location
 from shapetrace.diagnose.callsite import CallSite, assignment_of
 from shapetrace.diagnose.diagnostic import ERROR, Diagnostic, Operand, Origin
 from shapetrace.diagnose.evidence import CallArguments, Evidence, ModuleAttribute
@@ -31,7 +32,6 @@ from shapetrace.diagnose.ops import (
     base_name,
 )
 from shapetrace.diagnose.provenance import Dataflow
-from shapetrace.render.table import short_location
 
 _DEVICE_WORDS = re.compile(r"device", re.I)
 _DTYPE_WORDS = re.compile(

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from shapetrace.capture.records import OpRecord, TensorMeta
+from shapetrace.capture.source import short_location
 from shapetrace.diagnose.callsite import CallSite, assignment_of
 from shapetrace.diagnose.diagnostic import WARNING, Diagnostic
 from shapetrace.diagnose.explain import (
@@ -29,7 +30,6 @@ from shapetrace.diagnose.explain import (
 )
 from shapetrace.diagnose.ops import FACTORIES, HOST_SYNCS, INDEXING, NO_DEVICE_KWARG, REHOMING
 from shapetrace.diagnose.provenance import Dataflow
-from shapetrace.render.table import short_location
 
 if TYPE_CHECKING:
     from shapetrace.trace import Trace

@@ -15,11 +15,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from shapetrace.capture.records import ModuleCall, OpRecord, TensorMeta
+from shapetrace.capture.source import short_location
 from shapetrace.diagnose.callsite import CallSite, call_site, module_call_site
 from shapetrace.diagnose.diagnostic import Origin
 from shapetrace.diagnose.evidence import Evidence, ModuleAttribute
 from shapetrace.diagnose.ops import FACTORIES, NO_DEVICE_KWARG
-from shapetrace.render.table import short_location
 
 if TYPE_CHECKING:
     from shapetrace.trace import Trace

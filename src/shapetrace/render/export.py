@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from rich.style import Style
 from rich.terminal_theme import DEFAULT_TERMINAL_THEME
 
-from shapetrace.render.grid import Cell, Line, cell_width, merged, plain, text_width
+from shapetrace.render.cells import Cell, Line, cell_width, merged, plain, text_width
 
 if TYPE_CHECKING:
     from shapetrace.render.grid import GridView

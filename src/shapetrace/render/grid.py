@@ -21,9 +21,16 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-Fragment = tuple[str, "str | None"]  # text and its rich style
-Cell = tuple[Fragment, ...]
-Line = tuple[Fragment, ...]
+from shapetrace.render.cells import (
+    Cell,
+    Fragment,
+    Line,
+    cell_width,
+    line_text,
+    merged,
+    text_width,
+)
+from shapetrace.render.export import save, to_html, to_markdown, to_svg
 
 RICH_TABLE_ROWS = 1000  # above this, rows are laid out here rather than by rich's Table
 
@@ -46,63 +53,6 @@ class Row:
 
     cells: tuple[Cell, ...]
     style: str | None = None
-
-
-def cell(text: str, style: str | None = None) -> Cell:
-    return ((text, style),) if text else ()
-
-
-def plain(fragments: Iterable[Fragment]) -> str:
-    return "".join(text for text, _ in fragments)
-
-
-def text_fragments(text: Text) -> Cell:
-    """A rich ``Text`` as fragments (its spans flattened; overlapping styles combined)."""
-    source = text.plain
-    if not text.spans:
-        return ((source, _style_name(text.style)),) if source else ()
-    cuts = sorted({0, len(source), *(s.start for s in text.spans), *(s.end for s in text.spans)})
-    fragments = []
-    for start, end in zip(cuts, cuts[1:]):
-        if start >= end:
-            continue
-        styles = [_style_name(text.style)] + [
-            _style_name(s.style) for s in text.spans if s.start <= start < s.end
-        ]
-        fragments.append((source[start:end], " ".join(s for s in styles if s) or None))
-    return tuple(fragments)
-
-
-def text_lines(text: Text) -> list[Line]:
-    """A rich ``Text`` of several lines as fragment lines (leading empty lines dropped)."""
-    lines = [text_fragments(line) for line in text.split("\n", allow_blank=True)]
-    while lines and not plain(lines[0]):
-        lines.pop(0)
-    return lines
-
-
-def text_width(text: str) -> int:
-    """Terminal cells ``text`` takes (``len`` for ASCII, the common case, which is faster)."""
-    return len(text) if text.isascii() else cell_len(text)
-
-
-def cell_width(fragments: Cell) -> int:
-    if len(fragments) == 1:
-        return text_width(fragments[0][0])
-    return sum(text_width(text) for text, _ in fragments)
-
-
-def line_text(line: Line) -> Text:
-    text = Text()
-    for part, style in line:
-        text.append(part, style)
-    return text
-
-
-def _style_name(style: str | Style | None) -> str | None:
-    if not style:
-        return None
-    return style if isinstance(style, str) else str(style)
 
 
 class GridView:
@@ -211,24 +161,16 @@ class GridView:
 
     def to_html(self, page: bool = True) -> str:
         """A standalone HTML page (``page=False``: a fragment for a notebook) with a real ``<table>``."""
-        from shapetrace.render.export import to_html
-
         return to_html(self, page=page)
 
     def to_svg(self) -> str:
-        from shapetrace.render.export import to_svg
-
         return to_svg(self)
 
     def to_markdown(self) -> str:
-        from shapetrace.render.export import to_markdown
-
         return to_markdown(self)
 
     def save(self, path: str | Path, format: str | None = None) -> Path:
         """Write the view to ``path`` as ``html``, ``svg``, ``md`` or ``txt`` (by default, by suffix)."""
-        from shapetrace.render.export import save
-
         return save(self, path, format)
 
     def _repr_html_(self) -> str:
@@ -290,17 +232,6 @@ def _cut(fragments: Cell, width: int) -> Cell:
         kept.append((part, style))
         room -= text_width(part)
     return (*kept, ("…", None))
-
-
-def merged(line: Line) -> Line:
-    """``line`` with neighbouring fragments of the same style joined (fewer segments and spans)."""
-    out: list[Fragment] = []
-    for text, style in line:
-        if out and out[-1][1] == style:
-            out[-1] = (out[-1][0] + text, style)
-        elif text:
-            out.append((text, style))
-    return tuple(out)
 
 
 class _Segments:

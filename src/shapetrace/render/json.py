@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shapetrace.capture.records import ModuleCall, OpRecord, TensorMeta
-from shapetrace.contracts.render import unresolved_to_dict, violation_to_dict
+from shapetrace.diagnose import Diagnostic
+from shapetrace.render.contracts import unresolved_to_dict, violation_to_dict
 from shapetrace.symbolic.result import symbolic_to_dict
 
 if TYPE_CHECKING:
@@ -23,6 +24,27 @@ def tensor_to_dict(meta: TensorMeta) -> dict[str, Any]:
         "expr": meta.expr,
         "path": meta.path,
         "id": meta.tensor_id,
+    }
+
+
+def diagnostic_to_dict(d: Diagnostic) -> dict[str, Any]:
+    return {
+        "kind": d.kind,
+        "severity": d.severity,
+        "file": d.file,
+        "line": d.line,
+        "op_index": d.op_index,
+        "op": d.op,
+        "module": d.module,
+        "code": d.code,
+        "message": d.message,
+        "fix": d.fix,
+        "details": list(d.details),
+        "count": d.count,
+        "operands": [
+            {"role": o.role, **tensor_to_dict(o.meta), "origin": o.origin.text if o.origin else None}
+            for o in d.operands
+        ],
     }
 
 
@@ -73,6 +95,6 @@ def trace_to_dict(trace: Trace) -> dict[str, Any]:
         else {"type": error.type, "message": error.message, "op_index": error.op_index},
         "contracts": [violation_to_dict(v) for v in trace.contracts],
         "contract_warnings": [unresolved_to_dict(h) for h in trace.contract_warnings],
-        "diagnostics": [d.to_dict() for d in trace.diagnostics],
+        "diagnostics": [diagnostic_to_dict(d) for d in trace.diagnostics],
         **symbolic_to_dict(trace),
     }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterable
 from functools import cache
@@ -12,23 +11,15 @@ import torch
 from rich.text import Text
 
 from shapetrace.capture.records import OpRecord, TensorMeta
-from shapetrace.capture.source import code_without_comment
-from shapetrace.contracts.render import flagged_ops as contract_flagged_ops
-from shapetrace.contracts.render import footer_lines as contract_footer
-from shapetrace.contracts.render import marker_rows as contract_markers
+from shapetrace.capture.source import code_without_comment, short_location
+from shapetrace.contracts import ContractError
+from shapetrace.render.cells import Cell, Line, cell, line_text, text_fragments, text_lines
+from shapetrace.render.contracts import flagged_ops as contract_flagged_ops
+from shapetrace.render.contracts import footer_lines as contract_footer
+from shapetrace.render.contracts import marker_rows as contract_markers
 from shapetrace.render.filters import Filter
-from shapetrace.render.grid import (
-    Cell,
-    Column,
-    GridView,
-    Line,
-    Row,
-    cell,
-    line_text,
-    text_fragments,
-    text_lines,
-)
-from shapetrace.symbolic.report import footer_text as symbolic_footer
+from shapetrace.render.grid import Column, GridView, Row
+from shapetrace.render.symbolic import footer_text as symbolic_footer
 
 if TYPE_CHECKING:
     from shapetrace.trace import Trace
@@ -74,16 +65,9 @@ def shape_cell(metas: Iterable[TensorMeta], dtype: str | None, device: str | Non
     return line_text(shape_fragments(metas, dtype, device))
 
 
-def short_location(file: str, line: int) -> str:
-    """``name.py:12``: the table shows file names; JSON keeps full paths."""
-    return f"{os.path.basename(file) or file}:{line}"
-
-
 def error_line(trace: Trace) -> str:
     """``✗ op 7 (linear) at model.py:12 raised RuntimeError: ...``, or ``""`` when the block ended well.
     A ``ContractError`` shows its first line: the footer lists its violation in full."""
-    from shapetrace.contracts.records import ContractError
-
     error = trace.error
     if error is None:
         return ""

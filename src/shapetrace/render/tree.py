@@ -10,10 +10,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from shapetrace.capture.records import ModuleCall, OpRecord, TensorMeta
-from shapetrace.capture.source import code_without_comment
+from shapetrace.capture.source import code_without_comment, short_location
+from shapetrace.render.cells import Cell, Line, cell
 from shapetrace.render.filters import Filter, glob_matcher, patterns
-from shapetrace.render.grid import Cell, Column, GridView, Line, Row, cell
-from shapetrace.render.table import common_dtype_device, error_line, shape_fragments, short_location
+from shapetrace.render.grid import Column, GridView, Row
+from shapetrace.render.header import header_lines
+from shapetrace.render.table import common_dtype_device, error_line, shape_fragments
 
 if TYPE_CHECKING:
     from shapetrace.trace import Trace
@@ -267,8 +269,6 @@ class ModuleTreeView(GridView):
     def header_lines(self) -> list[Line]:
         if not self.show_header:
             return []
-        from shapetrace.render.summary import header_lines
-
         return header_lines(self.trace)
 
 

@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING
 
 from shapetrace.render.filters import Filter
 from shapetrace.render.grid import GridView
+from shapetrace.render.summary import ModuleSummary
+from shapetrace.render.table import TraceTable
+from shapetrace.render.tree import TraceTree
 
 if TYPE_CHECKING:
     from shapetrace.trace import Trace
@@ -28,10 +31,6 @@ def make_view(
 ) -> GridView:
     """The ``view`` (``table``, ``tree`` or ``summary``) of ``trace`` with these filters. Without
     ``view``: the tree when ``depth`` is given or the trace has more than 500 ops, else the table."""
-    from shapetrace.render.summary import ModuleSummary
-    from shapetrace.render.table import TraceTable
-    from shapetrace.render.tree import TraceTree
-
     if view is None:
         view = "tree" if depth is not None or len(trace) > TREE_ABOVE_OPS else "table"
     if view not in VIEWS:

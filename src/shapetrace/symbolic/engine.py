@@ -28,7 +28,8 @@ from torch import nn
 
 from shapetrace.capture.names import op_names
 from shapetrace.capture.recorder import Recorder
-from shapetrace.capture.source import line_of, source_line
+from shapetrace.capture.recording import site
+from shapetrace.capture.source import short_location, source_line
 from shapetrace.symbolic.bridge import FakeRun, Replacement
 from shapetrace.symbolic.dims import Context, Names, Shape, make_context, render, render_by_value
 from shapetrace.symbolic.job import Job
@@ -349,7 +350,7 @@ class _Replay:
     def _run_call(self, module, args, kwargs, grad, training, plan, live, first, signature, site) -> _CallResult:
         run = FakeRun(self.names)
         recorder = Recorder()
-        run.position = lambda: len(recorder.ops) - 1 if recorder.ops else None
+        run.position = lambda: len(recorder.ops)  # the op running now: appended when it returns
         made: dict[int, Any] = {}
 
         def tensor_for(slot: TensorSlot) -> Any:
@@ -476,7 +477,7 @@ class _Replay:
         if index is not None:
             raw = self.job.ops[index]
             op = op_names(raw[_OP_FUNC])[0]
-            file, line = _site(raw[_OP_CODE], raw[_OP_LASTI])
+            file, line = site(raw[_OP_CODE], raw[_OP_LASTI])
         else:
             fake = recorder.ops[rep.position] if recorder is not None and rep.position is not None else None
             op = op_names(fake[_OP_FUNC])[0] if fake is not None else None
@@ -585,15 +586,8 @@ def relation_text(relation: sympy.Basic) -> str:
     return expr_text(relation)
 
 
-def _site(code: Any, lasti: int) -> tuple[str, int]:
-    return (code.co_filename, line_of(code, lasti)) if code is not None else ("<unknown>", 0)
-
-
 def _site_text(code: Any, lasti: int) -> str:
-    file, line = _site(code, lasti)
-    import os
-
-    return f"{os.path.basename(file)}:{line}"
+    return short_location(*site(code, lasti))
 
 
 def _short(error: BaseException) -> str:

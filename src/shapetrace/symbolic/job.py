@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from shapetrace.capture.recorder import Recorder
+from shapetrace.symbolic.listener import ArgumentKeeper
 from shapetrace.symbolic.result import SymbolicResult
 from shapetrace.symbolic.spec import DimsOption
 
@@ -14,7 +16,8 @@ from shapetrace.symbolic.spec import DimsOption
 @dataclass
 class Job:
     """The recorder's raw ops and module calls, the arguments of ops outside module calls and of
-    root module calls (``Recorder.top_args``/``root_calls``), and the user's names."""
+    root module calls (kept by :class:`~shapetrace.symbolic.listener.ArgumentKeeper`), and the
+    user's names."""
 
     ops: list
     modules: list
@@ -24,8 +27,8 @@ class Job:
     model: nn.Module | None
 
     @classmethod
-    def capture(cls, recorder, option: DimsOption, model: nn.Module | None) -> Job:
-        return cls(recorder.ops, recorder.modules, recorder.top_args, dict(recorder.root_calls), option, model)
+    def capture(cls, recorder: Recorder, kept: ArgumentKeeper, option: DimsOption, model: nn.Module | None) -> Job:
+        return cls(recorder.ops, recorder.modules, kept.top_args, kept.root_calls, option, model)
 
     def run(self) -> SymbolicResult:
         """Run the pass (imports torch's symbolic machinery on first use); never raises."""

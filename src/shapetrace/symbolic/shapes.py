@@ -1,15 +1,20 @@
-"""``trace_shapes(model, x="B C H W", B=8, ...)``: a trace from input *shapes* alone. The forward
+"""What ``trace_shapes(model, x="B C H W", B=8, ...)`` runs: a trace from input *shapes* alone. The forward
 runs once, on fake tensors whose sizes are the named symbols: no activation is allocated, and a
 model built on the ``meta`` device (no weights in memory) traces as well as a real one."""
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+from shapetrace.capture.names import op_names
+from shapetrace.capture.recorder import Recorder
+from shapetrace.capture.recording import site
+from shapetrace.capture.records import TensorEntry, TraceError
 from shapetrace.symbolic.result import PARTIAL, RAN, SymbolicResult, SymbolicStatus
 from shapetrace.symbolic.spec import DimsError, TensorSpec, check_size, parse_spec, spec_tokens
 
@@ -17,23 +22,15 @@ if TYPE_CHECKING:  # sympy is imported when a pass runs, not with shapetrace
     from shapetrace.symbolic.dims import Names, Shape
 
 
-def trace_shapes(model: nn.Module, /, *args: Any, **kwargs: Any):
-    """Trace ``model(*args, **kwargs)`` with tensors given by their dims, on fake tensors.
-
-    >>> t = trace_shapes(model, x="B C H W", B=8, C=3, H=128, W=128)
-    >>> t.print()
-
-    An argument of ``forward`` (by position or by name) may be a dims spec (``"B C H W"``: a
-    tensor of the default dtype on the model's device), a :class:`TensorSpec` (``TensorSpec("B T",
-    dtype=torch.long)``), a tensor (its sizes, unnamed), or any other value (passed as is). Other
-    keyword arguments give sizes: every dim a spec names needs one; the rest are named constants.
-    Returns the :class:`~shapetrace.Trace`, its shapes at these sizes and as expressions; if the
-    forward raises, the trace ends there and ``Trace.error`` says why (nothing is raised).
-    """
-    from shapetrace.capture.recorder import Recorder
-    from shapetrace.symbolic.bridge import FakeRun
+def run_on_specs(
+    model: nn.Module, recorder: Recorder, args: tuple, kwargs: dict[str, Any]
+) -> tuple[BaseException | None, Callable[[TraceError | None], SymbolicResult]]:
+    """Run ``model`` under ``recorder`` on fake tensors made from dims specs (``trace_shapes``,
+    in shapetrace.trace, documents the arguments). Returns the exception the forward raised, if
+    any, and a function giving the pass's result once the trace's error record is made; the
+    recorder's entries hold the sizes at the given values."""
+    from shapetrace.symbolic.bridge import FakeRun  # torch's fake tensors: imported when used
     from shapetrace.symbolic.dims import Names
-    from shapetrace.trace import Trace, _summarize
 
     parameters = inspect.signature(model.forward).parameters
     arguments = {name: value for name, value in kwargs.items() if name in parameters}
@@ -59,10 +56,8 @@ def trace_shapes(model: nn.Module, /, *args: Any, **kwargs: Any):
     for name in used:
         names.bind(name, sizes[name], "in trace_shapes")
 
-    recorder = Recorder()
-    traced = Trace(recorder, _summarize(model))
     run = FakeRun(names)
-    run.position = lambda: len(recorder.ops) - 1 if recorder.ops else None
+    run.position = lambda: len(recorder.ops)  # the op running now: appended when it returns
     device = _device_of(model)
     error: BaseException | None = None
     with run.running(torch.is_grad_enabled()), run.module_on_fakes(model, model.training):
@@ -91,12 +86,7 @@ def trace_shapes(model: nn.Module, /, *args: Any, **kwargs: Any):
         finally:
             recorder.close_open_calls()
         shapes = _concretize(recorder, run)
-    try:
-        traced._finish(error)
-    finally:
-        recorder.release()
-    traced._attach_symbolic(None, _result(recorder, run, names, shapes, traced))
-    return traced
+    return error, lambda trace_error: _result(recorder, run, names, shapes, trace_error)
 
 
 def _symbol_or_size(names: Names, name: str | int) -> Any:
@@ -121,48 +111,46 @@ def _concretize(recorder: Any, run: Any) -> dict[int, Shape]:
 
     shapes: dict[int, Shape] = {}
 
-    def concrete(metas: list) -> list:
+    def concrete(entries: tuple[TensorEntry, ...]) -> tuple[TensorEntry, ...]:
         out = []
-        for meta in metas:
-            canonical = run.shape(meta[0])
-            values = tuple(v if v is not None else "?" for v in (size_hint(s) for s in meta[0]))
-            new = (torch.Size(values) if all(isinstance(v, int) for v in values) else values, *meta[1:])
+        for entry in entries:
+            canonical = run.shape(entry.shape)
+            values = tuple(v if v is not None else "?" for v in (size_hint(s) for s in entry.shape))
+            new = entry._replace(shape=torch.Size(values) if all(isinstance(v, int) for v in values) else values)
             shapes[id(new)] = canonical
             out.append(new)
-        return out
+        return tuple(out)
 
-    for entry in recorder.ops:
-        entry[4] = concrete(entry[4])
-        entry[5] = concrete(entry[5])
-    for call in recorder.modules:
-        call[8] = concrete(call[8])
-        call[9] = concrete(call[9])
+    for i, op in enumerate(recorder.ops):
+        recorder.ops[i] = op._replace(inputs=concrete(op.inputs), outputs=concrete(op.outputs))
+    for i, call in enumerate(recorder.modules):
+        recorder.modules[i] = call._replace(inputs=concrete(call.inputs), outputs=concrete(call.outputs))
     return shapes
 
 
-def _result(recorder: Any, run: Any, names: Names, shapes: dict[int, Shape], traced: Any) -> SymbolicResult:
-    from shapetrace.capture.names import op_names
-    from shapetrace.capture.source import line_of
+def _result(
+    recorder: Recorder, run: Any, names: Names, shapes: dict[int, Shape], error: TraceError | None
+) -> SymbolicResult:
     from shapetrace.symbolic.dims import make_context, render
     from shapetrace.symbolic.engine import specialization
 
     context = make_context(names, run.specialised, names.values)
 
-    def texts(metas: list) -> tuple[str | None, ...]:
-        return tuple(render(shapes[id(m)], m[0], names, context) for m in metas)
+    def texts(entries: tuple[TensorEntry, ...]) -> tuple[str | None, ...]:
+        return tuple(render(shapes[id(e)], e.shape, names, context) for e in entries)
 
     result = SymbolicResult(SymbolicStatus(RAN, symbolic_ops=len(recorder.ops)), dims=names.all)
-    for j, entry in enumerate(recorder.ops):
-        result.op_inputs[j], result.op_outputs[j] = texts(entry[4]), texts(entry[5])
+    for j, op in enumerate(recorder.ops):
+        result.op_inputs[j], result.op_outputs[j] = texts(op.inputs), texts(op.outputs)
     for i, call in enumerate(recorder.modules):
-        result.module_inputs[i], result.module_outputs[i] = texts(call[8]), texts(call[9])
+        result.module_inputs[i], result.module_outputs[i] = texts(call.inputs), texts(call.outputs)
     for rep in run.replacements:
         op = recorder.ops[rep.position] if rep.position is not None else None
-        name = op_names(op[0])[0] if op is not None else None
-        file, line = (op[2].co_filename, line_of(op[2], op[3])) if op is not None and op[2] else (rep.file, rep.line)
+        name = op_names(op.func)[0] if op is not None else None
+        file, line = site(op.code, op.lasti) if op is not None and op.code else (rep.file, rep.line)
         result.specializations.append(specialization(run, rep, names.all[rep.name], name, rep.position, file, line))
-    if traced.error is not None:
-        where = f" at op {traced.error.op_index}" if traced.error.op_index is not None else ""
-        reason = f"the forward raised {traced.error.type}{where}: {traced.error.message.splitlines()[0][:160]}"
+    if error is not None:
+        where = f" at op {error.op_index}" if error.op_index is not None else ""
+        reason = f"the forward raised {error.type}{where}: {error.message.splitlines()[0][:160]}"
         result.status = SymbolicStatus(PARTIAL, reason, len(recorder.ops))
     return result

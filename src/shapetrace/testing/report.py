@@ -17,7 +17,7 @@ def trace_section(recorded: Trace, width: int = 120, max_rows: int = MAX_ROWS) -
     table = _render(recorded.table(), width)
     text = _last_rows(table, len(recorded.ops), max_rows)
     if recorded.diagnostics:
-        from shapetrace.diagnose import DiagnosticsView
+        from shapetrace.render.diagnostics import DiagnosticsView
 
         text += "\n" + _render(DiagnosticsView(recorded.diagnostics), width)
     return text.rstrip() + "\n"

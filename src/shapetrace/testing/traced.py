@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from shapetrace.capture.records import OpRecord, TensorMeta, iter_tensors, raw_meta
+from shapetrace.capture.records import OpRecord, TensorMeta, iter_tensors, tensor_entry
 from shapetrace.capture.source import code_without_comment, display_path, source_line
 from shapetrace.testing.expected import ActualShape, ExpectedShape, Scope, match, parse_expected
 from shapetrace.trace import Trace, trace
@@ -180,7 +180,7 @@ class TracedCall:
                     if producer
                     else None
                 )
-                meta = found or TensorMeta.from_raw(raw_meta(tensor))
+                meta = found or TensorMeta.from_entry(tensor_entry(tensor))
             metas.append(dataclasses.replace(meta, path=path))
         return tuple(metas)
 

@@ -3,11 +3,11 @@ and what a ``?`` means."""
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from rich.text import Text
 
+from shapetrace.capture.source import short_location
 from shapetrace.symbolic.dims import GUESS
 from shapetrace.symbolic.result import RAN, SKIPPED
 
@@ -30,7 +30,7 @@ def footer_text(trace: Trace) -> Text:
         text.append(f"\nsymbolic shapes {status.describe()}", style="yellow")
     lines = []
     for spec in trace.specializations:
-        where = f" at {os.path.basename(spec.file)}:{spec.line}" if spec.file else ""
+        where = f" at {short_location(spec.file, spec.line)}" if spec.file else ""
         target = spec.expr if spec.expr == str(spec.value) else f"{spec.expr} (= {spec.value})"
         line = f"{spec.dim} fixed to {target}{where}: {spec.reason}"
         if line not in lines:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
+from shapetrace.capture.source import short_location
 from shapetrace.contracts.records import ContractViolation, UnresolvedHint, size_text
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ def marker_rows(trace: Trace) -> dict[int, list[tuple[Text, ...]]]:
     files = {op.file for op in trace.ops}
     rows: dict[int, list[tuple[Text, ...]]] = {}
     for number, violation in enumerate(trace.contracts, 1):
-        site = str(violation.line) if files == {violation.file} else _short(violation.file, violation.line)
+        site = str(violation.line) if files == {violation.file} else short_location(violation.file, violation.line)
         actual = _actual_text(trace, violation)
         rows.setdefault(violation.position, []).append(
             (
@@ -57,7 +58,7 @@ def footer_lines(trace: Trace) -> Text:
         bound = ", ".join(f"{name}={size_text(size)}" for name, size in violation.bindings.items())
         made_by = f" (made by op {violation.op_index})" if violation.op_index is not None else ""
         text.append(
-            f"\n✗{number} {violation.function} {violation.arg} at {_short(violation.file, violation.line)}: "
+            f"\n✗{number} {violation.function} {violation.arg} at {short_location(violation.file, violation.line)}: "
             f"expected {violation.expected}, got {violation.actual_text}{made_by}; {violation.reason}"
             + (f" [{bound}]" if bound else ""),
             style="red",
@@ -103,7 +104,3 @@ def unresolved_to_dict(hint: UnresolvedHint) -> dict[str, Any]:
     }
 
 
-def _short(file: str, line: int) -> str:
-    from shapetrace.render.table import short_location
-
-    return short_location(file, line)

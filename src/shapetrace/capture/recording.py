@@ -1,0 +1,84 @@
+"""A finished capture: the recorder's entries, the error that ended the block, and the records
+built from them on demand (metadata only; the recorder itself is released)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import CodeType
+
+from shapetrace.capture.names import op_names
+from shapetrace.capture.records import (
+    CallEntry,
+    ModuleCall,
+    OpEntry,
+    OpRecord,
+    TensorEntry,
+    TensorMeta,
+    TraceError,
+    build,
+)
+from shapetrace.capture.source import line_of, operator_at, source_line
+
+Exprs = Mapping[int, tuple[str | None, ...]]  # entry index -> each tensor's shape text
+
+
+@dataclass
+class Recording:
+    """What the recorder captured: op and module-call entries in order, the module calls whose
+    line called a helper rather than the module (:attr:`Recorder.indirect_calls`), and the error."""
+
+    ops: list[OpEntry] = field(default_factory=list)
+    modules: list[CallEntry] = field(default_factory=list)
+    indirect_calls: set[int] = field(default_factory=set)
+    error: TraceError | None = None
+
+    def module_records(self, inputs: Exprs = {}, outputs: Exprs = {}) -> list[ModuleCall]:  # noqa: B006
+        """Every module call as a :class:`ModuleCall`; ``inputs``/``outputs`` give shape texts."""
+        calls = []
+        for i, entry in enumerate(self.modules):
+            file, line = site(entry.code, entry.lasti)
+            calls.append(
+                build(
+                    ModuleCall,
+                    index=i, path=entry.path, type=entry.type, call=entry.call, parent=entry.parent,
+                    depth=entry.depth, first_op=entry.first_op,
+                    end_op=entry.first_op if entry.end_op is None else entry.end_op,
+                    inputs=metas(entry.inputs, inputs.get(i)), outputs=metas(entry.outputs, outputs.get(i)),
+                    failed=entry.failed, file=file, line=line, code=source_line(file, line), lasti=entry.lasti,
+                )
+            )  # fmt: skip
+        return calls
+
+    def op_records(self, modules: list[ModuleCall], inputs: Exprs = {}, outputs: Exprs = {}) -> list[OpRecord]:  # noqa: B006
+        """Every op as an :class:`OpRecord` (``modules`` from :meth:`module_records`)."""
+        records = []
+        for i, entry in enumerate(self.ops):
+            name, qualname = op_names(entry.func)
+            if entry.code is not None:
+                name = operator_at(entry.code, entry.lasti) or name
+            file, line = site(entry.code, entry.lasti)
+            module = modules[entry.module_index] if entry.module_index is not None else None
+            records.append(
+                build(
+                    OpRecord,
+                    index=i, op=name, qualname=qualname,
+                    module=module.path if module else None, module_call=module.call if module else None,
+                    module_index=entry.module_index, file=file, line=line, code=source_line(file, line),
+                    inputs=metas(entry.inputs, inputs.get(i)), outputs=metas(entry.outputs, outputs.get(i)),
+                    failed=entry.failed, lasti=entry.lasti,
+                )
+            )  # fmt: skip
+        return records
+
+
+def site(code: CodeType | None, lasti: int) -> tuple[str, int]:
+    """File and line of a recorded ``(code, lasti)``."""
+    return (code.co_filename, line_of(code, lasti)) if code is not None else ("<unknown>", 0)
+
+
+def metas(entries: tuple[TensorEntry, ...], exprs: tuple[str | None, ...] | None = None) -> tuple[TensorMeta, ...]:
+    """The :class:`TensorMeta` of each entry, with its shape text when ``exprs`` has one per entry."""
+    if exprs is None or len(exprs) != len(entries):
+        return tuple([TensorMeta.from_entry(e) for e in entries])
+    return tuple([TensorMeta.from_entry(e, expr) for e, expr in zip(entries, exprs)])

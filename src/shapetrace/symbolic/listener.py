@@ -1,0 +1,35 @@
+"""What the symbolic pass keeps while a block is traced: the arguments of ops called outside any
+module, and of root module calls, each with its tensors replaced by metadata (:mod:`.skeleton`)."""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+from torch import nn
+
+from shapetrace._private.torch_api import module_call_kwargs
+from shapetrace.capture.recorder import Listener, Recorder
+from shapetrace.symbolic.skeleton import call_arguments, op_arguments
+
+
+class ArgumentKeeper(Listener):
+    """Keeps, without any tensor, what the pass needs to repeat a call on fake tensors:
+    ``top_args`` (op index -> its ``(args, kwargs)`` skeleton) and ``root_calls`` (call index ->
+    ``(module, args, kwargs, grad enabled, training)``)."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.top_args: dict[int, tuple] = {}
+        self.root_calls: dict[int, tuple] = {}
+
+    def top_op(self, index: int, args: tuple, kwargs: dict | None) -> None:
+        self.top_args[index] = op_arguments(args, kwargs)
+
+    def module_entered(self, index: int, module: nn.Module, args: tuple) -> None:
+        if self.recorder.modules[index].parent is not None:
+            return
+        kwargs = module_call_kwargs(sys._getframe(1)) or {}
+        self.root_calls[index] = (
+            module, call_arguments(args), call_arguments(kwargs), torch.is_grad_enabled(), module.training
+        )  # fmt: skip
