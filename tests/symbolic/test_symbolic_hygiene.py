@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 import shapetrace
-from shapetrace.symbolic.listener import ArgumentKeeper
 from shapetrace._private import torch_api
+from shapetrace.symbolic.listener import ArgumentKeeper
 
 
 class Stateful(nn.Module):

@@ -14,14 +14,17 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import functools
+import inspect
+import types
+import typing
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Union
 
 import torch
 import typeguard
 
 from shapetrace._private import jaxtyping_api as jt
-from shapetrace.contracts.hints import hint_text
+from shapetrace.contracts.hints import MAX_DEPTH, field_hints, has_array_hint, hint_text, is_special_class
 
 _Tensor = torch.Tensor
 
@@ -407,3 +410,39 @@ class TypeguardCheck(Check):
         except typeguard.TypeCheckError as error:
             return Failure(path, self, value, str(error))
         return None
+
+
+def build_check(hint: Any, depth: int = 0):
+    """The check for ``hint``, or ``None`` when there is nothing to check (``Any``, ``object``)."""
+    if hint is Any or hint is object or hint is inspect.Parameter.empty or depth > MAX_DEPTH:
+        return None
+    if jt.is_array_hint(hint):
+        return ArrayCheck(hint)
+    if hint is None:
+        hint = type(None)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:
+        return build_check(args[0], depth + 1)
+    if origin in (Union, types.UnionType):
+        alternatives = [build_check(arg, depth + 1) for arg in args if arg is not type(None)]
+        if any(a is None for a in alternatives):  # Any among them
+            return None
+        return UnionCheck(hint, alternatives, allows_none=type(None) in args)
+    if not has_array_hint(hint, depth):
+        if isinstance(hint, type) and origin is None and not is_special_class(hint):
+            return InstanceCheck(hint)
+        return TypeguardCheck(hint)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is ...:
+            return TupleCheck(hint, None, build_check(args[0], depth + 1))
+        return TupleCheck(hint, [build_check(arg, depth + 1) for arg in args])
+    if origin in (list, collections.abc.Sequence, collections.abc.MutableSequence):
+        return SequenceCheck(hint, build_check(args[0], depth + 1))
+    if origin in (dict, collections.abc.Mapping, collections.abc.MutableMapping):
+        return MappingCheck(hint, build_check(args[0], depth + 1), build_check(args[1], depth + 1))
+    fields = field_hints(hint)
+    if fields is not None:
+        field_checks = {name: build_check(h, depth + 1) for name, h in fields[0].items()}
+        field_checks = {name: c for name, c in field_checks.items() if c is not None}
+        return FieldsCheck(hint, field_checks, fields[1], fields[2])
+    return TypeguardCheck(hint)  # arrays inside something not walked (Callable, ...)

@@ -20,7 +20,7 @@ import bisect
 import inspect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sympy
 import torch
@@ -32,7 +32,6 @@ from shapetrace.capture.recording import site
 from shapetrace.capture.source import short_location, source_line
 from shapetrace.symbolic.bridge import FakeRun, Replacement
 from shapetrace.symbolic.dims import Context, Names, Shape, make_context, render, render_by_value
-from shapetrace.symbolic.job import Job
 from shapetrace.symbolic.naming import factory_dim_names, forward_dim_specs, is_factory
 from shapetrace.symbolic.printer import expr_text
 from shapetrace.symbolic.result import (
@@ -46,6 +45,9 @@ from shapetrace.symbolic.result import (
 )
 from shapetrace.symbolic.skeleton import TensorRef, TensorSlot, has_opaque, rebuild, slots
 from shapetrace.symbolic.spec import DimSpec
+
+if TYPE_CHECKING:  # job.py imports this module when a pass runs
+    from shapetrace.symbolic.job import Job
 
 # Raw layouts: see capture/recorder.py.
 _OP_FUNC, _OP_CODE, _OP_LASTI, _OP_INPUTS, _OP_OUTPUTS, _OP_FAILED = 0, 2, 3, 4, 5, 6

@@ -9,8 +9,8 @@ docs/pytest.md describes the assertions, the fixture and the plugin's options.
 """
 
 from shapetrace.testing.comments import assert_shape_comments
-from shapetrace.testing.expected import InvalidExpectation
-from shapetrace.testing.traced import ShapeMismatch, TracedCall, trace_call, traced
+from shapetrace.testing.expected import InvalidExpectation, ShapeMismatch
+from shapetrace.testing.traced import TracedCall, trace_call, traced
 
 __all__ = [
     "InvalidExpectation",

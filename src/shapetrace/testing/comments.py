@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from shapetrace.testing.traced import ShapeMismatch
+from shapetrace.testing.expected import ShapeMismatch
 
 if TYPE_CHECKING:
     from shapetrace.comments import CheckReport

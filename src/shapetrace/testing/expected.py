@@ -37,6 +37,13 @@ from shapetrace.symbolic.printer import expr_text
 ANY_DIM = "_"
 
 
+class ShapeMismatch(AssertionError):
+    """A shape assertion failed; the message has expected and actual shapes and the source line."""
+
+
+ShapeMismatch.__module__ = "shapetrace.testing"
+
+
 class InvalidExpectation(ValueError):
     """The expected shape cannot be read; the message says which part and why."""
 

@@ -13,19 +13,20 @@ from torch import nn
 
 from shapetrace.capture.records import OpRecord, TensorMeta, iter_tensors, tensor_entry
 from shapetrace.capture.source import code_without_comment, display_path, source_line
-from shapetrace.testing.expected import ActualShape, ExpectedShape, Scope, match, parse_expected
+from shapetrace.testing.comments import check_trace_comments
+from shapetrace.testing.expected import (
+    ActualShape,
+    ExpectedShape,
+    Scope,
+    ShapeMismatch,
+    match,
+    parse_expected,
+)
 from shapetrace.trace import Trace, trace
 
 Expected = str | Sequence[int | str]
 Dims = str | Mapping[str, str] | None
 MAX_LISTED = 5  # failing calls shown in one message
-
-
-class ShapeMismatch(AssertionError):
-    """A shape assertion failed; the message has expected and actual shapes and the source line."""
-
-
-ShapeMismatch.__module__ = "shapetrace.testing"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,8 +161,6 @@ class TracedCall:
         """The ``# (B, C, H*W)`` shape comments of the files the call ran through agree with
         what ran (as ``shapetrace --check`` compares them; see :func:`assert_shape_comments`)."""
         __tracebackhide__ = True
-        from shapetrace.testing.comments import check_trace_comments
-
         check_trace_comments(self.trace, f"the traced call of {self.label}", strict)
 
     # --- reading the trace -------------------------------------------------------------------
