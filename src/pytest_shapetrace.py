@@ -20,7 +20,7 @@ import pytest
 
 if TYPE_CHECKING:
     from shapetrace.testing.fixture import Shapes
-    from shapetrace.testing.session import TestSession
+    from shapetrace.testing.plugin_session import TestSession
 
 TRACES = pytest.StashKey[list]()  # on an item: (label, Trace) of each trace made by the test
 SESSION = pytest.StashKey["TestSession"]()  # on the config, when an option or the marker is in use
@@ -63,7 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def _session(config: pytest.Config) -> TestSession:
     session = config.stash.get(SESSION, None)
     if session is None:
-        from shapetrace.testing.session import TestSession
+        from shapetrace.testing.plugin_session import TestSession
 
         session = config.stash[SESSION] = TestSession(config, TRACES)
     return session
@@ -83,9 +83,10 @@ def shapes(request: pytest.FixtureRequest) -> Shapes:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
     session = item.config.stash.get(SESSION, None)
-    if session is None and item.get_closest_marker(MARKER) is None:
+    marked = item.get_closest_marker(MARKER) is not None
+    if session is None and not marked:
         return (yield)
-    return (yield from _session(item.config).runtest_call(item))
+    return (yield from _session(item.config).runtest_call(item, marked))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -95,7 +96,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytes
     if traces is None:
         return report
     if call.when == "call" and report.failed and traces:
-        from shapetrace.testing.session import add_trace_sections
+        from shapetrace.testing.plugin_session import add_trace_sections
 
         add_trace_sections(report, traces, _width(item.config))
     elif call.when == "teardown":

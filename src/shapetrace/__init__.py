@@ -6,7 +6,7 @@
 >>> t.print()
 """
 
-from shapetrace.capture.records import ModuleCall, OpRecord, TensorMeta, TraceError
+from shapetrace.capture.records import ErrorRecord, ModuleCall, OpRecord, TensorMeta
 from shapetrace.contracts import (
     ContractError,
     ContractViolation,
@@ -33,7 +33,7 @@ __all__ = [
     "TensorMeta",
     "TensorSpec",
     "Trace",
-    "TraceError",
+    "ErrorRecord",
     "UnresolvedHint",
     "UnresolvedHintWarning",
     "contract",

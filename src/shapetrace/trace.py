@@ -26,7 +26,7 @@ from shapetrace.capture.interrupts import interrupts_deferred
 from shapetrace.capture.parameters import summarize, summarize_roots
 from shapetrace.capture.recorder import Recorder
 from shapetrace.capture.recording import Recording
-from shapetrace.capture.records import ModuleCall, OpRecord, Summary, TraceError
+from shapetrace.capture.records import ErrorRecord, ModuleCall, OpRecord, Summary
 from shapetrace.comments import annotate
 from shapetrace.contracts import ContractCall, ContractViolation, UnresolvedHint
 from shapetrace.contracts.session import ContractSession, check_on_violation
@@ -62,7 +62,7 @@ class Trace:
         self._symbolic_result: SymbolicResult | None = None
 
     @property
-    def error(self) -> TraceError | None:
+    def error(self) -> ErrorRecord | None:
         """The exception that ended the block, as a record; ``None`` when it did not raise."""
         return self.recording.error
 
@@ -204,7 +204,7 @@ class Trace:
     def _finish(self, recorder: Recorder, exc: BaseException | None, heard: EvidenceListener) -> None:
         """Take what the ended block recorded from ``recorder`` (before it is released)."""
         recorder.close_open_calls()
-        error = TraceError(_type_name(exc), str(exc), _failing_op_index(recorder, exc)) if exc is not None else None
+        error = ErrorRecord(_type_name(exc), str(exc), _failing_op_index(recorder, exc)) if exc is not None else None
         self.recording = Recording(recorder.ops, recorder.modules, recorder.indirect_calls, error)
         self.finished = True
         if self.summary.model_type is None:  # traced without a model: the roots that hold parameters

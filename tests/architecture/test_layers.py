@@ -19,7 +19,7 @@ LAZY_IMPORTS = {
         "shapetrace.symbolic.bridge", "shapetrace.symbolic.dims", "shapetrace.symbolic.engine",
         "shapetrace._private.torch_symbolic",
     },
-    "shapetrace.testing.comments": {"shapetrace.cli.runner", "shapetrace.comments"},  # `import shapetrace.testing` stays light
+    "shapetrace.testing.comment_checks": {"shapetrace.cli.runner", "shapetrace.comments"},  # `import shapetrace.testing` stays light
     "shapetrace.testing.report": {"shapetrace.render.diagnostics"},
     "shapetrace.testing.traced": {"shapetrace.comments.files"},
 }

@@ -43,7 +43,7 @@ def test_argument_violations_come_before_the_calls_ops(models):
     marker = next(i for i, row in enumerate(rows) if row.strip().startswith("✗1"))
     assert "Pair.forward y: dim N is 5 but N was bound to 3 by x" in rows[marker]
     assert "rand" in rows[marker - 1] and not rows[marker + 1].strip()  # after the inputs, the last row
-    error = "✗ the block raised shapetrace.contracts.records.ContractError: Pair.forward in Pair: y does not match"
+    error = "✗ the block raised shapetrace.contracts.violations.ContractError: Pair.forward in Pair: y does not match"
     assert text.rstrip().splitlines()[-1].startswith(error)  # its first line: the ✗1 line has the rest
     assert text.count("dim N is 5 but N was bound to 3 by x") == 2  # the ✗1 row and its footer line
     assert "\n  expected " in t.error.message and "bindings" in t.error.message  # the record keeps it all

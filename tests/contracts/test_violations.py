@@ -143,7 +143,7 @@ def test_raise_stops_at_the_violation_with_our_exception(models):
     message = str(caught.value)
     assert "Pair.forward in Pair: y does not match its annotation" in message
     assert 'expected Float[Tensor, "B N"]' in message and "dim N is 15 but N was bound to 16 by x" in message
-    assert t.error.type == "shapetrace.contracts.records.ContractError"
+    assert t.error.type == "shapetrace.contracts.violations.ContractError"
     assert [op.op for op in t.ops] == ["rand", "rand"]  # the forward never ran
     assert t.modules[0].failed
 

@@ -137,7 +137,7 @@ def test_shapetrace_contracts_checks_every_annotated_module(net):
 
 
 def test_a_trace_that_cannot_be_rendered_does_not_hide_the_failure(net, monkeypatch):
-    import shapetrace.testing.session as session
+    import shapetrace.testing.plugin_session as session
 
     def broken(recorded, width):
         raise RuntimeError("renderer broke")

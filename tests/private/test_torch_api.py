@@ -79,3 +79,11 @@ def test_a_global_pre_hook_finds_the_frame_that_called_the_module():
         ("Sequential", "_wrapped_call_impl", "helper"),
         ("ReLU", "_wrapped_call_impl", "forward"),  # Sequential.forward called it
     ]
+
+
+def test_own_tensors_are_the_modules_registered_parameters_and_buffers():
+    norm = torch.nn.BatchNorm1d(3)
+    parameters, buffers = torch_api.own_tensors(norm)
+    assert dict(parameters) == dict(norm.named_parameters(recurse=False))
+    assert dict(buffers) == dict(norm.named_buffers(recurse=False))
+    assert torch_api.own_parameters(norm) == list(norm.parameters(recurse=False))

@@ -81,6 +81,12 @@ def child_modules(module: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
     return [(name, child) for name, child in module._modules.items() if child is not None]
 
 
+def own_tensors(module: torch.nn.Module) -> tuple[dict[str, torch.Tensor | None], dict[str, torch.Tensor | None]]:
+    """``module``'s own registered parameters and buffers by name (``named_parameters(recurse=False)``
+    and ``named_buffers(recurse=False)`` without the generators; read at the end of every trace)."""
+    return module._parameters, module._buffers
+
+
 def own_parameters(module: torch.nn.Module) -> list[torch.nn.Parameter]:
     """The parameters registered on ``module`` itself (``parameters(recurse=False)``, cheaper)."""
     return [parameter for parameter in module._parameters.values() if parameter is not None]

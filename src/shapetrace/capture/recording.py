@@ -10,12 +10,12 @@ from types import CodeType
 from shapetrace.capture.names import op_names
 from shapetrace.capture.records import (
     CallEntry,
+    ErrorRecord,
     ModuleCall,
     OpEntry,
     OpRecord,
     TensorEntry,
     TensorMeta,
-    TraceError,
     build,
 )
 from shapetrace.capture.source import line_of, operator_at, source_line
@@ -31,7 +31,7 @@ class Recording:
     ops: list[OpEntry] = field(default_factory=list)
     modules: list[CallEntry] = field(default_factory=list)
     indirect_calls: set[int] = field(default_factory=set)
-    error: TraceError | None = None
+    error: ErrorRecord | None = None
 
     def module_records(self, inputs: Exprs = {}, outputs: Exprs = {}) -> list[ModuleCall]:  # noqa: B006
         """Every module call as a :class:`ModuleCall`; ``inputs``/``outputs`` give shape texts."""

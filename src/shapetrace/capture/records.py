@@ -173,7 +173,7 @@ class ModuleCall:
 
 
 @dataclass(frozen=True)
-class TraceError:
+class ErrorRecord:
     """The exception that ended a traced block, and the op that raised it (``None`` if no op did)."""
 
     type: str

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from shapetrace.cli.comments import add_comment_options, comment_mode, run_comment_mode
+from shapetrace.cli.comment_modes import add_comment_options, comment_mode, run_comment_mode
 from shapetrace.cli.runner import ScriptNotRunnable, run_script
-from shapetrace.cli.views import add_view_options, check_view_options, view_from_options, write_exports
+from shapetrace.cli.view_options import add_view_options, check_view_options, view_from_options, write_exports
 from shapetrace.contracts import ON_VIOLATION
 from shapetrace.render.diagnostics import DiagnosticsView
 from shapetrace.symbolic.spec import DimsError, parse_cli_dims

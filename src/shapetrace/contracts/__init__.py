@@ -8,8 +8,9 @@ raises :class:`ContractError` or warns. See docs/contracts.md.
 
 from shapetrace.contracts.contract import forward_dims
 from shapetrace.contracts.decorator import contract
-from shapetrace.contracts.dims import dim_names
-from shapetrace.contracts.records import (
+from shapetrace.contracts.session import ON_VIOLATION, suspended
+from shapetrace.contracts.spec_dims import dim_names
+from shapetrace.contracts.violations import (
     ContractCall,
     ContractError,
     ContractViolation,
@@ -17,7 +18,6 @@ from shapetrace.contracts.records import (
     UnresolvedHint,
     UnresolvedHintWarning,
 )
-from shapetrace.contracts.session import ON_VIOLATION, suspended
 
 __all__ = [
     "ON_VIOLATION",

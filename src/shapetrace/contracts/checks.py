@@ -1,6 +1,6 @@
 """Checks compiled from annotations, one per hint, run on each call.
 
-A check returns ``None`` when the value matches, else a :class:`Failure`. Array hints are
+A check returns ``None`` when the value matches, else a :class:`CheckFailure`. Array hints are
 jaxtyping's: dims bind in jaxtyping's memo of the call, so ``isinstance`` checks in the body
 see the same bindings. Specs made of plain, fixed, ``#``-broadcastable, ``H*W``-style and
 ``*batch``/``...`` dims on tensors are matched here directly (jaxtyping's own check costs
@@ -54,7 +54,7 @@ class CallState:
 
 
 @dataclasses.dataclass
-class Failure:
+class CheckFailure:
     """A value that did not match ``check``'s hint at ``path``; ``reason`` is the checker's own
     words (turned into a sentence with names and origins by :mod:`.explain`)."""
 
@@ -65,11 +65,11 @@ class Failure:
 
 
 class Check:
-    """What checks one hint: ``check`` returns ``None`` or a :class:`Failure`."""
+    """What checks one hint: ``check`` returns ``None`` or a :class:`CheckFailure`."""
 
     hint: Any
 
-    def check(self, value: Any, path: str, state: CallState) -> Failure | None:
+    def check(self, value: Any, path: str, state: CallState) -> CheckFailure | None:
         raise NotImplementedError
 
     @property
@@ -206,7 +206,7 @@ class ArrayCheck(Check):
     def array_specs(self, path: str) -> dict[str, str]:
         return {path: self.spec}
 
-    def check(self, value: Any, path: str, state: CallState) -> Failure | None:
+    def check(self, value: Any, path: str, state: CallState) -> CheckFailure | None:
         match = self.match
         if match is not None and isinstance(value, _Tensor) and value.dtype in self.dtypes:
             new = match(value.shape, state.single, state.variadic)
@@ -218,17 +218,17 @@ class ArrayCheck(Check):
                 return None
         return self._check_with_jaxtyping(value, path, state)
 
-    def _check_with_jaxtyping(self, value: Any, path: str, state: CallState) -> Failure | None:
+    def _check_with_jaxtyping(self, value: Any, path: str, state: CallState) -> CheckFailure | None:
         """jaxtyping decides: for specs not matched here, and for every mismatch."""
         before = len(state.single) + len(state.variadic)
         try:
             reason = jt.instancecheck_reason(self.hint, value)
         except jt.AnnotationError as error:
             state.refresh()
-            return Failure(path, self, value, f"the annotation cannot be evaluated: {error}")
+            return CheckFailure(path, self, value, f"the annotation cannot be evaluated: {error}")
         if reason:
             state.refresh()
-            return Failure(path, self, value, reason)
+            return CheckFailure(path, self, value, reason)
         if len(state.single) + len(state.variadic) != before:
             state.note_new_bindings(path)
         return None
@@ -243,13 +243,13 @@ class TupleCheck(Check):
     def __init__(self, hint: Any, items: list[Check | None] | None, each: Check | None = None) -> None:
         self.hint, self.items, self.each = hint, items, each
 
-    def check(self, value: Any, path: str, state: CallState) -> Failure | None:
+    def check(self, value: Any, path: str, state: CallState) -> CheckFailure | None:
         if not isinstance(value, tuple):
-            return Failure(path, self, value, f"expected a tuple, got {type(value).__name__}")
+            return CheckFailure(path, self, value, f"expected a tuple, got {type(value).__name__}")
         if self.items is None:
             return _check_items(self.each, value, path, state)
         if len(value) != len(self.items):
-            return Failure(path, self, value, f"expected {len(self.items)} items, got {len(value)}")
+            return CheckFailure(path, self, value, f"expected {len(self.items)} items, got {len(value)}")
         for i, (check, item) in enumerate(zip(self.items, value)):
             if check is not None:
                 failure = check.check(item, f"{path}[{i}]", state)
@@ -273,16 +273,16 @@ class SequenceCheck(Check):
     def __init__(self, hint: Any, each: Check) -> None:
         self.hint, self.each = hint, each
 
-    def check(self, value: Any, path: str, state: CallState) -> Failure | None:
+    def check(self, value: Any, path: str, state: CallState) -> CheckFailure | None:
         if not isinstance(value, collections.abc.Sequence) or isinstance(value, (str, bytes)):
-            return Failure(path, self, value, f"expected a sequence, got {type(value).__name__}")
+            return CheckFailure(path, self, value, f"expected a sequence, got {type(value).__name__}")
         return _check_items(self.each, value, path, state)
 
     def array_specs(self, path: str) -> dict[str, str]:
         return self.each.array_specs(f"{path}[i]")
 
 
-def _check_items(check: Check | None, items: Any, path: str, state: CallState) -> Failure | None:
+def _check_items(check: Check | None, items: Any, path: str, state: CallState) -> CheckFailure | None:
     if check is None:
         return None
     for i, item in enumerate(items):
@@ -298,9 +298,9 @@ class MappingCheck(Check):
     def __init__(self, hint: Any, key: Check | None, each: Check) -> None:
         self.hint, self.key, self.each = hint, key, each
 
-    def check(self, value: Any, path: str, state: CallState) -> Failure | None:
+    def check(self, value: Any, path: str, state: CallState) -> CheckFailure | None:
         if not isinstance(value, collections.abc.Mapping):
-            return Failure(path, self, value, f"expected a mapping, got {type(value).__name__}")
+            return CheckFailure(path, self, value, f"expected a mapping, got {type(value).__name__}")
         for key, item in value.items():
             if self.key is not None:
                 failure = self.key.check(key, f"{path}.keys()", state)
@@ -321,15 +321,15 @@ class FieldsCheck(Check):
     def __init__(self, hint: Any, fields: dict[str, Check], required: frozenset[str], by_key: bool) -> None:
         self.hint, self.fields, self.required, self.by_key = hint, fields, required, by_key
 
-    def check(self, value: Any, path: str, state: CallState) -> Failure | None:
+    def check(self, value: Any, path: str, state: CallState) -> CheckFailure | None:
         if self.by_key:
             if not isinstance(value, collections.abc.Mapping):
-                return Failure(path, self, value, f"expected a mapping, got {type(value).__name__}")
+                return CheckFailure(path, self, value, f"expected a mapping, got {type(value).__name__}")
             missing = sorted(self.required - value.keys())
             if missing:
-                return Failure(path, self, value, f"missing keys: {', '.join(map(repr, missing))}")
+                return CheckFailure(path, self, value, f"missing keys: {', '.join(map(repr, missing))}")
         elif not isinstance(value, self.hint):
-            return Failure(path, self, value, f"expected {self.expected}, got {type(value).__name__}")
+            return CheckFailure(path, self, value, f"expected {self.expected}, got {type(value).__name__}")
         for name, check in self.fields.items():
             if self.by_key:
                 if name not in value:
@@ -355,7 +355,7 @@ class UnionCheck(Check):
     def __init__(self, hint: Any, alternatives: list[Check], allows_none: bool) -> None:
         self.hint, self.alternatives, self.allows_none = hint, alternatives, allows_none
 
-    def check(self, value: Any, path: str, state: CallState) -> Failure | None:
+    def check(self, value: Any, path: str, state: CallState) -> CheckFailure | None:
         if value is None and self.allows_none:
             return None
         if len(self.alternatives) == 1:
@@ -371,7 +371,7 @@ class UnionCheck(Check):
             state.origin = origin
             failures.append(failure)
         reasons = "; ".join(f"{f.check.expected}: {f.reason}" for f in failures)
-        return Failure(path, self, value, f"matches none of the alternatives ({reasons})")
+        return CheckFailure(path, self, value, f"matches none of the alternatives ({reasons})")
 
     def array_specs(self, path: str) -> dict[str, str]:
         arrays = [a for a in self.alternatives if a.array_specs(path)]
@@ -391,10 +391,10 @@ class InstanceCheck(Check):
         self.hint = hint
         self.accepted = _NUMERIC_TOWER.get(hint, hint)
 
-    def check(self, value: Any, path: str, state: CallState) -> Failure | None:
+    def check(self, value: Any, path: str, state: CallState) -> CheckFailure | None:
         if isinstance(value, self.accepted):
             return None
-        return Failure(path, self, value, f"expected {self.expected}, got {type(value).__name__}")
+        return CheckFailure(path, self, value, f"expected {self.expected}, got {type(value).__name__}")
 
 
 class TypeguardCheck(Check):
@@ -404,11 +404,11 @@ class TypeguardCheck(Check):
     def __init__(self, hint: Any) -> None:
         self.hint = hint
 
-    def check(self, value: Any, path: str, state: CallState) -> Failure | None:
+    def check(self, value: Any, path: str, state: CallState) -> CheckFailure | None:
         try:
             typeguard.check_type(value, self.hint)
         except typeguard.TypeCheckError as error:
-            return Failure(path, self, value, str(error))
+            return CheckFailure(path, self, value, str(error))
         return None
 
 

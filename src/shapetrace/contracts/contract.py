@@ -13,7 +13,7 @@ from torch import nn
 from shapetrace._private import jaxtyping_api as jt
 from shapetrace.contracts.checks import Check, build_check
 from shapetrace.contracts.hints import has_array_hint, looks_like_array_hint, resolve_hints
-from shapetrace.contracts.records import UnresolvedHint
+from shapetrace.contracts.violations import UnresolvedHint
 
 CONTRACT_ATTRIBUTE = "__shapetrace_contract__"  # set on functions @contract wrapped: the original
 

@@ -32,10 +32,10 @@ from shapetrace._private.torch_api import DisableTorchFunction, module_call_kwar
 from shapetrace.capture.recorder import Listener, Recorder, producer
 from shapetrace.capture.records import TensorMeta, tensor_entry
 from shapetrace.capture.source import user_frame
-from shapetrace.contracts.checks import CallState, Failure
+from shapetrace.contracts.checks import CallState, CheckFailure
 from shapetrace.contracts.contract import CONTRACT_ATTRIBUTE, Contract, contract_for, forward_contract, unwrap
-from shapetrace.contracts.explain import explain
-from shapetrace.contracts.records import (
+from shapetrace.contracts.reasons import explain
+from shapetrace.contracts.violations import (
     ContractCall,
     ContractError,
     ContractViolation,
@@ -319,7 +319,7 @@ class ContractSession(Listener):
     # --- violations ------------------------------------------------------------------------------
 
     def _violated(
-        self, contract: Contract, failure: Failure, state: CallState, module_index: int | None
+        self, contract: Contract, failure: CheckFailure, state: CallState, module_index: int | None
     ) -> None:
         value = failure.value
         is_tensor = isinstance(value, torch.Tensor)

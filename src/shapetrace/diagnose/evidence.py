@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from shapetrace._private.torch_api import DisableTorchFunction
+from shapetrace._private.torch_api import DisableTorchFunction, own_tensors
 from shapetrace.capture.recorder import Listener, Recorder
 
 _PLAIN = (bool, int, float, complex, type(None), torch.dtype, torch.device, torch.layout, torch.memory_format)
@@ -151,10 +151,11 @@ _MODULE_INTERNALS = frozenset(vars(nn.Module()))  # training, _parameters, _buff
 def _add_attributes(found: dict[int, ModuleAttribute], module: nn.Module, path: str) -> None:
     cls = type(module)
     name_of_type = cls.__name__
-    for name, param in module._parameters.items():
+    parameters, buffers = own_tensors(module)
+    for name, param in parameters.items():
         if param is not None and id(param) not in found:
             found[id(param)] = ModuleAttribute(path, name_of_type, name, "parameter", cls)
-    for name, buffer in module._buffers.items():
+    for name, buffer in buffers.items():
         if buffer is not None and id(buffer) not in found:
             found[id(buffer)] = ModuleAttribute(path, name_of_type, name, "buffer", cls)
     if cls.__module__.startswith("torch."):

@@ -43,7 +43,7 @@ _LAYOUT_OPS = {"transpose", "permute", "t", "T", "mT", "mH", "H", "expand", "mov
                "narrow", "[]", "unfold", "diagonal", "as_strided", "expand_as"}  # fmt: skip
 
 
-class Failure:
+class FailingOp:
     """The failing op with everything its explainers read."""
 
     def __init__(self, op: OpRecord, flow: Dataflow, evidence: Evidence | None, message: str) -> None:
@@ -126,7 +126,7 @@ def operand_roles(op: OpRecord, texts: list[str | None]) -> list[str]:
 
 def explain_failure(op: OpRecord, flow: Dataflow, evidence: Evidence | None, message: str) -> Diagnostic:
     """The diagnosis of the op that raised ``message``."""
-    failure = Failure(op, flow, evidence, message)
+    failure = FailingOp(op, flow, evidence, message)
     for explain in EXPLAINERS:
         try:
             found = explain(failure)
@@ -147,7 +147,7 @@ def cpu_scalar(meta: TensorMeta) -> bool:
     return len(meta.shape) == 0 and meta.device.type == "cpu"
 
 
-def explain_device(f: Failure) -> Diagnostic | None:
+def explain_device(f: FailingOp) -> Diagnostic | None:
     considered = [i for i, m in enumerate(f.inputs) if not cpu_scalar(m)]
     devices = {f.inputs[i].device_name for i in considered}
     if len(devices) < 2 or not _DEVICE_WORDS.search(f.message):
@@ -172,7 +172,7 @@ def explain_device(f: Failure) -> Diagnostic | None:
 
 
 def _reference_device(
-    f: Failure, considered: list[int], origins: dict[int, Origin], devices: set[str]
+    f: FailingOp, considered: list[int], origins: dict[int, Origin], devices: set[str]
 ) -> str:
     """The device the op should run on: the model's, or that of operands from the model."""
     model = f.flow.model_device()
@@ -245,7 +245,7 @@ def register_buffer_fix(attribute: ModuleAttribute) -> str:
     return f'`self.register_buffer("{name}", {value})` in `__init__`{where}'
 
 
-def explain_dtype(f: Failure) -> Diagnostic | None:
+def explain_dtype(f: FailingOp) -> Diagnostic | None:
     if (
         f.name == "embedding"
         and f.inputs
@@ -289,7 +289,7 @@ def _ints(shape: tuple) -> bool:
     return all(isinstance(s, int) for s in shape)
 
 
-def explain_linear(f: Failure) -> Diagnostic | None:
+def explain_linear(f: FailingOp) -> Diagnostic | None:
     if f.name != "linear" or len(f.inputs) < 2:
         return None
     x, w = f.inputs[0], f.inputs[1]
@@ -321,7 +321,7 @@ def explain_linear(f: Failure) -> Diagnostic | None:
     return f.diagnostic("matmul-shape", message, fix, details)
 
 
-def explain_matmul(f: Failure) -> Diagnostic | None:
+def explain_matmul(f: FailingOp) -> Diagnostic | None:
     if f.name not in MATMULS or len(f.inputs) < 2:
         return None
     left, right = (
@@ -385,7 +385,7 @@ def explain_matmul(f: Failure) -> Diagnostic | None:
     return None
 
 
-def explain_cat(f: Failure) -> Diagnostic | None:
+def explain_cat(f: FailingOp) -> Diagnostic | None:
     if (f.name not in CATS and f.name != "stack") or len(f.inputs) < 2:
         return None
     shapes = [m.shape for m in f.inputs]
@@ -442,7 +442,7 @@ def explain_cat(f: Failure) -> Diagnostic | None:
     return None
 
 
-def explain_view(f: Failure) -> Diagnostic | None:
+def explain_view(f: FailingOp) -> Diagnostic | None:
     if f.name not in VIEWS or not f.inputs or f.call is None:
         return None
     x = f.inputs[0]
@@ -500,7 +500,7 @@ def _view_target(call: CallArguments) -> tuple[int, ...] | None:
     return rest if rest and all(isinstance(t, int) and not isinstance(t, bool) for t in rest) else None
 
 
-def _layout_origin(f: Failure, meta: TensorMeta) -> str | None:
+def _layout_origin(f: FailingOp, meta: TensorMeta) -> str | None:
     """The op that made ``meta`` non-contiguous, walking back through its producers."""
     tensor_id, index = meta.tensor_id, f.op.index
     for _ in range(100):
@@ -513,7 +513,7 @@ def _layout_origin(f: Failure, meta: TensorMeta) -> str | None:
     return None
 
 
-def explain_conv(f: Failure) -> Diagnostic | None:
+def explain_conv(f: FailingOp) -> Diagnostic | None:
     if f.name not in CONVS | CONV_TRANSPOSES or len(f.inputs) < 2:
         return None
     x, w = f.inputs[0], f.inputs[1]
@@ -553,7 +553,7 @@ def explain_conv(f: Failure) -> Diagnostic | None:
     return f.diagnostic("conv-channels", message, fix, details)
 
 
-def explain_expand(f: Failure) -> Diagnostic | None:
+def explain_expand(f: FailingOp) -> Diagnostic | None:
     if f.name != "expand" or not f.inputs or f.call is None:
         return None
     target = _view_target(f.call)
@@ -574,7 +574,7 @@ def explain_expand(f: Failure) -> Diagnostic | None:
                         right_aligned(rows, {d - len(x.shape)}, f"{x.shape[d]} vs {target[offset + d]}"))  # fmt: skip
 
 
-def explain_layer_norm(f: Failure) -> Diagnostic | None:
+def explain_layer_norm(f: FailingOp) -> Diagnostic | None:
     if f.name != "layer_norm" or not f.inputs or f.call is None:
         return None
     x = f.inputs[0]
@@ -615,7 +615,7 @@ def _incompatible_columns(shapes: list[tuple]) -> set[int]:
     return columns
 
 
-def explain_broadcast(f: Failure) -> Diagnostic | None:
+def explain_broadcast(f: FailingOp) -> Diagnostic | None:
     considered = [i for i, m in enumerate(f.inputs) if len(m.shape) > 0 and _ints(m.shape)]
     if len(considered) < 2 or f.name in NOT_ELEMENTWISE or not _SHAPE_WORDS.search(f.message):
         return None
@@ -671,7 +671,7 @@ def _q(text: str) -> str:
     return f"`{text}`"
 
 
-EXPLAINERS: tuple[Callable[[Failure], Diagnostic | None], ...] = (
+EXPLAINERS: tuple[Callable[[FailingOp], Diagnostic | None], ...] = (
     explain_device, explain_dtype, explain_linear, explain_matmul, explain_cat, explain_view,
     explain_conv, explain_expand, explain_layer_norm, explain_broadcast,
 )  # fmt: skip

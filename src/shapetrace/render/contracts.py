@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 
 from shapetrace.capture.source import short_location
-from shapetrace.contracts.records import ContractViolation, UnresolvedHint, size_text
+from shapetrace.contracts.violations import ContractViolation, UnresolvedHint, size_text
 
 if TYPE_CHECKING:
     from shapetrace.trace import Trace

@@ -13,7 +13,7 @@ from rich.text import Text
 from shapetrace.capture.records import OpRecord, TensorMeta
 from shapetrace.capture.source import code_without_comment, short_location
 from shapetrace.contracts import ContractError
-from shapetrace.render.cells import Cell, Line, cell, line_text, text_fragments, text_lines
+from shapetrace.render.cells import Cell, Line, cell, text_fragments, text_lines
 from shapetrace.render.contracts import flagged_ops as contract_flagged_ops
 from shapetrace.render.contracts import footer_lines as contract_footer
 from shapetrace.render.contracts import marker_rows as contract_markers
@@ -58,11 +58,6 @@ def shape_fragments(metas: Iterable[TensorMeta], dtype: str | None, device: str 
 def _name(dtype_or_device: torch.dtype | torch.device) -> str:
     """``TensorMeta.dtype_name``/``device_name``, computed once per dtype and device."""
     return str(dtype_or_device).removeprefix("torch.")
-
-
-def shape_cell(metas: Iterable[TensorMeta], dtype: str | None, device: str | None) -> Text:
-    """:func:`shape_fragments` as a rich ``Text``."""
-    return line_text(shape_fragments(metas, dtype, device))
 
 
 def error_line(trace: Trace) -> str:

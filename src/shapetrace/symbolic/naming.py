@@ -15,7 +15,7 @@ from types import CodeType
 from torch import nn
 
 from shapetrace.contracts import dim_names, forward_dims
-from shapetrace.contracts.dims import is_variadic
+from shapetrace.contracts.spec_dims import is_variadic
 from shapetrace.symbolic.spec import DimSpec
 
 # Factories whose arguments are sizes: name -> where the sizes are.

@@ -14,7 +14,7 @@ from torch import nn
 from shapetrace.capture.names import op_names
 from shapetrace.capture.recorder import Recorder
 from shapetrace.capture.recording import site
-from shapetrace.capture.records import TensorEntry, TraceError
+from shapetrace.capture.records import ErrorRecord, TensorEntry
 from shapetrace.symbolic.result import PARTIAL, RAN, SymbolicResult, SymbolicStatus
 from shapetrace.symbolic.spec import DimsError, TensorSpec, check_size, parse_spec, spec_tokens
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # sympy is imported when a pass runs, not with shapetrace
 
 def run_on_specs(
     model: nn.Module, recorder: Recorder, args: tuple, kwargs: dict[str, Any]
-) -> tuple[BaseException | None, Callable[[TraceError | None], SymbolicResult]]:
+) -> tuple[BaseException | None, Callable[[ErrorRecord | None], SymbolicResult]]:
     """Run ``model`` under ``recorder`` on fake tensors made from dims specs (``trace_shapes``,
     in shapetrace.trace, documents the arguments). Returns the exception the forward raised, if
     any, and a function giving the pass's result once the trace's error record is made; the
@@ -129,7 +129,7 @@ def _concretize(recorder: Any, run: Any) -> dict[int, Shape]:
 
 
 def _result(
-    recorder: Recorder, run: Any, names: Names, shapes: dict[int, Shape], error: TraceError | None
+    recorder: Recorder, run: Any, names: Names, shapes: dict[int, Shape], error: ErrorRecord | None
 ) -> SymbolicResult:
     from shapetrace.symbolic.dims import make_context, render
     from shapetrace.symbolic.engine import specialization

@@ -8,7 +8,7 @@
 docs/pytest.md describes the assertions, the fixture and the plugin's options.
 """
 
-from shapetrace.testing.comments import assert_shape_comments
+from shapetrace.testing.comment_checks import assert_shape_comments
 from shapetrace.testing.expected import InvalidExpectation, ShapeMismatch
 from shapetrace.testing.traced import TracedCall, trace_call, traced
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from shapetrace.capture.records import OpRecord, TensorMeta, iter_tensors, tensor_entry
 from shapetrace.capture.source import code_without_comment, display_path, source_line
-from shapetrace.testing.comments import check_trace_comments
+from shapetrace.testing.comment_checks import check_trace_comments
 from shapetrace.testing.expected import (
     ActualShape,
     ExpectedShape,

@@ -12,8 +12,6 @@ from shapetrace.testing.report import trace_section
 from shapetrace.testing.snapshots import SnapshotError, Snapshots
 from shapetrace.trace import Trace, trace
 
-MARKER = "shapetrace"
-
 
 class TestSession:
     """The plugin's state for one pytest session (created only when a feature is in use)."""
@@ -28,11 +26,12 @@ class TestSession:
         snapshot = update or bool(config.getoption("shapetrace_snapshot"))
         self.snapshots = Snapshots(update, config.rootpath) if snapshot else None
 
-    def runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
-        """The test call, under a trace of the whole test when asked; then its snapshot."""
+    def runtest_call(self, item: pytest.Item, marked: bool) -> Generator[None, Any, Any]:
+        """The test call, under a trace of the whole test when asked (``marked``: the test has the
+        plugin's marker); then its snapshot."""
         traces = item.stash.setdefault(self.traces_key, [])
         kept = len(traces)  # the fixture's traces come after (and only those are snapshotted)
-        if self.trace_all or self.contracts or item.get_closest_marker(MARKER) is not None:
+        if self.trace_all or self.contracts or marked:
             with trace(on_violation="raise" if self.contracts else "warn") as recorded:
                 traces.append((f"test {item.name}", recorded))
                 kept += 1

@@ -13,12 +13,12 @@ from typing import Any
 import torch
 
 from shapetrace._private import jaxtyping_api as jt
-from shapetrace.contracts.checks import ArrayCheck, CallState, Failure
+from shapetrace.contracts.checks import ArrayCheck, CallState, CheckFailure
 
 _NAME = re.compile(r"[A-Za-z_]\w*")
 
 
-def explain(failure: Failure, state: CallState) -> str:
+def explain(failure: CheckFailure, state: CallState) -> str:
     """The sentence for ``failure``; ``state`` holds the bindings before the failed check."""
     check = failure.check
     if isinstance(check, ArrayCheck) and not failure.reason.startswith("the annotation"):
