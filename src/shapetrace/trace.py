@@ -62,6 +62,11 @@ class Trace:
         self._symbolic_result: SymbolicResult | None = None
 
     @property
+    def notes(self) -> tuple[str, ...]:
+        """What the trace could not record: TorchScript modules, compiled code."""
+        return self.recording.notes
+
+    @property
     def error(self) -> ErrorRecord | None:
         """The exception that ended the block, as a record; ``None`` when it did not raise."""
         return self.recording.error
@@ -205,7 +210,7 @@ class Trace:
         """Take what the ended block recorded from ``recorder`` (before it is released)."""
         recorder.close_open_calls()
         error = ErrorRecord(_type_name(exc), str(exc), _failing_op_index(recorder, exc)) if exc is not None else None
-        self.recording = Recording(recorder.ops, recorder.modules, recorder.indirect_calls, error)
+        self.recording = Recording(recorder.ops, recorder.modules, recorder.indirect_calls, error, tuple(recorder.notes))
         self.finished = True
         if self.summary.model_type is None:  # traced without a model: the roots that hold parameters
             self.summary = summarize_roots(recorder.root_modules())
@@ -267,18 +272,23 @@ class trace:
         self.on_violation = on_violation
         self._trace: Trace | None = None
         self._recorder: Recorder | None = None
+        self._mode_depth = 0  # TorchFunctionModes active before ours
         self._heard: EvidenceListener | None = None
         self._kept: ArgumentKeeper | None = None
 
     def __enter__(self) -> Trace:
         trace = self._trace = Trace(summarize(self.model) if self.model is not None else Summary())
-        with interrupts_deferred():  # Ctrl-C now would leave hooks installed: it waits until they are
-            self._start(trace)
+        try:
+            with interrupts_deferred():  # a Ctrl-C now waits until everything is installed...
+                self._start(trace)
+        except BaseException:  # ...and, delivered then, the block never runs: take it all out again
+            with interrupts_deferred():
+                self._undo()
+            raise
         return trace
 
     def _start(self, trace: Trace) -> None:
-        """Wire the recorder and its listeners, install everything; on any failure (also an
-        interrupt), undo what was installed and re-raise."""
+        """Wire the recorder and its listeners and install everything (undone by :meth:`_undo`)."""
         recorder = self._recorder = Recorder()
         trace.recording = Recording(recorder.ops, recorder.modules, recorder.indirect_calls)  # readable while running
         self._heard = EvidenceListener()
@@ -292,17 +302,24 @@ class trace:
         if self.model is None:
             listeners.append(session)  # finds annotated modules as they are called
         recorder.listeners = tuple(listeners)
-        depth = torch_function_mode_depth()
+        self._mode_depth = torch_function_mode_depth()
+        recorder.hook_modules(self.model)
+        session.install(self.model, self.contracts)
+        recorder.__enter__()
+
+    def _undo(self) -> None:
+        """Remove whatever :meth:`_start` installed, however far it got."""
+        recorder, trace = self._recorder, self._trace
+        if recorder is None or trace is None:
+            return
         try:
-            recorder.hook_modules(self.model)
-            session.install(self.model, self.contracts)
-            recorder.__enter__()
-        except BaseException:
-            if torch_function_mode_depth() > depth:
+            if torch_function_mode_depth() > self._mode_depth:
                 recorder.__exit__(None, None, None)
-            session.remove()
+        finally:
             recorder.release()
-            raise
+            if trace._contract_session is not None:
+                trace._contract_session.remove()
+            self._recorder = self._heard = self._kept = None
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -9,10 +9,11 @@ import weakref
 
 import pytest
 import torch
+from capture_support import assert_nothing_installed, module_hook_state
 from torch import nn
 
 import shapetrace
-from shapetrace._private.torch_api import global_module_hook_counts, torch_function_mode_depth
+from shapetrace._private.torch_api import torch_function_mode_depth
 
 
 class Block(nn.Module):
@@ -35,20 +36,6 @@ class Broken(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.fc1(x).relu()                              # (B, 16)
         return self.fc2(x)                                  # fails: 16 != 32
-
-
-def module_hook_state(model: nn.Module) -> list[tuple]:
-    return [
-        (len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks),
-         len(m._forward_hooks_always_called), len(m._forward_hooks_with_kwargs), "forward" in vars(m))
-        for m in model.modules()
-    ]  # fmt: skip
-
-
-def assert_nothing_installed(model: nn.Module, before: list[tuple]) -> None:
-    assert torch_function_mode_depth() == 0
-    assert set(global_module_hook_counts().values()) == {0}
-    assert module_hook_state(model) == before
 
 
 def test_nothing_is_left_installed_after_a_normal_exit():

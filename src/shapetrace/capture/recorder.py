@@ -26,8 +26,12 @@ from shapetrace._private.torch_api import (
     register_global_forward_hook,
 )
 from shapetrace.capture.names import NOT_OPS
-from shapetrace.capture.records import CallEntry, OpEntry, TensorEntry, nested_entries
+from shapetrace.capture.records import CallEntry, OpEntry, TensorEntry, nested_entries, tensor_entry
 from shapetrace.capture.source import called_by_torch_internals, is_library_code, library_code, user_frame
+
+COMPILED_NOTE = (
+    "torch.compile'd code ran: its ops show as its compiled graph runs them (fused kernels as one op or none)"
+)
 
 
 class Listener:
@@ -55,13 +59,14 @@ class Recorder(TorchFunctionMode):
         super().__init__()
         self.ops: list[OpEntry] = []
         self.modules: list[CallEntry] = []
-        self.listeners = listeners
+        self.listeners = listeners  # also sets _top_op
         self.failure: BaseException | None = None  # the last exception an op raised
         self.failure_index: int | None = None  # and the index of that op
         self.model: nn.Module | None = None  # the model given to hook_modules
         # Module calls whose recorded line did not call the module itself: a library helper did
         # (the ``shapes`` fixture, ``checkpoint(block, x)``, ``nn.Sequential``'s forward).
         self.indirect_calls: set[int] = set()
+        self.notes: dict[str, None] = {}  # what the trace cannot show, said once each (ordered)
         self.thread = threading.get_ident()
         self._stack: list[int] = []  # indices of the module calls now running
         self._paths: dict[int, str] = {}  # id(module) -> path
@@ -76,6 +81,16 @@ class Recorder(TorchFunctionMode):
         self._last: torch.Tensor | None = None  # the latest op's output, and its entry
         self._last_entry: TensorEntry | None = None
 
+    @property
+    def listeners(self) -> tuple[Listener, ...]:
+        return self._listeners
+
+    @listeners.setter
+    def listeners(self, listeners: tuple[Listener, ...]) -> None:
+        self._listeners = listeners
+        # top_op runs on the hot path: only the listeners that hear it are called
+        self._top_op = tuple(each.top_op for each in listeners if type(each).top_op is not Listener.top_op)
+
     # --- ops ------------------------------------------------------------------------------
 
     def __torch_function__(
@@ -88,13 +103,15 @@ class Recorder(TorchFunctionMode):
         _library: dict = library_code,
         _getframe: Callable = sys._getframe,
         _Tensor: type = torch.Tensor,
-        _Parameter: type = nn.Parameter,
         _new: Callable = tuple.__new__,
-        _entry: type = TensorEntry,
         _op: type = OpEntry,
+        _compiler: Any = torch.compiler,
     ):
         # The hot path: locals bound as defaults, named tuples built with tuple.__new__, no formatting.
         __tracebackhide__ = True  # pytest shows a failing op's traceback ending in torch, not here
+        if _compiler._is_compiling_flag:  # torch.compile is tracing this call: compiled code records nothing
+            self.notes[COMPILED_NOTE] = None
+            return func(*args, **kwargs) if kwargs else func(*args)
         if func in _not_ops:
             return func(*args, **kwargs) if kwargs else func(*args)
         frame = caller = _getframe(1)
@@ -114,6 +131,41 @@ class Recorder(TorchFunctionMode):
             and called_by_torch_internals(caller)
         ):
             return func(*args, **kwargs) if kwargs else func(*args)
+        try:
+            inputs = self._input_entries(args, kwargs)
+        except RuntimeError:  # a tensor without sizes (a strided nested tensor): read it the slow way
+            inputs = [tensor_entry(v) for v in (*args, *(kwargs or {}).values()) if isinstance(v, _Tensor)]
+        index = len(self.ops)
+        module_index = stack[-1] if stack else None
+        code, lasti = (frame.f_code, frame.f_lasti) if frame is not None else (None, -1)
+        if not stack and inputs and self._top_op:
+            for hear in self._top_op:
+                hear(index, args, kwargs)
+        try:
+            result = func(*args, **kwargs) if kwargs else func(*args)
+        except BaseException as error:
+            self.ops.append(_new(_op, (func, module_index, code, lasti, tuple(inputs), (), True)))
+            self.failure, self.failure_index = error, index
+            for listener in self.listeners:
+                listener.op_failed(index, args, kwargs, error)
+            raise
+        try:
+            outputs = self._output_entries(result)
+        except RuntimeError:
+            outputs = nested_entries(result)
+        self.ops.append(_new(_op, (func, module_index, code, lasti, tuple(inputs), outputs, False)))
+        return result
+
+    def _input_entries(
+        self,
+        args: tuple,
+        kwargs: dict | None,
+        _Tensor: type = torch.Tensor,
+        _Parameter: type = nn.Parameter,
+        _new: Callable = tuple.__new__,
+        _entry: type = TensorEntry,
+    ) -> list[TensorEntry]:
+        """The entries of an op's tensor arguments (also inside a top-level list or tuple)."""
         inputs = []
         last, params = self._last, self._params
         for value in (*args, *kwargs.values()) if kwargs else args:
@@ -134,36 +186,25 @@ class Recorder(TorchFunctionMode):
                 for item in value:
                     if isinstance(item, _Tensor):
                         inputs.append(_new(_entry, (item.shape, item.dtype, item.device, item.requires_grad, id(item), "")))
-        index = len(self.ops)
-        module_index = stack[-1] if stack else None
-        code, lasti = (frame.f_code, frame.f_lasti) if frame is not None else (None, -1)
-        if not stack and inputs and self.listeners:
-            for listener in self.listeners:
-                listener.top_op(index, args, kwargs)
-        try:
-            result = func(*args, **kwargs) if kwargs else func(*args)
-        except BaseException as error:
-            self.ops.append(_new(_op, (func, module_index, code, lasti, tuple(inputs), (), True)))
-            self.failure, self.failure_index = error, index
-            for listener in self.listeners:
-                listener.op_failed(index, args, kwargs, error)
-            raise
+        return inputs
+
+    def _output_entries(
+        self, result: Any, _Tensor: type = torch.Tensor, _new: Callable = tuple.__new__, _entry: type = TensorEntry
+    ) -> tuple[TensorEntry, ...]:
+        """The entries of an op's tensor results; a tensor result is kept as the next op's likely input."""
         if isinstance(result, _Tensor):
             self._last_entry = out = _new(
                 _entry, (result.shape, result.dtype, result.device, result.requires_grad, id(result), "")
             )
             self._last = result
-            outputs: tuple = (out,)
-        elif isinstance(result, (list, tuple)):
-            outputs = tuple([
+            return (out,)
+        if isinstance(result, (list, tuple)):
+            return tuple([
                 _new(_entry, (item.shape, item.dtype, item.device, item.requires_grad, id(item), f"[{i}]"))
                 for i, item in enumerate(result)
                 if isinstance(item, _Tensor)
             ])  # fmt: skip
-        else:
-            outputs = ()
-        self.ops.append(_new(_op, (func, module_index, code, lasti, tuple(inputs), outputs, False)))
-        return result
+        return ()
 
     # --- modules --------------------------------------------------------------------------
 
@@ -195,13 +236,13 @@ class Recorder(TorchFunctionMode):
         self.failure = None  # an exception holds frames, and frames hold tensors
 
     def _global_enter(self, module: nn.Module, args: tuple) -> None:
-        if threading.get_ident() != self.thread:
+        if torch.compiler._is_compiling_flag or threading.get_ident() != self.thread:
             return
         with DisableTorchFunction():
             self._enter_module(module, args)
 
     def _global_exit(self, module: nn.Module, args: tuple, *kwargs_and_output: Any) -> None:
-        if threading.get_ident() != self.thread:
+        if torch.compiler._is_compiling_flag or threading.get_ident() != self.thread:
             return
         with DisableTorchFunction():
             self._exit_module(module, args, kwargs_and_output)
@@ -236,6 +277,8 @@ class Recorder(TorchFunctionMode):
             frame.f_code if frame else None, frame.f_lasti if frame else -1,
         ))  # fmt: skip
         stack.append(index)
+        if isinstance(module, torch.jit.ScriptModule):
+            self.notes[f"{path or type(module).__name__} is TorchScript: its ops run outside Python and are not recorded"] = None
         for listener in self.listeners:
             listener.module_entered(index, module, args)
 

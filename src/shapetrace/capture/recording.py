@@ -26,12 +26,14 @@ Exprs = Mapping[int, tuple[str | None, ...]]  # entry index -> each tensor's sha
 @dataclass
 class Recording:
     """What the recorder captured: op and module-call entries in order, the module calls whose
-    line called a helper rather than the module (:attr:`Recorder.indirect_calls`), and the error."""
+    line called a helper rather than the module (:attr:`Recorder.indirect_calls`), the error, and
+    notes on what it could not record."""
 
     ops: list[OpEntry] = field(default_factory=list)
     modules: list[CallEntry] = field(default_factory=list)
     indirect_calls: set[int] = field(default_factory=set)
     error: ErrorRecord | None = None
+    notes: tuple[str, ...] = ()  # what the trace could not show (TorchScript, compiled code)
 
     def module_records(self, inputs: Exprs = {}, outputs: Exprs = {}) -> list[ModuleCall]:  # noqa: B006
         """Every module call as a :class:`ModuleCall`; ``inputs``/``outputs`` give shape texts."""

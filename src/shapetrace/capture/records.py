@@ -116,7 +116,8 @@ class TensorMeta:
         """The shape as the seeds write it: ``(8, 16, 512)``, or ``expr`` when known."""
         if self.expr is not None:
             return self.expr
-        return "(" + ", ".join(str(size) for size in self.shape) + (",)" if len(self.shape) == 1 else ")")
+        sizes = ["*" if size is None else str(size) for size in self.shape]  # *: a nested tensor's ragged dim
+        return "(" + ", ".join(sizes) + (",)" if len(sizes) == 1 else ")")
 
 
 @dataclass(frozen=True)
@@ -214,8 +215,20 @@ _MAX_DEPTH = 6
 
 
 def tensor_entry(tensor: torch.Tensor, path: str = "", _new: Callable = tuple.__new__) -> TensorEntry:
-    """``tensor``'s entry (built with ``tuple.__new__``: the named tuple's ``__new__`` costs more)."""
-    return _new(TensorEntry, (tensor.shape, tensor.dtype, tensor.device, tensor.requires_grad, id(tensor), path))
+    """``tensor``'s entry (built with ``tuple.__new__``: the named tuple's ``__new__`` costs more).
+    A nested tensor's ragged dims are ``None``."""
+    try:
+        shape = tensor.shape
+    except RuntimeError:  # a strided nested tensor has no sizes: only its regular dims have one
+        shape = tuple(_size_or_none(tensor, dim) for dim in range(tensor.dim()))
+    return _new(TensorEntry, (shape, tensor.dtype, tensor.device, tensor.requires_grad, id(tensor), path))
+
+
+def _size_or_none(tensor: torch.Tensor, dim: int) -> int | None:
+    try:
+        return tensor.size(dim)
+    except RuntimeError:
+        return None
 
 
 def iter_tensors(value: Any, path: str = "") -> Iterator[tuple[str, torch.Tensor]]:

@@ -93,6 +93,7 @@ def trace_to_dict(trace: Trace) -> dict[str, Any]:
         "error": None
         if error is None
         else {"type": error.type, "message": error.message, "op_index": error.op_index},
+        "notes": list(trace.notes),
         "contracts": [violation_to_dict(v) for v in trace.contracts],
         "contract_warnings": [unresolved_to_dict(h) for h in trace.contract_warnings],
         "diagnostics": [diagnostic_to_dict(d) for d in trace.diagnostics],

@@ -147,6 +147,8 @@ class TraceTable(GridView):
             footer.append(f" in {short_location(files.pop(), 0)[:-2]}", style="dim")
         if dtype:
             footer.append(f"; {dtype} on {device} unless shown", style="dim")
+        for note in trace.notes:
+            footer.append(f"\nnote: {note}", style="yellow")
         footer.append_text(symbolic_footer(trace))
         footer.append_text(contract_footer(trace))
         error = error_line(trace)
