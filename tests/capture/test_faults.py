@@ -8,6 +8,7 @@ import random
 import signal
 import threading
 import time
+import warnings
 
 import pytest
 import torch
@@ -149,3 +150,23 @@ def _table_text(t: shapetrace.Trace) -> str:
     console = Console(width=200, record=True)
     console.print(t.table())
     return console.export_text()
+
+
+def test_warnings_of_traced_ops_name_the_users_line_as_without_a_trace():
+    x = torch.rand(2, 3, 4)
+
+    def body() -> None:
+        x.T  # a C++ warning (once per process in torch itself)
+        torch.nn.functional.softmax(x)  # a Python warning, implicit dim
+        torch.nn.functional.softmax(x)  # the same text on another line: shown again
+
+    lines = [body.__code__.co_firstlineno + n for n in (1, 2, 3)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        with shapetrace.trace(symbolic=False):
+            body()
+    assert [(w.filename, w.lineno) for w in caught if "deprecated" in str(w.message)][-2:] == [
+        (__file__, lines[1]),
+        (__file__, lines[2]),
+    ]
+    assert all(w.filename == __file__ for w in caught)

@@ -27,11 +27,22 @@ from shapetrace._private.torch_api import (
 )
 from shapetrace.capture.names import NOT_OPS
 from shapetrace.capture.records import CallEntry, OpEntry, TensorEntry, nested_entries, tensor_entry
-from shapetrace.capture.source import called_by_torch_internals, is_library_code, library_code, user_frame
+from shapetrace.capture.source import (
+    called_by_torch_internals,
+    caller_at,
+    is_library_code,
+    library_code,
+    user_frame,
+)
 
 COMPILED_NOTE = (
     "torch.compile'd code ran: its ops show as its compiled graph runs them (fused kernels as one op or none)"
 )
+
+
+def _call(func: Callable, args: tuple, kwargs: dict | None) -> Any:
+    """Call ``func`` (an op made with no user frame to attribute it to)."""
+    return func(*args, **kwargs) if kwargs else func(*args)
 
 
 class Listener:
@@ -106,6 +117,7 @@ class Recorder(TorchFunctionMode):
         _new: Callable = tuple.__new__,
         _op: type = OpEntry,
         _compiler: Any = torch.compiler,
+        _caller_at: Callable = caller_at,
     ):
         # The hot path: locals bound as defaults, named tuples built with tuple.__new__, no formatting.
         __tracebackhide__ = True  # pytest shows a failing op's traceback ending in torch, not here
@@ -137,12 +149,16 @@ class Recorder(TorchFunctionMode):
             inputs = [tensor_entry(v) for v in (*args, *(kwargs or {}).values()) if isinstance(v, _Tensor)]
         index = len(self.ops)
         module_index = stack[-1] if stack else None
-        code, lasti = (frame.f_code, frame.f_lasti) if frame is not None else (None, -1)
+        if frame is not None:
+            code, lasti = frame.f_code, frame.f_lasti
+            call = _caller_at(code, lasti, frame.f_globals)
+        else:
+            code, lasti, call = None, -1, _call
         if not stack and inputs and self._top_op:
             for hear in self._top_op:
                 hear(index, args, kwargs)
         try:
-            result = func(*args, **kwargs) if kwargs else func(*args)
+            result = call(func, args, kwargs)  # at the user's line: warnings name it
         except BaseException as error:
             self.ops.append(_new(_op, (func, module_index, code, lasti, tuple(inputs), (), True)))
             self.failure, self.failure_index = error, index

@@ -14,8 +14,10 @@ import linecache
 import os
 import sys
 import tokenize
+from collections.abc import Callable
 from functools import cache, lru_cache
-from types import CodeType, FrameType
+from types import CodeType, FrameType, FunctionType
+from typing import Any
 
 import torch.overrides
 
@@ -153,3 +155,38 @@ def display_path(file: str) -> str:
     except ValueError:
         return file
     return file if rel.startswith("..") else rel
+
+
+# --- calls made at the user's line --------------------------------------------------------------
+
+AT_LINE_CODES: set[CodeType] = set()  # code objects of the callers below (tracebacks may hide them)
+
+
+def caller_at(code: CodeType, lasti: int, globals_: dict) -> Callable[[Callable, tuple, dict | None], Any]:
+    """A function that calls ``func(*args, **kwargs)`` from ``code``'s file and the line of
+    ``lasti``, in the module ``globals_``: a warning torch raises inside the call (C++ warnings
+    name the innermost Python frame) is then attributed to the user's line and counted in the
+    user's module's warning registry, as without a trace. Cached per call site."""
+    by_offset = _callers.get(code)
+    if by_offset is None:
+        by_offset = _callers[code] = {}
+    caller = by_offset.get(lasti)
+    if caller is None:
+        caller = by_offset[lasti] = _make_caller(code, line_of(code, lasti), globals_)
+    return caller
+
+
+_callers: dict[CodeType, dict[int, Callable]] = {}
+_CALL = "func(*args, **kwargs) if kwargs else func(*args)"
+
+
+def _make_caller(code: CodeType, line: int, globals_: dict) -> Callable:
+    if line > 1:  # a def whose return statement sits on `line`; pytest hides its frame
+        source = "\n" * (line - 2) + f"def _call(func, args, kwargs):\n    __tracebackhide__ = True; return {_CALL}"
+    else:
+        source = f"_call = lambda func, args, kwargs: {_CALL}"
+    compiled = compile(source, code.co_filename, "exec", dont_inherit=True)
+    body = next(c for c in compiled.co_consts if isinstance(c, CodeType)).replace(co_name=code.co_name)
+    AT_LINE_CODES.add(body)
+    library_code[body] = True  # not the user's frame: walks for the user's line pass over it
+    return FunctionType(body, globals_, code.co_name)

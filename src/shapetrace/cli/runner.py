@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from shapetrace.capture.source import AT_LINE_CODES
 from shapetrace.diagnose import NOTE_PREFIX
 from shapetrace.symbolic.spec import DimsOption
 from shapetrace.trace import Trace, trace
@@ -32,14 +33,19 @@ class ScriptRun:
 
     def format_exception(self) -> str:
         """The script's own traceback, as Python prints it without shapetrace: starting at the
-        script's frame, without the recorder's frames, and without shapetrace's note, which the
-        CLI shows as a panel instead."""
+        script's frame, without the recorder's frames (nor the frame that calls an op at the
+        user's line), and without shapetrace's note, which the CLI shows as a panel instead."""
         if self.exception is None:
             return ""
         tb = _from_script_frame(self.exception.__traceback__, self.path)
         formatted = traceback.TracebackException(type(self.exception), self.exception, tb)
+        codes = [frame.f_code for frame, _ in traceback.walk_tb(tb)]  # one per entry of formatted.stack
         formatted.stack = traceback.StackSummary.from_list(
-            [frame for frame in formatted.stack if not frame.filename.startswith(_PACKAGE_DIR)]
+            [
+                summary
+                for summary, code in zip(formatted.stack, codes)
+                if not summary.filename.startswith(_PACKAGE_DIR) and code not in AT_LINE_CODES
+            ]
         )
         notes = getattr(formatted, "__notes__", None)
         if notes:
