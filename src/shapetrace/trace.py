@@ -23,7 +23,7 @@ from torch import nn
 
 from shapetrace._private.torch_api import torch_function_mode_depth
 from shapetrace.capture.interrupts import interrupts_deferred
-from shapetrace.capture.parameters import summarize, summarize_roots
+from shapetrace.capture.parameters import summarize
 from shapetrace.capture.recorder import Recorder
 from shapetrace.capture.recording import Recording
 from shapetrace.capture.records import ErrorRecord, ModuleCall, OpRecord, Summary
@@ -212,8 +212,7 @@ class Trace:
         error = ErrorRecord(_type_name(exc), str(exc), _failing_op_index(recorder, exc)) if exc is not None else None
         self.recording = Recording(recorder.ops, recorder.modules, recorder.indirect_calls, error, tuple(recorder.notes))
         self.finished = True
-        if self.summary.model_type is None:  # traced without a model: the roots that hold parameters
-            self.summary = summarize_roots(recorder.root_modules())
+        self.summary = summarize(recorder.trees, of_model=recorder.model is not None)
         for name in ("ops", "modules", "module_call_counts", "diagnostics"):
             self.__dict__.pop(name, None)
         self.evidence = collect_evidence(recorder, heard)
@@ -277,7 +276,7 @@ class trace:
         self._kept: ArgumentKeeper | None = None
 
     def __enter__(self) -> Trace:
-        trace = self._trace = Trace(summarize(self.model) if self.model is not None else Summary())
+        trace = self._trace = Trace(Summary())
         try:
             with interrupts_deferred():  # a Ctrl-C now waits until everything is installed...
                 self._start(trace)
@@ -304,7 +303,7 @@ class trace:
         recorder.listeners = tuple(listeners)
         self._mode_depth = torch_function_mode_depth()
         recorder.hook_modules(self.model)
-        session.install(self.model, self.contracts)
+        session.install(recorder.trees[0].modules if recorder.trees else (), self.contracts)
         recorder.__enter__()
 
     def _undo(self) -> None:
@@ -367,7 +366,7 @@ def trace_shapes(model: nn.Module, /, *args: Any, **kwargs: Any) -> Trace:
     Returns the :class:`Trace`, its shapes at these sizes and as expressions; if the forward
     raises, the trace ends there and ``Trace.error`` says why (nothing is raised).
     """
-    traced = Trace(summarize(model))
+    traced = Trace(Summary())
     recorder = Recorder(listeners=(heard := EvidenceListener(),))
     try:
         error, result = run_on_specs(model, recorder, args, kwargs)

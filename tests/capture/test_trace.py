@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import shapetrace
+from shapetrace.render.export import to_text
 
 
 def ops_of(t: shapetrace.Trace) -> list[tuple[str, tuple]]:
@@ -260,3 +261,17 @@ def test_traces_on_meta_without_allocating(device):
         model(x)
     assert [str(op.outputs[0].device) for op in t.ops] == [device] * 3
     assert t.ops[-1].outputs[0].shape == (4, 8)
+
+
+def test_lazy_modules_trace_and_are_counted_once_initialised():
+    model, x = nn.Sequential(nn.LazyLinear(3), nn.ReLU()), torch.rand(2, 5)
+    with shapetrace.trace(model, symbolic=False) as t:
+        model(x)
+    assert t.modules[1].outputs[0].shape == (2, 3)
+    assert t.summary.parameters == 5 * 3 + 3 and t.summary.uninitialised == 0
+
+    failing, x = nn.Sequential(nn.Linear(4, 4), nn.LazyLinear(3)), torch.rand(2, 5)
+    with pytest.raises(RuntimeError), shapetrace.trace(failing, symbolic=False) as t:
+        failing(x)  # fails in the Linear, before the LazyLinear is initialised
+    assert t.summary.parameters is None and t.summary.uninitialised == 2
+    assert "2 of lazy modules not initialised yet" in to_text(t.view("tree"))

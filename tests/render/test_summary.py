@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from views_support import cells, render, small_gpt, trace_gpt
 
 import shapetrace
-from shapetrace.capture.parameters import parameter_counts
+from shapetrace.capture.parameters import ModuleTree, parameter_counts
 from shapetrace.render.cells import plain
 from shapetrace.render.header import TraceHeader, header_lines
 
@@ -85,7 +85,7 @@ def test_parameter_counts_match_numel_per_module_shared_weights_once():
     model = small_gpt(depth=3)
     model.lm_head.weight = model.tok.weight  # tied: counted once, for the first holder
     model.blocks[1].requires_grad_(False)
-    counts = parameter_counts(model)
+    counts = parameter_counts(ModuleTree.of(model))
     assert counts[""].total == sum(p.numel() for p in model.parameters())
     assert counts[""].total_trainable == sum(p.numel() for p in model.parameters() if p.requires_grad)
     for path, module in model.named_modules():

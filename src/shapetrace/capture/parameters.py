@@ -1,69 +1,94 @@
-"""Parameter counts per module path, taken when a trace starts or ends: records hold no modules."""
+"""A model's modules in one walk (:class:`ModuleTree`), and parameter counts per module path,
+taken when a trace ends: records hold no modules."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 from shapetrace._private.torch_api import child_modules, own_parameters
 from shapetrace.capture.records import ParameterCount, Summary
 
 
-def parameter_counts(model: nn.Module, seen: set[int] | None = None) -> dict[str, ParameterCount]:
-    """``path -> ParameterCount`` for ``model`` and its submodules, named as ``named_modules()``
-    names them (in its order). A parameter in ``seen`` (ids) is not counted again; counted ones
-    are added to it. One walk over the module tree: this runs at every trace start."""
-    seen = set() if seen is None else seen
-    counts: dict[str, ParameterCount | None] = {}
-    visited: set[int] = set()
+@dataclass
+class ModuleTree:
+    """Every module of ``root`` once, in ``named_modules()`` order, with its path (a module
+    reachable twice keeps its first name). One walk serves a whole trace: naming module calls,
+    installing contracts, counting parameters and collecting the debugger's evidence."""
 
-    def visit(module: nn.Module, path: str) -> tuple[int, int]:
-        if id(module) in visited:  # reachable twice: named_modules() names it once
-            return 0, 0
-        visited.add(id(module))
-        counts[path] = None  # keeps named_modules() order
-        own = own_trainable = 0
+    root: nn.Module
+    modules: list[tuple[nn.Module, str]]
+    paths: dict[int, str]  # id(module) -> path
+
+    @classmethod
+    def of(cls, root: nn.Module) -> ModuleTree:
+        modules: list[tuple[nn.Module, str]] = []
+        paths: dict[int, str] = {}
+
+        def visit(module: nn.Module, prefix: str) -> None:
+            if id(module) in paths:
+                return
+            paths[id(module)] = prefix
+            modules.append((module, prefix))
+            for name, child in child_modules(module):
+                visit(child, f"{prefix}.{name}" if prefix else name)
+
+        visit(root, "")
+        return cls(root, modules, paths)
+
+
+def parameter_counts(tree: ModuleTree, seen: set[int] | None = None) -> dict[str, ParameterCount]:
+    """``path -> ParameterCount`` for every module of ``tree``, in its order. A parameter in ``seen``
+    (ids) is not counted again; counted ones are added to it. A lazy module's parameters count 0
+    until its first call initialises them."""
+    seen = set() if seen is None else seen
+    own: dict[str, tuple[int, int]] = {}
+    for module, path in tree.modules:
+        size = trainable = 0
         for parameter in own_parameters(module):
             if id(parameter) not in seen:
                 seen.add(id(parameter))
-                size = parameter.numel()
-                own += size
-                own_trainable += size if parameter.requires_grad else 0
-        total, total_trainable = own, own_trainable
-        for name, child in child_modules(module):
-            sub, sub_trainable = visit(child, f"{path}.{name}" if path else name)
-            total += sub
-            total_trainable += sub_trainable
-        counts[path] = ParameterCount(type(module).__name__, own, own_trainable, total, total_trainable)
-        return total, total_trainable
-
-    visit(model, "")
-    return counts  # type: ignore[return-value]  # every placeholder is filled
-
-
-def summarize(model: nn.Module) -> Summary:
-    """The summary of the model given to ``trace``."""
-    counts = parameter_counts(model)
-    root = counts[""]
-    return Summary(type(model).__name__, root.total, trainable=root.total_trainable, modules=counts)
+                n = 0 if is_lazy(parameter) else parameter.numel()
+                size += n
+                trainable += n if parameter.requires_grad else 0
+        own[path] = (size, trainable)
+    totals = dict(own)
+    for _, path in reversed(tree.modules):  # children come after their parent: add each to its parent
+        if path:
+            parent = path.rpartition(".")[0]
+            if parent in totals:
+                total, total_trainable = totals[parent]
+                totals[parent] = (total + totals[path][0], total_trainable + totals[path][1])
+    return {
+        path: ParameterCount(type(module).__name__, *own[path], *totals[path]) for module, path in tree.modules
+    }
 
 
-def summarize_roots(roots: Sequence[nn.Module]) -> Summary:
-    """The summary of a trace without a model, from the root modules it saw: those holding
-    parameters are the model (for a path two of them share, the first's counts are kept); when
-    none holds any, the model is unknown."""
+def uninitialised(tree: ModuleTree) -> int:
+    """How many parameters of ``tree`` are a lazy module's, not yet initialised."""
+    return sum(1 for module, _ in tree.modules for p in own_parameters(module) if is_lazy(p))
+
+
+def summarize(trees: Sequence[ModuleTree], of_model: bool) -> Summary:
+    """The summary of a trace: of the model given to ``trace`` (``of_model``, one tree), or,
+    without one, of the root modules it saw: those holding parameters are the model (for a path two
+    of them share, the first's counts are kept); when none holds any, the model is unknown."""
     seen: set[int] = set()
-    counted = [(root, counts) for root in roots if (counts := parameter_counts(root, seen))[""].total]
+    counted = [(tree, counts) for tree in trees if (counts := parameter_counts(tree, seen))[""].total or of_model]
     if not counted:
         return Summary()
     modules: dict[str, ParameterCount] = {}
     for _, counts in counted:
         for path, count in counts.items():
             modules.setdefault(path, count)
+    lazy = sum(uninitialised(tree) for tree, _ in counted)
     return Summary(
-        ", ".join(dict.fromkeys(type(root).__name__ for root, _ in counted)),
-        sum(counts[""].total for _, counts in counted),
-        trainable=sum(counts[""].total_trainable for _, counts in counted),
+        ", ".join(dict.fromkeys(type(tree.root).__name__ for tree, _ in counted)),
+        None if lazy else sum(counts[""].total for _, counts in counted),
+        trainable=None if lazy else sum(counts[""].total_trainable for _, counts in counted),
         modules=modules,
+        uninitialised=lazy,
     )

@@ -21,11 +21,11 @@ from torch.utils.hooks import RemovableHandle
 
 from shapetrace._private.torch_api import (
     DisableTorchFunction,
-    child_modules,
     module_call_frame,
     register_global_forward_hook,
 )
 from shapetrace.capture.names import NOT_OPS
+from shapetrace.capture.parameters import ModuleTree
 from shapetrace.capture.records import CallEntry, OpEntry, TensorEntry, nested_entries, tensor_entry
 from shapetrace.capture.source import (
     called_by_torch_internals,
@@ -74,6 +74,7 @@ class Recorder(TorchFunctionMode):
         self.failure: BaseException | None = None  # the last exception an op raised
         self.failure_index: int | None = None  # and the index of that op
         self.model: nn.Module | None = None  # the model given to hook_modules
+        self.trees: list[ModuleTree] = []  # its modules (without a model: each root's), walked once
         # Module calls whose recorded line did not call the module itself: a library helper did
         # (the ``shapes`` fixture, ``checkpoint(block, x)``, ``nn.Sequential``'s forward).
         self.indirect_calls: set[int] = set()
@@ -230,7 +231,9 @@ class Recorder(TorchFunctionMode):
         ``model.named_modules()``; without, a module called outside any other becomes a root and
         its submodules are named relative to it."""
         if model is not None:
-            self._paths = module_paths(model)
+            tree = ModuleTree.of(model)
+            self.trees.append(tree)
+            self._paths = tree.paths
             self._model_only = True
             self.model = model
         self._handles.append(nn.modules.module.register_module_forward_pre_hook(self._global_enter))
@@ -245,6 +248,7 @@ class Recorder(TorchFunctionMode):
         """Remove every hook and drop every reference to a tensor or module."""
         self.remove_hooks()
         self._seen_modules.clear()
+        self.trees = []
         self.model = None
         self.listeners = ()
         self._params.clear()
@@ -274,7 +278,9 @@ class Recorder(TorchFunctionMode):
                 path = f"{parent_path}.<{type(module).__name__}>" if parent_path else type(module).__name__
                 self._paths[id(module)] = path
             else:
-                for sub_id, name in module_paths(module).items():
+                tree = ModuleTree.of(module)
+                self.trees.append(tree)
+                for sub_id, name in tree.paths.items():
                     self._paths.setdefault(sub_id, name)
                 path = self._paths[id(module)]
             self._seen_modules.append(module)
@@ -341,19 +347,14 @@ class Recorder(TorchFunctionMode):
         return self._stack[-1] if self._stack else None
 
     def traced_modules(self) -> Iterator[tuple[nn.Module, str]]:
-        """Every module of the traced model (or, without one, of the roots seen), with its path;
-        call while the trace is open or just ended, before :meth:`release`."""
-        roots = [self.model] if self.model is not None else list(self._seen_modules)
+        """Every module of the traced model (or, without one, of the roots seen), with its path,
+        once each; call while the trace is open or just ended, before :meth:`release`."""
         seen: set[int] = set()
-        for root in roots:
-            for module in root.modules():
+        for tree in self.trees:
+            for module, _ in tree.modules:
                 if id(module) not in seen:
                     seen.add(id(module))
                     yield module, self._paths.get(id(module), "")
-
-    def root_modules(self) -> list[nn.Module]:
-        """Without a model given: the modules called outside any other, in the order first called."""
-        return [module for module in self._seen_modules if self._paths.get(id(module)) == ""]
 
 
 def producer(ops: list[OpEntry], tensor_id: int, before: int | None = None) -> int | None:
@@ -364,19 +365,3 @@ def producer(ops: list[OpEntry], tensor_id: int, before: int | None = None) -> i
             if entry.id == tensor_id:
                 return index
     return None
-
-
-def module_paths(model: nn.Module) -> dict[int, str]:
-    """``id(module) -> path`` for ``model`` and its submodules, as ``named_modules()`` names them
-    (a module reachable twice keeps its first name)."""
-    paths: dict[int, str] = {}
-
-    def visit(module: nn.Module, prefix: str) -> None:
-        if id(module) in paths:
-            return
-        paths[id(module)] = prefix
-        for name, child in child_modules(module):
-            visit(child, f"{prefix}.{name}" if prefix else name)
-
-    visit(model, "")
-    return paths

@@ -207,6 +207,7 @@ class Summary:
     parameters: int | None = None
     trainable: int | None = None
     modules: dict[str, ParameterCount] = field(default_factory=dict)
+    uninitialised: int = 0  # parameters of lazy modules not called yet: the totals are unknown
 
 
 # --- flattening nested values into tensor metadata -------------------------------------------

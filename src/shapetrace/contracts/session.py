@@ -112,17 +112,17 @@ class ContractSession(Listener):
 
     # --- install / remove ------------------------------------------------------------------------
 
-    def install(self, model: nn.Module | None, functions: Iterable[Callable] = ()) -> None:
-        """Wrap the model's annotated modules and the given functions (without a model, modules
-        are wrapped as the recorder hears them called). On failure everything done so far is undone."""
+    def install(self, modules: Iterable[tuple[nn.Module, str]], functions: Iterable[Callable] = ()) -> None:
+        """Wrap the annotated ones of the model's ``modules`` (with their paths; without a model,
+        none: modules are wrapped as the recorder hears them called) and the given functions. On
+        failure everything done so far is undone."""
         self.active = True
         _local.sessions = (*_local.sessions, self)
         try:
             for fn in functions:
                 self._patch(fn)
-            if model is not None:
-                for module in model.modules():
-                    self._wrap(module)
+            for module, _ in modules:
+                self._wrap(module)
         except BaseException:
             self.remove()
             raise
