@@ -27,7 +27,6 @@ from shapetrace.capture.parameters import summarize
 from shapetrace.capture.recorder import Recorder
 from shapetrace.capture.recording import Recording
 from shapetrace.capture.records import ErrorRecord, ModuleCall, OpRecord, Summary
-from shapetrace.comments import annotate
 from shapetrace.contracts import ContractCall, ContractViolation, UnresolvedHint
 from shapetrace.contracts.session import ContractSession, check_on_violation
 from shapetrace.diagnose import Diagnostic, attach_note, diagnose
@@ -195,6 +194,8 @@ class Trace:
     def annotate(self):
         """The traced source with each line's output shape as an aligned ``# (B, C, H*W)``
         comment: ``str()`` of it is plain text, and rich prints it (see docs/comments.md)."""
+        from shapetrace.comments import annotate  # sympy: imported when comments are asked for
+
         return annotate(self)
 
     def print(self, console: Console | None = None) -> None:

@@ -14,6 +14,7 @@ SOURCE = Path(__file__).parents[2] / "src" / "shapetrace"
 
 # module -> what it imports inside functions, and why that import is deferred.
 LAZY_IMPORTS = {
+    "shapetrace.trace": {"shapetrace.comments"},  # sympy: when comments are asked for
     "shapetrace.symbolic.job": {"shapetrace.symbolic.engine"},  # torch's fake tensors, sympy: when a pass runs
     "shapetrace.symbolic.shapes": {  # likewise, for trace_shapes
         "shapetrace.symbolic.bridge", "shapetrace.symbolic.dims", "shapetrace.symbolic.engine",

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from shapetrace.capture.source import short_location
-from shapetrace.symbolic.dims import GUESS
-from shapetrace.symbolic.result import RAN, SKIPPED
+from shapetrace.symbolic.result import GUESS, RAN, SKIPPED
 
 if TYPE_CHECKING:
     from shapetrace.trace import Trace

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import sympy
 
 from shapetrace.symbolic.printer import expr_text, shape_text
+from shapetrace.symbolic.result import GUESS
 
 Size = sympy.Expr | int | None
 Shape = tuple[Size, ...]
 
-GUESS = "?"  # suffix of a name given by value only (docs/symbolic.md)
 
 
 def symbol(name: str) -> sympy.Symbol:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 RAN, PARTIAL, FAILED, SKIPPED = "ran", "partial", "failed", "skipped"
+GUESS = "?"  # suffix of a name given by value only (docs/symbolic.md)
 
 
 @dataclass(frozen=True)
