@@ -39,7 +39,7 @@ from shapetrace.symbolic.job import Job
 from shapetrace.symbolic.listener import ArgumentKeeper
 from shapetrace.symbolic.result import Specialization, SymbolicResult, SymbolicStatus, skipped
 from shapetrace.symbolic.shapes import run_on_specs
-from shapetrace.symbolic.spec import dims_option
+from shapetrace.symbolic.spec import DimsOption, dims_option
 
 
 class Trace:
@@ -260,7 +260,7 @@ class trace:
         *,
         contracts: Iterable[Callable] = (),
         on_violation: str = "warn",
-        dims: str | Mapping[str, str] | None = None,
+        dims: str | Mapping[str, str] | DimsOption | None = None,
         symbolic: bool = True,
         **sizes: int,
     ) -> None:
@@ -323,23 +323,23 @@ class trace:
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool:
+    ) -> None:
         assert self._trace is not None, "trace.__exit__ without __enter__"
         with interrupts_deferred():
             self._stop(self._trace, exc)
-        return False
 
     def _stop(self, trace: Trace, exc: BaseException | None) -> None:
         """Remove everything installed, then hand the recording to ``trace`` (a failure of ours
         becomes a warning, never the user's exception)."""
-        recorder = self._recorder
+        recorder, heard, session = self._recorder, self._heard, trace._contract_session
+        assert recorder is not None and heard is not None and session is not None, "trace not started"
         try:
             recorder.__exit__(None, None, None)
         finally:
             recorder.remove_hooks()  # nothing of ours stays installed, whatever happens below
             try:
-                trace._contract_session.remove()
-                trace._finish(recorder, exc, self._heard)
+                session.remove()
+                trace._finish(recorder, exc, heard)
                 job = Job.capture(recorder, self._kept, self.dim_names, self.model) if self._kept else None
                 trace._attach_symbolic(job)
             except Exception as error:  # a bug of ours must not replace the user's exception

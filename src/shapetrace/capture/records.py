@@ -23,7 +23,7 @@ class TensorEntry(NamedTuple):
     a live tensor's id cannot be reused, so the latest recorded output with that id, before the
     consuming op, is its producer. ``path`` locates it in a nested value (``"[1]"``, ``".logits"``)."""
 
-    shape: torch.Size
+    shape: tuple[int | None, ...]  # a torch.Size; None for a nested tensor's ragged dim
     dtype: torch.dtype
     device: torch.device
     requires_grad: bool
@@ -218,6 +218,7 @@ _MAX_DEPTH = 6
 def tensor_entry(tensor: torch.Tensor, path: str = "", _new: Callable = tuple.__new__) -> TensorEntry:
     """``tensor``'s entry (built with ``tuple.__new__``: the named tuple's ``__new__`` costs more).
     A nested tensor's ragged dims are ``None``."""
+    shape: tuple[int | None, ...]
     try:
         shape = tensor.shape
     except RuntimeError:  # a strided nested tensor has no sizes: only its regular dims have one

@@ -22,6 +22,7 @@ from shapetrace.testing.expected import (
     match,
     parse_expected,
 )
+from shapetrace.symbolic.spec import dims_option
 from shapetrace.trace import Trace, trace
 
 Expected = str | Sequence[int | str]
@@ -335,7 +336,7 @@ def traced(
     :class:`TracedCall` whose ``output`` the block may set. ``on_start`` gets the trace before
     the block runs (the pytest plugin keeps it to attach it to a failing test's report)."""
     __tracebackhide__ = True
-    with trace(model, on_violation=on_violation, dims=dims, **(sizes or {})) as recorded:
+    with trace(model, on_violation=on_violation, dims=dims_option(dims, sizes or {})) as recorded:
         if on_start is not None:
             on_start(recorded)
         yield TracedCall(recorded, model=model)
