@@ -13,6 +13,7 @@ from torch import nn
 
 from shapetrace.capture.records import OpRecord, TensorMeta, iter_tensors, tensor_entry
 from shapetrace.capture.source import code_without_comment, display_path, source_line
+from shapetrace.symbolic.spec import dims_option
 from shapetrace.testing.comment_checks import check_trace_comments
 from shapetrace.testing.expected import (
     ActualShape,
@@ -22,7 +23,6 @@ from shapetrace.testing.expected import (
     match,
     parse_expected,
 )
-from shapetrace.symbolic.spec import dims_option
 from shapetrace.trace import Trace, trace
 
 Expected = str | Sequence[int | str]
