@@ -76,7 +76,6 @@ def measure(name: str, rounds: int, timeout: float) -> dict:
     result["parameters"] = sum(p.numel() for p in model.parameters())
     result["imports_s"] = _first_pass_imports()
     plain, capture, traced, read = [], [], [], []
-    caught: list[str] = []
     signal.signal(signal.SIGALRM, _raise_timeout)
     with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
@@ -227,10 +226,11 @@ def main() -> None:
         print(_row(result), flush=True)
     lines = summary(results)
     print("\n".join(lines))
-    print(f"(bench wall time {time.perf_counter() - started:.0f} s)")
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"(bench wall time {time.perf_counter() - started:.0f} s; load average at the end {load} on {os.cpu_count()} cores)")
     if options.json:
         meta = {"torch": torch.__version__, "python": platform.python_version(), "rounds": options.rounds,
-                "timeout_s": options.timeout, "date": time.strftime("%Y-%m-%d %H:%M:%S")}  # fmt: skip
+                "timeout_s": options.timeout, "date": time.strftime("%Y-%m-%d %H:%M:%S"), "load_average_end": load}  # fmt: skip
         options.json.write_text(json.dumps({"meta": meta, "models": results, "summary": lines}, indent=1))
 
 
