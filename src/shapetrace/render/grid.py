@@ -96,10 +96,7 @@ class GridView:
         if self.header:
             yield Text()
         rows = self.rows
-        if self.rich_table and len(rows) <= RICH_TABLE_ROWS:
-            yield self._rich_table(rows, options.max_width)
-        else:
-            yield _Segments(self.layout(rows, options.max_width))
+        yield _Segments(self.layout(rows, options.max_width))
         for line in self.footer:
             yield line_text(line)
 
