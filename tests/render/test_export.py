@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from rich import box
+from rich.console import Group
+from rich.table import Table
 from views_support import cells, html_rows, render
 
 import shapetrace
-from shapetrace.render import grid
-from shapetrace.render.cells import plain
+from shapetrace.render.cells import line_text, plain
 from shapetrace.render.export import save, to_html, to_markdown, to_svg, to_text
 from shapetrace.render.filters import Filter
 from shapetrace.render.table import TraceTable
@@ -120,11 +122,15 @@ def test_notebook_repr(gpt, mixed):
     )[1]
 
 
-def test_fast_layout_looks_like_the_rich_table(gpt, monkeypatch):
+def test_fast_layout_looks_like_the_rich_table(gpt):
     view = gpt.table()
-    rich_text = render(view, width=250)
-    monkeypatch.setattr(grid, "RICH_TABLE_ROWS", 0)
-    fast_text = render(gpt.table(), width=250)
+    reference = Table(header_style="bold", box=box.SIMPLE_HEAD)  # what rich itself prints for these rows
+    for column in view.columns:
+        reference.add_column(column.header, style=column.style, justify=column.justify, no_wrap=True)
+    for row in view.rows:
+        reference.add_row(*(line_text(c) for c in row.cells), style=row.style)
+    rich_text = render(reference, width=250)
+    fast_text = render(Group(*[line_text(line) for line, _ in view.layout(view.rows, 250)]), width=250)
     assert [line.rstrip() for line in fast_text.splitlines()] == [line.rstrip() for line in rich_text.splitlines()]
     narrow = render(gpt.tree(), width=90)
     assert all(len(line) <= 90 for line in narrow.splitlines()[8:-3])

@@ -33,7 +33,6 @@ class ModuleSummary(ModuleTreeView):
         Column("Param #", justify="right"),
         Column("Trainable"),
     )
-    rich_table = False  # laid out here: a narrow console cuts code, not module names
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -285,7 +285,6 @@ class TraceTree(ModuleTreeView):
         Column("op", style="bold", min_width=10),
         Column("output shape", min_width=30),
     )
-    rich_table = False  # laid out here: a narrow console cuts code, not module names
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
