@@ -9,7 +9,9 @@ results; ``Trace`` ties them together lazily.
 from __future__ import annotations
 
 import gc
+import io
 import json
+import os
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -32,7 +34,7 @@ from shapetrace.contracts.session import ContractSession, check_on_violation
 from shapetrace.diagnose import Diagnostic, attach_note, diagnose
 from shapetrace.diagnose.evidence import Evidence, EvidenceListener, collect_evidence
 from shapetrace.render.diagnostics import DiagnosticsView
-from shapetrace.render.json import trace_to_dict
+from shapetrace.render.json import trace_to_dict, write_json
 from shapetrace.render.table import TraceTable
 from shapetrace.render.views import make_view
 from shapetrace.symbolic.job import Job
@@ -163,7 +165,18 @@ class Trace:
         return trace_to_dict(self)
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
+        """The trace as JSON text: with ``indent`` (the default), one op, module call or diagnostic
+        per line; ``indent=None``, on one line. :meth:`save_json` writes it to a file, streamed."""
+        if indent is None:
+            return json.dumps(self.to_dict())
+        out = io.StringIO()
+        write_json(self, out)
+        return out.getvalue()
+
+    def save_json(self, path: str | os.PathLike) -> None:
+        """Write :meth:`to_json`'s text to ``path`` as it is made (also for a million ops)."""
+        with open(path, "w", encoding="utf-8") as out:
+            write_json(self, out)
 
     def table(self) -> TraceTable:
         """The trace as a rich table, read top to bottom."""

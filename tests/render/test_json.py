@@ -43,3 +43,14 @@ def test_json_of_a_failed_trace_names_the_failing_op():
     assert doc["error"]["op_index"] == 0 and doc["error"]["type"] == "RuntimeError"
     assert doc["ops"][0]["failed"] is True and doc["ops"][0]["outputs"] == []
     assert [i["shape"] for i in doc["ops"][0]["inputs"]] == [[2, 3], [4, 5]]
+
+
+def test_save_json_streams_the_same_document(tmp_path):
+    model, x = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU()), torch.rand(2, 3)
+    with shapetrace.trace(model) as t:
+        model(x)
+    t.save_json(tmp_path / "trace.json")
+    text = (tmp_path / "trace.json").read_text()
+    assert json.loads(text) == t.to_dict() == json.loads(t.to_json(indent=None))
+    lines = text.splitlines()
+    assert sum(line.startswith('    {"index"') for line in lines) == len(t.ops) + len(t.modules)  # one per line

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import json
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, TextIO
 
 from shapetrace.capture.records import ModuleCall, OpRecord, TensorMeta
 from shapetrace.diagnose import Diagnostic
@@ -84,18 +86,38 @@ def module_to_dict(call: ModuleCall) -> dict[str, Any]:
 
 
 def trace_to_dict(trace: Trace) -> dict[str, Any]:
+    return {key: list(value) if isinstance(value, Iterator) else value for key, value in _sections(trace)}
+
+
+def write_json(trace: Trace, out: TextIO) -> None:
+    """Write the trace to ``out`` as :func:`trace_to_dict` gives it, streamed: one op, module call
+    or diagnostic per line, each encoded by ``json``'s C encoder as it comes (a trace of a million
+    ops is written without its whole document in memory)."""
+    encode = json.JSONEncoder(separators=(", ", ": ")).encode  # no indent: the C encoder
+    out.write("{")
+    for n, (key, value) in enumerate(_sections(trace)):
+        out.write(("\n  " if n == 0 else ",\n  ") + encode(key) + ": ")
+        if isinstance(value, Iterator):
+            out.write("[")
+            count = 0
+            for count, item in enumerate(value, 1):
+                out.write(("\n    " if count == 1 else ",\n    ") + encode(item))
+            out.write("\n  ]" if count else "]")
+        else:
+            out.write(encode(value))
+    out.write("\n}\n")
+
+
+def _sections(trace: Trace) -> Iterator[tuple[str, Any]]:
+    """The document's keys in order; long lists as iterators of plain dicts."""
     error = trace.error
-    return {
-        "schema": SCHEMA,
-        "model": {"type": trace.summary.model_type, "parameters": trace.summary.parameters},
-        "ops": [op_to_dict(op) for op in trace.ops],
-        "modules": [module_to_dict(m) for m in trace.modules],
-        "error": None
-        if error is None
-        else {"type": error.type, "message": error.message, "op_index": error.op_index},
-        "notes": list(trace.notes),
-        "contracts": [violation_to_dict(v) for v in trace.contracts],
-        "contract_warnings": [unresolved_to_dict(h) for h in trace.contract_warnings],
-        "diagnostics": [diagnostic_to_dict(d) for d in trace.diagnostics],
-        **symbolic_to_dict(trace),
-    }
+    yield "schema", SCHEMA
+    yield "model", {"type": trace.summary.model_type, "parameters": trace.summary.parameters}
+    yield "ops", (op_to_dict(op) for op in trace.ops)
+    yield "modules", (module_to_dict(m) for m in trace.modules)
+    yield "error", None if error is None else {"type": error.type, "message": error.message, "op_index": error.op_index}
+    yield "notes", list(trace.notes)
+    yield "contracts", [violation_to_dict(v) for v in trace.contracts]
+    yield "contract_warnings", [unresolved_to_dict(h) for h in trace.contract_warnings]
+    yield "diagnostics", (diagnostic_to_dict(d) for d in trace.diagnostics)
+    yield from symbolic_to_dict(trace).items()
