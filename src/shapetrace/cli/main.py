@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 
@@ -25,8 +26,18 @@ def terminal_console() -> Console:
     return console
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, saying what to pass when the script is missing (argparse would name ``args``
+    too, which is optional)."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("the following arguments are required"):
+            message = "no script: give the Python script to run, then its arguments (shapetrace SCRIPT [ARGS...])"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="shapetrace",
         description="Run a Python script as __main__, record every torch op and module call, "
         "and print each op's line, module and output shape.",
@@ -57,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
-    problem = check_view_options(options)
+    problem = check_view_options(options) or json_target_problem(options.json)
     if problem:
         print(f"shapetrace: {problem}", file=sys.stderr)
         return 2
@@ -88,9 +99,40 @@ def main(argv: list[str] | None = None) -> int:
     if diagnostics:  # after the table, or after what --annotate/--write/--check printed
         console.print(DiagnosticsView(diagnostics))
     if options.json:
-        Path(options.json).write_text(run.trace.to_json())
+        try:
+            Path(options.json).write_text(run.trace.to_json())
+        except OSError as error:  # it became unwritable while the script ran
+            print(f"shapetrace: --json {options.json}: cannot write it ({error.strerror or error})", file=sys.stderr)
+            return 2
         console.print(f"[dim]trace written to {options.json}[/dim]")
     write_exports(view, options, console)
     if exit_code == 0 and run.trace.contracts:  # a contract violated: the run is not a success
         return 1
     return exit_code
+
+
+def json_target_problem(target: str | None) -> str | None:
+    """Why ``--json target`` cannot be written, checked before the script runs (so that a long
+    run is not lost), else ``None``. The check opens the file for appending, as the write will,
+    and removes it again if it created it."""
+    if target is None:
+        return None
+    path = Path(target)
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        return f"--json {target}: no such directory: {folder}"
+    if path.is_dir():
+        return f"--json {target}: is a directory"
+    if path.exists() and not path.is_file():
+        return f"--json {target}: not a regular file"
+    if path.exists() and not path.stat().st_mode & 0o222:
+        return f"--json {target}: it is read-only"
+    existed = path.exists()
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as error:
+        return f"--json {target}: cannot write it ({error.strerror or error})"
+    if not existed:
+        path.unlink()
+    return None
