@@ -236,3 +236,10 @@ def test_the_up_front_json_check_keeps_an_existing_target_writable(script, tmp_p
     target.write_text("old")
     assert main(["--json", str(target), str(script(GOOD))]) == 0
     assert [op["op"] for op in json.loads(target.read_text())["ops"]] == ["rand", "transpose"]
+
+
+def test_a_json_target_nobody_reads_fails_up_front_instead_of_waiting(script, tmp_path, capsys):
+    fifo = tmp_path / "trace.json"
+    os.mkfifo(fifo)
+    assert main(["--json", str(fifo), str(script(GOOD))]) == 2
+    assert capsys.readouterr().err == f"shapetrace: --json {fifo}: cannot write it (No such device or address)\n"

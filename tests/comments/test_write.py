@@ -311,6 +311,24 @@ def test_a_write_that_fails_midway_leaves_the_file_and_no_temporary_file(tmp_pat
     assert sorted(os.listdir(tmp_path)) == ["model.py"]
 
 
+def test_a_failed_write_through_a_hard_link_puts_the_old_text_back(tmp_path, monkeypatch):
+    import shapetrace.comments.write as write_module
+
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "model.py"
+    path.write_text(SMALL)
+    os.link(path, tmp_path / "alias.py")
+    t = traced_script(path)
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(write_module.os, "fsync", disk_full)
+    assert write_comments(t).failed == ["model.py: not written: [Errno 28] No space left on device"]
+    assert path.read_text() == SMALL == (tmp_path / "alias.py").read_text()
+    assert os.stat(path).st_nlink == 2
+
+
 def test_ctrl_c_during_a_write_lets_it_finish_then_interrupts(tmp_path, monkeypatch):
     import shapetrace.comments.write as write_module
 

@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def json_target_problem(target: str | None) -> str | None:
     """Why ``--json target`` cannot be written, checked before the script runs (so that a long
-    run is not lost), else ``None``. The check opens the file for appending, as the write will,
-    and removes it again if it created it."""
+    run is not lost), else ``None``. The check opens the file for writing without truncating
+    it, and removes it again if it created it."""
     if target is None:
         return None
     path = Path(target)
@@ -123,14 +123,11 @@ def json_target_problem(target: str | None) -> str | None:
         return f"--json {target}: no such directory: {folder}"
     if path.is_dir():
         return f"--json {target}: is a directory"
-    if path.exists() and not path.is_file():
-        return f"--json {target}: not a regular file"
-    if path.exists() and not path.stat().st_mode & 0o222:
-        return f"--json {target}: it is read-only"
     existed = path.exists()
-    try:
-        with open(path, "a"):
-            pass
+    if existed and not path.stat().st_mode & 0o222:
+        return f"--json {target}: it is read-only"
+    try:  # non-blocking: a FIFO nobody reads fails here instead of waiting (/dev/stdout is fine)
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666))
     except OSError as error:
         return f"--json {target}: cannot write it ({error.strerror or error})"
     if not existed:

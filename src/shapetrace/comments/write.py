@@ -206,7 +206,7 @@ def _replace(edit: FileEdit) -> None:
             if f.read() != source.data:
                 raise ValueError("the file changed while shapetrace ran")
         if status.st_nlink > 1:
-            _write_in_place(path, data)
+            _write_in_place(path, data, source.data)
         else:
             _write_through_temporary(path, data, status)
     linecache.checkcache(source.path)
@@ -233,13 +233,21 @@ def _write_through_temporary(path: str, data: bytes, status: os.stat_result) -> 
         raise
 
 
-def _write_in_place(path: str, data: bytes) -> None:
-    """Rewrite ``path`` through its own inode, so that its other hard links keep seeing it."""
+def _write_in_place(path: str, data: bytes, original: bytes) -> None:
+    """Rewrite ``path`` through its own inode, so that its other hard links keep seeing it; on a
+    failure (a full disk) its ``original`` bytes are written back."""
     with open(path, "r+b") as f:
-        f.write(data)
-        f.truncate()
-        f.flush()
-        os.fsync(f.fileno())
+        try:
+            f.write(data)
+            f.truncate()
+            f.flush()
+            os.fsync(f.fileno())
+        except BaseException:
+            f.seek(0)
+            f.write(original)
+            f.truncate()
+            f.flush()
+            raise
 
 
 _DEFERRED_SIGNALS = tuple(
