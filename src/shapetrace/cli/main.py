@@ -32,7 +32,9 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("the following arguments are required"):
-            message = "no script: give the Python script to run, then its arguments (shapetrace SCRIPT [ARGS...])"
+            message = (
+                "no script: give the Python script to run, then its arguments (shapetrace SCRIPT [ARGS...])"
+            )
         super().error(message)
 
 
@@ -102,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             Path(options.json).write_text(run.trace.to_json())
         except OSError as error:  # it became unwritable while the script ran
-            print(f"shapetrace: --json {options.json}: cannot write it ({error.strerror or error})", file=sys.stderr)
+            print(
+                f"shapetrace: --json {options.json}: cannot write it ({error.strerror or error})",
+                file=sys.stderr,
+            )
             return 2
         console.print(f"[dim]trace written to {options.json}[/dim]")
     write_exports(view, options, console)
