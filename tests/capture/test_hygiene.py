@@ -193,3 +193,21 @@ def test_a_failure_of_ours_at_exit_leaves_nothing_installed_and_the_users_error_
         model(x)
     assert_nothing_installed(model, before)
     assert [op.op for op in t.ops] == ["linear", "relu", "linear"]
+
+
+def test_gc_paused_re_enables_the_collector_even_when_building_fails():
+    from shapetrace.trace import gc_paused
+
+    assert gc.isenabled()
+    try:
+        with pytest.raises(ValueError, match="building failed"), gc_paused():
+            assert not gc.isenabled()
+            raise ValueError("building failed")
+        assert gc.isenabled()
+        gc.disable()  # a caller that paused it itself gets it back paused
+        with pytest.raises(ValueError), gc_paused():
+            raise ValueError("building failed")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+

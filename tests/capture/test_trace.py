@@ -275,3 +275,53 @@ def test_lazy_modules_trace_and_are_counted_once_initialised():
         failing(x)  # fails in the Linear, before the LazyLinear is initialised
     assert t.summary.parameters is None and t.summary.uninitialised == 2
     assert "2 of lazy modules not initialised yet" in to_text(t.view("tree"))
+
+
+class Tied(nn.Module):
+    """One Linear under two attribute names: ``named_modules()`` lists it once, as ``first``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Linear(4, 4)
+        self.second = self.first
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(self.first(x))                   # (B, 4)
+
+
+def test_a_module_registered_under_two_names_gets_its_first_name():
+    model, x = Tied(), torch.rand(2, 4)
+    assert [name for name, _ in model.named_modules()] == ["", "first"]
+    with shapetrace.trace(model) as t:
+        model(x)
+    assert [(m.path, m.call) for m in t.modules] == [("", 1), ("first", 1), ("first", 2)]
+    assert [op.module for op in t.ops] == ["first", "first"]
+
+
+def test_a_failure_re_raised_as_another_exceptions_cause_keeps_its_op_index():
+    a, b = torch.rand(2, 3), torch.rand(4, 5)
+    with pytest.raises(ValueError), shapetrace.trace() as t:
+        a.sum()
+        try:
+            a @ b
+        except RuntimeError as error:
+            raise ValueError("wrapped") from error
+    assert (t.error.type, t.error.op_index) == ("ValueError", 1)
+    assert t.failing_op() is t.ops[1] and t.ops[1].failed
+    with pytest.raises(KeyError), shapetrace.trace() as t:
+        try:
+            a @ b
+        except RuntimeError:
+            raise KeyError("raised while handling it")  # noqa: B904  (the failure is its __context__)
+    assert (t.error.type, t.error.op_index) == ("KeyError", 0)
+
+
+def test_an_exception_unrelated_to_a_failed_op_has_no_op_index():
+    a, b = torch.rand(2, 3), torch.rand(4, 5)
+    with pytest.raises(ValueError), shapetrace.trace() as t:
+        try:
+            a @ b
+        except RuntimeError:
+            pass
+        raise ValueError("later, for another reason")
+    assert t.error.op_index is None and t.failing_op() is None

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
+import torch
 
+import shapetrace
 from shapetrace.cli.main import main
+
+PACKAGE_DIR = Path(shapetrace.__file__).resolve().parent
 
 GOOD = """\
 import sys
@@ -38,6 +44,13 @@ class Net(nn.Module):
 
 Net()(torch.rand(2, 3, 4))
 """
+
+
+def torch_message(run) -> str:
+    """The message torch's own error has, untraced (its wording changes between releases)."""
+    with pytest.raises(RuntimeError) as raised:
+        run()
+    return str(raised.value)
 
 
 @pytest.fixture
@@ -87,8 +100,10 @@ def test_failing_script_prints_its_traceback_then_the_trace_and_exits_1(script, 
     err_lines = captured.err.splitlines()
     assert err_lines[0] == "Traceback (most recent call last):"
     assert f'File "{path}", line 15, in <module>' in err_lines[1]
-    assert "runpy" not in captured.err and "shapetrace/" not in captured.err  # the script's own traceback
-    assert err_lines[-1] == "RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x12 and 8x4)"
+    frames = [Path(file) for file in re.findall(r'^  File "([^"]+)"', captured.err, re.MULTILINE)]
+    assert frames[0] == path  # the script's own traceback: its frames, torch's, none of ours
+    assert not [f for f in frames if f.name == "runpy.py" or f.resolve().is_relative_to(PACKAGE_DIR)]
+    assert err_lines[-1] == f"RuntimeError: {torch_message(lambda: torch.nn.Linear(8, 4)(torch.rand(2, 12)))}"
     out = captured.out
     assert "flatten" in out and "(2, 12)" in out and "✗ raised" in out
     assert "✗ op 2 (linear) at script.py:12 raised RuntimeError" in out
@@ -114,10 +129,12 @@ def test_missing_or_unreadable_script_is_one_clear_line_and_exit_2(tmp_path, cap
 
 
 def test_console_script_and_python_dash_m(examples):
-    for command in (["shapetrace"], [sys.executable, "-m", "shapetrace"]):
+    console_script = Path(sys.executable).parent / "shapetrace"  # the venv's bin need not be on PATH
+    for command in ([str(console_script)], [sys.executable, "-m", "shapetrace"]):
         done = subprocess.run(
             [*command, str(examples.path("tokenize_image"))],
-            capture_output=True, text=True, env={**os.environ, "COLUMNS": "160"}, timeout=120,
+            capture_output=True, text=True, env={**os.environ, "COLUMNS": "160", "PATH": "/usr/bin:/bin"},
+            timeout=120,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert "transpose" in done.stdout and "(B, H*W, C)" in done.stdout  # dims named from torch.rand(B, C, H, W)
@@ -169,3 +186,60 @@ def test_comment_modes_print_the_failure_panel_once_when_the_script_raised(scrip
     assert captured.out.index("module calls in script.py") < captured.out.index("✗ matmul-shape")
     assert captured.out.count("✗ matmul-shape") == 1
     assert "shapetrace: --check skipped: the script raised" in captured.err
+
+
+def test_no_script_says_what_to_pass(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main([])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        "shapetrace: error: no script: give the Python script to run, then its arguments (shapetrace SCRIPT [ARGS...])"
+    )
+    assert "args" not in err.splitlines()[-1]
+
+
+def test_a_fifo_as_the_script_is_one_line_and_exit_2_instead_of_waiting(tmp_path):
+    fifo = tmp_path / "script.py"
+    os.mkfifo(fifo)
+    done = subprocess.run(
+        [sys.executable, "-m", "shapetrace", str(fifo)], capture_output=True, text=True, timeout=60
+    )  # a reader blocked on the FIFO would wait until the timeout
+    assert done.returncode == 2
+    assert done.stderr == f"shapetrace: {fifo}: not a regular file, not a Python script\n"
+
+
+@pytest.mark.parametrize(
+    ("target", "problem"),
+    [
+        ("{tmp}", "--json {tmp}: is a directory"),
+        ("{tmp}/missing/trace.json", "--json {tmp}/missing/trace.json: no such directory: {tmp}/missing"),
+        ("{tmp}/read-only.json", "--json {tmp}/read-only.json: it is read-only"),
+        ("/proc/self/trace.json", "--json /proc/self/trace.json: cannot write it (No such file or directory)"),
+    ],
+)
+def test_an_unwritable_json_target_fails_before_the_script_runs(script, tmp_path, capsys, target, problem):
+    (tmp_path / "read-only.json").write_text("{}")
+    (tmp_path / "read-only.json").chmod(0o444)
+    ran = tmp_path / "ran"
+    path = script(f"open({str(ran)!r}, 'w').close()\n")
+    assert main(["--json", target.format(tmp=tmp_path), str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"shapetrace: {problem.format(tmp=tmp_path)}\n"
+    assert not ran.exists()  # the script never ran
+    assert (tmp_path / "read-only.json").read_text() == "{}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["read-only.json", "script.py"]  # no probe left
+
+
+def test_the_up_front_json_check_keeps_an_existing_target_writable(script, tmp_path, capsys):
+    target = tmp_path / "trace.json"
+    target.write_text("old")
+    assert main(["--json", str(target), str(script(GOOD))]) == 0
+    assert [op["op"] for op in json.loads(target.read_text())["ops"]] == ["rand", "transpose"]
+
+
+def test_a_json_target_nobody_reads_fails_up_front_instead_of_waiting(script, tmp_path, capsys):
+    fifo = tmp_path / "trace.json"
+    os.mkfifo(fifo)
+    assert main(["--json", str(fifo), str(script(GOOD))]) == 2
+    assert capsys.readouterr().err == f"shapetrace: --json {fifo}: cannot write it (No such device or address)\n"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import sympy
 
@@ -77,3 +81,42 @@ def test_several_tensors_and_several_runs():
     assert cut.more_runs and len(cut.alternatives) == 4
     many = parse_comment("# (B, N), (B,), ...")
     assert many.more_tensors == (True,)
+
+
+def test_a_comment_asking_for_an_astronomic_number_is_prose_and_never_evaluated():
+    # each of these would hang, exhaust memory or crash if handed to sympy or expanded
+    for comment in (
+        "# (B, 2**2**2**2**2)",  # 2**65536: ValueError from int conversion before the bound
+        "# (B, N**N)",  # a name as exponent: unbounded at the sizes --check substitutes
+        "# (B, (H**64)**64)",  # H**4096: far past any size
+        "# (B, " + "9" * 2000 + ")",  # an integer of 2000 digits
+        "# (2, " + "1+" * 100_000 + "1)",  # deeper than Python's parser recurses
+        "# (2, 3) x99999999",  # a hundred million tensors
+    ):
+        assert parse_comment(comment) is None, comment[:40]
+    with pytest.raises(NotAShape):
+        parse_shape("(B, 2**2**2**2**2)")
+
+
+def test_powers_and_counts_within_the_bound_still_parse():
+    assert parse_shape("(B, H**2, 2**10, (H*W)**2)") == (B, H**2, 1024, (H * W) ** 2)
+    assert parse_shape("(B, " + "9" * 19 + ")")[1] == 10**19 - 1
+    assert len(parse_comment("# (B, N) x1000").alternatives[0]) == 1000
+
+
+def test_shape_comment_modes_finish_on_a_comment_asking_for_9_to_the_9_to_the_9(tmp_path):
+    script = tmp_path / "script.py"
+    source = "import torch\n\nx = torch.rand(2, 3)  # (2, 9**9**9)\ny = x.t()\n"
+    script.write_text(source)
+    run_modes = (
+        "import sys\nfrom shapetrace.cli.main import main\n"
+        "print([main([mode, sys.argv[1]]) for mode in ('--check', '--annotate', '--write')])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", run_modes, str(script)], capture_output=True, text=True, timeout=120,
+        cwd=tmp_path, env={**os.environ, "COLUMNS": "160"},
+    )  # fmt: skip  (a hang is a timeout here, not a stuck suite)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[0, 0, 0]"
+    assert "x = torch.rand(2, 3)  # (2, 3)  # (2, 9**9**9)" in done.stdout  # --annotate: the user's note kept
+    assert script.read_text() == source.replace("y = x.t()\n", "y = x.t()  # (3, 2)\n")

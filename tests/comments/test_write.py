@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -203,3 +206,169 @@ def test_bom_and_lines_that_cannot_take_a_comment(cli, tmp_path, monkeypatch):
     assert lines[2] == "    torch.rand(2, 3)  # (2, 3)"  # the continuation's own op
     assert lines[3] == "y = torch.cat([x,     # (4, 3)"  # inside brackets: allowed
     assert lines[5:] == ["s = f'''{x.sum()}", "'''"]  # inside a string: never
+
+
+SMALL = "import torch\n\nx = torch.rand(2, 3)\ny = x.t()\n"
+SMALL_WRITTEN = "import torch\n\nx = torch.rand(2, 3)  # (2, 3)\ny = x.t()             # (3, 2)\n"
+
+
+def test_a_read_only_file_is_never_written(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "locked.py"
+    path.write_text(SMALL)
+    path.chmod(0o444)
+    before = os.stat(path)
+    code, out, _ = cli("--write", path)
+    assert code == 1
+    assert "locked.py: not written: it is read-only (mode 0444): left as it was" in out.splitlines()
+    after = os.stat(path)
+    assert path.read_text() == SMALL
+    assert (after.st_ino, after.st_mode, after.st_mtime_ns) == (before.st_ino, before.st_mode, before.st_mtime_ns)
+    assert sorted(os.listdir(tmp_path)) == ["locked.py"]
+
+
+def test_a_file_with_several_hard_links_stays_one_file(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "model.py"
+    path.write_text(SMALL)
+    os.link(path, tmp_path / "alias.py")
+    inode = os.stat(path).st_ino
+    code, out, _ = cli("--write", path)
+    assert code == 0 and out.splitlines()[-1] == "shapetrace --write: 2 lines changed in 1 file"
+    assert path.read_text() == SMALL_WRITTEN == (tmp_path / "alias.py").read_text()
+    assert (os.stat(path).st_ino, os.stat(path).st_nlink) == (inode, 2)
+    assert sorted(os.listdir(tmp_path)) == ["alias.py", "model.py"]
+
+
+def test_a_symlinked_file_is_written_through_its_link(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "real.py").write_text(SMALL)
+    (tmp_path / "link.py").symlink_to(tmp_path / "real.py")
+    assert cli("--write", tmp_path / "link.py")[0] == 0
+    assert (tmp_path / "link.py").is_symlink() and (tmp_path / "real.py").read_text() == SMALL_WRITTEN
+
+
+def _planned_then(monkeypatch, change):
+    """Make ``write_comments`` call ``change(edit)`` between planning a file and writing it."""
+    import shapetrace.comments.write as write_module
+
+    plan = write_module.plan_file
+
+    def plan_and_change(traced):
+        edit = plan(traced)
+        change(edit)
+        return edit
+
+    monkeypatch.setattr(write_module, "plan_file", plan_and_change)
+
+
+def test_a_file_changed_between_read_and_write_is_not_overwritten(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "model.py"
+    path.write_text(SMALL)
+    t = traced_script(path)
+    edited_meanwhile = SMALL + "z = 1  # the user's edit while shapetrace ran\n"
+    _planned_then(monkeypatch, lambda edit: path.write_text(edited_meanwhile))
+    report = write_comments(t)
+    assert report.failed == ["model.py: not written: the file changed while shapetrace ran"]
+    assert not report.written and path.read_text() == edited_meanwhile
+
+
+def test_an_edit_that_would_change_the_code_is_not_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "model.py"
+    path.write_text(SMALL)
+    t = traced_script(path)
+
+    def break_the_code(edit):
+        edit.text = edit.text.replace("torch.rand(2, 3)", "torch.rand(2, 4)")
+
+    _planned_then(monkeypatch, break_the_code)
+    report = write_comments(t)
+    assert report.failed == [
+        "model.py: not written: the edit would change the code (a shapetrace bug): file left as it was"
+    ]
+    assert path.read_text() == SMALL
+
+
+def test_a_write_that_fails_midway_leaves_the_file_and_no_temporary_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    import shapetrace.comments.write as write_module
+
+    path = tmp_path / "model.py"
+    path.write_text(SMALL)
+    t = traced_script(path)
+    written = []
+
+    def disk_full(fd):
+        written.append(os.fstat(fd).st_size)  # the new text went to another file than model.py
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(write_module.os, "fsync", disk_full)
+    report = write_comments(t)
+    assert report.failed == ["model.py: not written: [Errno 28] No space left on device"]
+    assert written == [len(SMALL_WRITTEN)] and path.read_text() == SMALL
+    assert sorted(os.listdir(tmp_path)) == ["model.py"]
+
+
+def test_a_failed_write_through_a_hard_link_puts_the_old_text_back(tmp_path, monkeypatch):
+    import shapetrace.comments.write as write_module
+
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "model.py"
+    path.write_text(SMALL)
+    os.link(path, tmp_path / "alias.py")
+    t = traced_script(path)
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(write_module.os, "fsync", disk_full)
+    assert write_comments(t).failed == ["model.py: not written: [Errno 28] No space left on device"]
+    assert path.read_text() == SMALL == (tmp_path / "alias.py").read_text()
+    assert os.stat(path).st_nlink == 2
+
+
+def test_ctrl_c_during_a_write_lets_it_finish_then_interrupts(tmp_path, monkeypatch):
+    import shapetrace.comments.write as write_module
+
+    path = tmp_path / "model.py"
+    path.write_text(SMALL)
+    t = traced_script(path)
+    fsync = os.fsync
+
+    def interrupted(fd):
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C halfway through the write
+        fsync(fd)
+
+    monkeypatch.setattr(write_module.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_comments(t)
+    assert path.read_text() == SMALL_WRITTEN
+    assert sorted(os.listdir(tmp_path)) == ["model.py"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+KILLED_WRITE = """
+import os, signal, sys
+import shapetrace.comments.write as write_module
+from shapetrace.cli.main import main
+
+def killed(fd):
+    os.kill(os.getpid(), signal.SIGTERM)  # SIGTERM halfway through the write, as `kill` sends it
+    os.fsync(fd)
+
+write_module.os = type("Os", (), {**vars(os), "fsync": staticmethod(killed)})
+sys.exit(main(["--write", sys.argv[1]]))
+"""
+
+
+def test_a_write_killed_midway_leaves_the_file_whole_and_no_temporary_file(tmp_path):
+    path = tmp_path / "model.py"
+    path.write_text(SMALL)
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITE, str(path)], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    assert path.read_text() == SMALL_WRITTEN  # the write finished before the signal took effect
+    assert sorted(os.listdir(tmp_path)) == ["model.py"]

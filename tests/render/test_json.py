@@ -30,8 +30,12 @@ def test_json_follows_the_documented_schema(examples):
          "expr": op["outputs"][0]["expr"], "path": "", "id": op["outputs"][0]["id"]}
     ]  # fmt: skip
     module = doc["modules"][1]
-    assert {"path", "type", "call", "inputs", "outputs", "parent", "first_op", "end_op"} <= set(module)
+    assert {"path", "type", "call", "inputs", "outputs", "parent", "depth", "first_op", "end_op", "failed",
+            "file", "line", "code"} <= set(module)  # fmt: skip
     assert (module["path"], module["type"], module["call"]) == ("patch_embed", "Conv2d", 1)
+    assert (doc["modules"][0]["depth"], module["depth"], module["parent"]) == (0, 1, 0)
+    assert module["code"] == "x = self.patch_embed(x)                                      # (B, D, H//32, W//32)"
+    assert (module["file"], module["line"]) == (str(examples.path("patch_embed")), 34)
     assert module["inputs"][0]["shape"] == [8, 3, 128, 128]
 
 

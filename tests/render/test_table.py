@@ -58,12 +58,14 @@ def test_dtype_and_device_are_shown_only_where_they_differ():
 
 def test_failed_op_and_error_are_shown():
     a, b = torch.rand(2, 3), torch.rand(4, 5)
+    with pytest.raises(RuntimeError) as untraced:  # torch's wording, which changes between releases
+        a @ b
     with pytest.raises(RuntimeError), shapetrace.trace() as t:
         a.sum()
         a @ b
     text = render(t)
     assert "✗ raised" in text
-    assert "✗ op 1 (@) at test_table.py:" in text and "RuntimeError: mat1 and mat2 shapes" in text
+    assert "✗ op 1 (@) at test_table.py:" in text and f"raised RuntimeError: {untraced.value}" in text
 
 
 def test_narrow_console_keeps_shapes_and_cuts_code(examples):

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 
@@ -25,8 +26,20 @@ def terminal_console() -> Console:
     return console
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, saying what to pass when the script is missing (argparse would name ``args``
+    too, which is optional)."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("the following arguments are required"):
+            message = (
+                "no script: give the Python script to run, then its arguments (shapetrace SCRIPT [ARGS...])"
+            )
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="shapetrace",
         description="Run a Python script as __main__, record every torch op and module call, "
         "and print each op's line, module and output shape.",
@@ -57,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     options = build_parser().parse_args(argv)
-    problem = check_view_options(options)
+    problem = check_view_options(options) or json_target_problem(options.json)
     if problem:
         print(f"shapetrace: {problem}", file=sys.stderr)
         return 2
@@ -88,9 +101,40 @@ def main(argv: list[str] | None = None) -> int:
     if diagnostics:  # after the table, or after what --annotate/--write/--check printed
         console.print(DiagnosticsView(diagnostics))
     if options.json:
-        Path(options.json).write_text(run.trace.to_json())
+        try:
+            Path(options.json).write_text(run.trace.to_json())
+        except OSError as error:  # it became unwritable while the script ran
+            print(
+                f"shapetrace: --json {options.json}: cannot write it ({error.strerror or error})",
+                file=sys.stderr,
+            )
+            return 2
         console.print(f"[dim]trace written to {options.json}[/dim]")
     write_exports(view, options, console)
     if exit_code == 0 and run.trace.contracts:  # a contract violated: the run is not a success
         return 1
     return exit_code
+
+
+def json_target_problem(target: str | None) -> str | None:
+    """Why ``--json target`` cannot be written, checked before the script runs (so that a long
+    run is not lost), else ``None``. The check opens the file for writing without truncating
+    it, and removes it again if it created it."""
+    if target is None:
+        return None
+    path = Path(target)
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        return f"--json {target}: no such directory: {folder}"
+    if path.is_dir():
+        return f"--json {target}: is a directory"
+    existed = path.exists()
+    if existed and not path.stat().st_mode & 0o222:
+        return f"--json {target}: it is read-only"
+    try:  # non-blocking: a FIFO nobody reads fails here instead of waiting (/dev/stdout is fine)
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o666))
+    except OSError as error:
+        return f"--json {target}: cannot write it ({error.strerror or error})"
+    if not existed:
+        path.unlink()
+    return None

@@ -63,6 +63,8 @@ def check_runnable(path: str | os.PathLike) -> Path:
         raise ScriptNotRunnable(f"shapetrace: {path}: no such file")
     if script.is_dir():
         raise ScriptNotRunnable(f"shapetrace: {path}: is a directory, not a Python script")
+    if not script.is_file():  # a FIFO or a device: opening it could wait forever
+        raise ScriptNotRunnable(f"shapetrace: {path}: not a regular file, not a Python script")
     try:
         with open(script, "rb") as f:
             f.read(1)

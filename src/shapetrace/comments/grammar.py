@@ -10,6 +10,10 @@ a rendering, then nothing or prose that starts with ``,`` ``;`` or a spaced dash
     dim       := names, integers, + - * // / % **, parentheses, min(...), max(...);
                  ``D?`` is the name ``D`` marked as a guess (named by value only)
 
+A comment asks for a bounded amount of work: the exponent of ``**`` is a whole number written
+out, a dim's value must fit in ``MAX_DIM_BITS`` bits when every name is a 64-bit size, and a
+count ``xN`` is at most ``MAX_COUNT``. ``# (2, 9**9**9)`` is therefore prose, never evaluated.
+
 ``/`` is read as floor division (sizes are integers; the seeds write ``H/ps`` for a division they
 know is exact). docs/comments.md has the full rules.
 """
@@ -28,6 +32,10 @@ _GUESS = "__guessed"
 _GUESSED_NAME = re.compile(r"([A-Za-z_]\w*)\?")
 _ITEM_COUNT = re.compile(r" x(\d+)")
 _PROSE_START = re.compile(r"[,;]|\s+(-|--|\u2014|#)(\s|$)")
+
+MAX_DIM_BITS = 4096  # bound on a dim's bit length, every name taken as a 64-bit size
+MAX_COUNT = 100_000  # bound on ``xN``: that many equal tensors in a row
+_NAME_BITS = 64
 
 
 class NotAShape(ValueError):
@@ -92,6 +100,8 @@ def _scan_group(text: str, pos: int) -> tuple[tuple, bool, int]:
         pos = end + 1
         count = _ITEM_COUNT.match(text, pos)
         if count:
+            if int(count.group(1)) > MAX_COUNT:
+                raise NotAShape(f"x{count.group(1)}: more than {MAX_COUNT} tensors")
             items.extend([dims] * int(count.group(1)))
             pos = count.end()
         else:
@@ -124,7 +134,10 @@ def parse_shape(text: str) -> tuple[sympy.Expr, ...]:
 
     A single dim needs its trailing comma (``(B,)``): ``(optional)`` is prose, not a shape.
     """
-    return tuple(_to_sympy(node) for node in _tuple_nodes(text))
+    try:
+        return tuple(_to_sympy(node) for node in _tuple_nodes(text))
+    except RecursionError:
+        raise NotAShape(text) from None
 
 
 def guessed_dims(text: str) -> tuple[bool, ...]:
@@ -139,11 +152,44 @@ def guessed_dims(text: str) -> tuple[bool, ...]:
 def _tuple_nodes(text: str) -> tuple[ast.expr, ...]:
     try:
         tree = ast.parse(_GUESSED_NAME.sub(r"\1" + _GUESS, text.strip()), mode="eval").body
-    except SyntaxError:
+        if not isinstance(tree, ast.Tuple):
+            raise NotAShape(text)
+        for dim in tree.elts:
+            if _bits(dim) > MAX_DIM_BITS:
+                raise NotAShape(f"{ast.unparse(dim)}: larger than any size")
+    except NotAShape:
+        raise
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # e.g. 5000 digits, 10k nested terms
         raise NotAShape(text) from None
-    if not isinstance(tree, ast.Tuple):
-        raise NotAShape(text)
     return tuple(tree.elts)
+
+
+def _bits(node: ast.expr) -> int:
+    """An upper bound on the bit length of a dim's value when every name is a 64-bit size, so
+    that a comment asking for an astronomic number is refused before sympy evaluates it. The
+    exponent of ``**`` must be a whole number written out."""
+    if isinstance(node, ast.Name):
+        return _NAME_BITS
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value.bit_length()
+    if isinstance(node, ast.UnaryOp):
+        return _bits(node.operand)
+    if isinstance(node, ast.Call):
+        return max((_bits(arg) for arg in node.args), default=0)
+    if not isinstance(node, ast.BinOp):
+        return 0  # not part of the grammar: _to_sympy refuses it
+    left = _bits(node.left)
+    if isinstance(node.op, ast.Pow):
+        exponent = node.right
+        if not (isinstance(exponent, ast.Constant) and type(exponent.value) is int):
+            raise NotAShape(f"{ast.unparse(node)}: the exponent is not a whole number")
+        return max(left, 1) * exponent.value
+    right = _bits(node.right)
+    if isinstance(node.op, ast.Mult):
+        return left + right
+    if isinstance(node.op, (ast.Add, ast.Sub)):
+        return max(left, right) + 1
+    return max(left, right)  # // / %: no larger than their operands
 
 
 def symbol(name: str) -> sympy.Symbol:

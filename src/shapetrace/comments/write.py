@@ -2,17 +2,23 @@
 
 Only owned comments change (see :mod:`shapetrace.comments.grammar`); fresh, unchecked and
 foreign comments, code, blank lines, line endings and encoding are kept byte for byte. A file
-is written only when it changes, through a temporary file renamed over it, and only when its
-code (its AST) is unchanged by the edit.
+is written only when it changes, only when its code (its AST) is unchanged by the edit, never
+when it is read-only, through a temporary file renamed over it (a file with several hard links
+is rewritten in place, so the links stay one file).
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import linecache
 import os
+import signal
+import stat
 import tempfile
+import threading
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -175,8 +181,10 @@ def _columns(
 
 
 def _replace(edit: FileEdit) -> None:
-    """Write ``edit`` through a temporary file renamed over the original, after checking that
-    the code is unchanged and the file was not modified meanwhile."""
+    """Write ``edit`` over its file, after checking that the code is unchanged, that the file is
+    writable and that it was not modified meanwhile. A file with one link is replaced by a
+    temporary file renamed over it; a file with several links is rewritten in place, so that
+    every link sees the edit. Interrupts arriving meanwhile wait until the file is whole."""
     source = edit.source
     if "\r" in edit.text.replace("\r\n", ""):
         raise ValueError("lines ending in a bare \\r are not supported")
@@ -188,9 +196,25 @@ def _replace(edit: FileEdit) -> None:
         raise ValueError("the edit would change the code (a shapetrace bug): file left as it was")
     data = edit.text.encode(source.encoding)
     path = os.path.realpath(source.path)
-    with open(path, "rb") as f:
-        if f.read() != source.data:
-            raise ValueError("the file changed while shapetrace ran")
+    status = os.stat(path)
+    if not stat.S_ISREG(status.st_mode):
+        raise ValueError("not a regular file")
+    if not status.st_mode & 0o222 or not os.access(path, os.W_OK):
+        raise ValueError(f"it is read-only (mode {stat.S_IMODE(status.st_mode):04o}): left as it was")
+    with _interrupts_deferred():
+        with open(path, "rb") as f:
+            if f.read() != source.data:
+                raise ValueError("the file changed while shapetrace ran")
+        if status.st_nlink > 1:
+            _write_in_place(path, data, source.data)
+        else:
+            _write_through_temporary(path, data, status)
+    linecache.checkcache(source.path)
+
+
+def _write_through_temporary(path: str, data: bytes, status: os.stat_result) -> None:
+    """Write ``data`` to a hidden file beside ``path`` with its mode and owner, then rename it over
+    ``path``; on any failure the hidden file is removed and ``path`` is left as it was."""
     fd, temp = tempfile.mkstemp(
         prefix=f".{os.path.basename(path)}.", suffix=".shapetrace", dir=os.path.dirname(path)
     )
@@ -199,10 +223,58 @@ def _replace(edit: FileEdit) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(temp, os.stat(path).st_mode & 0o7777)
+        os.chmod(temp, stat.S_IMODE(status.st_mode))
+        with contextlib.suppress(OSError):  # only root may give a file away: kept where allowed
+            os.chown(temp, status.st_uid, status.st_gid)
         os.replace(temp, path)
     except BaseException:
-        if os.path.exists(temp):
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
         raise
-    linecache.checkcache(source.path)
+
+
+def _write_in_place(path: str, data: bytes, original: bytes) -> None:
+    """Rewrite ``path`` through its own inode, so that its other hard links keep seeing it; on a
+    failure (a full disk) its ``original`` bytes are written back."""
+    with open(path, "r+b") as f:
+        try:
+            f.write(data)
+            f.truncate()
+            f.flush()
+            os.fsync(f.fileno())
+        except BaseException:
+            f.seek(0)
+            f.write(original)
+            f.truncate()
+            f.flush()
+            raise
+
+
+_DEFERRED_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP inside the block and deliver them after it, to the handlers
+    they had, so that a killed ``--write`` leaves each file either as it was or fully written and
+    no temporary file behind. Only the main thread receives signals: elsewhere a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {}
+    for signum in _DEFERRED_SIGNALS:
+        handler = signal.getsignal(signum)
+        if handler is None:  # installed outside Python: cannot be restored, so left alone
+            continue
+        previous[signum] = handler
+        signal.signal(signum, lambda number, _frame: received.append(number))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(received):
+            signal.raise_signal(signum)

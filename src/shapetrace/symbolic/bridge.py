@@ -193,16 +193,26 @@ def _inside_op(frame: Any, user: Any) -> bool:
     return False
 
 
+# torch's structured trace log (TORCH_TRACE, and pytest's log capture) ignores logging.disable
+_TORCH_TRACE_LOG = logging.getLogger("torch.__trace")
+
+
+def _drop_record(_record: logging.LogRecord) -> bool:
+    return False
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     previous = logging.root.manager.disable
     logging.disable(logging.CRITICAL)
+    _TORCH_TRACE_LOG.addFilter(_drop_record)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
                 contextlib.redirect_stderr(io.StringIO()):  # fmt: skip
             warnings.simplefilter("ignore")
             yield
     finally:
+        _TORCH_TRACE_LOG.removeFilter(_drop_record)
         logging.disable(previous)
 
 
