@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(DiagnosticsView(diagnostics))
     if options.json:
         try:
-            Path(options.json).write_text(run.trace.to_json())
+            run.trace.save_json(options.json)  # streamed: also a million ops
         except OSError as error:  # it became unwritable while the script ran
             print(
                 f"shapetrace: --json {options.json}: cannot write it ({error.strerror or error})",
