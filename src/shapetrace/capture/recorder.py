@@ -355,13 +355,3 @@ class Recorder(TorchFunctionMode):
                 if id(module) not in seen:
                     seen.add(id(module))
                     yield module, self._paths.get(id(module), "")
-
-
-def producer(ops: list[OpEntry], tensor_id: int, before: int | None = None) -> int | None:
-    """The latest op before ``before`` (default: all) whose output has ``tensor_id``: its producer,
-    since a live tensor's id cannot be reused."""
-    for index in range(len(ops) - 1 if before is None else before - 1, -1, -1):
-        for entry in ops[index].outputs:
-            if entry.id == tensor_id:
-                return index
-    return None

@@ -3,7 +3,8 @@ built from them on demand (metadata only; the recorder itself is released)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import CodeType
 
@@ -72,6 +73,27 @@ class Recording:
                 )
             )  # fmt: skip
         return records
+
+
+class Producers:
+    """Which op made each tensor, over op entries or records (anything whose ``outputs`` have a
+    ``tensor_id``): a live tensor's id cannot be reused, so the latest op before the consumer with
+    that id among its outputs is its producer."""
+
+    def __init__(self, ops: Sequence[OpEntry] | Sequence[OpRecord]) -> None:
+        self._made: dict[int, list[int]] = {}
+        for index, op in enumerate(ops):
+            for out in op.outputs:
+                self._made.setdefault(out.tensor_id, []).append(index)
+
+    def of(self, tensor_id: int, before: int | None = None) -> int | None:
+        """The index of the op that made ``tensor_id``, the latest before op ``before`` (default:
+        the latest of all), or ``None`` when no recorded op made it."""
+        made = self._made.get(tensor_id)
+        if not made:
+            return None
+        i = len(made) if before is None else bisect_left(made, before)
+        return made[i - 1] if i else None
 
 
 def site(code: CodeType | None, lasti: int) -> tuple[str, int]:

@@ -19,15 +19,16 @@ import torch
 
 
 class TensorEntry(NamedTuple):
-    """One tensor as the recorder saw it. ``id`` links an op's input to the op that produced it:
-    a live tensor's id cannot be reused, so the latest recorded output with that id, before the
-    consuming op, is its producer. ``path`` locates it in a nested value (``"[1]"``, ``".logits"``)."""
+    """One tensor as the recorder saw it. ``tensor_id`` (``id()`` of the tensor) links an op's input
+    to the op that produced it: a live tensor's id cannot be reused, so the latest recorded output
+    with that id, before the consuming op, is its producer (:func:`producer`). ``path`` locates it
+    in a nested value (``"[1]"``, ``".logits"``)."""
 
     shape: tuple[int | None, ...]  # a torch.Size; None for a nested tensor's ragged dim
     dtype: torch.dtype
     device: torch.device
     requires_grad: bool
-    id: int
+    tensor_id: int
     path: str = ""
 
 
@@ -97,7 +98,7 @@ class TensorMeta:
     def from_entry(cls, entry: TensorEntry, expr: str | None = None) -> TensorMeta:
         return build(
             cls, shape=tuple(entry.shape), dtype=entry.dtype, device=entry.device,
-            requires_grad=entry.requires_grad, tensor_id=entry.id, path=entry.path, expr=expr,
+            requires_grad=entry.requires_grad, tensor_id=entry.tensor_id, path=entry.path, expr=expr,
         )  # fmt: skip
 
     @property

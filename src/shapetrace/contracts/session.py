@@ -29,7 +29,8 @@ from torch import nn
 
 from shapetrace._private import jaxtyping_api as jt
 from shapetrace._private.torch_api import DisableTorchFunction, module_call_kwargs
-from shapetrace.capture.recorder import Listener, Recorder, producer
+from shapetrace.capture.recorder import Listener, Recorder
+from shapetrace.capture.recording import Producers
 from shapetrace.capture.records import TensorMeta, tensor_entry
 from shapetrace.capture.source import user_frame
 from shapetrace.contracts.checks import CallState, CheckFailure
@@ -360,7 +361,7 @@ class ContractSession(Listener):
 
     def _producer(self, tensor: torch.Tensor) -> int | None:
         """The latest recorded op whose output is ``tensor`` (a live tensor's id is unique)."""
-        return producer(self.recorder.ops, id(tensor)) if self.recorder is not None else None
+        return Producers(self.recorder.ops).of(id(tensor)) if self.recorder is not None else None
 
     def _note(self, contract: Contract) -> None:
         """Report, once per session, the annotations of ``contract`` that are not checked."""

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import ast
 import re
-from bisect import bisect_left
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from shapetrace.capture.recording import Producers
 from shapetrace.capture.records import ModuleCall, OpRecord, TensorMeta
 from shapetrace.capture.source import short_location
 from shapetrace.diagnose.callsite import CallSite, call_site, module_call_site
@@ -35,20 +35,14 @@ class Dataflow:
         self.ops: list[OpRecord] = trace.ops
         self.attributes = evidence.attributes if evidence is not None else {}
         self.torch_modules = evidence.torch_modules if evidence is not None else set()
-        self._made: dict[int, list[int]] = {}
-        for op in self.ops:
-            for out in op.outputs:
-                self._made.setdefault(out.tensor_id, []).append(op.index)
+        self._producers = Producers(self.ops)
 
     # --- lookups ------------------------------------------------------------------------------
 
     def producer(self, tensor_id: int, before: int) -> OpRecord | None:
         """The op that made the tensor ``tensor_id`` used by op ``before``, if it was recorded."""
-        made = self._made.get(tensor_id)
-        if not made:
-            return None
-        i = bisect_left(made, before)
-        return self.ops[made[i - 1]] if i else None
+        index = self._producers.of(tensor_id, before)
+        return self.ops[index] if index is not None else None
 
     def attribute(self, tensor_id: int, before: int) -> ModuleAttribute | None:
         """The module attribute a tensor without a recorded producer is."""
