@@ -80,7 +80,7 @@ class Producers:
     ``tensor_id``): a live tensor's id cannot be reused, so the latest op before the consumer with
     that id among its outputs is its producer."""
 
-    def __init__(self, ops: Sequence[OpEntry] | Sequence[OpRecord]) -> None:
+    def __init__(self, ops: Sequence[OpEntry | OpRecord]) -> None:
         self._made: dict[int, list[int]] = {}
         for index, op in enumerate(ops):
             for out in op.outputs:
