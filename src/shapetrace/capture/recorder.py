@@ -30,6 +30,7 @@ from shapetrace.capture.records import CallEntry, OpEntry, TensorEntry, nested_e
 from shapetrace.capture.source import (
     called_by_torch_internals,
     caller_at,
+    callers,
     is_library_code,
     library_code,
     user_frame,
@@ -115,10 +116,12 @@ class Recorder(TorchFunctionMode):
         _library: dict = library_code,
         _getframe: Callable = sys._getframe,
         _Tensor: type = torch.Tensor,
+        _Parameter: type = nn.Parameter,
         _new: Callable = tuple.__new__,
+        _entry: type = TensorEntry,
         _op: type = OpEntry,
         _compiler: Any = torch.compiler,
-        _caller_at: Callable = caller_at,
+        _callers: dict = callers,
     ):
         # The hot path: locals bound as defaults, named tuples built with tuple.__new__, no formatting.
         __tracebackhide__ = True  # pytest shows a failing op's traceback ending in torch, not here
@@ -144,15 +147,37 @@ class Recorder(TorchFunctionMode):
             and called_by_torch_internals(caller)
         ):
             return func(*args, **kwargs) if kwargs else func(*args)
+        inputs = []
+        last, params = self._last, self._params
         try:
-            inputs = self._input_entries(args, kwargs)
+            for value in (*args, *kwargs.values()) if kwargs else args:
+                if isinstance(value, _Tensor):
+                    if value is last:
+                        inputs.append(self._last_entry)
+                    elif type(value) is _Parameter:
+                        known = params.get(id(value))
+                        if known is None:
+                            known = _new(_entry, (value.shape, value.dtype, value.device, value.requires_grad, id(value), ""))
+                            params[id(value)] = (known, value)
+                        else:
+                            known = known[0]
+                        inputs.append(known)
+                    else:
+                        inputs.append(_new(_entry, (value.shape, value.dtype, value.device, value.requires_grad, id(value), "")))
+                elif type(value) is list or type(value) is tuple:
+                    for item in value:
+                        if isinstance(item, _Tensor):
+                            inputs.append(_new(_entry, (item.shape, item.dtype, item.device, item.requires_grad, id(item), "")))
         except RuntimeError:  # a tensor without sizes (a strided nested tensor): read it the slow way
             inputs = [tensor_entry(v) for v in (*args, *(kwargs or {}).values()) if isinstance(v, _Tensor)]
         index = len(self.ops)
         module_index = stack[-1] if stack else None
         if frame is not None:
             code, lasti = frame.f_code, frame.f_lasti
-            call = _caller_at(code, lasti, frame.f_globals)
+            by_offset = _callers.get(code)  # caller_at's cache, read here first: one call less per op
+            call = by_offset.get(lasti) if by_offset is not None else None
+            if call is None:
+                call = caller_at(code, lasti, frame.f_globals)
         else:
             code, lasti, call = None, -1, _call
         if not stack and inputs and self._top_op:
@@ -167,61 +192,24 @@ class Recorder(TorchFunctionMode):
                 listener.op_failed(index, args, kwargs, error)
             raise
         try:
-            outputs = self._output_entries(result)
-        except RuntimeError:
+            if isinstance(result, _Tensor):
+                self._last_entry = out = _new(
+                    _entry, (result.shape, result.dtype, result.device, result.requires_grad, id(result), "")
+                )
+                self._last = result  # the next op's likely input
+                outputs: tuple = (out,)
+            elif isinstance(result, (list, tuple)):
+                outputs = tuple([
+                    _new(_entry, (item.shape, item.dtype, item.device, item.requires_grad, id(item), f"[{i}]"))
+                    for i, item in enumerate(result)
+                    if isinstance(item, _Tensor)
+                ])  # fmt: skip
+            else:
+                outputs = ()
+        except RuntimeError:  # a nested tensor
             outputs = nested_entries(result)
         self.ops.append(_new(_op, (func, module_index, code, lasti, tuple(inputs), outputs, False)))
         return result
-
-    def _input_entries(
-        self,
-        args: tuple,
-        kwargs: dict | None,
-        _Tensor: type = torch.Tensor,
-        _Parameter: type = nn.Parameter,
-        _new: Callable = tuple.__new__,
-        _entry: type = TensorEntry,
-    ) -> list[TensorEntry]:
-        """The entries of an op's tensor arguments (also inside a top-level list or tuple)."""
-        inputs = []
-        last, params = self._last, self._params
-        for value in (*args, *kwargs.values()) if kwargs else args:
-            if isinstance(value, _Tensor):
-                if value is last:
-                    inputs.append(self._last_entry)
-                elif type(value) is _Parameter:
-                    known = params.get(id(value))
-                    if known is None:
-                        known = _new(_entry, (value.shape, value.dtype, value.device, value.requires_grad, id(value), ""))
-                        params[id(value)] = (known, value)
-                    else:
-                        known = known[0]
-                    inputs.append(known)
-                else:
-                    inputs.append(_new(_entry, (value.shape, value.dtype, value.device, value.requires_grad, id(value), "")))
-            elif type(value) is list or type(value) is tuple:
-                for item in value:
-                    if isinstance(item, _Tensor):
-                        inputs.append(_new(_entry, (item.shape, item.dtype, item.device, item.requires_grad, id(item), "")))
-        return inputs
-
-    def _output_entries(
-        self, result: Any, _Tensor: type = torch.Tensor, _new: Callable = tuple.__new__, _entry: type = TensorEntry
-    ) -> tuple[TensorEntry, ...]:
-        """The entries of an op's tensor results; a tensor result is kept as the next op's likely input."""
-        if isinstance(result, _Tensor):
-            self._last_entry = out = _new(
-                _entry, (result.shape, result.dtype, result.device, result.requires_grad, id(result), "")
-            )
-            self._last = result
-            return (out,)
-        if isinstance(result, (list, tuple)):
-            return tuple([
-                _new(_entry, (item.shape, item.dtype, item.device, item.requires_grad, id(item), f"[{i}]"))
-                for i, item in enumerate(result)
-                if isinstance(item, _Tensor)
-            ])  # fmt: skip
-        return ()
 
     # --- modules --------------------------------------------------------------------------
 

@@ -167,16 +167,16 @@ def caller_at(code: CodeType, lasti: int, globals_: dict) -> Callable[[Callable,
     ``lasti``, in the module ``globals_``: a warning torch raises inside the call (C++ warnings
     name the innermost Python frame) is then attributed to the user's line and counted in the
     user's module's warning registry, as without a trace. Cached per call site."""
-    by_offset = _callers.get(code)
+    by_offset = callers.get(code)
     if by_offset is None:
-        by_offset = _callers[code] = {}
+        by_offset = callers[code] = {}
     caller = by_offset.get(lasti)
     if caller is None:
         caller = by_offset[lasti] = _make_caller(code, line_of(code, lasti), globals_)
     return caller
 
 
-_callers: dict[CodeType, dict[int, Callable]] = {}
+callers: dict[CodeType, dict[int, Callable]] = {}  # code -> instruction offset -> caller
 _CALL = "func(*args, **kwargs) if kwargs else func(*args)"
 
 
