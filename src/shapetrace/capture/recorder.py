@@ -46,6 +46,19 @@ def _call(func: Callable, args: tuple, kwargs: dict | None) -> Any:
     return func(*args, **kwargs) if kwargs else func(*args)
 
 
+def _ended(entry: CallEntry, end_op: int, failed: bool, inputs: tuple, outputs: tuple) -> CallEntry:
+    """``entry`` with its end (``_replace`` without its keyword handling: once per module call)."""
+    module_id, path, type_name, call, parent, depth, first_op, _, _, _, _, code, lasti = entry
+    return tuple.__new__(
+        CallEntry, (module_id, path, type_name, call, parent, depth, first_op, end_op, inputs, outputs, failed, code, lasti)
+    )
+
+
+def _hearing(listeners: tuple[Listener, ...], event: str) -> tuple[Callable, ...]:
+    """The bound ``event`` methods of the listeners that override it."""
+    return tuple(getattr(each, event) for each in listeners if getattr(type(each), event) is not getattr(Listener, event))
+
+
 class Listener:
     """What an analysis may hear while a block is traced; each method does nothing by default.
     Listeners run on the traced thread with ``__torch_function__`` dispatch off."""
@@ -101,8 +114,10 @@ class Recorder(TorchFunctionMode):
     @listeners.setter
     def listeners(self, listeners: tuple[Listener, ...]) -> None:
         self._listeners = listeners
-        # top_op runs on the hot path: only the listeners that hear it are called
-        self._top_op = tuple(each.top_op for each in listeners if type(each).top_op is not Listener.top_op)
+        # on the hot paths only the listeners that hear an event are called
+        self._top_op = _hearing(listeners, "top_op")
+        self._module_entered = _hearing(listeners, "module_entered")
+        self._module_exited = _hearing(listeners, "module_exited")
 
     # --- ops ------------------------------------------------------------------------------
 
@@ -281,23 +296,23 @@ class Recorder(TorchFunctionMode):
         index = len(self.modules)
         if frame is None or called_from is None or called_from.f_back is not frame:
             self.indirect_calls.add(index)
-        self.modules.append(CallEntry(
+        self.modules.append(tuple.__new__(CallEntry, (
             key, path, type(module).__name__, call, stack[-1] if stack else None, len(stack),
             len(self.ops), None, nested_entries(args), (), False,
             frame.f_code if frame else None, frame.f_lasti if frame else -1,
-        ))  # fmt: skip
+        )))  # fmt: skip
         stack.append(index)
         if isinstance(module, torch.jit.ScriptModule):
             self.notes[f"{path or type(module).__name__} is TorchScript: its ops run outside Python and are not recorded"] = None
-        for listener in self.listeners:
-            listener.module_entered(index, module, args)
+        for hear in self._module_entered:
+            hear(index, module, args)
 
     def _exit_module(self, module: nn.Module, args: tuple, kwargs_and_output: tuple) -> None:
         if self._model_only and id(module) not in self._paths:
             self._foreign_calls -= 1
             return
-        for listener in self.listeners:
-            listener.module_exited(module, args, kwargs_and_output)
+        for hear in self._module_exited:
+            hear(module, args, kwargs_and_output)
         key = id(module)
         stack = self._stack
         for depth in range(len(stack) - 1, -1, -1):
@@ -313,14 +328,15 @@ class Recorder(TorchFunctionMode):
         if len(kwargs_and_output) == 2 and kwargs_and_output[0]:  # keyword tensors, known only now
             inputs += nested_entries(kwargs_and_output[0])
         output = kwargs_and_output[-1]
-        self.modules[index] = entry._replace(
-            end_op=len(self.ops), inputs=inputs, outputs=nested_entries(output),
-            failed=output is None and sys.exc_info()[1] is not None,
-        )  # fmt: skip
+        failed = output is None and sys.exc_info()[1] is not None
+        # a module's output is most often its last op's: that entry is already made
+        outputs = (self._last_entry,) if output is self._last and output is not None else nested_entries(output)
+        self.modules[index] = _ended(entry, len(self.ops), failed, inputs, outputs)
 
     def _end_calls(self, indices: list[int], failed: bool) -> None:
         for index in indices:
-            self.modules[index] = self.modules[index]._replace(end_op=len(self.ops), failed=failed)
+            entry = self.modules[index]
+            self.modules[index] = _ended(entry, len(self.ops), failed, entry.inputs, entry.outputs)
 
     def close_open_calls(self) -> None:
         """Give module calls still running when the trace ends their end and mark them failed."""

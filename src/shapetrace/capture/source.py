@@ -53,10 +53,15 @@ def is_library_code(code: CodeType) -> bool:
 
 
 def user_frame(frame: FrameType | None) -> FrameType | None:
-    """The first frame at or above ``frame`` that is not library code."""
-    while frame is not None and is_library_code(frame.f_code):
+    """The first frame at or above ``frame`` that is not library code (once per module call)."""
+    while frame is not None:
+        skip = library_code.get(frame.f_code)
+        if skip is None:
+            skip = is_library_code(frame.f_code)
+        if not skip:
+            return frame
         frame = frame.f_back
-    return frame
+    return None
 
 
 _TORCH_ROOT = os.path.join(os.path.dirname(torch.overrides.__file__), "")
