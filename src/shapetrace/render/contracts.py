@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
 from shapetrace.capture.source import short_location
-from shapetrace.contracts.violations import ContractViolation, UnresolvedHint, size_text
+from shapetrace.contracts.violations import ContractViolation, size_text
 
 if TYPE_CHECKING:
     from shapetrace.trace import Trace
@@ -66,41 +66,3 @@ def footer_lines(trace: Trace) -> Text:
     for hint in trace.contract_warnings:
         text.append(f"\n! {hint.describe()}", style="yellow")
     return text
-
-
-def violation_to_dict(violation: ContractViolation) -> dict[str, Any]:
-    actual = violation.actual
-    return {
-        "where": violation.where,
-        "function": violation.function,
-        "arg": violation.arg,
-        "expected": violation.expected,
-        "actual": {
-            "type": violation.actual_type,
-            "shape": None if actual is None else [s if isinstance(s, int) else str(s) for s in actual.shape],
-            "dtype": None if actual is None else actual.dtype_name,
-            "device": None if actual is None else actual.device_name,
-        },
-        "reason": violation.reason,
-        "bindings": {
-            name: list(size) if isinstance(size, tuple) else size for name, size in violation.bindings.items()
-        },
-        "file": violation.file,
-        "line": violation.line,
-        "position": violation.position,
-        "op_index": violation.op_index,
-        "module_index": violation.module_index,
-    }
-
-
-def unresolved_to_dict(hint: UnresolvedHint) -> dict[str, Any]:
-    return {
-        "function": hint.function,
-        "arg": hint.arg,
-        "hint": hint.hint,
-        "reason": hint.reason,
-        "file": hint.file,
-        "line": hint.line,
-    }
-
-

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
 from shapetrace.capture.records import ModuleCall, OpRecord, TensorMeta
+from shapetrace.contracts import ContractViolation, UnresolvedHint
 from shapetrace.diagnose import Diagnostic
-from shapetrace.render.contracts import unresolved_to_dict, violation_to_dict
 from shapetrace.symbolic.result import symbolic_to_dict
 
 if TYPE_CHECKING:
@@ -47,6 +47,42 @@ def diagnostic_to_dict(d: Diagnostic) -> dict[str, Any]:
             {"role": o.role, **tensor_to_dict(o.meta), "origin": o.origin.text if o.origin else None}
             for o in d.operands
         ],
+    }
+
+
+def violation_to_dict(violation: ContractViolation) -> dict[str, Any]:
+    actual = violation.actual
+    return {
+        "where": violation.where,
+        "function": violation.function,
+        "arg": violation.arg,
+        "expected": violation.expected,
+        "actual": {
+            "type": violation.actual_type,
+            "shape": None if actual is None else [s if isinstance(s, int) else str(s) for s in actual.shape],
+            "dtype": None if actual is None else actual.dtype_name,
+            "device": None if actual is None else actual.device_name,
+        },
+        "reason": violation.reason,
+        "bindings": {
+            name: list(size) if isinstance(size, tuple) else size for name, size in violation.bindings.items()
+        },
+        "file": violation.file,
+        "line": violation.line,
+        "position": violation.position,
+        "op_index": violation.op_index,
+        "module_index": violation.module_index,
+    }
+
+
+def unresolved_to_dict(hint: UnresolvedHint) -> dict[str, Any]:
+    return {
+        "function": hint.function,
+        "arg": hint.arg,
+        "hint": hint.hint,
+        "reason": hint.reason,
+        "file": hint.file,
+        "line": hint.line,
     }
 
 
