@@ -100,16 +100,17 @@ _SIMPLE_OPCODES = {
 
 
 @cache
-def _positions(code: CodeType) -> tuple[tuple[int | None, ...], ...]:
+def positions(code: CodeType) -> tuple[tuple[int | None, ...], ...]:
+    """``code.co_positions()`` (line, end line, column, end column per instruction), once per code."""
     return tuple(code.co_positions())
 
 
 def line_of(code: CodeType, lasti: int) -> int:
     """The source line of the instruction at byte offset ``lasti``."""
-    positions = _positions(code)
+    found = positions(code)
     index = lasti // 2
-    if 0 <= index < len(positions) and positions[index][0] is not None:
-        return positions[index][0]
+    if 0 <= index < len(found) and found[index][0] is not None:
+        return found[index][0]
     return code.co_firstlineno
 
 

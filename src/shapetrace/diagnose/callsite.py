@@ -16,6 +16,7 @@ from functools import lru_cache
 from types import CodeType
 from typing import TYPE_CHECKING, Any
 
+from shapetrace.capture.source import positions
 from shapetrace.diagnose.evidence import OperandRef
 
 if TYPE_CHECKING:
@@ -156,13 +157,11 @@ def _mapped(
 @lru_cache(maxsize=4096)
 def call_site_at(code: CodeType, lasti: int) -> CallSite | None:
     """The expression the instruction at ``lasti`` of ``code`` executes, or ``None``."""
-    if not hasattr(code, "co_positions"):  # Python 3.10: no column positions
-        return None
-    positions = list(code.co_positions())
+    found = positions(code)
     index = lasti // 2
-    if not 0 <= index < len(positions) or None in positions[index]:
+    if not 0 <= index < len(found) or None in found[index]:
         return None
-    line, end_line, col, end_col = positions[index]
+    line, end_line, col, end_col = found[index]
     lines = [linecache.getline(code.co_filename, n) for n in range(line, end_line + 1)]
     if not all(lines):
         return None
