@@ -61,9 +61,9 @@ if __name__ == "__main__":
 
 def run(*args: str) -> float:
     start = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        with contextlib.suppress(SystemExit):
-            shapetrace_main(list(args))
+    quiet = contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
+    with quiet[0], quiet[1], contextlib.suppress(SystemExit):
+        shapetrace_main(list(args))
     return time.perf_counter() - start
 
 
