@@ -356,10 +356,10 @@ def _site(code: CodeType | None, lasti: int) -> tuple[str, int]:
     return (code.co_filename, line_of(code, lasti)) if code is not None else ("<unknown>", 0)
 
 
-def _metas(raw: Any, exprs: tuple[str | None, ...] | None = None) -> tuple[TensorMeta, ...]:
+def _metas(raw: Any, exprs: tuple[tuple[str, str], ...] | None = None) -> tuple[TensorMeta, ...]:
     if exprs is None or len(exprs) != len(raw):
         return tuple([TensorMeta.from_raw(r) for r in raw])
-    return tuple([TensorMeta.from_raw(r, expr) for r, expr in zip(raw, exprs)])
+    return tuple([TensorMeta.from_raw(r, *texts) for r, texts in zip(raw, exprs)])
 
 
 @contextmanager

@@ -62,13 +62,15 @@ class Unchecked(nn.Module):
 
 def test_jaxtyping_hints_name_dims_as_the_contracts_read_them():
     """One reader of forward's hints (contracts.forward_dims), one naming rule (contracts.dim_names):
-    an unchecked `_B` still names B; the tensors inside a tuple argument are not named."""
+    an unchecked `_B` still names B; the tensors inside a tuple argument are named by their place."""
     from shapetrace.contracts import forward_dims
     from shapetrace.symbolic.naming import forward_dim_specs
 
     model = Unchecked()
     assert forward_dims(model) == {"x": "_B N", "pair[0]": "N", "pair[1]": "N"}
-    assert {a: s.names for a, s in forward_dim_specs(model).items()} == {"x": ("B", "N")}
+    assert {a: s.names for a, s in forward_dim_specs(model).items()} == {
+        "x": ("B", "N"), "pair[0]": ("N",), "pair[1]": ("N",)
+    }
     x, pair = torch.rand(2, 3), (torch.rand(3), torch.rand(3))
     with shapetrace.trace(model) as t:
         model(x, pair)

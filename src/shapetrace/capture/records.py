@@ -37,7 +37,8 @@ class TensorMeta:
     ``path`` locates the tensor inside the value it came from (``""`` for a bare tensor,
     ``"[1]"``, ``"['logits']"``, ``".last_hidden_state"``). ``tensor_id`` is ``id()`` of the
     tensor while it was alive (see ``RawMeta``). ``expr`` is the symbolic shape text, filled
-    by the symbolic pass.
+    by the symbolic pass (``(B, C, H/2, W/2)``); ``expr_exact`` the same without the
+    divisibility it was printed under (``(B, C, (H - 1)//2 + 1, (W - 1)//2 + 1)``).
     """
 
     shape: tuple[Any, ...]
@@ -47,12 +48,13 @@ class TensorMeta:
     tensor_id: int = 0
     path: str = ""
     expr: str | None = None
+    expr_exact: str | None = None
 
     @classmethod
-    def from_raw(cls, raw: RawMeta, expr: str | None = None) -> TensorMeta:
+    def from_raw(cls, raw: RawMeta, expr: str | None = None, expr_exact: str | None = None) -> TensorMeta:
         return build(
             cls, shape=tuple(raw[0]), dtype=raw[1], device=raw[2], requires_grad=raw[3], tensor_id=raw[4],
-            path=raw[5] if len(raw) > 5 else "", expr=expr,
+            path=raw[5] if len(raw) > 5 else "", expr=expr, expr_exact=expr_exact,
         )  # fmt: skip
 
     @property

@@ -17,7 +17,9 @@ where one name fits (``B?``).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import inspect
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,14 +32,21 @@ from shapetrace.capture.names import op_names
 from shapetrace.capture.recorder import Recorder
 from shapetrace.capture.source import line_of, source_line
 from shapetrace.symbolic.bridge import FakeRun, Replacement
-from shapetrace.symbolic.dims import Context, Names, Shape, make_context, render, render_by_value
+from shapetrace.symbolic.dims import Context, Fixed, Names, Rendering, Shape, make_context
 from shapetrace.symbolic.job import Job
-from shapetrace.symbolic.naming import factory_dim_names, forward_dim_specs, is_factory
+from shapetrace.symbolic.naming import (
+    factory_dim_names,
+    forward_dim_specs,
+    forward_statement_specs,
+    is_factory,
+    script_constants,
+)
 from shapetrace.symbolic.printer import expr_text
 from shapetrace.symbolic.result import (
     FAILED,
     PARTIAL,
     RAN,
+    Exprs,
     Specialization,
     SymbolicResult,
     SymbolicStatus,
@@ -56,7 +65,7 @@ SYMBOLIC_ONLY = frozenset(
     getattr(torch, name) for name in dir(torch) if name.startswith("sym_") and callable(getattr(torch, name))
 )
 
-NO_NAMES = "no dim has a name: pass dims=, annotate forward with jaxtyping, or make inputs like torch.rand(B, C, H, W)"
+NO_NAMES = "no module call and no dim with a name: pass dims=, or make inputs like torch.rand(B, C, H, W)"
 
 
 def run_pass(job: Job) -> SymbolicResult:
@@ -75,7 +84,7 @@ class _CallResult:
     ops: list[tuple[list, list]] = field(default_factory=list)  # per aligned op: (inputs, outputs)
     calls: dict[int, tuple] = field(default_factory=dict)  # position -> (type, op span, inputs, outputs)
     outputs: dict[str, Shape] = field(default_factory=dict)  # root call outputs by path
-    context: Context = field(default_factory=Context)
+    contexts: list[Context] = field(default_factory=list)  # per aligned op
     reason: str = ""
     signature: tuple = ()
 
@@ -84,6 +93,9 @@ class _Replay:
     def __init__(self, job: Job) -> None:
         self.job = job
         self.names = Names(constants=dict(job.option.sizes))
+        files = {raw[_OP_CODE].co_filename for raw in job.ops if raw[_OP_CODE] is not None}
+        files.update(raw[_CALL_CODE].co_filename for raw in job.modules if raw[_CALL_CODE] is not None)
+        self.names.script = {n: v for n, v in script_constants(sorted(files)).items() if n not in job.option.sizes}
         self.by_id: dict[int, Shape] = {}  # tensor id -> canonical shape of its latest producer
         self.op_in: dict[int, list[Shape | None]] = {}
         self.op_out: dict[int, list[Shape | None]] = {}
@@ -96,6 +108,7 @@ class _Replay:
         self.specializations: list[Specialization] = []
         self._op_cache: dict[Any, tuple[list[Shape], Context]] = {}
         self._call_cache: dict[Any, _CallResult] = {}
+        self._generated: dict[tuple[int, int, int, int], sympy.Symbol] = {}
 
     # --- the walk ------------------------------------------------------------------------------
 
@@ -116,17 +129,17 @@ class _Replay:
         return self._result()
 
     def _has_names(self, roots: list[int]) -> bool:
+        """Whether any dim gets a name: from the user, a module call's inputs (named by its
+        ``forward``, or generated), or a factory call with variables for sizes."""
         if self.job.option:
             return True
-        for r in roots:
-            entry = self.job.root_calls.get(r)
-            if entry is not None and forward_dim_specs(entry[0]):
-                return True
+        if any(self.job.root_calls.get(r) is not None and self.job.modules[r][_CALL_INPUTS] for r in roots):
+            return True
         for raw in self.job.ops:
             if raw[1] is None and not raw[_OP_INPUTS] and len(raw[_OP_OUTPUTS]) == 1:
                 name = op_names(raw[_OP_FUNC])[0]
                 found = factory_dim_names(raw[_OP_CODE], raw[_OP_LASTI], name, len(raw[_OP_OUTPUTS][0][0]))
-                if found and any(found):
+                if found and any(isinstance(size, str) for size in found):
                     return True
         return False
 
@@ -215,21 +228,27 @@ class _Replay:
         ):
             self._fall_back(j, "its symbolic sizes disagree with the sizes it ran with")
             return
-        context = make_context(self.names, run.specialised, live)
+        standing = set(run.specialised) - self._free_names(shapes)
+        context = make_context(self.names, standing, live - standing)
         self._add_specializations(run, lambda position: j)
         if key is not None:
             self._op_cache[key] = (shapes, context)
         self._set_outputs(j, outputs, shapes, context)
 
     def _created(self, code: Any, lasti: int, name: str, raw: tuple) -> Shape:
-        """A new tensor's shape: its dims named after the factory's size variables, if any."""
+        """A new tensor's shape: its dims named after the factory's size variables; a literal
+        size is a number; a factory call the source does not show (``torch.rand(*shape)``, one
+        in an ``__init__``) has sizes the pass does not know the origin of."""
         concrete = tuple(int(v) for v in raw[0])
-        dim_names = factory_dim_names(code, lasti, name, len(concrete)) if is_factory(name) else None
-        if not dim_names:
+        if not is_factory(name):
             return concrete
+        sizes = factory_dim_names(code, lasti, name, len(concrete))
+        if sizes is None:
+            return (None,) * len(concrete)
         where = f"at {_site_text(code, lasti)}"
         return tuple(
-            (self.names.bind(n, v, where) or v) if n is not None else v for n, v in zip(dim_names, concrete)
+            (self.names.bind(size, v, where) or v) if isinstance(size, str) else Fixed(v) if size == v else v
+            for size, v in zip(sizes, concrete)
         )
 
     def _set_outputs(self, j: int, outputs: list, shapes: list[Shape], context: Context) -> None:
@@ -276,22 +295,47 @@ class _Replay:
             result = self._run_call(module, args, kwargs, grad, training, plan, live, first, signature, site)
             if key is not None:
                 self._call_cache[key] = result
-        self._apply_call(r, next_root, first, end, result)
+        self._apply_call(r, next_root, first, end, result, module)
 
     def _plan_inputs(self, module: nn.Module, args: tuple, kwargs: dict) -> tuple[dict[int, Shape], set]:
         """``id(slot) -> canonical shape`` for the call's tensors: named by the user's dims, else by
-        jaxtyping hints on ``forward``, else shaped by whatever made them."""
-        specs = self._argument_specs(module, args, kwargs)
+        jaxtyping hints on ``forward``, else shaped by whatever made them in the block. A dim of
+        unknown origin (a tensor made before the block, a size the replay could not follow) is
+        named by ``forward``'s own statements (``B, C, H, W = x.shape``), else gets a generated
+        name; sizes the block made from plain numbers stay numbers."""
+        specs, statements = self._argument_specs(module, args, kwargs)
         plan: dict[int, Shape] = {}
-        for slot in slots((args, kwargs)):
-            shape = self._known(slot.id, slot.shape)
-            named = specs.get(id(slot))
-            if named is not None:
-                shape = self._named(slot, shape, *named)
+        local: dict[str, sympy.Symbol] = {}  # this call's own names (its forward's) -> symbol
+        for position, slot in enumerate(slots((args, kwargs))):
+            sizes = tuple(int(v) for v in slot.shape)
+            known = self.by_id.get(slot.id)
+            shape = known if known is not None and self._matches(known, sizes) else (None,) * len(sizes)
+            if id(slot) in specs:
+                shape = self._named(slot, shape, *specs[id(slot)], local)
+            if None in shape and id(slot) in statements:
+                shape = self._named(slot, shape, *statements[id(slot)], local, unknown_only=True)
+            if None in shape:
+                shape = tuple(
+                    size if size is not None else
+                    self._generated_symbol(id(module), position, i, value) if value > 1 else value
+                    for i, (size, value) in enumerate(zip(shape, sizes))
+                )  # fmt: skip
+                self.by_id[slot.id] = shape  # the same tensor in a later call keeps these names
             plan[id(slot)] = shape
         return plan, self._free_names(plan.values())
 
-    def _argument_specs(self, module: nn.Module, args: tuple, kwargs: dict) -> dict[int, tuple[DimSpec, str]]:
+    def _generated_symbol(self, module: int, position: int, dim: int, value: int) -> sympy.Symbol:
+        """The generated name of a dim no source names: the same for the same module, argument
+        position, dim and size (a loop over batches made before the block keeps ``d0``)."""
+        key = (module, position, dim, value)
+        found = self._generated.get(key)
+        if found is None:
+            found = self._generated[key] = self.names.generate(value)
+        return found
+
+    def _argument_specs(self, module: nn.Module, args: tuple, kwargs: dict) -> tuple[dict, dict]:
+        """``id(slot) -> (DimSpec, where, the forward's own names)`` from the user and jaxtyping, and
+        from ``forward``'s statements."""
         option = self.job.option
         applies = self.job.model is None or module is self.job.model
         specs: dict[int, tuple[DimSpec, str]] = {}
@@ -300,38 +344,52 @@ class _Replay:
             bound = inspect.signature(module.forward).bind_partial(*args, **kwargs).arguments
         except (TypeError, ValueError):
             bound = {}
+        statements = {
+            id(bound[argument]): (spec, f"`{spec.text}` in {owner}", True)
+            for argument, spec in forward_statement_specs(module).items()
+            if isinstance(bound.get(argument), TensorSlot)
+        }
         for argument, spec in forward_dim_specs(module).items():
-            if isinstance(bound.get(argument), TensorSlot):
-                specs[id(bound[argument])] = (spec, f"{argument} of {owner} (jaxtyping)")
+            found = _item_at(bound, argument)
+            if isinstance(found, TensorSlot):
+                specs[id(found)] = (spec, f"{argument} of {owner} (jaxtyping)", True)
         if applies and option.spec is not None:
             first = next(iter(slots((args, kwargs))), None)
             argument = next((a for a, v in bound.items() if v is first), "the first tensor")
             if first is not None:
-                specs[id(first)] = (option.spec, f"{argument} of {owner} (dims=)")
+                specs[id(first)] = (option.spec, f"{argument} of {owner} (dims=)", False)
         if applies:
             for argument, spec in option.by_argument.items():
                 value = bound.get(argument)
                 if isinstance(value, TensorSlot):
-                    specs[id(value)] = (spec, f"{argument} of {owner} (dims=)")
+                    specs[id(value)] = (spec, f"{argument} of {owner} (dims=)", False)
                 else:
                     what = "is not a tensor" if argument in bound else "is not an argument of this call"
                     self._note(f"dims names {argument!r}, which {what} of {owner}")
-        return specs
+        return specs, statements
 
-    def _named(self, slot: TensorSlot, shape: Shape, spec: DimSpec, where: str) -> Shape:
+    def _named(self, slot: TensorSlot, shape: Shape, spec: DimSpec, where: str, forwards: bool,
+               local: dict[str, sympy.Symbol], unknown_only: bool = False) -> Shape:  # fmt: skip
+        """``shape`` with the dims ``spec`` names (``unknown_only``: the dims of unknown origin);
+        ``forwards``: the names are the forward's own, per call (``local`` holds this call's)."""
         dim_names = spec.for_rank(len(slot.shape))
         if dim_names is None:
             self._note(f"{spec.text!r} names {len(spec.named)} dims but {where} has {len(slot.shape)}")
             return shape
         named = list(shape)
         for i, (name, value) in enumerate(zip(dim_names, slot.shape)):
-            if name is None:
+            if name is None or (unknown_only and shape[i] is not None):
                 continue
             if name.startswith("#"):  # jaxtyping broadcastable dim: a 1 here is a broadcast
                 if value == 1:
                     continue
                 name = name[1:]
-            found = self.names.bind(name, int(value), f"in {where}")
+            found = local.get(name) if forwards else None
+            if found is None or self.names.values.get(found.name) != int(value):
+                bind = self.names.bind_local if forwards else self.names.bind
+                found = bind(name, int(value), f"in {where}")
+                if forwards and found is not None:
+                    local[name] = found
             named[i] = found if found is not None else int(value)
         return tuple(named)
 
@@ -371,7 +429,10 @@ class _Replay:
             finally:
                 recorder.release()
         positions = _op_positions(recorder.ops)
-        result = self._read_call(run, recorder, positions, first, signature, live, site)
+        made_ids = {id(fake) for fake in made.values()}
+        result = self._read_call(run, recorder, positions, first, signature, live, site, made_ids)
+        if live & self.names.generated:
+            self._alias_generated(run, recorder, module)
         if error is not None and result.aligned < len(signature):  # what stopped it, rather than where
             result.reason = f"{type(module).__name__}.forward did not run on fake tensors ({_short(error)})"
 
@@ -383,9 +444,12 @@ class _Replay:
         return result
 
     def _read_call(self, run: FakeRun, recorder: Recorder, positions: dict[int, int], first: int,
-                   signature: tuple, live: set, site: tuple) -> _CallResult:  # fmt: skip
+                   signature: tuple, live: set, site: tuple, made_ids: set[int]) -> _CallResult:  # fmt: skip
         ops = self.job.ops
         fakes = [recorder.ops[raw] for raw in sorted(positions, key=positions.__getitem__)]
+        derived = set(made_ids)  # tensors made from the call's arguments: the rest are parameters, buffers
+        for fake in recorder.ops:
+            derived.update(m[4] for m in fake[_OP_OUTPUTS])
         # Ops of library code (an nn.Linear called as the root) are placed at the line that called
         # the root module: the user's line in the concrete run, the pass's caller in the fake one.
         fake_site = (recorder.modules[0][_CALL_CODE], recorder.modules[0][_CALL_LASTI]) if recorder.modules else None
@@ -408,7 +472,7 @@ class _Replay:
             ):
                 result.reason = "its symbolic sizes disagree with the sizes it ran with"
                 break
-            inputs = [run.shape(m[0]) for m in fake[_OP_INPUTS]]
+            inputs = [_shape_of(run, m, derived) for m in fake[_OP_INPUTS]]
             if len(inputs) != len(concrete[_OP_INPUTS]):
                 inputs = [None] * len(concrete[_OP_INPUTS])
             result.ops.append((inputs, outputs))
@@ -429,26 +493,80 @@ class _Replay:
             result.calls[k] = (call[_CALL_TYPE], span, inputs, outputs)
             if k == 0 and outputs is not None:
                 result.outputs = {m[5] if len(m) > 5 else "": s for m, s in zip(call[_CALL_OUTPUTS], outputs)}
-        result.context = make_context(self.names, run.specialised, live)
+        result.contexts = self._op_contexts(run, result, live, aligned_position)
         return result
 
-    def _apply_call(self, r: int, next_root: int, first: int, end: int, result: _CallResult) -> None:
+    def _op_contexts(self, run: FakeRun, result: _CallResult, live: set, aligned_position: Any) -> list[Context]:
+        """The naming context of each aligned op: a dim torch specialised to a number stands for
+        it in the ops from its guard on, unless a tensor from there on is still symbolic in it."""
+        count = len(result.ops)
+        free_from = [set() for _ in range(count + 1)]  # names symbolic in the outputs of ops k..end
+        for k in range(count - 1, -1, -1):
+            free_from[k] = free_from[k + 1] | self._free_names(result.ops[k][1])
+        fixed = [
+            (min(aligned_position(rep.position), count) if rep.position is not None else 0, rep.name)
+            for rep in run.replacements
+            if rep.target.is_number
+        ]
+        contexts: list[Context] = []
+        made: dict[frozenset[str], Context] = {}
+        for k in range(count):
+            standing = frozenset(name for position, name in fixed if position <= k and name not in free_from[position])
+            if standing not in made:
+                made[standing] = make_context(self.names, standing, live - standing)
+            contexts.append(made[standing])
+        return contexts or [make_context(self.names, (), live)]
+
+    def _alias_generated(self, run: FakeRun, recorder: Recorder, root: nn.Module) -> None:
+        """Names for generated dims from the submodules' ``forward``s: a jaxtyping hint or a
+        ``B, C, H, W = x.shape`` on an argument whose dim is exactly that generated dim."""
+        modules = {id(m): m for m in root.modules()}
+        for call in recorder.modules[1:]:
+            module = modules.get(call[0])
+            if module is None:
+                continue
+            specs = {**forward_statement_specs(module), **forward_dim_specs(module)}
+            if not specs:
+                continue
+            try:
+                parameters = list(inspect.signature(module.forward).parameters)
+            except (TypeError, ValueError):
+                continue
+            owner = f"{type(module).__name__}.forward"
+            for meta in call[_CALL_INPUTS]:
+                argument = _argument_at(meta[5] if len(meta) > 5 else "", parameters)
+                spec = specs.get(argument) if argument is not None else None
+                dim_names = spec.for_rank(len(meta[0])) if spec is not None else None
+                for name, size in zip(dim_names or (), run.shape(meta[0])):
+                    if name is not None and isinstance(size, sympy.Symbol) and size.name in self.names.generated:
+                        self.names.alias(size.name, name.lstrip("#"), f"in {argument} of {owner}")
+
+    def _apply_call(self, r: int, next_root: int, first: int, end: int, result: _CallResult,
+                    module: nn.Module) -> None:  # fmt: skip
         ops, modules = self.job.ops, self.job.modules
+        static: set[int] | None = None
         for k in range(end - first):
             j = first + k
             if k < result.aligned:
                 inputs, outputs = result.ops[k]
                 self.op_in[j] = inputs
                 self.op_out[j] = outputs
-                self.contexts[j] = result.context
+                self.contexts[j] = result.contexts[k]
                 for raw, shape in zip(ops[j][_OP_OUTPUTS], outputs):
                     self.by_id[raw[4]] = shape
-            elif not ops[j][_OP_FAILED]:
+                continue
+            # Past what the fake run followed: inputs the replay made keep their shapes (the
+            # failing op's panel reads (B, C, H, W)); parameters are numbers, the rest unknown.
+            if static is None:
+                static = _static_ids(module)
+            self.op_in[j] = [self._fallback_input(raw, static) for raw in ops[j][_OP_INPUTS]]
+            self.contexts[j] = make_context(self.names)
+            if not ops[j][_OP_FAILED]:
                 self._fall_back(j, result.reason or "the fake run stopped before this op")
         for i in range(r, next_root):
             raw = modules[i]
             found = result.calls.get(i - r)
-            self.call_contexts[i] = result.context
+            self.call_contexts[i] = result.contexts[-1]
             if found is None or found[0] != raw[_CALL_TYPE] or found[1][0] != raw[_CALL_FIRST] - first:
                 continue
             _, _, inputs, outputs = found
@@ -464,6 +582,13 @@ class _Replay:
             shape = result.outputs.get(meta[5] if len(meta) > 5 else "")
             if shape is not None and self._matches(shape, tuple(meta[0])):
                 self.by_id[meta[4]] = shape
+
+    def _fallback_input(self, raw: tuple, static: set[int]) -> Shape | None:
+        concrete = tuple(int(v) for v in raw[0])
+        known = self._known(raw[4], concrete)
+        if any(isinstance(size, sympy.Expr) for size in known):
+            return known
+        return tuple(Fixed(v) for v in concrete) if raw[4] in static else None
 
     # --- specialisations -----------------------------------------------------------------------
 
@@ -491,15 +616,17 @@ class _Replay:
 
     def _result(self) -> SymbolicResult:
         ops, modules, names = self.job.ops, self.job.modules, self.names
+        shapes = [*self.op_in.values(), *self.op_out.values(), *self.call_in.values(), *self.call_out.values()]
+        rendering = Rendering.of(names, (shape for found in shapes for shape in found))
         result = SymbolicResult(SymbolicStatus(RAN))
         for j, raw in enumerate(ops):
             context = self.contexts.get(j)
-            result.op_inputs[j] = _texts(raw[_OP_INPUTS], self.op_in.get(j), names, context)
-            result.op_outputs[j] = _texts(raw[_OP_OUTPUTS], self.op_out.get(j), names, context)
+            result.op_inputs[j] = _texts(raw[_OP_INPUTS], self.op_in.get(j), rendering, context)
+            result.op_outputs[j] = _texts(raw[_OP_OUTPUTS], self.op_out.get(j), rendering, context)
         for i, raw in enumerate(modules):
             context = self.call_contexts.get(i)
-            result.module_inputs[i] = _texts(raw[_CALL_INPUTS], self.call_in.get(i), names, context)
-            result.module_outputs[i] = _texts(raw[_CALL_OUTPUTS], self.call_out.get(i), names, context)
+            result.module_inputs[i] = _texts(raw[_CALL_INPUTS], self.call_in.get(i), rendering, context)
+            result.module_outputs[i] = _texts(raw[_CALL_OUTPUTS], self.call_out.get(i), rendering, context)
         for name, where in names.fixed.items():
             value = names.values[name]
             result.specializations.append(
@@ -507,31 +634,90 @@ class _Replay:
             )
         seen = set()
         for spec in self.specializations:  # one record per dim, op and guard
+            spec = _printed_names(spec, names)
             key = (spec.dim, spec.expr, spec.op_index, spec.reason)
             if key not in seen:
                 seen.add(key)
                 result.specializations.append(spec)
-        result.dims = names.all
+        result.dims = names.shown
         symbolic = len(self.op_out)
         fallback = len(self.fallback)
         state = RAN if not fallback else PARTIAL if symbolic else FAILED
-        result.status = SymbolicStatus(state, self.reason if fallback else "", symbolic, fallback, tuple(names.notes))
+        result.status = SymbolicStatus(
+            state, self.reason if fallback else "", symbolic, fallback, tuple(names.notes), rendering.divisible
+        )
         return result
 
 
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _texts(raws: list, shapes: list | None, names: Names, context: Context | None) -> tuple[str | None, ...]:
+def _texts(raws: list, shapes: list | None, rendering: Rendering, context: Context | None) -> Exprs:
     texts = []
     for k, raw in enumerate(raws):
         concrete = tuple(int(v) for v in raw[0])
         shape = shapes[k] if shapes is not None and k < len(shapes) else None
         if shape is not None and len(shape) == len(concrete):
-            texts.append(render(shape, concrete, names, context))
+            texts.append(rendering.shape(shape, concrete, context))
         else:
-            texts.append(render_by_value(concrete, names, context))
+            texts.append(rendering.by_value(concrete, context))
     return tuple(texts)
+
+
+def _printed_names(spec: Specialization, names: Names) -> Specialization:
+    """``spec`` with generated dim names written as the names found for them later."""
+    if not names.aliases:
+        return spec
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names.aliases)) + r")\b")
+
+    def printed(text: str) -> str:
+        return pattern.sub(lambda m: names.aliases[m.group(1)], text)
+
+    return dataclasses.replace(spec, dim=printed(spec.dim), expr=printed(spec.expr), reason=printed(spec.reason))
+
+
+def _static_ids(module: nn.Module) -> set[int]:
+    """Ids of a module's parameters and buffers (the recorded ids of those tensors)."""
+    return {id(t) for t in (*module.parameters(), *module.buffers())}
+
+
+def _shape_of(run: FakeRun, meta: tuple, derived: set[int]) -> Shape:
+    """A fake tensor's canonical shape; a tensor not made from the call's arguments (a
+    parameter, a buffer) has :class:`Fixed` sizes."""
+    shape = run.shape(meta[0])
+    if meta[4] in derived or any(isinstance(size, sympy.Expr) for size in shape):
+        return shape
+    return tuple(Fixed(size) if type(size) is int else size for size in shape)
+
+
+_ITEM = re.compile(r"(\w+)((?:\[\d+\])*)\Z")
+_PATH = re.compile(r"\[(\d+|'\w+')\]((?:\[\d+\])*)\Z")
+
+
+def _item_at(bound: dict[str, Any], key: str) -> Any:
+    """The value at ``key`` (``x``, ``pair[0]``) among a call's bound arguments."""
+    match = _ITEM.match(key)
+    if match is None:
+        return None
+    value = bound.get(match.group(1))
+    for index in re.findall(r"\d+", match.group(2)):
+        if not isinstance(value, (tuple, list)) or int(index) >= len(value):
+            return None
+        value = value[int(index)]
+    return value
+
+
+def _argument_at(path: str, parameters: list[str]) -> str | None:
+    """The ``forward`` argument (``x``, ``pair[0]``) a module call input came from: its path
+    ``[0]`` is the first positional argument, ``['x']`` the keyword x, ``[1][0]`` an item."""
+    match = _PATH.match(path)
+    if match is None:
+        return None
+    head, rest = match.groups()
+    if head.isdigit():
+        index = int(head)
+        return parameters[index] + rest if index < len(parameters) else None
+    return head[1:-1] + rest
 
 
 def _op_positions(recorded: list) -> dict[int, int]:

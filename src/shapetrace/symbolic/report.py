@@ -26,6 +26,8 @@ def footer_text(trace: Trace) -> Text:
     dims = trace.dims
     if dims:
         text.append("\ndims " + ", ".join(f"{name}={value}" for name, value in dims.items()), style="dim")
+    if status.divisible:
+        text.append(f"\n{status.assumption()} (exact expressions: expr_exact in JSON)", style="dim")
     if status.state != RAN:
         text.append(f"\nsymbolic shapes {status.describe()}", style="yellow")
     lines = []

@@ -4,6 +4,7 @@ model built on the ``meta`` device (no weights in memory) traces as well as a re
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import TYPE_CHECKING, Any
 
@@ -143,13 +144,18 @@ def _concretize(recorder: Any, run: Any) -> dict[int, Shape]:
 def _result(recorder: Any, run: Any, names: Names, shapes: dict[int, Shape], traced: Any) -> SymbolicResult:
     from shapetrace.capture.names import op_names
     from shapetrace.capture.source import line_of
-    from shapetrace.symbolic.dims import make_context, render
+    from shapetrace.symbolic.dims import Rendering, make_context
     from shapetrace.symbolic.engine import specialization
 
-    context = make_context(names, run.specialised, names.values)
+    outputs = [shapes[id(m)] for entry in recorder.ops for m in entry[5]]
+    kept = {s.name for shape in outputs for size in shape if size is not None and not isinstance(size, int)
+            for s in size.free_symbols}  # fmt: skip
+    standing = set(run.specialised) - kept
+    context = make_context(names, standing, set(names.values) - standing)
+    rendering = Rendering.of(names, shapes.values())
 
-    def texts(metas: list) -> tuple[str | None, ...]:
-        return tuple(render(shapes[id(m)], m[0], names, context) for m in metas)
+    def texts(metas: list) -> tuple[tuple[str, str], ...]:
+        return tuple(rendering.shape(shapes[id(m)], m[0], context) for m in metas)
 
     result = SymbolicResult(SymbolicStatus(RAN, symbolic_ops=len(recorder.ops)), dims=names.all)
     for j, entry in enumerate(recorder.ops):
@@ -165,4 +171,5 @@ def _result(recorder: Any, run: Any, names: Names, shapes: dict[int, Shape], tra
         where = f" at op {traced.error.op_index}" if traced.error.op_index is not None else ""
         reason = f"the forward raised {traced.error.type}{where}: {traced.error.message.splitlines()[0][:160]}"
         result.status = SymbolicStatus(PARTIAL, reason, len(recorder.ops))
+    result.status = dataclasses.replace(result.status, divisible=rendering.divisible)
     return result
