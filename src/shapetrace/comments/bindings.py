@@ -244,7 +244,8 @@ class Lookup:
 class Resolver:
     """Looks up the names of the comments of one file (see the module docstring).
 
-    ``specialised`` maps a dim torch fixed during the symbolic pass to what it fixed it to.
+    ``specialised`` maps a dim torch fixed during the symbolic pass to what it fixed it to;
+    ``divisible`` a dim to the number the pass assumed divides it (``SymbolicStatus.divisible``).
     """
 
     def __init__(
@@ -253,11 +254,18 @@ class Resolver:
         modules: Sequence[ModuleCall],
         dims: dict[str, int],
         specialised: dict[str, sympy.Expr] | None = None,
+        divisible: dict[str, int] | None = None,
     ) -> None:
         self.names = names
         self.modules = modules
         self.dims = dims
         self.specialised = specialised or {}
+        self.divisible = divisible or {}
+
+    def multiples(self, symbols: set[sympy.Symbol]) -> dict[sympy.Symbol, sympy.Expr]:
+        """``H -> 4*H`` for each of ``symbols`` the pass assumed divisible (by 4): comparing
+        after it compares the sizes the shapes were printed for."""
+        return {sym: self.divisible[sym.name] * sym for sym in symbols if self.divisible.get(sym.name, 1) > 1}
 
     def lookup(self, line: int, run: Run | None) -> Lookup:
         """The names of the comment on ``line`` at ``run``."""

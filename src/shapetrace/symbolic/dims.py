@@ -16,7 +16,7 @@ the user's script has that value (``P, D = 77, 512``).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import sympy
@@ -237,10 +237,11 @@ def number_text(value: int, names: Names, context: Context | None, kind: str) ->
     """A size as text when the pass has a number for it.
 
     ``computed``: a number the pass derived (no named dim is in it): the one exact name for it
-    in ``context``, else the one script constant of that value that is not a symbol of this
-    call, marked ``?``, else the number. ``fixed``: a parameter's size: only a constant the user
-    named. ``unknown``: a size the pass could not compute: the one exact name, else the one dim
-    or script constant of that value, marked ``?``."""
+    in ``context``, else, when the only name of that size (dim or script constant) is a script
+    constant that is no symbol of this call, that name marked ``?``, else the number.
+    ``fixed``: a parameter's size: only a constant the user named. ``unknown``: a size the pass
+    could not compute: the one constant the user named, else the only name of that size,
+    marked ``?``."""
     if value in (0, 1):
         return str(value)
     context = context or Context()
@@ -254,11 +255,16 @@ def number_text(value: int, names: Names, context: Context | None, kind: str) ->
         return names.printed(exact[0])
     if exact:
         return str(value)  # two names for one number: ambiguous
-    if kind == COMPUTED:
+    # Every name of that size fits: the dims (any of them may have been fixed to it by torch)
+    # and the script's constants. A guess needs exactly one.
+    fits = {names.printed(n) for n, v in names.values.items() if v == value}
+    fits.update(n for n, v in names.script.items() if v == value)
+    if len(fits) != 1:
+        return str(value)
+    (name,) = fits
+    if kind == COMPUTED:  # only a script constant, and not one of this call's own symbols
         live = {names.printed(n) for n in context.live}
-        pool: Mapping[str, int] = {n: v for n, v in names.script.items() if n not in live}
+        guessed = name in names.script and name not in live
     else:
-        dims = {names.printed(n): v for n, v in names.values.items() if n not in names.generated or n in names.aliases}
-        pool = {**dims, **names.script}
-    guesses = {n for n, v in pool.items() if v == value}
-    return guesses.pop() + GUESS if len(guesses) == 1 else str(value)
+        guessed = name in names.script or name not in names.generated
+    return name + GUESS if guessed else str(value)

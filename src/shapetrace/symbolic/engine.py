@@ -32,7 +32,7 @@ from shapetrace.capture.names import op_names
 from shapetrace.capture.recorder import Recorder
 from shapetrace.capture.source import line_of, source_line
 from shapetrace.symbolic.bridge import FakeRun, Replacement
-from shapetrace.symbolic.dims import Context, Fixed, Names, Rendering, Shape, make_context
+from shapetrace.symbolic.dims import Context, Fixed, Names, Rendering, Shape, make_context, symbol
 from shapetrace.symbolic.job import Job
 from shapetrace.symbolic.naming import (
     factory_dim_names,
@@ -40,6 +40,7 @@ from shapetrace.symbolic.naming import (
     forward_statement_specs,
     is_factory,
     script_constants,
+    size_expression,
 )
 from shapetrace.symbolic.printer import expr_text
 from shapetrace.symbolic.result import (
@@ -246,10 +247,17 @@ class _Replay:
         if sizes is None:
             return (None,) * len(concrete)
         where = f"at {_site_text(code, lasti)}"
-        return tuple(
-            (self.names.bind(size, v, where) or v) if isinstance(size, str) else Fixed(v) if size == v else v
-            for size, v in zip(sizes, concrete)
-        )
+        shape: list = []
+        for size, value in zip(sizes, concrete):
+            if isinstance(size, str):
+                shape.append(self.names.bind(size, value, where) or value)
+            elif isinstance(size, int):
+                shape.append(Fixed(value) if size == value else value)
+            else:  # `H // 8`: an expression of named dims, when it has the size that ran
+                bound = {n: symbol(n) for n, v in self.names.values.items() if v > 1 and n not in self.names.generated}
+                expr = size_expression(size, bound)
+                shape.append(expr if expr is not None and self.names.value_of(expr) == value else value)
+        return tuple(shape)
 
     def _set_outputs(self, j: int, outputs: list, shapes: list[Shape], context: Context) -> None:
         self.op_out[j] = list(shapes)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from types import CodeType
 
+import sympy
 from torch import nn
 
 from shapetrace.contracts import dim_names, forward_dims
@@ -37,11 +38,14 @@ def is_factory(name: str) -> bool:
     return name in _FACTORIES
 
 
-def factory_dim_names(code: CodeType | None, lasti: int, name: str, rank: int) -> list[str | int | None] | None:
+FactorySize = str | int | ast.expr  # a variable's name, an int literal, or another expression
+
+
+def factory_dim_names(code: CodeType | None, lasti: int, name: str, rank: int) -> list[FactorySize] | None:
     """What the source passed as sizes to the factory ``name`` (``rand``, ``zeros``, ``arange``
     ...) at ``code``/``lasti``, one per output dim: a variable's name, an int literal (``3``), or
-    ``None`` for anything else (``2 * B``). ``None`` if the call cannot be read, or if it runs in
-    an ``__init__`` (parameters and buffers are not inputs)."""
+    the expression (``H // 8``). ``None`` if the call cannot be read, or if it runs in an
+    ``__init__`` (parameters and buffers are not inputs)."""
     if code is None or name not in _FACTORIES or code.co_name == "__init__":
         return None
     call = _call_at(code, lasti)
@@ -50,7 +54,34 @@ def factory_dim_names(code: CodeType | None, lasti: int, name: str, rank: int) -
     nodes = _size_nodes(call, name)
     if nodes is None or len(nodes) != rank or any(isinstance(n, ast.Starred) for n in nodes):
         return None
-    return [n.id if isinstance(n, ast.Name) else _int_literal(n) for n in nodes]
+    return [n.id if isinstance(n, ast.Name) else _int_literal(n) if _int_literal(n) is not None else n for n in nodes]
+
+
+_SIZE_OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.FloorDiv: "//"}
+
+
+def size_expression(node: ast.expr, symbols: dict[str, sympy.Expr]) -> sympy.Expr | None:
+    """A factory size written as an expression of named dims (``H // 8``, ``2 * C``, ``N + 1``)
+    as a canonical expression, with ``symbols`` for the names; ``None`` when it uses anything
+    else (another name, a call, a float)."""
+    if isinstance(node, ast.Name):
+        return symbols.get(node.id)
+    number = _int_literal(node)
+    if number is not None:
+        return sympy.Integer(number)
+    if isinstance(node, ast.BinOp) and type(node.op) in _SIZE_OPERATORS:
+        left, right = size_expression(node.left, symbols), size_expression(node.right, symbols)
+        if left is None or right is None:
+            return None
+        operator = _SIZE_OPERATORS[type(node.op)]
+        if operator == "//":
+            if not right.is_Integer or int(right) <= 0:
+                return None
+            from shapetrace._private.torch_symbolic import FloorDiv
+
+            return FloorDiv(left, right)
+        return left + right if operator == "+" else left - right if operator == "-" else left * right
+    return None
 
 
 def _call_at(code: CodeType, lasti: int) -> ast.Call | None:
@@ -189,9 +220,9 @@ def _statement_specs(filename: str, first_line: int, source: str) -> tuple[tuple
                 if spec is not None:
                     unpacked.setdefault(whole, spec)
             one = _size_item(value)
-            if isinstance(target, ast.Name) and one is not None and one[0] in arguments and one[0] not in rebound:
-                if target.id != "_":
-                    indexed.setdefault(one[0], {}).setdefault(one[1], target.id)
+            if isinstance(target, ast.Name) and target.id != "_" and one is not None and one[0] in arguments \
+                    and one[0] not in rebound:  # fmt: skip
+                indexed.setdefault(one[0], {}).setdefault(one[1], target.id)
         rebound.update(_bound_names(statement))
     specs = dict(unpacked)
     for argument, names in indexed.items():
@@ -322,10 +353,10 @@ def _literal_bindings(source: str) -> dict[str, frozenset[int | None]]:
             if number is not None:
                 found.setdefault(target.id, set()).add(number)
                 literal.add(id(target))
-        elif isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)):
-            if len(target.elts) == len(value.elts):
-                for item, item_value in zip(target.elts, value.elts):
-                    assign(item, item_value)
+        elif isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)) \
+                and len(target.elts) == len(value.elts):  # fmt: skip
+            for item, item_value in zip(target.elts, value.elts):
+                assign(item, item_value)
 
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign):
