@@ -58,12 +58,13 @@ def test_patch_embedding_script_marks_a_size_named_by_value_only(examples, exprs
     assert exprs(t, "txt_toks = torch.rand(B, P, D") == ["(B, P, D)"]
 
 
-def test_mlp_keeps_the_users_d_and_reports_its_specialisation(examples, exprs):
+def test_mlp_guesses_the_users_d_and_reports_its_specialisation(examples, exprs):
     with shapetrace.trace() as t:
         examples.load("mlp").mlp()
     assert exprs(t, "x = torch.rand(B, P, D") == ["(B, P, D)"]
-    assert exprs(t, "return self.net(x)") == ["(B, P, 2048)", "(B, P, 2048)", "(B, P, D)"]
-    assert [m.expr for m in t.modules[0].outputs] == ["(B, P, D)"]
+    # torch fixed D to 512: the last Linear's 512 outputs may be D (they are), marked as a guess
+    assert exprs(t, "return self.net(x)") == ["(B, P, 2048)", "(B, P, 2048)", "(B, P, D?)"]
+    assert [m.expr for m in t.modules[0].outputs] == ["(B, P, D?)"]
     (fixed,) = t.specializations
     assert (fixed.dim, fixed.value, fixed.expr, fixed.reason) == ("D", 512, "512", "linear needs D == 512")
     assert t.ops[fixed.op_index].op == "linear" and t.ops[fixed.op_index].module == "net.0"
@@ -75,8 +76,8 @@ def test_conv_rules_each_call_keeps_its_own_specialisations(examples, exprs):
         examples.load("conv_rules").conv_rules()
     stride2 = next(op for op in t.ops if op.op == "conv2d" and op.module_call is not None and "s = stride" not in op.code
                    and op.outputs[0].shape[2] == 64)  # fmt: skip
-    assert stride2.outputs[0].expr == "(B, C, H/2, W/2)"  # 128 is even: as the seeds write it
-    assert stride2.outputs[0].expr_exact == "(B, C, (H - 1)//2 + 1, (W - 1)//2 + 1)"
+    assert stride2.outputs[0].expr == "(B, C?, H/2, W/2)"  # 128 is even: as the seeds write it
+    assert stride2.outputs[0].expr_exact == "(B, C?, (H - 1)//2 + 1, (W - 1)//2 + 1)"
     upsample = next(op for op in t.ops if op.op == "interpolate")
     assert upsample.outputs[0].expr == "(B, C, 256, 256)"  # nn.Upsample fixes every dim ...
     fixed = {(s.dim, s.value) for s in t.specializations if s.op_index == upsample.index}
@@ -90,9 +91,9 @@ def test_a_number_that_is_not_a_live_dim_is_not_named_after_it(examples, exprs):
     # heads = 8 = B: the view's 8 is not B (B is a symbol in this call, so an 8 there is something else)
     with shapetrace.trace() as t:
         examples.load("attention").attention()
-    assert exprs(t, "q = qkv[..., :D].view(B, N, h, d)") == ["(B, N, D)", "(B, N, 8, 64)", "(B, 8, N, 64)"]
+    assert exprs(t, "q = qkv[..., :D].view(B, N, h, d)") == ["(B, N, D?)", "(B, N, 8, 64)", "(B, 8, N, 64)"]
     assert exprs(t, "attn = attn.softmax(dim=-1)") == ["(B, 8, N, N)"]
-    assert exprs(t, "out.transpose(1, 2).reshape(B, N, D)")[-1] == "(B, N, D)"
+    assert exprs(t, "out.transpose(1, 2).reshape(B, N, D)")[-1] == "(B, N, D?)"
 
 
 def test_a_block_without_names_is_left_concrete(examples):

@@ -218,7 +218,11 @@ class _Window:
 
 def render_run(run: Run) -> str:
     """One run's tensors: ``(B, N, D)``, ``(B, N, D) x3``, ``(B, N, D), (B, N)``."""
-    texts = [meta.shape_text() for meta in run.outputs]
+    return render_items([meta.shape_text() for meta in run.outputs])
+
+
+def render_items(texts: Sequence[str]) -> str:
+    """The shape texts of one run's tensors, equal ones in a row counted: ``(B, N, D) x3``."""
     items: list[list] = []
     for text in texts:
         if items and items[-1][0] == text:
@@ -233,12 +237,12 @@ def render_run(run: Run) -> str:
 
 def render_runs(runs: Sequence[Run]) -> str:
     """A line's shape comment text: its distinct runs in order, joined by `` | ``."""
-    distinct: list[str] = []
-    for run in runs:
-        if run.outputs:
-            text = render_run(run)
-            if text not in distinct:
-                distinct.append(text)
+    return join_alternatives([render_run(run) for run in runs if run.outputs])
+
+
+def join_alternatives(texts: Sequence[str]) -> str:
+    """Distinct run texts in order, joined by `` | `` (the first few, then ``...``)."""
+    distinct = list(dict.fromkeys(texts))
     if len(distinct) > MAX_ALTERNATIVES:
         distinct = [*distinct[:MAX_ALTERNATIVES], "..."]
     return " | ".join(distinct)

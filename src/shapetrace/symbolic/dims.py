@@ -7,10 +7,10 @@ size), or ``None`` (data-dependent or not computed: unknown).
 
 How a number is written (docs/symbolic.md, "Reading the expressions"): a size the pass computed
 as a number is never written as the name of a dim that is symbolic in the same call (``H`` for
-64 channels because H = 64). It is a name only when that name *stands for* the number: a size
-the user gave (``D=512``), or a dim torch specialised in that call before it shaped anything
-(the MLP's ``D``). Otherwise it may be marked as a guess, ``D?``, when exactly one constant of
-the user's script has that value (``P, D = 77, 512``).
+64 channels because H = 64). It is a name only when the user named that number (``D=512``);
+otherwise it may be a guess, marked ``D?``, when exactly one name has that size: a constant of
+the user's script (``P, D = 77, 512``), or a dim torch fixed to that number before (the MLP's
+``D``).
 """
 
 from __future__ import annotations
@@ -140,27 +140,12 @@ class Names:
 
 @dataclass
 class Context:
-    """How numbers are named in one call: ``exact`` names stand for a number (the user's
-    constants, and dims torch specialised in this call before they shaped anything); ``live``
-    names are this call's own symbols, so a number there is never them."""
+    """How numbers are named in one op: ``live`` names are its call's own symbols, so a number
+    there is never them; ``standing`` dims torch specialised before the op, before they shaped a
+    tensor from there on (the MLP's ``D``): a number of that size may be guessed to be them."""
 
-    exact: dict[int, list[str]] = field(default_factory=dict)
     live: frozenset[str] = frozenset()
-
-
-def make_context(names: Names, standing: Iterable[str] = (), live: Iterable[str] = ()) -> Context:
-    """The naming context of one op: ``standing`` the dims torch specialised that stand for their
-    number there (fixed before the op, and no tensor from the guard on still symbolic in them:
-    the U-Net's H = 64 is not its 64 channels), ``live`` the names the call's tensors are
-    symbolic in."""
-    exact: dict[int, list[str]] = {}
-    for name, value in names.constants.items():
-        exact.setdefault(value, []).append(name)
-    for name in standing:
-        value = names.values.get(name)
-        if value is not None and name not in exact.get(value, ()):
-            exact.setdefault(value, []).append(name)
-    return Context(exact, frozenset(live))
+    standing: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -207,7 +192,6 @@ class Rendering:
     def shape(self, shape: Shape, concrete: Sequence[int], context: Context | None) -> tuple[str, str]:
         """``(printed, exact)`` text of a canonical shape; unknown dims are written from
         ``concrete`` (named by value only where one name fits)."""
-        context = context or make_context(self.names)
         printed, exact = [], []
         for size, value in zip(shape, concrete):
             if size is None:
@@ -225,7 +209,6 @@ class Rendering:
 
     def by_value(self, concrete: Sequence[int], context: Context | None = None) -> tuple[str, str]:
         """A shape the pass could not compute: named by value where unambiguous (``B?``)."""
-        context = context or make_context(self.names)
         text = shape_text([number_text(int(v), self.names, context, UNKNOWN) for v in concrete])
         return text, text
 
@@ -236,35 +219,30 @@ COMPUTED, FIXED, UNKNOWN = "computed", "fixed", "unknown"
 def number_text(value: int, names: Names, context: Context | None, kind: str) -> str:
     """A size as text when the pass has a number for it.
 
-    ``computed``: a number the pass derived (no named dim is in it): the one exact name for it
-    in ``context``, else, when the only name of that size (dim or script constant) is a script
-    constant that is no symbol of this call, that name marked ``?``, else the number.
-    ``fixed``: a parameter's size: only a constant the user named. ``unknown``: a size the pass
-    could not compute: the one constant the user named, else the only name of that size,
-    marked ``?``."""
+    A constant the user named (``D=512``) is that name. Otherwise a name is only a guess,
+    marked ``?``, and only when exactly one name has that size, among the dims (any of them
+    may have been fixed to it by torch) and the script's constants. ``computed`` (a number the
+    pass derived, no named dim in it): the guess must be a script constant that is no symbol of
+    the call, or a dim torch specialised before the op (``standing``). ``fixed`` (a parameter's
+    size): no guess. ``unknown`` (a size the pass could not compute): any name but a generated one.
+    """
     if value in (0, 1):
         return str(value)
-    context = context or Context()
+    named = [name for name, size in names.constants.items() if size == value]
+    if named:
+        return named[0] if len(named) == 1 else str(value)
     if kind == FIXED:
-        exact = [name for name in context.exact.get(value, ()) if name in names.constants]
-        return exact[0] if len(exact) == 1 else str(value)
-    exact = context.exact.get(value, [])
-    if kind == UNKNOWN:
-        exact = [name for name in exact if name in names.constants]
-    if len(exact) == 1:
-        return names.printed(exact[0])
-    if exact:
-        return str(value)  # two names for one number: ambiguous
-    # Every name of that size fits: the dims (any of them may have been fixed to it by torch)
-    # and the script's constants. A guess needs exactly one.
+        return str(value)
+    context = context or Context()
     fits = {names.printed(n) for n, v in names.values.items() if v == value}
     fits.update(n for n, v in names.script.items() if v == value)
     if len(fits) != 1:
         return str(value)
     (name,) = fits
-    if kind == COMPUTED:  # only a script constant, and not one of this call's own symbols
+    if kind == COMPUTED:
         live = {names.printed(n) for n in context.live}
-        guessed = name in names.script and name not in live
+        standing = {names.printed(n) for n in context.standing}
+        guessed = name in standing or (name in names.script and name not in live)
     else:
         guessed = name in names.script or name not in names.generated
     return name + GUESS if guessed else str(value)

@@ -32,7 +32,7 @@ from shapetrace.capture.names import op_names
 from shapetrace.capture.recorder import Recorder
 from shapetrace.capture.source import line_of, source_line
 from shapetrace.symbolic.bridge import FakeRun, Replacement
-from shapetrace.symbolic.dims import Context, Fixed, Names, Rendering, Shape, make_context, symbol
+from shapetrace.symbolic.dims import Context, Fixed, Names, Rendering, Shape, symbol
 from shapetrace.symbolic.job import Job
 from shapetrace.symbolic.naming import (
     factory_dim_names,
@@ -180,11 +180,11 @@ class _Replay:
         live = self._free_names(shapes_in)
         if not inputs or is_factory(name):  # a new tensor (`x.new_zeros(B, N)`: x gives only dtype, device)
             created = [self._created(code, lasti, name, raw) for raw in outputs]
-            self._set_outputs(j, outputs, created, make_context(self.names))
+            self._set_outputs(j, outputs, created, Context())
             return
         if not live:  # every input has fixed sizes: so have the outputs, as they ran
             static = [tuple(int(v) for v in raw[0]) for raw in outputs]
-            self._set_outputs(j, outputs, static, make_context(self.names))
+            self._set_outputs(j, outputs, static, Context())
             return
         skeleton = self.job.top_args.get(j)
         if skeleton is None:
@@ -230,7 +230,7 @@ class _Replay:
             self._fall_back(j, "its symbolic sizes disagree with the sizes it ran with")
             return
         standing = set(run.specialised) - self._free_names(shapes)
-        context = make_context(self.names, standing, live - standing)
+        context = Context(frozenset(live - standing), frozenset(standing))
         self._add_specializations(run, lambda position: j)
         if key is not None:
             self._op_cache[key] = (shapes, context)
@@ -521,9 +521,9 @@ class _Replay:
         for k in range(count):
             standing = frozenset(name for position, name in fixed if position <= k and name not in free_from[position])
             if standing not in made:
-                made[standing] = make_context(self.names, standing, live - standing)
+                made[standing] = Context(frozenset(live - standing), standing)
             contexts.append(made[standing])
-        return contexts or [make_context(self.names, (), live)]
+        return contexts or [Context(frozenset(live))]
 
     def _alias_generated(self, run: FakeRun, recorder: Recorder, root: nn.Module) -> None:
         """Names for generated dims from the submodules' ``forward``s: a jaxtyping hint or a
@@ -568,15 +568,16 @@ class _Replay:
             if static is None:
                 static = _static_ids(module)
             self.op_in[j] = [self._fallback_input(raw, static) for raw in ops[j][_OP_INPUTS]]
-            self.contexts[j] = make_context(self.names)
+            self.contexts[j] = Context()
             if not ops[j][_OP_FAILED]:
                 self._fall_back(j, result.reason or "the fake run stopped before this op")
         for i in range(r, next_root):
             raw = modules[i]
             found = result.calls.get(i - r)
-            self.call_contexts[i] = result.contexts[-1]
             if found is None or found[0] != raw[_CALL_TYPE] or found[1][0] != raw[_CALL_FIRST] - first:
                 continue
+            last = min(max(found[1][1] - 1, 0), len(result.contexts) - 1)  # the call's last op
+            self.call_contexts[i] = result.contexts[last]
             _, _, inputs, outputs = found
             if len(inputs) == len(raw[_CALL_INPUTS]) and all(
                 self._matches(s, tuple(m[0])) for s, m in zip(inputs, raw[_CALL_INPUTS])

@@ -144,14 +144,14 @@ def _concretize(recorder: Any, run: Any) -> dict[int, Shape]:
 def _result(recorder: Any, run: Any, names: Names, shapes: dict[int, Shape], traced: Any) -> SymbolicResult:
     from shapetrace.capture.names import op_names
     from shapetrace.capture.source import line_of
-    from shapetrace.symbolic.dims import Rendering, make_context
+    from shapetrace.symbolic.dims import Context, Rendering
     from shapetrace.symbolic.engine import specialization
 
     outputs = [shapes[id(m)] for entry in recorder.ops for m in entry[5]]
     kept = {s.name for shape in outputs for size in shape if size is not None and not isinstance(size, int)
             for s in size.free_symbols}  # fmt: skip
     standing = set(run.specialised) - kept
-    context = make_context(names, standing, set(names.values) - standing)
+    context = Context(frozenset(set(names.values) - standing), frozenset(standing))
     rendering = Rendering.of(names, shapes.values())
 
     def texts(metas: list) -> tuple[tuple[str, str], ...]:
