@@ -84,7 +84,7 @@ def test_conv_rules_each_call_keeps_its_own_specialisations(examples, exprs):
     assert fixed == {("B", 8), ("C", 3), ("H", 128), ("W", 128)}
     assert all(s.reason.startswith("interpolate needs") for s in t.specializations if s.op_index == upsample.index)
     # ... in its own call only: the ConvTranspose2d called after it is still symbolic
-    assert next(op for op in t.ops if op.op == "conv_transpose2d").outputs[0].expr == "(B, C, 2*H, 2*W)"
+    assert next(op for op in t.ops if op.op == "conv_transpose2d").outputs[0].expr == "(B, C?, 2*H, 2*W)"
 
 
 def test_a_number_that_is_not_a_live_dim_is_not_named_after_it(examples, exprs):
