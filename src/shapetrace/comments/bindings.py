@@ -271,17 +271,18 @@ class Resolver:
         """The names of the comment on ``line`` at ``run``."""
         return Lookup(self, line, run)
 
-    def size_names(self, line: int) -> list[str]:
+    def size_names(self, line: int) -> dict[str, int]:
         """The names the ``forward`` around ``line`` binds, before it, to a size of one of its
-        tensor arguments (``B, C, H, W = x.shape``), in the order bound."""
+        tensor arguments (``B, C, H, W = x.shape``), in the order bound, each with the axis it
+        reads (``W``: 3, ``D = x.shape[-1]``: -1)."""
         scope = self.names.scope_at(line)
         if scope.function != "forward":
-            return []
-        return [
-            name
+            return {}
+        return {
+            name: bindings[0].index
             for name, bindings in scope.bindings.items()
             if len(bindings) == 1 and bindings[0].kind == "shape" and bindings[0].top_level and bindings[0].line < line
-        ]
+        }
 
     def value(self, name: str, line: int, run: Run | None, seen: frozenset[str]) -> Value | None:
         if name in seen:

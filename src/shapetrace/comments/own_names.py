@@ -53,13 +53,13 @@ def traced_line_text(traced: TracedFile, line: int) -> LineText:
     )
 
 
-def line_text(runs: Sequence[Run], lookup_at: Callable[[Run], Lookup], size_names: Sequence[str],
+def line_text(runs: Sequence[Run], lookup_at: Callable[[Run], Lookup], size_names: dict[str, int],
               code: str) -> LineText:  # fmt: skip
     """The comment of a line from its runs: one text when the function's own names make every
     run the same (``(B, 2*C, H/2, W/2)``); else the runs' alternatives when they are no longer
     than the line's code; else no comment, and a note. ``lookup_at(run)`` gives the line's
     :class:`~shapetrace.comments.bindings.Lookup` at a run, ``size_names`` the names the
-    function binds to its arguments' sizes (``B, C, H, W``)."""
+    function binds to its arguments' sizes (``B, C, H, W``), each with the axis it reads."""
     ran = [run for run in runs if run.outputs and not run.failed]
     if not ran:
         return LineText(None)
@@ -102,8 +102,7 @@ def _written_dims(meta: TensorMeta) -> list[str]:
 def _local_dims(meta: TensorMeta, values: dict[str, Value], lookup: Lookup) -> list[_Dim]:
     """One tensor's dims in the function's names: a dim over the trace's ``H``, where the
     function's ``H`` is the trace's ``H/2``, is written over the function's ``H``."""
-    texts = _written_dims(meta)
-    plain = [_Dim(text, int(size)) for text, size in zip(texts, meta.shape)]
+    plain = [_Dim(_checkable(text, int(size), lookup), int(size)) for text, size in zip(_written_dims(meta), meta.shape)]
     if meta.expr is None or not values:
         return plain
     try:
@@ -112,17 +111,40 @@ def _local_dims(meta: TensorMeta, values: dict[str, Value], lookup: Lookup) -> l
         return plain
     multiples = lookup.resolver.multiples({s for e in exprs for s in e.free_symbols})
     solved, own = _solved(values, multiples)
-    if not solved:
+    whole = _whole_dims(values)
+    if not solved and not whole:
         return plain
     dims = []
     for dim, expr, guess in zip(plain, exprs, guessed):
-        if guess or not expr.free_symbols & solved.keys():
+        if guess or not expr.free_symbols:
             dims.append(dim)
             continue
-        local = expr.xreplace(multiples).xreplace(solved)
-        back = {s: s / multiples[s].coeff(s) for s in local.free_symbols if s in multiples}  # the trace's other dims
-        dims.append(_Dim(expr_text(local.xreplace(back).xreplace(own)), dim.number))
+        local = expr.xreplace(whole)  # the function's N where it is the trace's H*W/16
+        if local.free_symbols & solved.keys():
+            local = local.xreplace(multiples).xreplace(solved)
+            back = {s: s / multiples[s].coeff(s) for s in local.free_symbols if s in multiples}  # the trace's other dims
+            local = local.xreplace(back).xreplace(own)
+        dims.append(dim if local == expr else _Dim(expr_text(local), dim.number))
     return dims
+
+
+def _checkable(text: str, number: int, lookup: Lookup) -> str:
+    """A guess (``D?``) where the line's scope gives that name this number, else the number: a
+    written guess must read back as what ran."""
+    if not text.endswith("?") or not text[:-1].isidentifier():
+        return text
+    found = lookup(text[:-1])
+    return text if found is not None and found.number == number else str(number)
+
+
+def _whole_dims(values: dict[str, Value]) -> dict[sympy.Expr, sympy.Symbol]:
+    """``trace expression -> function name`` for the function's sizes that are an expression of
+    several of the trace's dims (``N = x.shape[1]`` where it ran ``H*W/16``)."""
+    return {
+        value.expr: sympy.Symbol(name, integer=True, positive=True)
+        for name, value in values.items()
+        if value.expr is not None and len(value.expr.free_symbols) > 1
+    }
 
 
 def _solved(values: dict[str, Value], multiples: dict[sympy.Symbol, sympy.Expr]) -> tuple[dict, dict]:
@@ -147,17 +169,19 @@ def _solved(values: dict[str, Value], multiples: dict[sympy.Symbol, sympy.Expr])
     return solved, own
 
 
-def _unified(shapes: list[list[list[_Dim]]], values: list[dict[str, Value]], size_names: Sequence[str]) -> str | None:
-    """One text for runs that differ only where a dim is the same multiple of one of the
-    function's size names in every run (``2*C``: 128 where C is 64, 256 where C is 128)."""
-    if not size_names or len({tuple(len(tensor) for tensor in run) for run in shapes}) != 1:
+def _unified(shapes: list[list[list[_Dim]]], values: list[dict[str, Value]], size_names: dict[str, int]) -> str | None:
+    """One text for runs that differ only in spelling (``B`` where a run has ``B?``), or where a
+    dim is the same multiple of one of the function's size names in every run (``2*C``: 128
+    where C is 64, 256 where C is 128)."""
+    if len({tuple(len(tensor) for tensor in run) for run in shapes}) != 1:
         return None
     tensors = []
     for i, first in enumerate(shapes[0]):
         dims = []
         for j in range(len(first)):
             column = [run[i][j] for run in shapes]
-            found = column[0].text if len({d.text for d in column}) == 1 else _multiple(column, values, size_names)
+            axis = (j, j - len(first))  # from the front, from the end
+            found = column[0].text if len({d.text for d in column}) == 1 else _column(column, values, size_names, axis)
             if found is None:
                 return None
             dims.append(found)
@@ -165,14 +189,37 @@ def _unified(shapes: list[list[list[_Dim]]], values: list[dict[str, Value]], siz
     return render_items(tensors)
 
 
-def _multiple(column: list[_Dim], values: list[dict[str, Value]], size_names: Sequence[str]) -> str | None:
-    """``k*name`` when the dim is ``k`` times that size name at every run."""
+def _column(column: list[_Dim], values: list[dict[str, Value]], size_names: dict[str, int],
+            axis: tuple[int, int]) -> str | None:  # fmt: skip
+    """The dim of a column whose runs differ. The same number at every run, spelt differently:
+    the one text that is neither a number nor a guess (``B``, where another run has ``B?``), else
+    the number. Different numbers: ``k*name`` when the dim is ``k`` times one of the function's
+    size names at every run, that name taking more than one size (one named in the runs' own
+    texts first, then one read from the same ``axis``, from the front or the end); ``None``
+    when no name or more than one fits."""
+    if len({dim.number for dim in column}) == 1:
+        named = {dim.text for dim in column if not dim.text.endswith("?") and not dim.text.isdigit()}
+        return named.pop() if len(named) == 1 else str(column[0].number) if not named else None
+    fitting = []
     for name in size_names:
         sizes = [found.get(name) for found in values]
-        if any(size is None or size.number <= 0 for size in sizes):
+        if any(size is None or size.number <= 0 for size in sizes) or len({s.number for s in sizes}) == 1:
             continue
         ratios = {Fraction(dim.number, size.number) for dim, size in zip(column, sizes)}
         if len(ratios) == 1:
-            ratio = ratios.pop()
-            return expr_text(sympy.Rational(ratio.numerator, ratio.denominator) * sympy.Symbol(name))
-    return None
+            fitting.append((name, ratios.pop()))
+    written = {name for dim in column for name in _names_in(dim.text)}
+    preferred = [found for found in fitting if found[0] in written] or fitting
+    if len(preferred) > 1:  # H and W of a square image: the one read from this axis
+        preferred = [found for found in preferred if size_names[found[0]] in axis]
+    if len(preferred) != 1:
+        return None
+    name, ratio = preferred[0]
+    return expr_text(sympy.Rational(ratio.numerator, ratio.denominator) * sympy.Symbol(name))
+
+
+def _names_in(text: str) -> set[str]:
+    try:
+        return {s.name for e in parse_shape(f"({text},)") for s in e.free_symbols}
+    except NotAShape:
+        return set()
