@@ -109,3 +109,34 @@ def test_a_loop_of_calls_is_replayed_once():
         engine._Replay._run_call = original
     assert len(runs) == 1 and len(t.modules) == 12
     assert [(s.dim, s.op_index) for s in t.specializations] == [("F", 0)]
+
+
+def test_script_constants_are_names_bound_to_one_literal_only(tmp_path):
+    from shapetrace.symbolic.naming import script_constants
+
+    model = tmp_path / "model.py"
+    model.write_text(
+        "D = 512\nheads = 8\nP, K = 77, 21\n\n"
+        "def f(x, heads=4):\n    B = x.shape[0]\n    for K in range(3):\n        pass\n"
+    )
+    train = tmp_path / "train.py"
+    train.write_text("D = 256\nlr = 1\nsteps = 100\n")
+    # heads is also a parameter, K a loop variable; D is 512 in one file and 256 in the other
+    assert script_constants([str(model)]) == {"D": 512, "P": 77}
+    assert script_constants([str(model), str(train)]) == {"P": 77, "steps": 100}
+
+
+def test_forward_statements_name_argument_dims():
+    from shapetrace.symbolic.naming import forward_statement_specs
+
+    class Model(nn.Module):
+        def forward(self, x, idx, mask=None):
+            B, *_, D = x.shape
+            b, t = idx.size()
+            N = mask.shape[1]  # noqa: F841 - names the dim
+            x = x.flatten(1)
+            C = x.shape[1]  # noqa: F841 - after x was rebound: another tensor, names nothing
+            return x
+
+    specs = {argument: (spec.names, spec.tail) for argument, spec in forward_statement_specs(Model()).items()}
+    assert specs == {"x": (("B",), ("D",)), "idx": (("b", "t"), None), "mask": ((None, "N"), ())}

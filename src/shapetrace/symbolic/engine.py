@@ -603,6 +603,11 @@ class _Replay:
 
     def _add_specializations(self, run: FakeRun, op_index: Any, recorder: Recorder | None = None) -> None:
         for replacement in run.replacements:
+            target = replacement.target
+            if replacement.name in self.names.generated and isinstance(target, sympy.Symbol):
+                self.names.alias(replacement.name, target.name, "")  # an op needed d0 == b: d0 is b
+                if self.names.printed(replacement.name) == target.name:
+                    continue
             index = op_index(replacement.position)
             self.specializations.append(self._specialization(run, replacement, index, recorder))
 

@@ -323,18 +323,15 @@ def _bound_names(statement: ast.stmt) -> set[str]:
 
 def script_constants(filenames: Iterable[str]) -> dict[str, int]:
     """The names the user's files bind to one int literal and nothing else, with that value
-    (``B, C, H, W = 8, 3, 128, 128``, ``D = 512``): a name bound to two values, or bound any other
-    way too (a parameter, a loop variable, ``h = self.heads``), is not a constant. 0 and 1 are
-    not named."""
-    values: dict[str, set[int | None]] = {}
+    (``B, C, H, W = 8, 3, 128, 128``, ``D = 512``): a name a file binds to two values, or any
+    other way too (a parameter, a loop variable, ``h = self.heads``), is not a constant of that
+    file; one two files give different values is none. 0 and 1 are not named."""
+    values: dict[str, set[int]] = {}
     for filename in dict.fromkeys(filenames):
         for name, found in _literal_bindings(_source(filename)).items():
-            values.setdefault(name, set()).update(found)
-    return {
-        name: found.pop()
-        for name, found in values.items()
-        if len(found) == 1 and None not in found and next(iter(found)) not in (0, 1)
-    }
+            if len(found) == 1 and None not in found:  # a constant of this file
+                values.setdefault(name, set()).update(found)
+    return {name: found.pop() for name, found in values.items() if len(found) == 1 and next(iter(found)) not in (0, 1)}
 
 
 @lru_cache(maxsize=64)
