@@ -4,6 +4,7 @@ torch_api.module_call_kwargs): these fail loudly when torch moves them."""
 from __future__ import annotations
 
 import sys
+import threading
 
 import sympy
 import torch
@@ -70,19 +71,23 @@ def test_isolated_sets_modes_and_global_hooks_aside_and_puts_them_back():
             seen.append(func)
             return func(*args, **(kwargs or {}))
 
-    seen = []
-    handle = nn.modules.module.register_module_forward_pre_hook(lambda module, args: seen.append(module))
+    seen, elsewhere = [], []
+    hook = lambda module, args: seen.append(module)  # noqa: E731
+    handle = nn.modules.module.register_module_forward_pre_hook(hook)
     counts = torch_api.global_module_hook_counts()
     try:
         with Spy(), torch.device("meta"):
             with ts.isolated():
                 assert torch_api.torch_function_mode_depth() == 0
-                assert sum(torch_api.global_module_hook_counts().values()) == 0
-                y = nn.Linear(2, 2)(torch.ones(2))
+                y = nn.Linear(2, 2)(torch.ones(2))  # the global hook skips this thread ...
+                other = threading.Thread(target=lambda: elsewhere.append(nn.Identity()(torch.ones(1))))
+                other.start()
+                other.join()
             assert torch_api.torch_function_mode_depth() == 2
-        assert F.linear not in seen and not any(isinstance(s, nn.Module) for s in seen)
+        assert F.linear not in seen and [type(s) for s in seen if isinstance(s, nn.Module)] == [nn.Identity]
         assert y.device.type == "cpu"  # not on meta: torch.device(...) was set aside too
         assert torch_api.global_module_hook_counts() == counts
+        assert nn.modules.module._global_forward_pre_hooks[handle.id] is hook
     finally:
         handle.remove()
 

@@ -1,32 +1,35 @@
 """One fake run: a FakeTensorMode with its own ShapeEnv, fake tensors built from canonical shapes,
-sizes read back as canonical expressions, and the dims torch specialised on the way.
+sizes read back as canonical expressions, and the dims torch specialised on the way; and the
+recorder of a fake run (:class:`ReplayRecorder`).
 
-A fresh run is used per root module call and per replayed op, so a guard in one call (an
-``nn.Upsample`` fixes every dim) does not leak into the next.
+A fresh run is used per root module call and per replayed op, so a guard in one call does not
+leak into the next. The user's model is never changed: its parameters, buffers and tensor
+attributes stay real tensors, and the replay's recorder hands torch a fake copy of each one an op
+receives (``FakeTensorMode`` would otherwise run an op whose tensors are all real for real:
+``num_batches_tracked.add_(1)`` would count).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import io
-import logging
-import random
+import os
 import sys
-import warnings
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import sympy
 import torch
-from torch import nn
 
 from shapetrace._private import torch_symbolic as ts
+from shapetrace._private.torch_api import module_call_frame
 from shapetrace.capture.recorder import Recorder
 from shapetrace.capture.source import user_frame
 from shapetrace.contracts.session import suspended as contracts_suspended
 from shapetrace.symbolic.dims import Names, Shape, symbol
+from shapetrace.symbolic.effects import EffectGuard, StopReplay, kept_apart
 
 
 @dataclass
@@ -52,6 +55,7 @@ class FakeRun:
         self.replacements: list[Replacement] = []
         self.position: Callable[[], int | None] = lambda: None
         self.env.on_replacement = self._on_replacement
+        self._fakes: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # id(real) -> (fake, real)
 
     # --- building fakes ------------------------------------------------------------------------
 
@@ -137,48 +141,100 @@ class FakeRun:
 
     # --- running user code ---------------------------------------------------------------------
 
+    # --- real tensors -----------------------------------------------------------------------
+
+    def fake_of(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The fake copy of a real tensor (a parameter, a buffer, a tensor attribute), made once
+        per run; the real tensor is only read."""
+        found = self._fakes.get(id(tensor))
+        if found is None:
+            found = self._fakes[id(tensor)] = (ts.fake_of(self.mode, tensor), tensor)
+        return found[0]
+
+    def fakes_in(self, args: tuple, kwargs: dict | None) -> tuple[tuple, dict | None]:
+        """``args``/``kwargs`` of an op with every real tensor (also inside a list or tuple) as its
+        fake copy; the same objects when there is none."""
+        values = (*args, *kwargs.values()) if kwargs else args
+        if any(_holds_real(v) for v in values):
+            args = tuple(self._faked(v) for v in args)
+            kwargs = {k: self._faked(v) for k, v in kwargs.items()} if kwargs else kwargs
+        return args, kwargs
+
+    def _faked(self, value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return value if ts.is_fake(value) else self.fake_of(value)
+        if type(value) in (list, tuple):
+            return type(value)(self._faked(item) for item in value)
+        return value
+
+    # --- running user code ---------------------------------------------------------------------
+
     @contextlib.contextmanager
     def running(self, grad: bool = True) -> Iterator[None]:
-        """Run user code on this run's fakes, apart from everything else: no other torch mode or
-        global hook, no contract check (they ran on the real tensors), output and warnings
-        swallowed, random states restored."""
-        with ts.isolated(), contracts_suspended(), _quiet(), _rng_restored(), torch.set_grad_enabled(grad), self.mode:
+        """Run code on this run's fakes, apart from everything else: no other torch mode or global
+        hook, no contract check (they ran on the real tensors), this thread's output and warnings
+        dropped, random states restored if drawn from, torch's Python dispatcher on (so ops that
+        have a decomposition accepting symbolic sizes use it)."""
+        with ts.isolated(), contracts_suspended(), kept_apart(), torch.set_grad_enabled(grad), self.mode, \
+                ts.python_dispatcher():  # fmt: skip
             yield
 
-    @contextlib.contextmanager
-    def module_on_fakes(self, root: nn.Module, training: bool) -> Iterator[None]:
-        """``root``'s parameters, buffers and tensor attributes swapped for fakes, and every
-        module's attributes restored afterwards (a forward that caches something on ``self``
-        leaves nothing behind)."""
-        saved = []
-        fakes: dict[int, torch.Tensor] = {}
 
-        def fake(tensor: torch.Tensor) -> torch.Tensor:
-            found = fakes.get(id(tensor))
-            if found is None:
-                found = fakes[id(tensor)] = ts.fake_of(self.mode, tensor)
-            return found
+def _holds_real(value: Any) -> bool:
+    if isinstance(value, torch.Tensor):
+        return not ts.is_fake(value)
+    if type(value) in (list, tuple):
+        return any(isinstance(item, torch.Tensor) and not ts.is_fake(item) for item in value)
+    return False
 
-        try:
-            for module in root.modules():
-                saved.append((module, dict(module.__dict__), dict(module._parameters), dict(module._buffers)))
-                for registry in (module._parameters, module._buffers):
-                    for name, tensor in registry.items():
-                        if tensor is not None:
-                            registry[name] = fake(tensor)
-                for name, value in list(module.__dict__.items()):
-                    if isinstance(value, torch.Tensor):
-                        module.__dict__[name] = fake(value)
-            root.train(training)
-            yield
-        finally:
-            for module, attributes, parameters, buffers in saved:
-                module._parameters.clear()
-                module._parameters.update(parameters)
-                module._buffers.clear()
-                module._buffers.update(buffers)
-                module.__dict__.clear()
-                module.__dict__.update(attributes)
+
+class ReplayRecorder(Recorder):
+    """The recorder of a fake run: records as the trace's recorder does, and before each op
+    hands torch fake copies of real tensors, stops when the pass is out of time, and pauses the
+    effect guard's profile function (torch's own code is not the user's, and is where the time
+    goes)."""
+
+    def __init__(self, run: FakeRun, guard: EffectGuard | None = None, deadline: float | None = None,
+                 on_op: Callable[[int], None] | None = None) -> None:  # fmt: skip
+        super().__init__()
+        self.keep_arguments = False
+        self.run = run
+        self.guard = guard
+        self.deadline = deadline
+        self.on_op = on_op
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 (torch's signature)
+        __tracebackhide__ = True
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            raise StopReplay("the symbolic pass ran out of time", effect=False)
+        if self.on_op is not None:
+            self.on_op(len(self.ops))
+        args, kwargs = self.run.fakes_in(args, kwargs)
+        if self.guard is None:
+            return Recorder.__torch_function__(self, func, types, args, kwargs)
+        with self.guard.paused():
+            return Recorder.__torch_function__(self, func, types, args, kwargs)
+
+    def _open_call(self, path: str, module: Any, args: tuple) -> None:
+        super()._open_call(path, module, args)
+        index = len(self.modules) - 1
+        if index in self.indirect_calls and _called_directly(sys._getframe(1)):
+            self.indirect_calls.discard(index)
+
+
+_SHAPETRACE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "")
+
+
+def _called_directly(hook: Any) -> bool:
+    """Whether the user's line called the module itself, the replay's module-call routing
+    (shapetrace's frames between that line and torch's ``__call__``) aside."""
+    called_from = module_call_frame(hook, _max_depth=12)
+    if called_from is None:
+        return False
+    outer = called_from.f_back
+    while outer is not None and outer.f_code.co_filename.startswith(_SHAPETRACE):
+        outer = outer.f_back
+    return outer is not None and outer is user_frame(called_from)
 
 
 _OP_CODE = Recorder.__torch_function__.__code__
@@ -191,30 +247,3 @@ def _inside_op(frame: Any, user: Any) -> bool:
             return True
         frame = frame.f_back
     return False
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    previous = logging.root.manager.disable
-    logging.disable(logging.CRITICAL)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()):  # fmt: skip
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logging.disable(previous)
-
-
-@contextlib.contextmanager
-def _rng_restored() -> Iterator[None]:
-    state = random.getstate()
-    numpy = sys.modules.get("numpy")
-    numpy_state = numpy.random.get_state() if numpy is not None else None
-    try:
-        with torch.random.fork_rng(devices=[]):
-            yield
-    finally:
-        random.setstate(state)
-        if numpy_state is not None:
-            numpy.random.set_state(numpy_state)

@@ -6,10 +6,14 @@ Events, in the order they happened:
 - an op outside any module call is repeated alone from its recorded arguments (plain values;
   tensors become fakes shaped by what produced them). A factory call whose sizes are variables,
   ``torch.rand(B, C, H, W)``, makes a tensor whose dims are named after them;
-- a root module call runs ``forward`` again on fakes, under a fresh ``Recorder``, so that its ops
-  line up one to one with the concrete ones (same function, same call site, same sizes at the
-  traced values); the first op that does not line up, or raises, ends the symbolic part of the call.
+- a root module call runs ``forward`` again on fakes, under a :class:`ReplayRecorder`, so that
+  its ops line up one to one with the concrete ones (same function, same call site, same sizes
+  at the traced values); the first op that does not line up, or raises, ends the symbolic part
+  of the call. The effect guard stops the call where it would do something observable
+  (:mod:`.effects`), and a block identical to one already replayed is not run again
+  (:mod:`.reuse`).
 
+The pass has a time budget; past it, the events not yet reached keep their concrete sizes.
 Every op whose sizes the pass could not compute keeps its concrete sizes, named by value only
 where one name fits (``B?``).
 """
@@ -18,6 +22,9 @@ from __future__ import annotations
 
 import bisect
 import inspect
+import os
+import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,12 +33,13 @@ import sympy
 import torch
 from torch import nn
 
+from shapetrace._private import torch_symbolic as ts
 from shapetrace.capture.names import op_names
-from shapetrace.capture.recorder import Recorder
 from shapetrace.capture.source import line_of, source_line
-from shapetrace.symbolic.bridge import FakeRun, Replacement
+from shapetrace.symbolic.bridge import FakeRun, Replacement, ReplayRecorder
 from shapetrace.symbolic.dims import Context, Names, Shape, make_context, render, render_by_value
-from shapetrace.symbolic.job import Job
+from shapetrace.symbolic.effects import EffectGuard, StopReplay, kept_apart
+from shapetrace.symbolic.job import Job, Progress
 from shapetrace.symbolic.naming import factory_dim_names, forward_dim_specs, is_factory
 from shapetrace.symbolic.printer import expr_text
 from shapetrace.symbolic.result import (
@@ -41,8 +49,8 @@ from shapetrace.symbolic.result import (
     Specialization,
     SymbolicResult,
     SymbolicStatus,
-    skipped,
 )
+from shapetrace.symbolic.reuse import BlockReuse, Fingerprints, concrete_groups
 from shapetrace.symbolic.skeleton import TensorRef, TensorSlot, has_opaque, rebuild, slots
 from shapetrace.symbolic.spec import DimSpec
 
@@ -56,13 +64,16 @@ SYMBOLIC_ONLY = frozenset(
     getattr(torch, name) for name in dir(torch) if name.startswith("sym_") and callable(getattr(torch, name))
 )
 
-NO_NAMES = "no dim has a name: pass dims=, annotate forward with jaxtyping, or make inputs like torch.rand(B, C, H, W)"
+PROGRESS_EVERY = 0.1  # seconds between progress reports
 
 
-def run_pass(job: Job) -> SymbolicResult:
-    """The symbolic result of a finished trace; never raises (a failure is the result's status)."""
+def run_pass(job: Job, progress: Progress | None = None) -> SymbolicResult:
+    """The symbolic result of a finished trace; never raises (a failure is the result's status).
+    Torch's symbolic machinery is imported before the budget's clock starts."""
     try:
-        return _Replay(job).run()
+        with ts.isolated(), kept_apart():  # another trace records nothing; torch's log records dropped too
+            ts.warm_up()  # the first pass in a process imports torch._dynamo and fills torch's tables: seconds
+            return _Replay(job, progress).run()
     except Exception as error:  # a failure here must not cost the user the concrete trace
         return SymbolicResult(SymbolicStatus(FAILED, f"{type(error).__name__}: {_short(error)}"))
 
@@ -78,11 +89,19 @@ class _CallResult:
     context: Context = field(default_factory=Context)
     reason: str = ""
     signature: tuple = ()
+    out_of_time: bool = False
 
 
 class _Replay:
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, progress: Progress | None = None) -> None:
         self.job = job
+        self.progress = progress
+        self.started = time.perf_counter()
+        self.deadline = self.started + job.seconds
+        self.out_of_time = False
+        self.fingerprints = Fingerprints()
+        self.reused_calls = 0
+        self._reported = 0.0
         self.names = Names(constants=dict(job.option.sizes))
         self.by_id: dict[int, Shape] = {}  # tensor id -> canonical shape of its latest producer
         self.op_in: dict[int, list[Shape | None]] = {}
@@ -102,33 +121,33 @@ class _Replay:
     def run(self) -> SymbolicResult:
         ops, modules = self.job.ops, self.job.modules
         roots = [i for i, raw in enumerate(modules) if raw[_CALL_PARENT] is None]
-        if not self._has_names(roots):
-            return skipped(NO_NAMES)
         events = [((modules[r][_CALL_FIRST], 0), r) for r in roots]
         events += [((j, 1), j) for j, raw in enumerate(ops) if raw[1] is None]
         events.sort(key=lambda event: event[0])
         ends = {r: (roots[k + 1] if k + 1 < len(roots) else len(modules)) for k, r in enumerate(roots)}
-        for (_, kind), index in events:
+        for (first, kind), index in events:
+            if time.perf_counter() > self.deadline:
+                self.out_of_time = True
+            self._report(first)
             if kind == 0:
                 self._root_call(index, ends[index])
             else:
                 self._top_op(index)
+        self._report(len(ops))
         return self._result()
 
-    def _has_names(self, roots: list[int]) -> bool:
-        if self.job.option:
-            return True
-        for r in roots:
-            entry = self.job.root_calls.get(r)
-            if entry is not None and forward_dim_specs(entry[0]):
-                return True
-        for raw in self.job.ops:
-            if raw[1] is None and not raw[_OP_INPUTS] and len(raw[_OP_OUTPUTS]) == 1:
-                name = op_names(raw[_OP_FUNC])[0]
-                found = factory_dim_names(raw[_OP_CODE], raw[_OP_LASTI], name, len(raw[_OP_OUTPUTS][0][0]))
-                if found and any(found):
-                    return True
-        return False
+    def _report(self, done: int) -> None:
+        """Tell ``progress`` how far the pass is (at most every PROGRESS_EVERY seconds)."""
+        if self.progress is None:
+            return
+        now = time.perf_counter()
+        if now - self._reported >= PROGRESS_EVERY or done >= len(self.job.ops):
+            self._reported = now
+            self.progress(done, len(self.job.ops))
+
+    def _budget_reason(self) -> str:
+        return (f"the symbolic pass stopped at its budget of {self.job.seconds:.1f} s "
+                f"(symbolic_budget=, --symbolic-budget)")  # fmt: skip
 
     # --- tensors between events --------------------------------------------------------------
 
@@ -162,6 +181,9 @@ class _Replay:
         shapes_in = [self._known(raw[4], raw[0]) for raw in inputs]
         self.op_in[j] = shapes_in
         if failed or not outputs:  # nothing to compute (`loss.backward()`, `x.item()`)
+            return
+        if self.out_of_time:
+            self._fall_back(j, self._budget_reason())
             return
         live = self._free_names(shapes_in)
         if not inputs or is_factory(name):  # a new tensor (`x.new_zeros(B, N)`: x gives only dtype, device)
@@ -262,9 +284,20 @@ class _Replay:
         raw = self.job.modules[r]
         first, end = raw[_CALL_FIRST], raw[_CALL_END] if raw[_CALL_END] is not None else len(self.job.ops)
         entry = self.job.root_calls.get(r)
-        if entry is None:
+        module = entry[0] if entry is not None else None
+        why_not = (
+            self._budget_reason() if self.out_of_time
+            else "its module call's arguments were not recorded" if entry is None
+            else f"{type(module).__name__} is a TorchScript module: its forward runs in TorchScript's "
+                 "interpreter, which the replay does not enter" if ts.is_torchscript(module)
+            else f"{type(module).__name__}.training changed since the call (train()/eval()): "
+                 "the replay would have to switch it back" if module.training != entry[4]
+            else None
+        )  # fmt: skip
+        if why_not is not None:
             for j in range(first, end):
-                self._fall_back(j, "its module call's arguments were not recorded")
+                if not self.job.ops[j][_OP_FAILED]:
+                    self._fall_back(j, why_not)
             return
         module, args, kwargs, grad, training = entry
         plan, live = self._plan_inputs(module, args, kwargs)
@@ -272,9 +305,8 @@ class _Replay:
         key = self._call_key(module, args, kwargs, grad, training, plan)
         result = self._call_cache.get(key) if key is not None else None
         if result is None or result.signature != signature:
-            site = (raw[_CALL_CODE], raw[_CALL_LASTI])
-            result = self._run_call(module, args, kwargs, grad, training, plan, live, first, signature, site)
-            if key is not None:
+            result = self._run_call(r, next_root, module, args, kwargs, grad, plan, live, signature)
+            if key is not None and not result.out_of_time:
                 self._call_cache[key] = result
         self._apply_call(r, next_root, first, end, result)
 
@@ -346,10 +378,17 @@ class _Replay:
             return None
         return key
 
-    def _run_call(self, module, args, kwargs, grad, training, plan, live, first, signature, site) -> _CallResult:
+    def _run_call(self, r: int, next_root: int, module: nn.Module, args: tuple, kwargs: dict, grad: bool,
+                  plan: dict, live: set, signature: tuple) -> _CallResult:  # fmt: skip
+        raw = self.job.modules[r]
+        first, site = raw[_CALL_FIRST], (raw[_CALL_CODE], raw[_CALL_LASTI])
         run = FakeRun(self.names)
-        recorder = Recorder()
+        guard = EffectGuard(list(_modules_of(self.job.model or module)))
+        recorder = ReplayRecorder(run, guard, self.deadline, lambda done: self._report(first + done))
+        guard.position = lambda: len(recorder.ops)
         run.position = lambda: len(recorder.ops) - 1 if recorder.ops else None
+        groups = concrete_groups(self.job.ops, self.job.modules, r, next_root, module, self.fingerprints)
+        reuse = BlockReuse(recorder, run.mode, lambda _, offset: groups.get(offset))
         made: dict[int, Any] = {}
 
         def tensor_for(slot: TensorSlot) -> Any:
@@ -358,22 +397,50 @@ class _Replay:
                 made[slot.id] = run.tensor(shape, slot.shape, slot.dtype, slot.device, slot.requires_grad)
             return made[slot.id]
 
+        def module_call(called: nn.Module, call_args: tuple, call_kwargs: dict) -> Any:
+            caller = sys._getframe(1).f_back  # the line that called the module (through nn.Module.__call__)
+            original = ts.compiled_original(called)
+            if original is not None:  # torch.compile(module): its original, never compiled here
+                return _through_compiled(recorder, called, original, call_args, call_kwargs)
+            if ts.is_torchscript(called):
+                raise StopReplay(f"calls TorchScript module {type(called).__name__}, whose ops the replay "
+                                 "does not follow", *_frame_site(caller))  # fmt: skip
+            return reuse.call(called, call_args, call_kwargs, lambda: ts.plain_call(called, call_args, call_kwargs),
+                              caller)  # fmt: skip
+
         error: BaseException | None = None
-        with run.running(grad), run.module_on_fakes(module, training):
+        with run.running(grad):
             try:
                 call_args = rebuild(args, tensor_for, run.copy_object)
                 call_kwargs = rebuild(kwargs, tensor_for, run.copy_object)
                 recorder.hook_modules(self.job.model)
-                with recorder:
+                with ts.module_calls_through(module_call), guard.watching(), recorder:
                     module(*call_args, **call_kwargs)
+            except StopReplay as stop:
+                error = stop
             except Exception as raised:
                 error = raised
             finally:
                 recorder.release()
+        self.reused_calls += reuse.reused
         positions = _op_positions(recorder.ops)
         result = self._read_call(run, recorder, positions, first, signature, live, site)
-        if error is not None and result.aligned < len(signature):  # what stopped it, rather than where
+        effect = guard.effect
+        if effect is not None:  # the call stops where the effect would have happened
+            stopped_at = _aligned_before(positions, guard.stopped_at) if guard.stopped_at is not None else 0
+            if stopped_at < result.aligned or result.aligned < len(signature):
+                result.aligned = min(result.aligned, stopped_at)
+                del result.ops[result.aligned :]
+                later = "the call's later shapes are concrete" if stopped_at else "shapes of this call are concrete"
+                result.reason = f"{effect.describe()}: {later}"
+        elif isinstance(error, StopReplay):
+            result.out_of_time = not error.effect
+            if result.aligned < len(signature):
+                result.reason = self._budget_reason() if not error.effect else f"{error.describe()}"
+        elif error is not None and result.aligned < len(signature):  # what stopped it, rather than where
             result.reason = f"{type(module).__name__}.forward did not run on fake tensors ({_short(error)})"
+        if result.out_of_time:
+            self.out_of_time = True
 
         def op_index(position: int | None) -> int | None:
             aligned = positions.get(position) if position is not None else None
@@ -382,7 +449,7 @@ class _Replay:
         self._add_specializations(run, op_index, recorder)
         return result
 
-    def _read_call(self, run: FakeRun, recorder: Recorder, positions: dict[int, int], first: int,
+    def _read_call(self, run: FakeRun, recorder: ReplayRecorder, positions: dict[int, int], first: int,
                    signature: tuple, live: set, site: tuple) -> _CallResult:  # fmt: skip
         ops = self.job.ops
         fakes = [recorder.ops[raw] for raw in sorted(positions, key=positions.__getitem__)]
@@ -467,7 +534,7 @@ class _Replay:
 
     # --- specialisations -----------------------------------------------------------------------
 
-    def _add_specializations(self, run: FakeRun, op_index: Any, recorder: Recorder | None = None) -> None:
+    def _add_specializations(self, run: FakeRun, op_index: Any, recorder: ReplayRecorder | None = None) -> None:
         for replacement in run.replacements:
             index = op_index(replacement.position)
             self.specializations.append(self._specialization(run, replacement, index, recorder))
@@ -515,7 +582,13 @@ class _Replay:
         symbolic = len(self.op_out)
         fallback = len(self.fallback)
         state = RAN if not fallback else PARTIAL if symbolic else FAILED
-        result.status = SymbolicStatus(state, self.reason if fallback else "", symbolic, fallback, tuple(names.notes))
+        reason = self.reason if fallback else ""
+        if self.out_of_time:
+            late = sum(1 for why in self.fallback.values() if why == self._budget_reason())
+            reason = f"{self._budget_reason()}: {late} ops not reached keep their concrete sizes"
+        seconds = time.perf_counter() - self.started
+        result.status = SymbolicStatus(state, reason, symbolic, fallback, tuple(names.notes), seconds,
+                                       self.reused_calls)  # fmt: skip
         return result
 
 
@@ -542,6 +615,40 @@ def _op_positions(recorded: list) -> dict[int, int]:
         if entry[_OP_FUNC] not in SYMBOLIC_ONLY:
             positions[raw] = len(positions)
     return positions
+
+
+def _aligned_before(positions: dict[int, int], recorded: int) -> int:
+    """How many aligned ops the fake run recorded before its op number ``recorded``."""
+    return sum(1 for raw in positions if raw < recorded)
+
+
+def _modules_of(model: nn.Module) -> Iterable[nn.Module]:
+    """``model`` and its submodules, each once (shared ones too)."""
+    seen: set[int] = set()
+    stack = [model]
+    while stack:
+        module = stack.pop()
+        if id(module) not in seen:
+            seen.add(id(module))
+            yield module
+            stack.extend(child for child in module._modules.values() if child is not None)
+
+
+def _through_compiled(recorder: ReplayRecorder, wrapper: nn.Module, original: nn.Module, args: tuple,
+                      kwargs: dict) -> Any:  # fmt: skip
+    """A call of a ``torch.compile`` wrapper, recorded as the wrapper's call around its original
+    module's (as a traced run records it), without compiling anything."""
+    recorder._global_enter(wrapper, args)
+    output = None
+    try:
+        output = original(*args, **kwargs)
+    finally:
+        recorder._global_exit(wrapper, args, kwargs, output)
+    return output
+
+
+def _frame_site(frame: Any) -> tuple[str, int]:
+    return (frame.f_code.co_filename, frame.f_lineno) if frame is not None else ("", 0)
 
 
 def _tensors_of(result: Any) -> list:
@@ -591,8 +698,6 @@ def _site(code: Any, lasti: int) -> tuple[str, int]:
 
 def _site_text(code: Any, lasti: int) -> str:
     file, line = _site(code, lasti)
-    import os
-
     return f"{os.path.basename(file)}:{line}"
 
 
