@@ -347,6 +347,8 @@ class trace:
             try:
                 trace._contract_session.remove()
                 trace._finish(exc)
+                if trace.summary.extras.get("uninitialised"):  # lazy modules: counted once initialised
+                    trace.summary = _summarize(self.model)
                 job = Job.capture(recorder, self.dim_names, self.model, self.symbolic_budget, block_seconds)
                 trace._attach_symbolic(job if self.symbolic else None)
             except Exception as error:  # a bug of ours must not replace the user's exception

@@ -55,7 +55,7 @@ from shapetrace.symbolic.skeleton import TensorRef, TensorSlot, has_opaque, rebu
 from shapetrace.symbolic.spec import DimSpec
 
 # Raw layouts: see capture/recorder.py.
-_OP_FUNC, _OP_CODE, _OP_LASTI, _OP_INPUTS, _OP_OUTPUTS, _OP_FAILED = 0, 2, 3, 4, 5, 6
+_OP_FUNC, _OP_MODULE, _OP_CODE, _OP_LASTI, _OP_INPUTS, _OP_OUTPUTS, _OP_FAILED = 0, 1, 2, 3, 4, 5, 6
 _CALL_TYPE, _CALL_PARENT, _CALL_FIRST, _CALL_END, _CALL_INPUTS, _CALL_OUTPUTS, _CALL_FAILED = 2, 4, 6, 7, 8, 9, 10
 _CALL_CODE, _CALL_LASTI = 11, 12
 
@@ -90,6 +90,7 @@ class _CallResult:
     reason: str = ""
     signature: tuple = ()
     out_of_time: bool = False
+    concrete_of: list[int] = field(default_factory=list)  # fake position -> concrete position (see _read_call)
 
 
 class _Replay:
@@ -427,7 +428,8 @@ class _Replay:
         result = self._read_call(run, recorder, positions, first, signature, live, site)
         effect = guard.effect
         if effect is not None:  # the call stops where the effect would have happened
-            stopped_at = _aligned_before(positions, guard.stopped_at) if guard.stopped_at is not None else 0
+            before = _aligned_before(positions, guard.stopped_at) if guard.stopped_at is not None else 0
+            stopped_at = result.concrete_of[before] if before < len(result.concrete_of) else result.aligned
             if stopped_at < result.aligned or result.aligned < len(signature):
                 result.aligned = min(result.aligned, stopped_at)
                 del result.ops[result.aligned :]
@@ -443,8 +445,10 @@ class _Replay:
             self.out_of_time = True
 
         def op_index(position: int | None) -> int | None:
-            aligned = positions.get(position) if position is not None else None
-            return first + aligned if aligned is not None and aligned < result.aligned else None
+            fake = positions.get(position) if position is not None else None
+            if fake is None or fake >= len(result.concrete_of):
+                return None
+            return first + result.concrete_of[fake]
 
         self._add_specializations(run, op_index, recorder)
         return result
@@ -457,15 +461,21 @@ class _Replay:
         # the root module: the user's line in the concrete run, the pass's caller in the fake one.
         fake_site = (recorder.modules[0][_CALL_CODE], recorder.modules[0][_CALL_LASTI]) if recorder.modules else None
         result = _CallResult(aligned=0, signature=signature)
+        p = 0  # the next fake op
         for k, (func, code, lasti) in enumerate(signature):
-            if k >= len(fakes):
-                result.reason = result.reason or "the fake run stopped before this op"
-                break
-            fake = fakes[k]
             concrete = ops[first + k]
-            fake_at = (fake[_OP_CODE], fake[_OP_LASTI])
-            if (fake[_OP_FUNC], site if fake_at == fake_site else fake_at) != (func, (code, lasti)):
-                result.reason = "the fake run took another path here (the code depends on values)"
+            fake = fakes[p] if p < len(fakes) else None
+            fake_at = (fake[_OP_CODE], fake[_OP_LASTI]) if fake is not None else None
+            if fake is None or (fake[_OP_FUNC], site if fake_at == fake_site else fake_at) != (func, (code, lasti)):
+                if self._initialises_lazy_module(first + k):  # ran once, in the traced call: static sizes
+                    result.ops.append(([tuple(m[0]) for m in concrete[_OP_INPUTS]],
+                                       [tuple(m[0]) for m in concrete[_OP_OUTPUTS]]))  # fmt: skip
+                    result.aligned = k + 1
+                    continue
+                result.reason = result.reason or (
+                    "the fake run stopped before this op" if fake is None
+                    else "the fake run took another path here (the code depends on values)"
+                )  # fmt: skip
                 break
             if fake[_OP_FAILED] or concrete[_OP_FAILED]:
                 break
@@ -479,15 +489,20 @@ class _Replay:
             if len(inputs) != len(concrete[_OP_INPUTS]):
                 inputs = [None] * len(concrete[_OP_INPUTS])
             result.ops.append((inputs, outputs))
+            result.concrete_of.append(k)
             result.aligned = k + 1
+            p += 1
         kept = sorted(positions)
+        concrete_of = result.concrete_of
 
-        def aligned_position(raw: int) -> int:  # position of the first kept op at or after a recorder index
-            return bisect.bisect_left(kept, raw)
+        def concrete_position(raw: int) -> int:
+            """The concrete position of the first kept op at or after a recorder index."""
+            fake = bisect.bisect_left(kept, raw)
+            return concrete_of[fake] if fake < len(concrete_of) else result.aligned
 
         for k, call in enumerate(recorder.modules):
             end = call[_CALL_END] if call[_CALL_END] is not None else len(recorder.ops)
-            span = (aligned_position(call[_CALL_FIRST]), aligned_position(end))
+            span = (concrete_position(call[_CALL_FIRST]), concrete_position(end))
             if span[0] > result.aligned:
                 break
             inputs = [run.shape(m[0]) for m in call[_CALL_INPUTS]]
@@ -498,6 +513,12 @@ class _Replay:
                 result.outputs = {m[5] if len(m) > 5 else "": s for m, s in zip(call[_CALL_OUTPUTS], outputs)}
         result.context = make_context(self.names, run.specialised, live)
         return result
+
+    def _initialises_lazy_module(self, j: int) -> bool:
+        """Whether op ``j`` ran inside a lazy module's call that the replay finds initialised:
+        the ops that made its parameters ran once, in the traced call, and not in the replay."""
+        module = self.job.ops[j][_OP_MODULE]
+        return module is not None and self.job.modules[module][_CALL_TYPE].startswith("Lazy")
 
     def _apply_call(self, r: int, next_root: int, first: int, end: int, result: _CallResult) -> None:
         ops, modules = self.job.ops, self.job.modules
@@ -516,7 +537,11 @@ class _Replay:
             raw = modules[i]
             found = result.calls.get(i - r)
             self.call_contexts[i] = result.context
-            if found is None or found[0] != raw[_CALL_TYPE] or found[1][0] != raw[_CALL_FIRST] - first:
+            if found is None or found[0] not in (raw[_CALL_TYPE], raw[_CALL_TYPE].removeprefix("Lazy")):
+                continue
+            if found[1][0] != raw[_CALL_FIRST] - first and not all(
+                self._initialises_lazy_module(j) for j in range(raw[_CALL_FIRST], first + found[1][0])
+            ):  # its first ops may be a lazy module's initialisation, which the replay does not repeat
                 continue
             _, _, inputs, outputs = found
             if len(inputs) == len(raw[_CALL_INPUTS]) and all(
