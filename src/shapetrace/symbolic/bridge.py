@@ -206,7 +206,7 @@ class ReplayRecorder(Recorder):
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 (torch's signature)
         __tracebackhide__ = True
         if self.deadline is not None and time.perf_counter() > self.deadline:
-            raise StopReplay("the symbolic pass ran out of time", effect=False)
+            raise StopReplay(OUT_OF_TIME, effect=False)
         if self.on_op is not None:
             self.on_op(len(self.ops))
         args, kwargs = self.run.fakes_in(args, kwargs)
@@ -222,6 +222,7 @@ class ReplayRecorder(Recorder):
             self.indirect_calls.discard(index)
 
 
+OUT_OF_TIME = "the symbolic pass ran out of time"
 _SHAPETRACE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "")
 
 

@@ -321,8 +321,12 @@ class EffectGuard:
             for key in changed:
                 old = saved.get(key, _MISSING)
                 _restore_item(kind, owner, key, old)
-            what = {"globals": f"global {changed[0]} of {owner.get('__name__', '?')}",
-                    "class": f"{owner.__name__}.{changed[0]}"}.get(kind, f"{_module_name(owner)}.{changed[0]}")  # fmt: skip
+            if kind == "globals":
+                what = f"global {changed[0]} of {owner.get('__name__', '?')}"
+            elif kind == "class":
+                what = f"{owner.__name__}.{changed[0]}"
+            else:
+                what = f"{_module_name(owner)}.{changed[0]}"
             found = found or StopReplay(f"changed {what} (found after the call, and undone)")
         return found
 

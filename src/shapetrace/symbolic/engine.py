@@ -36,7 +36,7 @@ from torch import nn
 from shapetrace._private import torch_symbolic as ts
 from shapetrace.capture.names import op_names
 from shapetrace.capture.source import line_of, source_line
-from shapetrace.symbolic.bridge import FakeRun, Replacement, ReplayRecorder
+from shapetrace.symbolic.bridge import OUT_OF_TIME, FakeRun, Replacement, ReplayRecorder
 from shapetrace.symbolic.dims import Context, Names, Shape, make_context, render, render_by_value
 from shapetrace.symbolic.effects import EffectGuard, StopReplay, kept_apart
 from shapetrace.symbolic.job import Job, Progress
@@ -56,7 +56,7 @@ from shapetrace.symbolic.spec import DimSpec
 
 # Raw layouts: see capture/recorder.py.
 _OP_FUNC, _OP_MODULE, _OP_CODE, _OP_LASTI, _OP_INPUTS, _OP_OUTPUTS, _OP_FAILED = 0, 1, 2, 3, 4, 5, 6
-_CALL_TYPE, _CALL_PARENT, _CALL_FIRST, _CALL_END, _CALL_INPUTS, _CALL_OUTPUTS, _CALL_FAILED = 2, 4, 6, 7, 8, 9, 10
+_CALL_PATH, _CALL_TYPE, _CALL_PARENT, _CALL_FIRST, _CALL_END, _CALL_INPUTS, _CALL_OUTPUTS, _CALL_FAILED = 1, 2, 4, 6, 7, 8, 9, 10
 _CALL_CODE, _CALL_LASTI = 11, 12
 
 # Functions torch calls on SymInts/SymFloats only (a concrete run never records them).
@@ -299,6 +299,8 @@ class _Replay:
             for j in range(first, end):
                 if not self.job.ops[j][_OP_FAILED]:
                     self._fall_back(j, why_not)
+            if first == end:  # no op to carry the reason (a TorchScript module records none)
+                self._note(f"{raw[_CALL_PATH] or raw[_CALL_TYPE]}: {why_not}; its shapes are concrete")
             return
         module, args, kwargs, grad, training = entry
         plan, live = self._plan_inputs(module, args, kwargs)
@@ -435,10 +437,14 @@ class _Replay:
                 del result.ops[result.aligned :]
                 later = "the call's later shapes are concrete" if stopped_at else "shapes of this call are concrete"
                 result.reason = f"{effect.describe()}: {later}"
+            else:
+                self._note(f"{type(module).__name__}: {effect.describe()}; the replay stopped there")
         elif isinstance(error, StopReplay):
-            result.out_of_time = not error.effect
+            result.out_of_time = error.what == OUT_OF_TIME
             if result.aligned < len(signature):
-                result.reason = self._budget_reason() if not error.effect else f"{error.describe()}"
+                result.reason = self._budget_reason() if result.out_of_time else error.describe()
+            elif not result.out_of_time:  # every op was replayed: say it where no op can
+                self._note(f"{type(module).__name__}: {error.describe()}; the replay stopped there")
         elif error is not None and result.aligned < len(signature):  # what stopped it, rather than where
             result.reason = f"{type(module).__name__}.forward did not run on fake tensors ({_short(error)})"
         if result.out_of_time:
