@@ -207,12 +207,14 @@ class ReplayRecorder(Recorder):
         __tracebackhide__ = True
         if self.deadline is not None and time.perf_counter() > self.deadline:
             raise StopReplay(OUT_OF_TIME, effect=False)
-        if self.on_op is not None:
-            self.on_op(len(self.ops))
         args, kwargs = self.run.fakes_in(args, kwargs)
         if self.guard is None:
+            if self.on_op is not None:
+                self.on_op(len(self.ops))
             return Recorder.__torch_function__(self, func, types, args, kwargs)
         with self.guard.paused():
+            if self.on_op is not None:  # the progress display writes to stderr: not the forward's doing
+                self.on_op(len(self.ops))
             return Recorder.__torch_function__(self, func, types, args, kwargs)
 
     def _open_call(self, path: str, module: Any, args: tuple) -> None:

@@ -147,7 +147,7 @@ class _Replay:
             self.progress(done, len(self.job.ops))
 
     def _budget_reason(self) -> str:
-        return (f"the symbolic pass stopped at its budget of {self.job.seconds:.1f} s "
+        return (f"the symbolic pass stopped at its budget of {self.job.seconds:.3g} s "
                 f"(symbolic_budget=, --symbolic-budget)")  # fmt: skip
 
     # --- tensors between events --------------------------------------------------------------
