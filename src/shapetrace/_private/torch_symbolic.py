@@ -10,6 +10,7 @@ tests/private/test_torch_symbolic.py fails loudly when any of this moves.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import threading
 import types
@@ -41,6 +42,7 @@ __all__ = [
     "module_calls_through",
     "named_symbol",
     "plain_call",
+    "python_dispatched",
     "python_dispatcher",
     "warm_up",
     "size_hint",
@@ -146,6 +148,22 @@ def python_dispatcher() -> contextlib.AbstractContextManager:
     functions that accept symbolic sizes (``interpolate``, ``pad``, ``lstm``, ``fft``, ``unfold``)
     instead of C++ kernels that fix every size to its value or reject symbolic sizes."""
     return enable_python_dispatcher()
+
+
+@functools.cache
+def python_dispatched() -> frozenset:
+    """Torch functions (as a TorchFunctionMode sees them) whose C++ kernels fix every size to its
+    value (interpolation, padding, unfold, FFTs) or reject symbolic sizes (recurrent layers):
+    with the Python dispatcher their decompositions keep sizes symbolic. Everything else runs
+    faster without it (its Python references add guards that cost sympy time: measured 10x on
+    ``relu`` of a conv output)."""
+    F = torch.nn.functional
+    functions = {
+        F.interpolate, F.upsample, F.upsample_nearest, F.upsample_bilinear, F.pad, torch._C._nn.pad, F.unfold,
+        F.fold, torch.stft, torch.istft, torch.lstm, torch.gru, torch.rnn_tanh, torch.rnn_relu,
+    }  # fmt: skip
+    functions.update(value for name, value in vars(torch._C._fft).items() if name.startswith("fft_") and callable(value))
+    return frozenset(functions)
 
 
 # --- module calls ------------------------------------------------------------------------------

@@ -173,10 +173,8 @@ class FakeRun:
     def running(self, grad: bool = True) -> Iterator[None]:
         """Run code on this run's fakes, apart from everything else: no other torch mode or global
         hook, no contract check (they ran on the real tensors), this thread's output and warnings
-        dropped, random states restored if drawn from, torch's Python dispatcher on (so ops that
-        have a decomposition accepting symbolic sizes use it)."""
-        with ts.isolated(), contracts_suspended(), kept_apart(), torch.set_grad_enabled(grad), self.mode, \
-                ts.python_dispatcher():  # fmt: skip
+        dropped, random states restored if drawn from."""
+        with ts.isolated(), contracts_suspended(), kept_apart(), torch.set_grad_enabled(grad), self.mode:
             yield
 
 
@@ -192,7 +190,8 @@ class ReplayRecorder(Recorder):
     """The recorder of a fake run: records as the trace's recorder does, and before each op
     hands torch fake copies of real tensors, stops when the pass is out of time, and pauses the
     effect guard's profile function (torch's own code is not the user's, and is where the time
-    goes)."""
+    goes). Ops whose C++ kernels fix or reject symbolic sizes run with torch's Python dispatcher
+    (:func:`ts.python_dispatched`); an op that raises without it is tried once more with it."""
 
     def __init__(self, run: FakeRun, guard: EffectGuard | None = None, deadline: float | None = None,
                  on_op: Callable[[int], None] | None = None) -> None:  # fmt: skip
@@ -208,14 +207,23 @@ class ReplayRecorder(Recorder):
         if self.deadline is not None and time.perf_counter() > self.deadline:
             raise StopReplay(OUT_OF_TIME, effect=False)
         args, kwargs = self.run.fakes_in(args, kwargs)
-        if self.guard is None:
-            if self.on_op is not None:
-                self.on_op(len(self.ops))
-            return Recorder.__torch_function__(self, func, types, args, kwargs)
-        with self.guard.paused():
+        with self.guard.paused() if self.guard is not None else contextlib.nullcontext():
             if self.on_op is not None:  # the progress display writes to stderr: not the forward's doing
                 self.on_op(len(self.ops))
-            return Recorder.__torch_function__(self, func, types, args, kwargs)
+            if func in ts.python_dispatched():
+                with ts.python_dispatcher():
+                    return Recorder.__torch_function__(self, func, types, args, kwargs)
+            recorded = len(self.ops)
+            try:
+                return Recorder.__torch_function__(self, func, types, args, kwargs)
+            except Exception:
+                if len(self.ops) != recorded + 1 or not self.ops[-1][6]:
+                    raise  # not this op's own failure
+            # The op rejected symbolic sizes: again, with torch's Python decompositions.
+            del self.ops[recorded:]
+            self.failure = self.failure_index = self.failure_call = None
+            with ts.python_dispatcher():
+                return Recorder.__torch_function__(self, func, types, args, kwargs)
 
     def _open_call(self, path: str, module: Any, args: tuple) -> None:
         super()._open_call(path, module, args)
