@@ -12,6 +12,11 @@ from shapetrace.cli.main import main
 from shapetrace.symbolic.job import Job
 
 
+@pytest.fixture
+def generous_default_budget():
+    """The real default budget here (conftest.py raises it for the other tests)."""
+
+
 class Slow(nn.Module):
     """Hundreds of distinct ops in one forward: cheap to run, slow to replay symbolically."""
 

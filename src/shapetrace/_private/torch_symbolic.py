@@ -47,6 +47,7 @@ __all__ = [
     "warm_up",
     "size_hint",
     "size_expr",
+    "size_exprs",
     "symint",
     "sympy_functions",
 ]
@@ -103,6 +104,11 @@ def size_expr(size: Any) -> sympy.Expr | int:
         expr = node._expr
         return int(expr) if expr.is_number else expr
     return int(size)
+
+
+def size_exprs(sizes: Any) -> tuple:
+    """:func:`size_expr` of each size (a shape or strides)."""
+    return tuple(size.node._expr if isinstance(size, torch.SymInt) else int(size) for size in sizes)
 
 
 def has_unbacked(expr: sympy.Expr) -> bool:

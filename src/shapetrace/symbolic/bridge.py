@@ -16,7 +16,7 @@ import copy
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ import torch
 
 from shapetrace._private import torch_symbolic as ts
 from shapetrace._private.torch_api import module_call_frame
+from shapetrace.capture.names import NOT_OPS
 from shapetrace.capture.recorder import Recorder
 from shapetrace.capture.source import user_frame
 from shapetrace.contracts.session import suspended as contracts_suspended
@@ -191,7 +192,13 @@ class ReplayRecorder(Recorder):
     hands torch fake copies of real tensors, stops when the pass is out of time, and pauses the
     effect guard's profile function (torch's own code is not the user's, and is where the time
     goes). Ops whose C++ kernels fix or reject symbolic sizes run with torch's Python dispatcher
-    (:func:`ts.python_dispatched`); an op that raises without it is tried once more with it."""
+    (:func:`ts.python_dispatched`); an op that raises without it is tried once more with it.
+
+    An op called again on tensors of the same sizes, strides, dtypes and devices, with the same
+    other arguments, is not run again (torch's sympy work is the pass's cost): its outputs are new
+    fake tensors with the sizes and strides torch gave the first time, in the same ShapeEnv.
+    In-place and ``out=`` ops, views with an offset, and ops whose sizes depend on data run
+    every time."""
 
     def __init__(self, run: FakeRun, guard: EffectGuard | None = None, deadline: float | None = None,
                  on_op: Callable[[int], None] | None = None) -> None:  # fmt: skip
@@ -201,6 +208,8 @@ class ReplayRecorder(Recorder):
         self.guard = guard
         self.deadline = deadline
         self.on_op = on_op
+        self.memo: dict[Hashable, _Outputs] = {}  # see _memo_key
+        self.memo_hits = 0
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 (torch's signature)
         __tracebackhide__ = True
@@ -210,20 +219,37 @@ class ReplayRecorder(Recorder):
         with self.guard.paused() if self.guard is not None else contextlib.nullcontext():
             if self.on_op is not None:  # the progress display writes to stderr: not the forward's doing
                 self.on_op(len(self.ops))
-            if func in ts.python_dispatched():
-                with ts.python_dispatcher():
-                    return Recorder.__torch_function__(self, func, types, args, kwargs)
-            recorded = len(self.ops)
-            try:
-                return Recorder.__torch_function__(self, func, types, args, kwargs)
-            except Exception:
-                if len(self.ops) != recorded + 1 or not self.ops[-1][6]:
-                    raise  # not this op's own failure
-            # The op rejected symbolic sizes: again, with torch's Python decompositions.
-            del self.ops[recorded:]
-            self.failure = self.failure_index = self.failure_call = None
+            key = _memo_key(func, args, kwargs) if func not in NOT_OPS else None
+            if key is not None:
+                known = self.memo.get(key)
+                if known is not None:  # the same op on the same sizes already ran in this call
+                    result = Recorder.__torch_function__(self, known, types, args, kwargs)
+                    if self.ops and self.ops[-1][0] is known:
+                        self.ops[-1][0] = func
+                    self.memo_hits += 1
+                    return result
+            result = self._run_op(func, types, args, kwargs)
+            if key is not None:
+                made = _Outputs.of(result)
+                if made is not None:
+                    self.memo[key] = made
+            return result
+
+    def _run_op(self, func: Any, types: Any, args: tuple, kwargs: dict | None) -> Any:
+        if func in ts.python_dispatched():
             with ts.python_dispatcher():
                 return Recorder.__torch_function__(self, func, types, args, kwargs)
+        recorded = len(self.ops)
+        try:
+            return Recorder.__torch_function__(self, func, types, args, kwargs)
+        except Exception:
+            if len(self.ops) != recorded + 1 or not self.ops[-1][6]:
+                raise  # not this op's own failure
+        # The op rejected symbolic sizes: again, with torch's Python decompositions.
+        del self.ops[recorded:]
+        self.failure = self.failure_index = self.failure_call = None
+        with ts.python_dispatcher():
+            return Recorder.__torch_function__(self, func, types, args, kwargs)
 
     def _open_call(self, path: str, module: Any, args: tuple) -> None:
         super()._open_call(path, module, args)
@@ -234,6 +260,73 @@ class ReplayRecorder(Recorder):
 
 OUT_OF_TIME = "the symbolic pass ran out of time"
 _SHAPETRACE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "")
+_PLAIN = (int, float, bool, str, type(None), torch.dtype, torch.device, torch.layout, torch.memory_format)
+
+
+def _memo_key(func: Any, args: tuple, kwargs: dict | None) -> Hashable | None:
+    """What an op's outputs' metadata depends on, or ``None`` for an op that must run every time
+    (in place, ``out=``, an argument that is not a tensor or a plain value)."""
+    name = getattr(func, "__name__", "")
+    if name.endswith("_") and not name.endswith("__") or name == "__setitem__" or (kwargs and "out" in kwargs):
+        return None
+    parts: list[Any] = [func, torch.is_grad_enabled()]
+    for value in (*args, *kwargs.items()) if kwargs else args:
+        part = _argument_key(value, 0)
+        if part is None:
+            return None
+        parts.append(part)
+    return tuple(parts)
+
+
+def _argument_key(value: Any, depth: int) -> Hashable | None:
+    if isinstance(value, torch.Tensor):
+        if not ts.is_fake(value):
+            return None
+        return (ts.size_exprs(value.shape), ts.size_exprs(value.stride()), ts.size_expr(value.storage_offset()),
+                value.dtype, value.device, value.requires_grad)  # fmt: skip
+    if isinstance(value, _PLAIN):
+        return type(value), value
+    if isinstance(value, torch.SymInt):
+        return "sym", ts.size_expr(value)
+    if isinstance(value, (tuple, list)) and depth < 2:
+        items = tuple(_argument_key(item, depth + 1) for item in value)
+        return None if None in items else (type(value), items)
+    return None
+
+
+class _Outputs:
+    """The metadata of an op's outputs, to make them again."""
+
+    def __init__(self, kind: type | None, tensors: list[tuple]) -> None:
+        self.kind, self.tensors = kind, tensors
+
+    @classmethod
+    def of(cls, result: Any) -> _Outputs | None:
+        single = isinstance(result, torch.Tensor)
+        items = [result] if single else list(result) if type(result) in (tuple, list) or _is_structseq(result) else None
+        if not items or not all(isinstance(t, torch.Tensor) and ts.is_fake(t) for t in items):
+            return None
+        metas = []
+        for tensor in items:
+            if ts.size_expr(tensor.storage_offset()) != 0 or any(
+                ts.has_unbacked(ts.size_expr(s)) for s in tensor.shape if isinstance(s, torch.SymInt)
+            ):
+                return None
+            metas.append((tensor.shape, tensor.stride(), tensor.dtype, tensor.device, tensor.requires_grad))
+        return cls(None if single else type(result), metas)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        made = []
+        for shape, stride, dtype, device, requires_grad in self.tensors:
+            tensor = torch.empty_strided(shape, stride, dtype=dtype, device=device)
+            made.append(tensor.requires_grad_(True) if requires_grad else tensor)
+        if self.kind is None:
+            return made[0]
+        return self.kind(made)
+
+
+def _is_structseq(value: Any) -> bool:
+    return type(value).__module__ == "torch.return_types"
 
 
 def _called_directly(hook: Any) -> bool:

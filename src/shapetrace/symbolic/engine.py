@@ -103,6 +103,8 @@ class _Replay:
         self.fingerprints = Fingerprints()
         self.reused_calls = 0
         self._reported = 0.0
+        self._rendered: dict[tuple, str] = {}
+        self._values: dict[sympy.Expr, int | None] = {}  # names are bound before any value is asked
         self.names = Names(constants=dict(job.option.sizes))
         self.by_id: dict[int, Shape] = {}  # tensor id -> canonical shape of its latest producer
         self.op_in: dict[int, list[Shape | None]] = {}
@@ -163,8 +165,16 @@ class _Replay:
 
     def _matches(self, shape: Shape, concrete: tuple[int, ...]) -> bool:
         return len(shape) == len(concrete) and all(
-            size is None or self.names.value_of(size) == value for size, value in zip(shape, concrete)
+            size is None or self._value_of(size) == value for size, value in zip(shape, concrete)
         )
+
+    def _value_of(self, size: sympy.Expr | int) -> int | None:
+        if isinstance(size, int):
+            return size
+        found = self._values.get(size, self)
+        if found is self:
+            found = self._values[size] = self.names.value_of(size)
+        return found
 
     def _free_names(self, shapes: Iterable[Shape | None]) -> set[str]:
         found = set()
@@ -583,6 +593,24 @@ class _Replay:
 
     # --- the result ----------------------------------------------------------------------------
 
+    def _texts(self, raws: list, shapes: list | None, context: Context | None) -> tuple[str | None, ...]:
+        """The texts of a record's tensors (each shape rendered once per naming context)."""
+        texts = []
+        for k, raw in enumerate(raws):
+            concrete = tuple(int(v) for v in raw[0])
+            shape = shapes[k] if shapes is not None and k < len(shapes) else None
+            if shape is None or len(shape) != len(concrete):
+                shape = None
+            key = (shape, concrete, id(context))
+            text = self._rendered.get(key)
+            if text is None:
+                text = self._rendered[key] = (
+                    render(shape, concrete, self.names, context) if shape is not None
+                    else render_by_value(concrete, self.names, context)
+                )  # fmt: skip
+            texts.append(text)
+        return tuple(texts)
+
     def _note(self, note: str) -> None:
         if note not in self.names.notes:
             self.names.notes.append(note)
@@ -592,12 +620,12 @@ class _Replay:
         result = SymbolicResult(SymbolicStatus(RAN))
         for j, raw in enumerate(ops):
             context = self.contexts.get(j)
-            result.op_inputs[j] = _texts(raw[_OP_INPUTS], self.op_in.get(j), names, context)
-            result.op_outputs[j] = _texts(raw[_OP_OUTPUTS], self.op_out.get(j), names, context)
+            result.op_inputs[j] = self._texts(raw[_OP_INPUTS], self.op_in.get(j), context)
+            result.op_outputs[j] = self._texts(raw[_OP_OUTPUTS], self.op_out.get(j), context)
         for i, raw in enumerate(modules):
             context = self.call_contexts.get(i)
-            result.module_inputs[i] = _texts(raw[_CALL_INPUTS], self.call_in.get(i), names, context)
-            result.module_outputs[i] = _texts(raw[_CALL_OUTPUTS], self.call_out.get(i), names, context)
+            result.module_inputs[i] = self._texts(raw[_CALL_INPUTS], self.call_in.get(i), context)
+            result.module_outputs[i] = self._texts(raw[_CALL_OUTPUTS], self.call_out.get(i), context)
         for name, where in names.fixed.items():
             value = names.values[name]
             result.specializations.append(
@@ -624,18 +652,6 @@ class _Replay:
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def _texts(raws: list, shapes: list | None, names: Names, context: Context | None) -> tuple[str | None, ...]:
-    texts = []
-    for k, raw in enumerate(raws):
-        concrete = tuple(int(v) for v in raw[0])
-        shape = shapes[k] if shapes is not None and k < len(shapes) else None
-        if shape is not None and len(shape) == len(concrete):
-            texts.append(render(shape, concrete, names, context))
-        else:
-            texts.append(render_by_value(concrete, names, context))
-    return tuple(texts)
 
 
 def _op_positions(recorded: list) -> dict[int, int]:
