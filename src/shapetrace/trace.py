@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -22,7 +23,7 @@ from shapetrace.capture.source import line_of, operator_at, source_line
 from shapetrace.contracts.records import ContractCall, ContractViolation, UnresolvedHint
 from shapetrace.contracts.session import ON_VIOLATION, ContractSession
 from shapetrace.diagnose import Diagnostic, DiagnosticsView, Evidence, attach_note, collect_evidence, diagnose
-from shapetrace.symbolic.job import Job
+from shapetrace.symbolic.job import Job, Progress, check_budget
 from shapetrace.symbolic.result import Specialization, SymbolicResult, SymbolicStatus, skipped
 from shapetrace.symbolic.spec import dims_option
 
@@ -137,13 +138,14 @@ class Trace:
         whose guard fixed it."""
         return list(self._symbolic().specializations)
 
-    def _symbolic(self) -> SymbolicResult:
-        """The symbolic pass's result, run the first time it is needed (after the block ends)."""
+    def _symbolic(self, progress: Progress | None = None) -> SymbolicResult:
+        """The symbolic pass's result, run the first time it is needed (after the block ends);
+        ``progress(done_ops, total_ops)`` hears how far it is (the CLI shows it)."""
         if self._symbolic_result is None:
             if self._symbolic_job is None:
                 return skipped("the trace has not ended" if not self.finished else "the symbolic pass is off")
             job, self._symbolic_job = self._symbolic_job, None
-            self._symbolic_result = job.run()
+            self._symbolic_result = job.run(progress)
         return self._symbolic_result
 
     def _attach_symbolic(self, job: Job | None, result: SymbolicResult | None = None) -> None:
@@ -281,7 +283,8 @@ class trace:
     "mask": "B N"}``: by argument), ``D=512`` names a size; with names (from these, jaxtyping hints
     on ``forward``, or ``torch.rand(B, C, H, W)`` in the block) each tensor's ``expr`` is its shape
     over them, ``(B, H*W, C)``, computed when the trace is first read (docs/symbolic.md).
-    ``symbolic=False`` turns that pass off.
+    ``symbolic=False`` turns that pass off; ``symbolic_budget`` caps its time in seconds (default:
+    the larger of 2 s and 5x the traced forward; ops not reached keep their concrete sizes).
 
     Contracts (docs/contracts.md): every module ``forward`` with jaxtyping hints, functions
     decorated with ``@shapetrace.contract`` and those listed in ``contracts=[fn, ...]`` are
@@ -298,10 +301,13 @@ class trace:
         on_violation: str = "warn",
         dims: str | Mapping[str, str] | None = None,
         symbolic: bool = True,
+        symbolic_budget: float | None = None,
         **sizes: int,
     ) -> None:
         self.dim_names = dims_option(dims, sizes)  # a bad spec raises here, before anything runs
         self.symbolic = symbolic
+        self.symbolic_budget = check_budget(symbolic_budget)
+        self._started = 0.0
         if on_violation not in ON_VIOLATION:
             raise ValueError(f"on_violation must be one of {', '.join(ON_VIOLATION)}, not {on_violation!r}")
         self.model = model
@@ -319,6 +325,7 @@ class trace:
         )
         try:
             session.install(self.model, self.contracts)
+            self._started = time.perf_counter()
             recorder.__enter__()
         except BaseException:
             session.remove()
@@ -332,6 +339,7 @@ class trace:
         assert self._trace is not None, "trace.__exit__ without __enter__"
         trace = self._trace
         recorder = trace._recorder
+        block_seconds = time.perf_counter() - self._started
         try:
             recorder.__exit__(None, None, None)
         finally:
@@ -339,7 +347,10 @@ class trace:
             try:
                 trace._contract_session.remove()
                 trace._finish(exc)
-                trace._attach_symbolic(Job.capture(recorder, self.dim_names, self.model) if self.symbolic else None)
+                if trace.summary.extras.get("uninitialised"):  # lazy modules: counted once initialised
+                    trace.summary = _summarize(self.model)
+                job = Job.capture(recorder, self.dim_names, self.model, self.symbolic_budget, block_seconds)
+                trace._attach_symbolic(job if self.symbolic else None)
             except Exception as error:  # a bug of ours must not replace the user's exception
                 warnings.warn(
                     f"shapetrace could not finish this trace ({type(error).__name__}: {error}); "

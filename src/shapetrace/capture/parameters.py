@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 from shapetrace._private.torch_api import child_modules, own_parameters
 from shapetrace.capture.records import ParameterCount, Summary
@@ -27,7 +28,7 @@ def parameter_counts(model: nn.Module, seen: set[int] | None = None) -> dict[str
         for parameter in own_parameters(module):
             if id(parameter) not in seen:
                 seen.add(id(parameter))
-                size = parameter.numel()
+                size = 0 if is_lazy(parameter) else parameter.numel()  # a lazy module's, until its first call
                 own += size
                 own_trainable += size if parameter.requires_grad else 0
         total, total_trainable = own, own_trainable
@@ -43,9 +44,13 @@ def parameter_counts(model: nn.Module, seen: set[int] | None = None) -> dict[str
 
 
 def summarize(model: nn.Module) -> Summary:
-    """The summary of the model given to ``trace``."""
+    """The summary of the model given to ``trace``; while a lazy module's parameters are
+    uninitialised, the total is unknown (``extras["uninitialised"]`` counts them)."""
     counts = parameter_counts(model)
     root = counts[""]
+    lazy = sum(1 for parameter in model.parameters() if is_lazy(parameter))
+    if lazy:
+        return Summary(type(model).__name__, None, extras={"uninitialised": lazy}, modules=counts)
     return Summary(type(model).__name__, root.total, trainable=root.total_trainable, modules=counts)
 
 

@@ -7,6 +7,7 @@ The hot path stores raw tuples only; :mod:`shapetrace.trace` turns them into rec
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -51,6 +52,8 @@ class Recorder(TorchFunctionMode):
         self.keep_arguments = True
         self.top_args: dict[int, tuple] = {}  # op index -> skeleton of its (args, kwargs), ops outside modules
         self.root_calls: dict[int, tuple] = {}  # call index -> (module, args, kwargs, grad, training), roots
+        self.root_seconds = 0.0  # wall time of root module calls (the pass's budget scales with it)
+        self._root_started = 0.0
         # Module calls whose recorded line did not call the module itself: a library helper did
         # (the ``shapes`` fixture, ``checkpoint(block, x)``, ``nn.Sequential``'s forward).
         self.indirect_calls: set[int] = set()
@@ -235,6 +238,8 @@ class Recorder(TorchFunctionMode):
             frame.f_code if frame else None, frame.f_lasti if frame else -1,
         ])  # fmt: skip
         stack.append(len(self.modules) - 1)
+        if len(stack) == 1:
+            self._root_started = time.perf_counter()
         if len(stack) == 1 and self.keep_arguments:  # a root call: what the symbolic pass needs to call it again
             kwargs = module_call_kwargs(sys._getframe(1))
             arguments = (call_arguments(args), call_arguments(kwargs or {}))
@@ -253,6 +258,8 @@ class Recorder(TorchFunctionMode):
             self.modules[index][_FAILED] = True
         record = self.modules[stack[depth]]
         del stack[depth:]
+        if not stack:
+            self.root_seconds += time.perf_counter() - self._root_started
         record[_END_OP] = len(self.ops)
         record[_OUTPUTS] = nested_metas(output)
         record[_FAILED] = output is None and sys.exc_info()[1] is not None

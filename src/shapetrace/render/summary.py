@@ -27,7 +27,9 @@ def header_lines(trace: Trace) -> list[Line]:
     summary = trace.summary
     ops, modules = trace.ops, trace.modules
     model = summary.model_type or ", ".join(dict.fromkeys(m.type for m in modules if m.parent is None)) or "—"
-    if summary.parameters is None:
+    if summary.extras.get("uninitialised"):
+        params = "parameters uninitialised (lazy modules not called yet)"
+    elif summary.parameters is None:
         params = "parameters unknown (pass the model: trace(model))" if modules else "no modules"
     else:
         params = f"{summary.parameters:,} parameters"

@@ -36,15 +36,19 @@ class SymbolicStatus:
     """``state``: ``ran`` (every op has a symbolic shape), ``partial`` (some ops fell back to
     their concrete sizes, named by value only where unambiguous and marked ``?``), ``failed``
     (no op could be computed symbolically) or ``skipped`` (no dim had a name, or the pass was
-    turned off). ``reason`` says why when not ``ran``; ``notes`` list names that were not used.
-    ``divisible`` is the divisibility the expressions were printed under (``{"H": 4, "W": 4}``:
-    ``H/4``, not ``(H - 1)//4 + 1``; each tensor's ``expr_exact`` has the exact expression)."""
+    turned off). ``reason`` says why when not ``ran``; ``notes`` list names that were not used;
+    ``seconds`` is how long the pass took, ``reused_calls`` how many module calls it did not run
+    again because an identical block had just run with the same inputs. ``divisible`` is the
+    divisibility the expressions were printed under (``{"H": 4, "W": 4}``: ``H/4``, not
+    ``(H - 1)//4 + 1``; each tensor's ``expr_exact`` has the exact expression)."""
 
     state: str
     reason: str = ""
     symbolic_ops: int = 0
     fallback_ops: int = 0
     notes: tuple[str, ...] = ()
+    seconds: float = 0.0
+    reused_calls: int = 0
     divisible: dict[str, int] = field(default_factory=dict)
 
     def assumption(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import sys
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -31,9 +32,12 @@ def trace_shapes(model: nn.Module, /, *args: Any, **kwargs: Any):
     Returns the :class:`~shapetrace.Trace`, its shapes at these sizes and as expressions; if the
     forward raises, the trace ends there and ``Trace.error`` says why (nothing is raised).
     """
-    from shapetrace.capture.recorder import Recorder
-    from shapetrace.symbolic.bridge import FakeRun
+    from shapetrace._private import torch_symbolic as ts
+    from shapetrace.symbolic.bridge import FakeRun, ReplayRecorder
     from shapetrace.symbolic.dims import Names
+    from shapetrace.symbolic.effects import EffectGuard, StopReplay
+    from shapetrace.symbolic.engine import _modules_of
+    from shapetrace.symbolic.reuse import BlockReuse, Fingerprints, model_groups
     from shapetrace.trace import Trace, _summarize
 
     parameters = inspect.signature(model.forward).parameters
@@ -60,13 +64,22 @@ def trace_shapes(model: nn.Module, /, *args: Any, **kwargs: Any):
     for name in used:
         names.bind(name, sizes[name], "in trace_shapes")
 
-    recorder = Recorder()
-    traced = Trace(recorder, _summarize(model))
     run = FakeRun(names)
+    guard = EffectGuard(list(_modules_of(model)))
+    recorder = ReplayRecorder(run, guard)
+    traced = Trace(recorder, _summarize(model))
+    guard.position = lambda: len(recorder.ops)
     run.position = lambda: len(recorder.ops) - 1 if recorder.ops else None
+    groups = model_groups(model, Fingerprints())
+    reuse = BlockReuse(recorder, run.mode, lambda module, _: groups.get(id(module)))
     device = _device_of(model)
     error: BaseException | None = None
-    with run.running(torch.is_grad_enabled()), run.module_on_fakes(model, model.training):
+
+    def module_call(called: nn.Module, call_args: tuple, call_kwargs: dict) -> Any:
+        caller = sys._getframe(1).f_back
+        return reuse.call(called, call_args, call_kwargs, lambda: ts.plain_call(called, call_args, call_kwargs), caller)
+
+    with run.running(torch.is_grad_enabled()):
 
         def make(value: Any) -> Any:
             found = parsed.get(id(value))
@@ -85,12 +98,14 @@ def trace_shapes(model: nn.Module, /, *args: Any, **kwargs: Any):
         call_kwargs = {name: make(value) for name, value in arguments.items()}
         recorder.hook_modules(model)
         try:
-            with recorder:
+            with ts.module_calls_through(module_call), guard.watching(), recorder:
                 model(*call_args, **call_kwargs)
-        except Exception as raised:
+        except (Exception, StopReplay) as raised:
             error = raised
         finally:
             recorder.close_open_calls()
+        if guard.effect is not None:
+            error = guard.effect
         shapes = _concretize(recorder, run)
     try:
         traced._finish(error)
