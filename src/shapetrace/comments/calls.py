@@ -80,6 +80,10 @@ class CallGraph:
         self._callees[(file, line)] = frozenset(found)
         return self._callees[(file, line)]
 
+    def calls_at(self, file: str, line: int) -> set[str]:
+        """The names the statement at ``file:line`` calls itself (``rearrange``, ``view``)."""
+        return self.line_calls.get(file, {}).get(line, set())
+
     def function_at(self, file: str, line: int) -> str | None:
         """The innermost function defined around ``file:line``."""
         name = None

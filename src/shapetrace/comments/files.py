@@ -61,17 +61,19 @@ def traced_files(trace: Trace) -> tuple[list[TracedFile], list[str]]:
             continue
         sources[file] = source
     by_file: dict[str, dict[int, list[Run]]] = defaultdict(dict)
-    for (file, line), runs in line_runs(trace, CallGraph(sources).is_callee).items():
+    graph = CallGraph(sources)
+    for (file, line), runs in line_runs(trace, graph.is_callee, graph.calls_at).items():
         by_file[file][line] = runs
     dims = dict(getattr(trace, "dims", None) or {})
     specialised = _specialised(trace)
+    divisible = dict(getattr(getattr(trace, "symbolic", None), "divisible", None) or {})
     found = []
     for file, source in sources.items():
         assert source.tree is not None
         names = SourceNames(source.tree)
         runs = by_file[file]
         _add_return_runs(runs, names, trace)
-        found.append(TracedFile(source, runs, Resolver(names, trace.modules, dims, specialised)))
+        found.append(TracedFile(source, runs, Resolver(names, trace.modules, dims, specialised, divisible)))
     return found, skipped
 
 
