@@ -31,6 +31,9 @@ def test_write_is_idempotent_on_every_example(cli, example_copy, name):
     first = path.read_bytes()
     assert first != stripped
     assert len(first.splitlines()) == len(stripped.splitlines())  # lines edited, none added
+    code, out, _ = cli("--check", path)  # what --write wrote, --check finds fresh: no note, nothing stale
+    summary = out.strip().splitlines()[-1]
+    assert code == 0 and re.fullmatch(r"shapetrace --check: (\d+) shape comments in 1 file: \1 fresh, 0 stale( \(.*\))?", summary), out
     code, out, _ = cli("--write", path)
     assert code == 0 and out.strip().splitlines()[-1] == "shapetrace --write: no changes"
     assert path.read_bytes() == first  # nothing stale left, nothing missing
