@@ -163,3 +163,41 @@ def test_a_library_call_is_one_run_and_a_loop_still_is_several(traced):
     write_comments(t)
     # replayed op by op outside a module, einops' reshape gets plain numbers: B by value only
     assert _comment(path, "tokens = rearrange") == "(B?, H*W, C)"
+
+
+CALLS = """\
+import torch
+
+
+def loss_of(x, y):
+    err = (x - y) ** 2
+    return err.mean()
+
+
+def twice(x):
+    return x * 2
+
+
+def show(x):
+    print(x.sum())
+
+
+def run():
+    x, y = torch.rand(2, 3), torch.rand(2, 3)
+    loss = loss_of(x, y)
+    a = twice(x)
+    b = twice(y)
+    show(x)  # nothing returned
+    return loss, a, b
+"""
+
+
+def test_a_line_calling_a_function_only_it_calls_is_what_the_function_returned(traced):
+    from shapetrace.comments.files import runs_by_line
+
+    t, path = traced(CALLS)
+    runs = runs_by_line(t)
+    loss = runs[(str(path), line_of(path, "loss = loss_of(x, y)"))]
+    assert [[m.shape for m in run.outputs] for run in loss] == [[()]]  # the mean, not the square
+    assert (str(path), line_of(path, "a = twice(x)")) not in runs  # twice has two callers: not followed
+    assert (str(path), line_of(path, "show(x)  #")) not in runs  # a bare call uses no value

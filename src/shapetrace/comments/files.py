@@ -12,7 +12,7 @@ from shapetrace.capture.source import code_without_comment, display_path
 from shapetrace.comments.bindings import Resolver, SourceNames
 from shapetrace.comments.calls import CallGraph
 from shapetrace.comments.grammar import NotAShape, parse_shape
-from shapetrace.comments.runs import Run, line_runs
+from shapetrace.comments.runs import Run, call_site_runs, line_runs
 from shapetrace.comments.source import SourceError, SourceFile, is_user_file
 
 if TYPE_CHECKING:
@@ -62,7 +62,9 @@ def traced_files(trace: Trace) -> tuple[list[TracedFile], list[str]]:
         sources[file] = source
     by_file: dict[str, dict[int, list[Run]]] = defaultdict(dict)
     graph = CallGraph(sources)
-    for (file, line), runs in line_runs(trace, graph.is_callee, graph.calls_at).items():
+    found_runs = line_runs(trace, graph.is_callee, graph.calls_at)
+    found_runs.update(call_site_runs(trace, graph.sole_caller, set(found_runs)))  # `loss = vae_loss(...)`
+    for (file, line), runs in found_runs.items():
         by_file[file][line] = runs
     dims = dict(getattr(trace, "dims", None) or {})
     specialised = _specialised(trace)

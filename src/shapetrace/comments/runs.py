@@ -100,6 +100,53 @@ def line_runs(
     return dict(runs)
 
 
+# sole_caller(file, line): the one line that calls the function around file:line, if only one does.
+SoleCaller = Callable[[str, int], "Site | None"]
+
+
+def call_site_runs(trace: Trace, sole_caller: SoleCaller, taken: set[Site]) -> dict[Site, list[Run]]:
+    """Runs of lines that make no op themselves (not in ``taken``) and call a user function no
+    other line calls: one run per call, the tensors the function's ops made and did not consume
+    (``loss = vae_loss(x, x_hat, mu, logvar)`` is the loss)."""
+    modules: Sequence[ModuleCall] = trace.modules
+    calls: dict[Site, list[list[OpRecord]]] = defaultdict(list)
+    previous: set[Site] = set()
+    for op in trace.ops:
+        sites = _calling_sites(op, modules, sole_caller, taken)
+        for site in sites:
+            if site not in previous:  # a new call of the function
+                calls[site].append([])
+            calls[site][-1].append(op)
+        previous = sites
+    runs: dict[Site, list[Run]] = {}
+    for site, found in calls.items():
+        runs[site] = []
+        for group in found:
+            steps = [_Step((op.index, 1), op.lasti, op.inputs, op.outputs, op.failed, op.index + 1) for op in group]
+            context = group[0].module_index
+            while context is not None and sole_caller(modules[context].file, modules[context].line) == site:
+                context = modules[context].parent  # a module the function called: the line runs outside it
+            runs[site].append(Run(_value(steps), context, any(op.failed for op in group), group[0].index))
+    return runs
+
+
+def _calling_sites(op: OpRecord, modules: Sequence[ModuleCall], sole_caller: SoleCaller, taken: set[Site]) -> set[Site]:
+    """The call-site lines an op ran on behalf of: the callers of its own line's function and of
+    the lines that called the modules around it, and theirs in turn."""
+    places = [_site(op)]
+    index = op.module_index
+    while index is not None:
+        places.append(_site(modules[index]))
+        index = modules[index].parent
+    found: set[Site] = set()
+    for place in places:
+        site = sole_caller(*place)
+        while site is not None and site not in found:
+            found.add(site)
+            site = sole_caller(*site)
+    return found - taken
+
+
 def _site(record: ModuleCall | OpRecord) -> Site:
     return (record.file, record.line)
 
