@@ -3,14 +3,16 @@
     python bench/bench_symbolic.py [--rounds 5] [--skip-llama]
 
 1. Seed examples and the bench models: plain forward, the concrete trace (trace() block), and the
-   symbolic pass (run when the trace is first read), in ms, with the pass/concrete ratio.
-   The pass's first run in a process also imports torch's symbolic machinery: reported apart.
+   symbolic pass (run when the trace is first read), in ms, with the pass/concrete ratio and the
+   module calls the pass did not replay (repeated blocks). The pass's first run in a process also
+   imports torch's symbolic machinery: reported apart.
 2. The recorder's added work: arguments kept for ops outside module calls (trace() vs
    trace(symbolic=False) on a loop of such ops), per op.
-3. A LLaMA-style 7B model (RMSNorm, rotary, GQA attention, SwiGLU; 32 layers, d 4096, 32 heads,
+3. Depth: the LLaMA-7B layout on meta at 2 and 32 layers, the pass of a trace() and trace_shapes.
+4. A LLaMA-style 7B model (RMSNorm, rotary, GQA attention, SwiGLU; 32 layers, d 4096, 32 heads,
    8 KV heads, FFN 14336, vocab 32000) built on the meta device and traced with trace_shapes:
    time and peak RSS, each in a fresh process (baseline: the same process importing only).
-One thread, medians.
+One thread, medians. The zoo of architectures is measured by bench_zoo.py.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import contextlib
 import importlib
 import io
 import json
+import math
 import os
 import resource
 import statistics
@@ -160,22 +163,22 @@ def seed_cases():
 def measure_pass(name, run, options, rounds):
     model = options.pop("model", None)
     plain, concrete, symbolic = [], [], []
-    state = ops = None
+    status = ops = None
     for _ in range(rounds):
         with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
             start = time.perf_counter()
             run()
             plain.append(time.perf_counter() - start)
             start = time.perf_counter()
-            with shapetrace.trace(model, **options) as t:
+            with shapetrace.trace(model, symbolic_budget=math.inf, **options) as t:
                 run()
             concrete.append(time.perf_counter() - start)
         start = time.perf_counter()
         status = t.symbolic  # runs the pass
         symbolic.append(time.perf_counter() - start)
-        state, ops = status.state, len(t)
+        ops = len(t)
     p, c, s = (statistics.median(v) * 1e3 for v in (plain, concrete, symbolic))
-    print(f"  {name:26s} {ops:5d} {p:9.1f} {c:10.1f} {s:10.1f} {s / c:8.1f}  {state}")
+    print(f"  {name:26s} {ops:5d} {p:9.1f} {c:10.1f} {s:10.1f} {s / c:8.1f} {status.reused_calls:6d}  {status.state}")
 
 
 def report_passes(rounds: int) -> None:
@@ -186,7 +189,7 @@ def report_passes(rounds: int) -> None:
     assert t.symbolic.state == "ran"  # the first pass imports torch's symbolic machinery (torch._dynamo)
     print(f"\n1. Symbolic pass vs concrete trace (ms, medians of {rounds}); first pass in a process: "
           f"+{(time.perf_counter() - start):.1f} s of imports")  # fmt: skip
-    print(f"  {'':26s} {'ops':>5s} {'plain':>9s} {'concrete':>10s} {'symbolic':>10s} {'ratio':>8s}  state")
+    print(f"  {'':26s} {'ops':>5s} {'plain':>9s} {'concrete':>10s} {'symbolic':>10s} {'ratio':>8s} {'reused':>6s}  state")
     for name, run, options in seed_cases():
         measure_pass(name, run, options, rounds)
 
@@ -220,7 +223,39 @@ def report_hot_path(rounds: int) -> None:
           f"+{on[0] - off[0]:.2f} / +{on[1] - off[1]:.2f} µs")  # fmt: skip
 
 
-# --- 3. LLaMA 7B on meta -------------------------------------------------------------------------
+# --- 3. depth ------------------------------------------------------------------------------------
+
+
+def report_depth(rounds: int) -> None:
+    """The pass on the LLaMA-7B layout on meta at 2 and 32 layers: repeated layers are replayed once."""
+    print(f"\n3. Depth: the LLaMA-7B layout on meta, B 2, T 256 (ms, medians of {rounds})")
+    print(f"  {'':22s} {'layers':>6s} {'ops':>6s} {'pass':>9s} {'reused':>6s}   32 / 2")
+    for kind in ("trace() replay", "trace_shapes"):
+        seconds = {}
+        for layers in (2, 32):
+            with torch.device("meta"):
+                model = Llama(layers=layers)
+            ids = torch.empty(2, 256, dtype=torch.long, device="meta")
+            times = []
+            for _ in range(rounds):
+                if kind == "trace_shapes":
+                    start = time.perf_counter()
+                    t = shapetrace.trace_shapes(model, shapetrace.TensorSpec("B T", dtype=torch.long), B=2, T=256)
+                    times.append(time.perf_counter() - start)
+                    reused = t.symbolic.reused_calls
+                else:
+                    with shapetrace.trace(model, dims="B T", symbolic_budget=math.inf) as t:
+                        model(ids)
+                    start = time.perf_counter()
+                    status = t.symbolic
+                    times.append(time.perf_counter() - start)
+                    reused = status.reused_calls
+            seconds[layers] = statistics.median(times)
+            ratio = f"{seconds[32] / seconds[2]:6.2f}x" if layers == 32 else ""
+            print(f"  {kind:22s} {layers:6d} {len(t):6d} {seconds[layers] * 1e3:9.0f} {reused!s:>6s}   {ratio}")
+
+
+# --- 4. LLaMA 7B on meta -------------------------------------------------------------------------
 
 
 def llama_child(kind: str) -> dict:
@@ -259,7 +294,7 @@ def report_llama() -> None:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     base, run = child("baseline"), child("llama")
-    print("\n3. LLaMA-style 7B on meta, trace_shapes(B=2, T=2048): fresh process each")
+    print("\n4. LLaMA-style 7B on meta, trace_shapes(B=2, T=2048): fresh process each")
     print(f"  parameters {run['parameters'] / 1e9:.2f} B, build {run['build_s']:.1f} s, trace {run['trace_s']:.1f} s, "
           f"{run['ops']} ops, {run['modules']} module calls, state {run['state']}")  # fmt: skip
     print(f"  peak RSS {run['rss_mb']:.0f} MB (baseline: imports only, {base['rss_mb']:.0f} MB); "
@@ -282,6 +317,7 @@ def main() -> None:
     torch.manual_seed(0)
     report_passes(options.rounds)
     report_hot_path(options.rounds)
+    report_depth(max(1, options.rounds // 2))
     if not options.skip_llama:
         report_llama()
 

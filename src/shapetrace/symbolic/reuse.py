@@ -262,8 +262,8 @@ class BlockReuse:
         recorder = self.recorder
         with DisableTorchFunction(), self.mode:  # new fakes, not recorded as ops
             outputs = []
-            for tensor in block.output_tensors:
-                made = torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype, device=tensor.device)
+            for tensor in block.output_tensors:  # an alias has the same sizes and costs no sympy work
+                made = tensor.detach()
                 outputs.append(made.requires_grad_(True) if tensor.requires_grad else made)
         ids = dict(zip(block.input_ids, (id(t) for t in inputs)))
         ids.update(zip((id(t) for t in block.output_tensors), (id(t) for t in outputs)))

@@ -110,7 +110,7 @@ def trace_shapes(model: nn.Module, /, *args: Any, **kwargs: Any):
         traced._finish(error)
     finally:
         recorder.release()
-    traced._attach_symbolic(None, _result(recorder, run, names, shapes, traced))
+    traced._attach_symbolic(None, _result(recorder, run, names, shapes, traced, reuse.reused))
     return traced
 
 
@@ -135,14 +135,17 @@ def _concretize(recorder: Any, run: Any) -> dict[int, Shape]:
     from shapetrace._private.torch_symbolic import size_hint
 
     shapes: dict[int, Shape] = {}
+    sizes_of: dict[int, Any] = {}  # id(symbolic sizes) -> concrete sizes (a repeated block shares them)
 
     def concrete(metas: list) -> list:
         out = []
         for meta in metas:
-            canonical = run.shape(meta[0])
-            values = tuple(v if v is not None else "?" for v in (size_hint(s) for s in meta[0]))
-            new = (torch.Size(values) if all(isinstance(v, int) for v in values) else values, *meta[1:])
-            shapes[id(new)] = canonical
+            sizes = sizes_of.get(id(meta[0]))
+            if sizes is None:
+                values = tuple(v if v is not None else "?" for v in (size_hint(s) for s in meta[0]))
+                sizes = sizes_of[id(meta[0])] = torch.Size(values) if all(isinstance(v, int) for v in values) else values
+            new = (sizes, *meta[1:])
+            shapes[id(new)] = run.shape(meta[0])
             out.append(new)
         return out
 
@@ -155,18 +158,27 @@ def _concretize(recorder: Any, run: Any) -> dict[int, Shape]:
     return shapes
 
 
-def _result(recorder: Any, run: Any, names: Names, shapes: dict[int, Shape], traced: Any) -> SymbolicResult:
+def _result(recorder: Any, run: Any, names: Names, shapes: dict[int, Shape], traced: Any,
+            reused: int) -> SymbolicResult:  # fmt: skip
     from shapetrace.capture.names import op_names
     from shapetrace.capture.source import line_of
     from shapetrace.symbolic.dims import make_context, render
     from shapetrace.symbolic.engine import specialization
 
     context = make_context(names, run.specialised, names.values)
+    rendered: dict[tuple, str] = {}
+
+    def text(shape: Shape, sizes: Any) -> str:
+        key = (shape, tuple(sizes))
+        found = rendered.get(key)
+        if found is None:
+            found = rendered[key] = render(shape, sizes, names, context)
+        return found
 
     def texts(metas: list) -> tuple[str | None, ...]:
-        return tuple(render(shapes[id(m)], m[0], names, context) for m in metas)
+        return tuple(text(shapes[id(m)], m[0]) for m in metas)
 
-    result = SymbolicResult(SymbolicStatus(RAN, symbolic_ops=len(recorder.ops)), dims=names.all)
+    result = SymbolicResult(SymbolicStatus(RAN, symbolic_ops=len(recorder.ops), reused_calls=reused), dims=names.all)
     for j, entry in enumerate(recorder.ops):
         result.op_inputs[j], result.op_outputs[j] = texts(entry[4]), texts(entry[5])
     for i, call in enumerate(recorder.modules):
@@ -179,5 +191,5 @@ def _result(recorder: Any, run: Any, names: Names, shapes: dict[int, Shape], tra
     if traced.error is not None:
         where = f" at op {traced.error.op_index}" if traced.error.op_index is not None else ""
         reason = f"the forward raised {traced.error.type}{where}: {traced.error.message.splitlines()[0][:160]}"
-        result.status = SymbolicStatus(PARTIAL, reason, len(recorder.ops))
+        result.status = SymbolicStatus(PARTIAL, reason, len(recorder.ops), reused_calls=reused)
     return result
