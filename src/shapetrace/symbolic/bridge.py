@@ -59,6 +59,7 @@ class FakeRun:
         self._fakes: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # id(real) -> (fake, real)
         self._canonical: dict[sympy.Expr, Any] = {}  # env expression -> canonical (symbols are all made first)
         self._shapes: dict[int, tuple[Any, Shape]] = {}  # id(sizes) -> (sizes, canonical shape)
+        self._metas: dict[int, tuple[Any, list[Shape]]] = {}  # id(metas) -> (metas, canonical shapes)
 
     # --- building fakes ------------------------------------------------------------------------
 
@@ -114,6 +115,13 @@ class FakeRun:
         found = self._shapes.get(id(sizes))
         if found is None or found[0] is not sizes:
             found = self._shapes[id(sizes)] = (sizes, tuple(self.canonical(s) for s in sizes))
+        return found[1]
+
+    def shapes(self, metas: Any) -> list[Shape]:
+        """:meth:`shape` of each recorded tensor of an op or a call (cached per metas object)."""
+        found = self._metas.get(id(metas))
+        if found is None or found[0] is not metas:
+            found = self._metas[id(metas)] = (metas, [self.shape(m[0]) for m in metas])
         return found[1]
 
     # --- specialisations -----------------------------------------------------------------------

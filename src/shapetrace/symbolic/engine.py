@@ -402,7 +402,7 @@ class _Replay:
         guard.position = lambda: len(recorder.ops)
         run.position = lambda: len(recorder.ops) - 1 if recorder.ops else None
         groups = concrete_groups(self.job.ops, self.job.modules, r, next_root, module, self.fingerprints)
-        reuse = BlockReuse(recorder, run.mode, lambda _, offset: groups.get(offset))
+        reuse = BlockReuse(recorder, run.mode, lambda _, offset: groups.get(offset), rename=False)
         made: dict[int, Any] = {}
 
         def tensor_for(slot: TensorSlot) -> Any:
@@ -520,13 +520,13 @@ class _Replay:
             fake = fakes[p]
             if fake[_OP_FAILED] or concrete[_OP_FAILED]:
                 break
-            outputs = [run.shape(m[0]) for m in fake[_OP_OUTPUTS]]
+            outputs = run.shapes(fake[_OP_OUTPUTS])
             if len(outputs) != len(concrete[_OP_OUTPUTS]) or not all(
-                self._matches(s, tuple(m[0])) for s, m in zip(outputs, concrete[_OP_OUTPUTS])
+                self._matches(s, m[0]) for s, m in zip(outputs, concrete[_OP_OUTPUTS])
             ):
                 result.reason = "its symbolic sizes disagree with the sizes it ran with"
                 break
-            inputs = [run.shape(m[0]) for m in fake[_OP_INPUTS]]
+            inputs = run.shapes(fake[_OP_INPUTS])
             if len(inputs) != len(concrete[_OP_INPUTS]):
                 inputs = [None] * len(concrete[_OP_INPUTS])
             result.ops.append((inputs, outputs))
