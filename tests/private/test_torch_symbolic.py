@@ -3,6 +3,7 @@ torch_api.module_call_kwargs): these fail loudly when torch moves them."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 
@@ -163,7 +164,7 @@ def test_python_dispatched_ops_fix_sizes_without_the_python_dispatcher():
             mode, env = ts.make_fake_mode()
             seen: list = []
             env.on_replacement = lambda symbol, target, guards, seen=seen: seen.append(target)
-            with mode, ts.python_dispatcher() if dispatcher else __import__("contextlib").nullcontext():
+            with mode, ts.python_dispatcher() if dispatcher else contextlib.nullcontext():
                 x = torch.empty(2, 3, _named(env, "H", 8), _named(env, "W", 6))
                 out = call(func, x)
             assert bool(seen) != dispatcher, (func, dispatcher, seen)

@@ -57,6 +57,9 @@ class FakeRun:
         self.position: Callable[[], int | None] = lambda: None
         self.env.on_replacement = self._on_replacement
         self._fakes: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # id(real) -> (fake, real)
+        self._canonical: dict[sympy.Expr, Any] = {}  # env expression -> canonical (symbols are all made first)
+        self._shapes: dict[int, tuple[Any, Shape]] = {}  # id(sizes) -> (sizes, canonical shape)
+        self._metas: dict[int, tuple[Any, list[Shape]]] = {}  # id(metas) -> (metas, canonical shapes)
 
     # --- building fakes ------------------------------------------------------------------------
 
@@ -100,14 +103,26 @@ class FakeRun:
         expr = ts.size_expr(size)
         if isinstance(expr, int):
             return expr
-        if ts.has_unbacked(expr):
-            return None
-        if not expr.free_symbols <= self._from_env.keys():
-            return None
-        return expr.xreplace(self._from_env)
+        found = self._canonical.get(expr, self)
+        if found is self:
+            known = not ts.has_unbacked(expr) and expr.free_symbols <= self._from_env.keys()
+            found = self._canonical[expr] = expr.xreplace(self._from_env) if known else None
+        return found
 
     def shape(self, sizes: Any) -> Shape:
-        return tuple(self.canonical(s) for s in sizes)
+        """The canonical shape of a fake tensor's sizes (a spliced block's records share their
+        sizes objects with the block they copy: each is read once)."""
+        found = self._shapes.get(id(sizes))
+        if found is None or found[0] is not sizes:
+            found = self._shapes[id(sizes)] = (sizes, tuple(self.canonical(s) for s in sizes))
+        return found[1]
+
+    def shapes(self, metas: Any) -> list[Shape]:
+        """:meth:`shape` of each recorded tensor of an op or a call (cached per metas object)."""
+        found = self._metas.get(id(metas))
+        if found is None or found[0] is not metas:
+            found = self._metas[id(metas)] = (metas, [self.shape(m[0]) for m in metas])
+        return found[1]
 
     # --- specialisations -----------------------------------------------------------------------
 
@@ -279,7 +294,7 @@ def _memo_key(func: Any, args: tuple, kwargs: dict | None) -> Hashable | None:
 
 def _argument_key(value: Any, depth: int) -> Hashable | None:
     if isinstance(value, torch.Tensor):
-        if not ts.is_fake(value):
+        if not ts.is_fake(value) or value.constant is not None:  # a constant's values flow: run it
             return None
         return (ts.size_exprs(value.shape), ts.size_exprs(value.stride()), ts.size_expr(value.storage_offset()),
                 value.dtype, value.device, value.requires_grad)  # fmt: skip
@@ -294,9 +309,9 @@ def _argument_key(value: Any, depth: int) -> Hashable | None:
 
 
 class _Outputs:
-    """The metadata of an op's outputs, to make them again."""
+    """An op's fake outputs, to stand for the outputs of the same op on the same sizes."""
 
-    def __init__(self, kind: type | None, tensors: list[tuple]) -> None:
+    def __init__(self, kind: type | None, tensors: list[torch.Tensor]) -> None:
         self.kind, self.tensors = kind, tensors
 
     @classmethod
@@ -305,20 +320,20 @@ class _Outputs:
         items = [result] if single else list(result) if type(result) in (tuple, list) or _is_structseq(result) else None
         if not items or not all(isinstance(t, torch.Tensor) and ts.is_fake(t) for t in items):
             return None
-        metas = []
         for tensor in items:
-            if ts.size_expr(tensor.storage_offset()) != 0 or any(
+            if ts.size_expr(tensor.storage_offset()) != 0 or tensor.constant is not None or any(
                 ts.has_unbacked(ts.size_expr(s)) for s in tensor.shape if isinstance(s, torch.SymInt)
             ):
                 return None
-            metas.append((tensor.shape, tensor.stride(), tensor.dtype, tensor.device, tensor.requires_grad))
-        return cls(None if single else type(result), metas)
+        return cls(None if single else type(result), items)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """New tensors with the first outputs' sizes, strides, dtypes and devices (aliases: making
+        a fake tensor from symbolic sizes anew costs torch sympy work)."""
         made = []
-        for shape, stride, dtype, device, requires_grad in self.tensors:
-            tensor = torch.empty_strided(shape, stride, dtype=dtype, device=device)
-            made.append(tensor.requires_grad_(True) if requires_grad else tensor)
+        for tensor in self.tensors:
+            alias = tensor.detach()
+            made.append(alias.requires_grad_(True) if tensor.requires_grad else alias)
         if self.kind is None:
             return made[0]
         return self.kind(made)

@@ -95,7 +95,7 @@ class _CallResult:
     """A root call's symbolic part, kept to reuse for later calls with the same arguments."""
 
     aligned: int
-    ops: list[tuple[list, list]] = field(default_factory=list)  # per aligned op: (inputs, outputs)
+    ops: list[tuple[list, list] | None] = field(default_factory=list)  # per aligned op: (inputs, outputs)
     calls: dict[int, tuple] = field(default_factory=dict)  # position -> (type, op span, inputs, outputs)
     outputs: dict[str, Shape] = field(default_factory=dict)  # root call outputs by path
     contexts: list[Context] = field(default_factory=list)  # per aligned op
@@ -103,6 +103,7 @@ class _CallResult:
     signature: tuple = ()
     out_of_time: bool = False
     concrete_of: list[int] = field(default_factory=list)  # fake position -> concrete position (see _read_call)
+    skipped: dict[int, str] = field(default_factory=dict)  # concrete position -> why it has no symbolic sizes
 
 
 class _Replay:
@@ -469,7 +470,7 @@ class _Replay:
         guard.position = lambda: len(recorder.ops)
         run.position = lambda: len(recorder.ops)  # the op running now: appended when it returns
         groups = concrete_groups(self.job.ops, self.job.modules, r, next_root, module, self.fingerprints)
-        reuse = BlockReuse(recorder, run.mode, lambda _, offset: groups.get(offset))
+        reuse = BlockReuse(recorder, run.mode, lambda _, offset: groups.get(offset), rename=False)
         made: dict[int, Any] = {}
 
         def tensor_for(slot: TensorSlot) -> Any:
@@ -547,38 +548,62 @@ class _Replay:
         # the root module: the user's line in the concrete run, the pass's caller in the fake one.
         fake_site = (recorder.modules[0][_CALL_CODE], recorder.modules[0][_CALL_LASTI]) if recorder.modules else None
         result = _CallResult(aligned=0, signature=signature)
-        p = 0  # the next fake op
-        for k, (func, code, lasti) in enumerate(signature):
+
+        def same_op(k: int, p: int) -> bool:
+            if k >= len(signature) or p >= len(fakes):
+                return False
+            fake = fakes[p]
+            fake_at = (fake[_OP_CODE], fake[_OP_LASTI])
+            func, code, lasti = signature[k]
+            return (fake[_OP_FUNC], site if fake_at == fake_site else fake_at) == (func, (code, lasti))
+
+        k = p = 0  # the next concrete op, the next fake op
+        while k < len(signature):
             concrete = ops[first + k]
-            fake = fakes[p] if p < len(fakes) else None
-            fake_at = (fake[_OP_CODE], fake[_OP_LASTI]) if fake is not None else None
-            if fake is None or (fake[_OP_FUNC], site if fake_at == fake_site else fake_at) != (func, (code, lasti)):
+            if not same_op(k, p):
                 if self._initialises_lazy_module(first + k):  # ran once, in the traced call: static sizes
-                    result.ops.append(([tuple(m[0]) for m in concrete[_OP_INPUTS]],
-                                       [tuple(m[0]) for m in concrete[_OP_OUTPUTS]]))  # fmt: skip
-                    result.aligned = k + 1
+                    result.ops.append(_static(concrete))
+                    k = result.aligned = k + 1
                     continue
-                result.reason = result.reason or (
-                    "the fake run stopped before this op" if fake is None
-                    else "the fake run took another path here (the code depends on values)"
-                )  # fmt: skip
-                break
+                skip = _resynchronised(same_op, k, p, len(signature), len(fakes)) if p < len(fakes) else None
+                if skip is None:
+                    result.reason = result.reason or (
+                        "the fake run stopped before this op" if p >= len(fakes)
+                        else "the fake run took another path here (the code depends on values)"
+                    )  # fmt: skip
+                    break
+                # The runs part and meet again (code that checks for fake tensors, as transformers'
+                # `is_tracing` does, or branches on values): the concrete ops in between keep their
+                # sizes, the fake ones are dropped; the ops after are checked as every op is.
+                concrete_skip, fake_skip = skip
+                for j in range(k, k + concrete_skip):
+                    skipped = ops[first + j]
+                    if all(len(m[0]) == 0 for m in skipped[_OP_OUTPUTS]):  # a scalar or nothing: no size to name
+                        result.ops.append(([None] * len(skipped[_OP_INPUTS]), [() for _ in skipped[_OP_OUTPUTS]]))
+                    else:
+                        result.ops.append(None)
+                        result.skipped[j] = "the fake run took another path here (the code depends on values)"
+                result.concrete_of.extend([k + concrete_skip] * fake_skip)
+                k, p = k + concrete_skip, p + fake_skip
+                result.aligned = k
+                continue
+            fake = fakes[p]
             if fake[_OP_FAILED] or concrete[_OP_FAILED]:
                 break
-            outputs = [run.shape(m[0]) for m in fake[_OP_OUTPUTS]]
+            outputs = run.shapes(fake[_OP_OUTPUTS])
             if len(outputs) != len(concrete[_OP_OUTPUTS]) or not all(
-                self._matches(s, tuple(m[0])) for s, m in zip(outputs, concrete[_OP_OUTPUTS])
+                self._matches(s, m[0]) for s, m in zip(outputs, concrete[_OP_OUTPUTS])
             ):
                 result.reason = "its symbolic sizes disagree with the sizes it ran with"
                 break
-            inputs = [run.shape(m[0]) for m in fake[_OP_INPUTS]]
+            inputs = run.shapes(fake[_OP_INPUTS])
             if len(inputs) != len(concrete[_OP_INPUTS]):
                 inputs = [None] * len(concrete[_OP_INPUTS])
             else:  # a parameter's or buffer's sizes are numbers by construction
                 inputs = [_fixed(s) if m[4] in static else s for s, m in zip(inputs, concrete[_OP_INPUTS])]
             result.ops.append((inputs, outputs))
             result.concrete_of.append(k)
-            result.aligned = k + 1
+            k = result.aligned = k + 1
             p += 1
         kept = sorted(positions)
         concrete_of = result.concrete_of
@@ -659,7 +684,9 @@ class _Replay:
         static: set[int] | None = None
         for k in range(end - first):
             j = first + k
-            if k < result.aligned:
+            if k < result.aligned and result.ops[k] is None:
+                self._fall_back(j, result.skipped[k])
+            elif k < result.aligned:
                 inputs, outputs = result.ops[k]
                 self.op_in[j] = inputs
                 self.op_out[j] = outputs
@@ -856,6 +883,30 @@ def _op_positions(recorded: list) -> dict[int, int]:
         if entry[_OP_FUNC] not in SYMBOLIC_ONLY:
             positions[raw] = len(positions)
     return positions
+
+
+RESYNC_WINDOW = 64  # ops searched, on each side, for where two runs that parted meet again
+RESYNC_RUN = 4  # ops that must match in a row there
+
+
+def _resynchronised(same_op: Any, k: int, p: int, concrete_count: int, fake_count: int) -> tuple[int, int] | None:
+    """``(concrete ops, fake ops)`` to skip so that both runs go on together for ``RESYNC_RUN``
+    ops (or to their ends), fewest skipped first; ``None`` when they do not meet again nearby."""
+    for total in range(1, 2 * RESYNC_WINDOW + 1):
+        for concrete_skip in range(max(0, total - RESYNC_WINDOW), min(total, RESYNC_WINDOW) + 1):
+            fake_skip = total - concrete_skip
+            start_k, start_p = k + concrete_skip, p + fake_skip
+            if start_k >= concrete_count or start_p > fake_count:
+                continue
+            run = min(RESYNC_RUN, concrete_count - start_k)
+            if all(same_op(start_k + i, start_p + i) for i in range(run)):
+                return concrete_skip, fake_skip
+    return None
+
+
+def _static(raw: list) -> tuple[list, list]:
+    """An op's own sizes as its symbolic ones (constants)."""
+    return [tuple(m[0]) for m in raw[_OP_INPUTS]], [tuple(m[0]) for m in raw[_OP_OUTPUTS]]
 
 
 def _aligned_before(positions: dict[int, int], recorded: int) -> int:

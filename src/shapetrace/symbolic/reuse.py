@@ -220,10 +220,12 @@ class BlockReuse:
     group (``group_of(module, offset)``) and input signature match a finished call is spliced
     from it; any other call runs, and is kept if it has a group."""
 
-    def __init__(self, recorder: Any, mode: Any, group_of: Callable[[nn.Module, int], Hashable | None]) -> None:
+    def __init__(self, recorder: Any, mode: Any, group_of: Callable[[nn.Module, int], Hashable | None],
+                 rename: bool = True) -> None:  # fmt: skip
         self.recorder = recorder
         self.mode = mode
         self.group_of = group_of
+        self.rename = rename  # give the copies' tensors their own ids (the records are a trace's: dataflow)
         self.done: dict[tuple, _Block] = {}
         self.reused = 0  # calls spliced
         self._fresh_ids = itertools.count(-1, -1)  # ids of tensors a spliced call "made"
@@ -263,15 +265,19 @@ class BlockReuse:
         recorder = self.recorder
         with DisableTorchFunction(), self.mode:  # new fakes, not recorded as ops
             outputs = []
-            for tensor in block.output_tensors:
-                made = torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype, device=tensor.device)
+            for tensor in block.output_tensors:  # an alias has the same sizes and costs no sympy work
+                made = tensor.detach()
                 outputs.append(made.requires_grad_(True) if tensor.requires_grad else made)
-        ids = dict(zip(block.input_ids, (id(t) for t in inputs)))
-        ids.update(zip((id(t) for t in block.output_tensors), (id(t) for t in outputs)))
         source_first = block.calls[0][_CALL_FIRST]
-        for entry in block.ops:  # tensors made inside the block get new ids
-            for meta in entry[_OP_OUTPUTS]:
-                ids.setdefault(meta[4], next(self._fresh_ids))
+        if self.rename:
+            ids = dict(zip(block.input_ids, (id(t) for t in inputs)))
+            ids.update(zip((id(t) for t in block.output_tensors), (id(t) for t in outputs)))
+            for entry in block.ops:  # tensors made inside the block get new ids
+                for meta in entry[_OP_OUTPUTS]:
+                    ids.setdefault(meta[4], next(self._fresh_ids))
+            renamed = lambda metas: _renamed(metas, ids)  # noqa: E731
+        else:
+            renamed = lambda metas: metas  # noqa: E731
         first_op, first_call = len(recorder.ops), len(recorder.modules)
         stack = recorder._stack
         parent, depth = (stack[-1] if stack else None), len(stack)
@@ -290,8 +296,8 @@ class BlockReuse:
             copy[_CALL_DEPTH] = depth + call[_CALL_DEPTH] - block.calls[0][_CALL_DEPTH]
             copy[_CALL_FIRST] = first_op + call[_CALL_FIRST] - source_first
             copy[_CALL_END] = first_op + call[_CALL_END] - source_first
-            copy[_CALL_INPUTS] = _renamed(call[_CALL_INPUTS], ids)
-            copy[_CALL_OUTPUTS] = _renamed(call[_CALL_OUTPUTS], ids)
+            copy[_CALL_INPUTS] = renamed(call[_CALL_INPUTS])
+            copy[_CALL_OUTPUTS] = renamed(call[_CALL_OUTPUTS])
             if k == 0 and frame is not None:
                 copy[_CALL_CODE], copy[_CALL_LASTI] = frame.f_code, frame.f_lasti
             recorder.modules.append(CallEntry(*copy))
@@ -301,8 +307,8 @@ class BlockReuse:
             copy = list(entry)
             if copy[_OP_MODULE] is not None:
                 copy[_OP_MODULE] += shift
-            copy[_OP_INPUTS] = _renamed(entry[_OP_INPUTS], ids)
-            copy[_OP_OUTPUTS] = _renamed(entry[_OP_OUTPUTS], ids)
+            copy[_OP_INPUTS] = renamed(entry[_OP_INPUTS])
+            copy[_OP_OUTPUTS] = renamed(entry[_OP_OUTPUTS])
             recorder.ops.append(OpEntry(*copy))
         self.reused += 1
         return _rebuild_output(block.output, outputs, inputs)

@@ -105,7 +105,7 @@ def run_on_specs(
         if guard.effect is not None:
             error = guard.effect
         shapes = _concretize(recorder, run)
-    return recorder, error, lambda trace_error: _result(recorder, run, names, shapes, trace_error)
+    return recorder, error, lambda trace_error: _result(recorder, run, names, shapes, trace_error, reuse.reused)
 
 
 def _symbol_or_size(names: Names, name: str | int) -> Any:
@@ -129,14 +129,17 @@ def _concretize(recorder: Any, run: Any) -> dict[int, Shape]:
     from shapetrace._private.torch_symbolic import size_hint
 
     shapes: dict[int, Shape] = {}
+    sizes_of: dict[int, Any] = {}  # id(symbolic sizes) -> concrete sizes (a repeated block shares them)
 
     def concrete(entries: tuple[TensorEntry, ...]) -> tuple[TensorEntry, ...]:
         out = []
         for entry in entries:
-            canonical = run.shape(entry.shape)
-            values = tuple(v if v is not None else "?" for v in (size_hint(s) for s in entry.shape))
-            new = entry._replace(shape=torch.Size(values) if all(isinstance(v, int) for v in values) else values)
-            shapes[id(new)] = canonical
+            sizes = sizes_of.get(id(entry.shape))
+            if sizes is None:
+                values = tuple(v if v is not None else "?" for v in (size_hint(s) for s in entry.shape))
+                sizes = sizes_of[id(entry.shape)] = torch.Size(values) if all(isinstance(v, int) for v in values) else values
+            new = entry._replace(shape=sizes)
+            shapes[id(new)] = run.shape(entry.shape)
             out.append(new)
         return tuple(out)
 
@@ -148,7 +151,7 @@ def _concretize(recorder: Any, run: Any) -> dict[int, Shape]:
 
 
 def _result(
-    recorder: Recorder, run: Any, names: Names, shapes: dict[int, Shape], error: ErrorRecord | None
+    recorder: Recorder, run: Any, names: Names, shapes: dict[int, Shape], error: ErrorRecord | None, reused: int
 ) -> SymbolicResult:
     from shapetrace.symbolic.dims import Context, Rendering
     from shapetrace.symbolic.engine import specialization
@@ -177,5 +180,5 @@ def _result(
         where = f" at op {error.op_index}" if error.op_index is not None else ""
         reason = f"the forward raised {error.type}{where}: {error.message.splitlines()[0][:160]}"
         result.status = SymbolicStatus(PARTIAL, reason, len(recorder.ops))
-    result.status = dataclasses.replace(result.status, divisible=rendering.divisible)
+    result.status = dataclasses.replace(result.status, divisible=rendering.divisible, reused_calls=reused)
     return result
