@@ -3,14 +3,16 @@
     python bench/bench_symbolic.py [--rounds 5] [--skip-llama]
 
 1. Seed examples and the bench models: plain forward, the concrete trace (trace() block), and the
-   symbolic pass (run when the trace is first read), in ms, with the pass/concrete ratio.
-   The pass's first run in a process also imports torch's symbolic machinery: reported apart.
+   symbolic pass (run when the trace is first read), in ms, with the pass/concrete ratio and the
+   module calls the pass did not replay (repeated blocks). The pass's first run in a process also
+   imports torch's symbolic machinery: reported apart.
 2. The recorder's added work: arguments kept for ops outside module calls (trace() vs
    trace(symbolic=False) on a loop of such ops), per op.
-3. A LLaMA-style 7B model (RMSNorm, rotary, GQA attention, SwiGLU; 32 layers, d 4096, 32 heads,
+3. Depth: the LLaMA-7B layout on meta at 2 and 32 layers, the pass of a trace() and trace_shapes.
+4. A LLaMA-style 7B model (RMSNorm, rotary, GQA attention, SwiGLU; 32 layers, d 4096, 32 heads,
    8 KV heads, FFN 14336, vocab 32000) built on the meta device and traced with trace_shapes:
    time and peak RSS, each in a fresh process (baseline: the same process importing only).
-One thread, medians.
+One thread, medians. The zoo of architectures is measured by bench_zoo.py.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import contextlib
 import importlib
 import io
 import json
+import math
 import os
 import resource
 import statistics
@@ -160,22 +163,22 @@ def seed_cases():
 def measure_pass(name, run, options, rounds):
     model = options.pop("model", None)
     plain, concrete, symbolic = [], [], []
-    state = ops = None
+    status = ops = None
     for _ in range(rounds):
         with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
             start = time.perf_counter()
             run()
             plain.append(time.perf_counter() - start)
             start = time.perf_counter()
-            with shapetrace.trace(model, **options) as t:
+            with shapetrace.trace(model, symbolic_budget=math.inf, **options) as t:
                 run()
             concrete.append(time.perf_counter() - start)
         start = time.perf_counter()
         status = t.symbolic  # runs the pass
         symbolic.append(time.perf_counter() - start)
-        state, ops = status.state, len(t)
+        ops = len(t)
     p, c, s = (statistics.median(v) * 1e3 for v in (plain, concrete, symbolic))
-    print(f"  {name:26s} {ops:5d} {p:9.1f} {c:10.1f} {s:10.1f} {s / c:8.1f}  {state}")
+    print(f"  {name:26s} {ops:5d} {p:9.1f} {c:10.1f} {s:10.1f} {s / c:8.1f} {status.reused_calls:6d}  {status.state}")
 
 
 def report_passes(rounds: int) -> None:
@@ -186,7 +189,7 @@ def report_passes(rounds: int) -> None:
     assert t.symbolic.state == "ran"  # the first pass imports torch's symbolic machinery (torch._dynamo)
     print(f"\n1. Symbolic pass vs concrete trace (ms, medians of {rounds}); first pass in a process: "
           f"+{(time.perf_counter() - start):.1f} s of imports")  # fmt: skip
-    print(f"  {'':26s} {'ops':>5s} {'plain':>9s} {'concrete':>10s} {'symbolic':>10s} {'ratio':>8s}  state")
+    print(f"  {'':26s} {'ops':>5s} {'plain':>9s} {'concrete':>10s} {'symbolic':>10s} {'ratio':>8s} {'reused':>6s}  state")
     for name, run, options in seed_cases():
         measure_pass(name, run, options, rounds)
 
@@ -220,7 +223,43 @@ def report_hot_path(rounds: int) -> None:
           f"+{on[0] - off[0]:.2f} / +{on[1] - off[1]:.2f} µs")  # fmt: skip
 
 
-# --- 3. LLaMA 7B on meta -------------------------------------------------------------------------
+# --- 3. depth ------------------------------------------------------------------------------------
+
+
+def report_depth(rounds: int) -> None:
+    """The pass on the LLaMA-7B layout on meta at 2 and 32 layers (rounds interleaved, minima:
+    the ratio is what matters): repeated layers are replayed once."""
+    print(f"\n3. Depth: the LLaMA-7B layout on meta, B 2, T 256 (ms, minima of {rounds} interleaved rounds)")
+    print(f"  {'':22s} {'layers':>6s} {'ops':>6s} {'pass':>9s} {'reused':>6s}   32 / 2")
+    models = {}
+    for layers in (2, 32):
+        with torch.device("meta"):
+            models[layers] = Llama(layers=layers)
+    ids = torch.empty(2, 256, dtype=torch.long, device="meta")
+    spec = shapetrace.TensorSpec("B T", dtype=torch.long)
+    for kind in ("trace() replay", "trace_shapes"):
+        times: dict[int, list[float]] = {2: [], 32: []}
+        seen = {}
+        for _ in range(rounds):
+            for layers, model in models.items():
+                if kind == "trace_shapes":
+                    start = time.perf_counter()
+                    t = shapetrace.trace_shapes(model, spec, B=2, T=256)
+                    times[layers].append(time.perf_counter() - start)
+                else:
+                    with shapetrace.trace(model, dims="B T", symbolic_budget=math.inf) as t:
+                        model(ids)
+                    start = time.perf_counter()
+                    _ = t.symbolic  # runs the pass
+                    times[layers].append(time.perf_counter() - start)
+                seen[layers] = (len(t), t.symbolic.reused_calls)
+        for layers in (2, 32):
+            ratio = f"{min(times[32]) / min(times[2]):6.2f}x" if layers == 32 else ""
+            ops, reused = seen[layers]
+            print(f"  {kind:22s} {layers:6d} {ops:6d} {min(times[layers]) * 1e3:9.0f} {reused:6d}   {ratio}")
+
+
+# --- 4. LLaMA 7B on meta -------------------------------------------------------------------------
 
 
 def llama_child(kind: str) -> dict:
@@ -259,7 +298,7 @@ def report_llama() -> None:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     base, run = child("baseline"), child("llama")
-    print("\n3. LLaMA-style 7B on meta, trace_shapes(B=2, T=2048): fresh process each")
+    print("\n4. LLaMA-style 7B on meta, trace_shapes(B=2, T=2048): fresh process each")
     print(f"  parameters {run['parameters'] / 1e9:.2f} B, build {run['build_s']:.1f} s, trace {run['trace_s']:.1f} s, "
           f"{run['ops']} ops, {run['modules']} module calls, state {run['state']}")  # fmt: skip
     print(f"  peak RSS {run['rss_mb']:.0f} MB (baseline: imports only, {base['rss_mb']:.0f} MB); "
@@ -282,6 +321,7 @@ def main() -> None:
     torch.manual_seed(0)
     report_passes(options.rounds)
     report_hot_path(options.rounds)
+    report_depth(options.rounds)
     if not options.skip_llama:
         report_llama()
 

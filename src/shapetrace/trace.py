@@ -12,6 +12,7 @@ import gc
 import io
 import json
 import os
+import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -37,7 +38,7 @@ from shapetrace.render.diagnostics import DiagnosticsView
 from shapetrace.render.json import trace_to_dict, write_json
 from shapetrace.render.table import TraceTable
 from shapetrace.render.views import make_view
-from shapetrace.symbolic.job import Job
+from shapetrace.symbolic.job import Job, Progress, check_budget
 from shapetrace.symbolic.listener import ArgumentKeeper
 from shapetrace.symbolic.result import Specialization, SymbolicResult, SymbolicStatus, skipped
 from shapetrace.symbolic.shapes import run_on_specs
@@ -113,13 +114,18 @@ class Trace:
         whose guard fixed it."""
         return list(self._symbolic().specializations)
 
-    def _symbolic(self) -> SymbolicResult:
+    def compute_shapes(self, progress: Progress | None = None) -> SymbolicStatus:
+        """Run the symbolic pass now, if it has not run (reading shapes runs it anyway);
+        ``progress(done_ops, total_ops)`` hears how far it is (the CLI shows a bar)."""
+        return self._symbolic(progress).status
+
+    def _symbolic(self, progress: Progress | None = None) -> SymbolicResult:
         """The symbolic pass's result, run the first time it is needed (after the block ends)."""
         if self._symbolic_result is None:
             if self._symbolic_job is None:
                 return skipped("the trace has not ended" if not self.finished else "the symbolic pass is off")
             job, self._symbolic_job = self._symbolic_job, None
-            self._symbolic_result = job.run()
+            self._symbolic_result = job.run(progress)
         return self._symbolic_result
 
     def __len__(self) -> int:
@@ -258,7 +264,8 @@ class trace:
     "mask": "B N"}``: by argument), ``D=512`` names a size; with names (from these, jaxtyping hints
     on ``forward``, or ``torch.rand(B, C, H, W)`` in the block) each tensor's ``expr`` is its shape
     over them, ``(B, H*W, C)``, computed when the trace is first read (docs/symbolic.md).
-    ``symbolic=False`` turns that pass off.
+    ``symbolic=False`` turns that pass off; ``symbolic_budget`` caps its time in seconds (default:
+    the larger of 2 s and 5x the traced forward; ops not reached keep their concrete sizes).
 
     Contracts (docs/contracts.md): every module ``forward`` with jaxtyping hints, functions
     decorated with ``@shapetrace.contract`` and those listed in ``contracts=[fn, ...]`` are
@@ -275,10 +282,12 @@ class trace:
         on_violation: str = "warn",
         dims: str | Mapping[str, str] | DimsOption | None = None,
         symbolic: bool = True,
+        symbolic_budget: float | None = None,
         **sizes: int,
     ) -> None:
         self.dim_names = dims_option(dims, sizes)  # a bad spec raises here, before anything runs
         self.symbolic = symbolic
+        self.symbolic_budget = check_budget(symbolic_budget)
         check_on_violation(on_violation)
         self.model = model
         self.contracts = list(contracts)  # functions checked besides annotated forwards
@@ -286,6 +295,7 @@ class trace:
         self._trace: Trace | None = None
         self._recorder: Recorder | None = None
         self._mode_depth = 0  # TorchFunctionModes active before ours
+        self._started = 0.0  # when the block began (the symbolic pass's budget scales with it)
         self._heard: EvidenceListener | None = None
         self._kept: ArgumentKeeper | None = None
 
@@ -318,6 +328,7 @@ class trace:
         self._mode_depth = torch_function_mode_depth()
         recorder.hook_modules(self.model)
         session.install(recorder.trees[0].modules if recorder.trees else (), self.contracts)
+        self._started = time.perf_counter()
         recorder.__enter__()
 
     def _undo(self) -> None:
@@ -338,10 +349,11 @@ class trace:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         assert self._trace is not None, "trace.__exit__ without __enter__"
+        block_seconds = time.perf_counter() - self._started
         with interrupts_deferred():
-            self._stop(self._trace, exc)
+            self._stop(self._trace, exc, block_seconds)
 
-    def _stop(self, trace: Trace, exc: BaseException | None) -> None:
+    def _stop(self, trace: Trace, exc: BaseException | None, block_seconds: float) -> None:
         """Remove everything installed, then hand the recording to ``trace`` (a failure of ours
         becomes a warning, never the user's exception)."""
         recorder, heard, session = self._recorder, self._heard, trace._contract_session
@@ -353,7 +365,11 @@ class trace:
             try:
                 session.remove()
                 trace._finish(recorder, exc, heard)
-                job = Job.capture(recorder, self._kept, self.dim_names, self.model) if self._kept else None
+                kept = self._kept
+                job = (
+                    Job.capture(recorder, kept, self.dim_names, self.model, self.symbolic_budget, block_seconds)
+                    if kept is not None else None
+                )  # fmt: skip
                 trace._attach_symbolic(job)
             except Exception as error:  # a bug of ours must not replace the user's exception
                 warnings.warn(
@@ -381,9 +397,9 @@ def trace_shapes(model: nn.Module, /, *args: Any, **kwargs: Any) -> Trace:
     raises, the trace ends there and ``Trace.error`` says why (nothing is raised).
     """
     traced = Trace(Summary())
-    recorder = Recorder(listeners=(heard := EvidenceListener(),))
+    heard = EvidenceListener()
+    recorder, error, result = run_on_specs(model, args, kwargs, (heard,))
     try:
-        error, result = run_on_specs(model, recorder, args, kwargs)
         traced._finish(recorder, error, heard)
         traced._attach_symbolic(None, result(traced.error))
     finally:

@@ -18,8 +18,12 @@ LAZY_IMPORTS = {
     "shapetrace.symbolic.job": {"shapetrace.symbolic.engine"},  # torch's fake tensors, sympy: when a pass runs
     "shapetrace.symbolic.shapes": {  # likewise, for trace_shapes
         "shapetrace.symbolic.bridge", "shapetrace.symbolic.dims", "shapetrace.symbolic.engine",
+        "shapetrace.symbolic.effects", "shapetrace.symbolic.reuse", "shapetrace._private",
         "shapetrace._private.torch_symbolic",
     },
+    # torch's sympy functions (they import torch's symbolic machinery): when a size needs them
+    "shapetrace.symbolic.naming": {"shapetrace._private.torch_symbolic"},
+    "shapetrace.symbolic.printer": {"shapetrace._private.torch_symbolic"},
     "shapetrace.testing.comment_checks": {"shapetrace.cli.runner", "shapetrace.comments"},  # `import shapetrace.testing` stays light
     "shapetrace.testing.report": {"shapetrace.render.diagnostics"},
     "shapetrace.testing.traced": {"shapetrace.comments.files"},

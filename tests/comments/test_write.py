@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import torch
-from comments_support import EXAMPLE_NAMES, EXAMPLES, line_of, replace_once, traced_script, with_exprs
+from comments_support import BUDGET, EXAMPLE_NAMES, EXAMPLES, line_of, replace_once, traced_script, with_exprs
 
 from shapetrace.comments import WriteRefused, write_comments
 
@@ -28,12 +28,15 @@ def test_write_is_idempotent_on_every_example(cli, example_copy, name):
     path = example_copy(name)
     path.write_text(strip_shape_comments(path.read_text()))
     stripped = path.read_bytes()
-    code, out, _ = cli("--write", path)
+    code, out, _ = cli("--symbolic-budget", BUDGET, "--write", path)
     assert code == 0
     assert out.strip().splitlines()[-1].startswith("shapetrace --write: ")
     first = path.read_bytes()
     assert first != stripped
     assert len(first.splitlines()) == len(stripped.splitlines())  # lines edited, none added
+    code, out, _ = cli("--symbolic-budget", BUDGET, "--check", path)  # what --write wrote is fresh
+    summary = out.strip().splitlines()[-1]
+    assert code == 0 and re.fullmatch(r"shapetrace --check: (\d+) shape comments in 1 file: \1 fresh, 0 stale( \(.*\))?", summary), out
     code, out, _ = cli("--write", path)
     assert code == 0 and out.strip().splitlines()[-1] == "shapetrace --write: no changes"
     assert path.read_bytes() == first  # nothing stale left, nothing missing

@@ -23,7 +23,7 @@ def test_factory_without_device(run_failing, plain_error):
         "CausalMask",
     )
     assert [(o.role, o.meta.device_name) for o in d.operands] == [("att", "meta"), ("mask == 0", "cpu")]
-    assert "`att` (2, 4, 4) is on meta, `mask == 0` (4, 4) is on cpu" in d.message
+    assert "`att` (d0, d1, N) is on meta, `mask == 0` (N, N) is on cpu" in d.message  # N = att.size(-1)
     assert (
         f"`mask == 0` is on cpu: it comes from `torch.ones(N, N)` at planted.py:{line_of('factory')}, "
         "which has no device=, so it makes tensors on the default device (cpu)." in d.message
@@ -42,7 +42,7 @@ def test_factory_without_device_on_fake_cuda(run_failing):
     )
     assert (
         d.kind == "device-mismatch"
-        and "`att` (2, 4, 4) is on cuda:0, `mask == 0` (4, 4) is on cpu" in d.message
+        and "`att` (d0, d1, N) is on cuda:0, `mask == 0` (N, N) is on cpu" in d.message
     )
     assert d.fix == "`torch.ones(N, N, device=att.device)`"
 

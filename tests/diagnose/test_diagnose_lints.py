@@ -75,7 +75,7 @@ def test_op_mixing_devices_without_failing():
     x = torch.rand(2, 8, device="meta")
     (lint,) = lints_of(planted.Projection(), x)  # meta input, cpu weight: linear does not check here
     assert (lint.kind, lint.line, lint.op) == ("mixed-devices", line_of("mixed"), "linear")
-    assert "`x` (2, 8) on meta, `weight` (8, 8) on cpu" in lint.message
+    assert "`x` (d0, d1) on meta, `weight` (8, 8) on cpu" in lint.message
     assert "`x` is on meta: it is an input of Projection" in lint.message
 
 

@@ -3,7 +3,9 @@ torch_api.module_call_kwargs): these fail loudly when torch moves them."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 
 import sympy
 import torch
@@ -70,19 +72,23 @@ def test_isolated_sets_modes_and_global_hooks_aside_and_puts_them_back():
             seen.append(func)
             return func(*args, **(kwargs or {}))
 
-    seen = []
-    handle = nn.modules.module.register_module_forward_pre_hook(lambda module, args: seen.append(module))
+    seen, elsewhere = [], []
+    hook = lambda module, args: seen.append(module)  # noqa: E731
+    handle = nn.modules.module.register_module_forward_pre_hook(hook)
     counts = torch_api.global_module_hook_counts()
     try:
         with Spy(), torch.device("meta"):
             with ts.isolated():
                 assert torch_api.torch_function_mode_depth() == 0
-                assert sum(torch_api.global_module_hook_counts().values()) == 0
-                y = nn.Linear(2, 2)(torch.ones(2))
+                y = nn.Linear(2, 2)(torch.ones(2))  # the global hook skips this thread ...
+                other = threading.Thread(target=lambda: elsewhere.append(nn.Identity()(torch.ones(1))))
+                other.start()
+                other.join()
             assert torch_api.torch_function_mode_depth() == 2
-        assert F.linear not in seen and not any(isinstance(s, nn.Module) for s in seen)
+        assert F.linear not in seen and [type(s) for s in seen if isinstance(s, nn.Module)] == [nn.Identity]
         assert y.device.type == "cpu"  # not on meta: torch.device(...) was set aside too
         assert torch_api.global_module_hook_counts() == counts
+        assert nn.modules.module._global_forward_pre_hooks[handle.id] is hook
     finally:
         handle.remove()
 
@@ -103,3 +109,73 @@ def test_module_call_kwargs_reach_a_global_pre_hook():
     finally:
         handle.remove()
     assert found == [{"scale": 2.0}]
+
+
+def test_module_calls_go_through_the_handler_on_this_thread_only():
+    seen, elsewhere = [], []
+    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    original = nn.Module.__call__
+
+    def handler(module, args, kwargs):
+        seen.append(type(module).__name__)
+        return ts.plain_call(module, args, kwargs)
+
+    with ts.module_calls_through(handler):
+        assert nn.Module.__call__ is not original
+        y = model(torch.ones(1, 2))
+        other = threading.Thread(target=lambda: elsewhere.append(model(torch.ones(1, 2))))
+        other.start()
+        other.join()
+    assert nn.Module.__call__ is original
+    assert seen == ["Sequential", "Linear", "ReLU"] and y.shape == (1, 2) and elsewhere[0].shape == (1, 2)
+
+
+def test_plain_call_never_runs_a_compiled_module():
+    dynamo = __import__("pytest").importorskip("torch._dynamo")
+    model = nn.Linear(2, 2)
+    model.compile(backend="eager")
+    frames = dict(dynamo.utils.counters["frames"])
+    assert ts.plain_call(model, (torch.ones(1, 2),), {}).shape == (1, 2)
+    assert dict(dynamo.utils.counters["frames"]) == frames
+    wrapper = torch.compile(model, backend="eager")
+    assert ts.compiled_original(wrapper) is model and ts.compiled_original(model) is None
+    codes = ts.compiled_entry_codes()
+    assert {code.co_name for code in codes} == {"compile_wrapper"}
+
+
+def test_torchscript_modules_are_recognised():
+    assert ts.is_torchscript(torch.jit.script(nn.Linear(2, 2)))
+    assert ts.is_torchscript(torch.jit.trace(nn.Linear(2, 2), torch.ones(1, 2)))
+    assert not ts.is_torchscript(nn.Linear(2, 2))
+
+
+def test_python_dispatched_ops_fix_sizes_without_the_python_dispatcher():
+    """The list is right: each op fixes (or rejects) a symbolic size without the Python dispatcher,
+    and keeps it with it."""
+    cases = [
+        (F.interpolate, lambda f, x: f(x, scale_factor=2)),
+        (F.pad, lambda f, x: f(x, (1, 1))),
+        (torch._C._fft.fft_rfft, lambda f, x: f(x)),
+        (F.unfold, lambda f, x: f(x, 2)),
+    ]
+    for func, call in cases:
+        assert func in ts.python_dispatched()
+        for dispatcher in (False, True):
+            mode, env = ts.make_fake_mode()
+            seen: list = []
+            env.on_replacement = lambda symbol, target, guards, seen=seen: seen.append(target)
+            with mode, ts.python_dispatcher() if dispatcher else contextlib.nullcontext():
+                x = torch.empty(2, 3, _named(env, "H", 8), _named(env, "W", 6))
+                out = call(func, x)
+            assert bool(seen) != dispatcher, (func, dispatcher, seen)
+            assert out.shape[-1] is not None
+    assert torch.lstm in ts.python_dispatched() and torch.gru in ts.python_dispatched()
+
+
+def test_fake_tensors_are_recognised_and_warm_up_runs_once():
+    mode, _ = ts.make_fake_mode()
+    with mode:
+        fake = torch.empty(2)
+    assert ts.is_fake(fake) and not ts.is_fake(torch.empty(2)) and isinstance(fake, ts.FakeTensor)
+    ts.warm_up()
+    ts.warm_up()  # the second is free

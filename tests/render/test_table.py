@@ -26,15 +26,16 @@ def test_table_rows_show_line_code_op_module_and_shape(examples):
     assert ["#", "line", "code", "op", "module", "output", "shape"] in rows
     flatten_row = next(r for r in rows if "flatten" in r)
     assert flatten_row[:2] == ["1", "35"] and "x.flatten(2).transpose(1," in " ".join(flatten_row)
-    assert flatten_row[-4:] == ["PatchEmbedding", "(8,", "512,", "16)"]
+    # dims named by PatchEmbedding's `B, C, H, W = x.shape`; 512 is the example's `D = 512` by value
+    assert flatten_row[-4:] == ["PatchEmbedding", "(B,", "D?,", "H*W/1024)"]
     transpose_row = next(r for r in rows if "transpose" in r and r[0] == "2")
     assert transpose_row == [
         "2",
         "transpose",
         "PatchEmbedding",
-        "(8,",
-        "16,",
-        "512)",
+        "(B,",
+        "H*W/1024,",
+        "D?)",
     ]  # same line: not repeated
     assert "# (B" not in text  # the code column drops the shape comment the output column replaces
     assert "7 ops, 3 module calls in patch_embed.py; float32 on cpu unless shown" in text

@@ -15,7 +15,7 @@ def test_script_gets_symbolic_shapes_with_no_option(examples, capsys):
 def test_dims_names_a_constant_and_bad_dims_stop_before_running(examples, capsys):
     assert main(["--dims", "D=512", str(examples.path("patch_embed"))]) == 0
     out = capsys.readouterr().out
-    assert "(B, D, H//32, W//32)" in out and "C fixed to 3 at patch_embed.py:34: conv2d needs C == 3" in out
+    assert "(B, D, H/32, W/32)" in out and "assuming H, W divisible by 32" in out and "C fixed to 3 at patch_embed.py:34: conv2d needs C == 3" in out
     assert main(["--dims", "B H*W", str(examples.path("patch_embed"))]) == 2
     captured = capsys.readouterr()
     assert "is not a dim name" in captured.err and "image.shape" not in captured.out

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import random
+import warnings
+
+import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -11,7 +17,8 @@ from shapetrace.symbolic.listener import ArgumentKeeper
 
 
 class Stateful(nn.Module):
-    """Batch norm in training mode (running stats, a counter), a cache set in forward, a print."""
+    """Batch norm in training mode (running stats, a counter), random draws (torch's, Python's,
+    numpy's), a print, a log record and a warning."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -19,30 +26,35 @@ class Stateful(nn.Module):
         self.lin = nn.Linear(4, 4)
 
     def forward(self, x):
-        self.last = x.detach()  # a cache on self
         print("forward ran")
-        return self.lin(self.norm(x)) + torch.randn_like(x)
+        logging.getLogger("stateful").warning("forward logged")
+        warnings.warn("forward warned", stacklevel=1)
+        scale = random.random() + float(np.random.rand())
+        return self.lin(self.norm(x)) * scale + torch.randn_like(x)
 
 
-def test_model_random_state_and_output_are_untouched(capsys):
+def test_model_random_state_and_output_are_untouched(capsys, caplog):
     model = Stateful().train()
     x = torch.rand(6, 4)
-    with shapetrace.trace(model, dims="B D") as t:
+    with pytest.warns(UserWarning, match="forward warned"), shapetrace.trace(model, dims="B D") as t:
         model(x)
-    assert capsys.readouterr().out == "forward ran\n"
+    assert capsys.readouterr().out == "forward ran\n" and caplog.messages == ["forward logged"]
     params = {name: (p, p.detach().clone()) for name, p in model.named_parameters()}
     buffers = {name: b.clone() for name, b in model.named_buffers()}
-    cache, rng = model.last, torch.get_rng_state()
+    rng, python_rng, numpy_rng = torch.get_rng_state(), random.getstate(), np.random.get_state()
 
-    assert t.ops[-1].outputs[0].expr == "(B, D)" and t.symbolic.state == "ran"  # runs the pass
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        # batch norm fixes D to 4: the Linear's 4 outputs are D by value only
+        assert t.ops[-1].outputs[0].expr == "(B, D?)" and t.symbolic.state == "ran"  # runs the pass
 
-    assert capsys.readouterr().out == ""  # the fake forward's print is swallowed
+    assert capsys.readouterr().out == "" and caplog.messages == ["forward logged"] and shown == []
     for name, (param, value) in params.items():
         assert dict(model.named_parameters())[name] is param and torch.equal(param, value)
     for name, value in buffers.items():  # running stats and num_batches_tracked not moved
         assert torch.equal(dict(model.named_buffers())[name], value)
-    assert model.last is cache and type(model.last) is torch.Tensor
-    assert torch.equal(torch.get_rng_state(), rng)
+    assert torch.equal(torch.get_rng_state(), rng) and random.getstate() == python_rng
+    assert (np.random.get_state()[1] == numpy_rng[1]).all()
     assert model.training
 
 
@@ -66,7 +78,7 @@ def test_the_pass_runs_once_and_only_when_read():
     original = engine.run_pass
     model, x = nn.Linear(4, 3), torch.rand(2, 4)
     try:
-        engine.run_pass = lambda job: calls.append(job) or original(job)
+        engine.run_pass = lambda job, progress=None: calls.append(job) or original(job, progress)
         with shapetrace.trace(model, dims="B D") as t:
             model(x)
         assert calls == [] and len(t) == 1

@@ -29,7 +29,8 @@ def test_factory_calls_name_dims_after_their_size_variables():
     with shapetrace.trace() as t:
         make_inputs()
     exprs = [op.outputs[0].expr for op in t.ops]
-    assert exprs == ["(B, N)", "(B, N)", "(T,)", "(B, 6)", "(B, T)", "(B?, N?)", "(B, 1)", "(N, T)"]
+    # `2 * N` is an expression of named dims; `*shape` does not show the sizes: named by value, B?
+    assert exprs == ["(B, N)", "(B, N)", "(T,)", "(B, 2*N)", "(B, T)", "(B?, N?)", "(B, 1)", "(N, T)"]
     assert t.dims == {"B": 2, "N": 3, "T": 5}
 
 
@@ -62,13 +63,15 @@ class Unchecked(nn.Module):
 
 def test_jaxtyping_hints_name_dims_as_the_contracts_read_them():
     """One reader of forward's hints (contracts.forward_dims), one naming rule (contracts.dim_names):
-    an unchecked `_B` still names B; the tensors inside a tuple argument are not named."""
+    an unchecked `_B` still names B; the tensors inside a tuple argument are named by their place."""
     from shapetrace.contracts import forward_dims
     from shapetrace.symbolic.naming import forward_dim_specs
 
     model = Unchecked()
     assert forward_dims(model) == {"x": "_B N", "pair[0]": "N", "pair[1]": "N"}
-    assert {a: s.names for a, s in forward_dim_specs(model).items()} == {"x": ("B", "N")}
+    assert {a: s.names for a, s in forward_dim_specs(model).items()} == {
+        "x": ("B", "N"), "pair[0]": ("N",), "pair[1]": ("N",)
+    }
     x, pair = torch.rand(2, 3), (torch.rand(3), torch.rand(3))
     with shapetrace.trace(model) as t:
         model(x, pair)
@@ -106,3 +109,34 @@ def test_a_loop_of_calls_is_replayed_once():
         engine._Replay._run_call = original
     assert len(runs) == 1 and len(t.modules) == 12
     assert [(s.dim, s.op_index) for s in t.specializations] == [("F", 0)]
+
+
+def test_script_constants_are_names_bound_to_one_literal_only(tmp_path):
+    from shapetrace.symbolic.naming import script_constants
+
+    model = tmp_path / "model.py"
+    model.write_text(
+        "D = 512\nheads = 8\nP, K = 77, 21\n\n"
+        "def f(x, heads=4):\n    B = x.shape[0]\n    for K in range(3):\n        pass\n"
+    )
+    train = tmp_path / "train.py"
+    train.write_text("D = 256\nlr = 1\nsteps = 100\n")
+    # heads is also a parameter, K a loop variable; D is 512 in one file and 256 in the other
+    assert script_constants([str(model)]) == {"D": 512, "P": 77}
+    assert script_constants([str(model), str(train)]) == {"P": 77, "steps": 100}
+
+
+def test_forward_statements_name_argument_dims():
+    from shapetrace.symbolic.naming import forward_statement_specs
+
+    class Model(nn.Module):
+        def forward(self, x, idx, mask=None):
+            B, *_, D = x.shape
+            b, t = idx.size()
+            N = mask.shape[1]  # noqa: F841 - names the dim
+            x = x.flatten(1)
+            C = x.shape[1]  # noqa: F841 - after x was rebound: another tensor, names nothing
+            return x
+
+    specs = {argument: (spec.names, spec.tail) for argument, spec in forward_statement_specs(Model()).items()}
+    assert specs == {"x": (("B",), ("D",)), "idx": (("b", "t"), None), "mask": ((None, "N"), ())}

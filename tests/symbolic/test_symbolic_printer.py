@@ -48,3 +48,31 @@ def test_shape_text_keeps_the_comma_of_one_dim():
     assert shape_text(["T"]) == "(T,)"
     assert shape_text(["B", "C"]) == "(B, C)"
     assert shape_text([]) == "()"
+
+
+# --- divisible sizes: `H/2` for `(H - 1)//2 + 1` when 2 divides H -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("expr", "values", "text", "divisors"),
+    [
+        (FloorDiv(H - 1, 2) + 1, {H: 128}, "H/2", {H: 2}),  # a stride-2 3x3 conv
+        (4 * FloorDiv(H, 4), {H: 128}, "H", {H: 4}),  # patchify, then unpatchify
+        (FloorDiv(H, 4) * FloorDiv(W, 4), {H: 32, W: 64}, "H*W/16", {H: 4, W: 4}),
+        (FloorDiv(FloorDiv(H - 4, 2) - 4, 2), {H: 28}, "H/4 - 3", {H: 4}),  # nested floors multiply
+        (FloorDiv(3 * H, 4), {H: 8}, "3*H/4", {H: 4}),
+        (FloorDiv(H, 32), {H: 28}, None, {H: 4}),  # 28 is not divisible by 32: stays H//32
+        (FloorDiv(H - 1, 2) + 1, {H: 127}, None, {}),  # odd: nothing assumed
+    ],
+)
+def test_divisible_sizes_print_as_the_seeds_write_them(expr, values, text, divisors):
+    from shapetrace.symbolic.printer import divided, divisors_for, floor_form
+
+    plain = floor_form(expr)
+    assert divisors_for([plain], values) == divisors
+    simpler = divided(plain, divisors)
+    assert (expr_text(simpler) if simpler is not None else None) == text
+    if simpler is not None:  # equal to the exact expression wherever the divisors divide the sizes
+        for scale in (1, 3, 10):
+            point = {sym: d * scale for sym, d in divisors.items()}
+            assert simpler.xreplace(point) == plain.xreplace(point)

@@ -10,27 +10,44 @@ tests/private/test_torch_symbolic.py fails loudly when any of this moves.
 from __future__ import annotations
 
 import contextlib
+import functools
+import sys
+import threading
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import sympy
 import torch
-from torch._subclasses.fake_tensor import FakeTensorMode
+from torch import nn
+from torch._dispatch.python import enable_python_dispatcher
+from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, free_unbacked_symbols
 from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils._sympy import functions as sympy_functions
 
 __all__ = [
+    "FakeTensor",
     "FakeTensorMode",
     "FloorDiv",
     "RecordingShapeEnv",
+    "compiled_entry_codes",
+    "compiled_original",
     "guard_exprs",
     "has_unbacked",
+    "is_fake",
+    "is_torchscript",
     "isolated",
     "make_fake_mode",
+    "module_calls_through",
     "named_symbol",
+    "plain_call",
+    "python_dispatched",
+    "python_dispatcher",
+    "warm_up",
     "size_hint",
     "size_expr",
+    "size_exprs",
     "symint",
     "sympy_functions",
 ]
@@ -89,6 +106,11 @@ def size_expr(size: Any) -> sympy.Expr | int:
     return int(size)
 
 
+def size_exprs(sizes: Any) -> tuple:
+    """:func:`size_expr` of each size (a shape or strides)."""
+    return tuple(size.node._expr if isinstance(size, torch.SymInt) else int(size) for size in sizes)
+
+
 def has_unbacked(expr: sympy.Expr) -> bool:
     """Whether ``expr`` holds a data-dependent size (``u0``: the size of ``x[mask]``, ``nonzero``)."""
     return bool(free_unbacked_symbols(expr))
@@ -101,41 +123,193 @@ def guard_exprs(env: ShapeEnv) -> list[sympy.Expr]:
 
 def fake_of(mode: FakeTensorMode, tensor: torch.Tensor) -> torch.Tensor:
     """A fake copy of a real (or meta) tensor with static sizes (a Parameter's copy still passes
-    ``isinstance(..., nn.Parameter)``)."""
+    ``isinstance(..., nn.Parameter)``). The real tensor is only read."""
     return mode.from_tensor(tensor, static_shapes=True)
+
+
+_warm = False
+
+
+def warm_up() -> None:
+    """Pay, once per process, what the first symbolic run pays besides its own work: importing
+    ``torch._dynamo`` (``ShapeEnv`` does) and torch's lazily built decomposition and meta tables,
+    by running a few common ops on symbolic fakes. The pass's budget starts after this."""
+    global _warm
+    if _warm:
+        return
+    _warm = True
+    mode, env = make_fake_mode()
+    b, n = (symint(env, named_symbol(env, name, value), value) for name, value in (("b", 2), ("n", 6)))
+    with _disable_current_modes(), mode, python_dispatcher(), torch.no_grad():
+        x = torch.empty(b, 4, n, n)
+        y = torch.nn.functional.conv2d(x, torch.empty(4, 4, 3, 3), padding=1).relu()
+        y = torch.nn.functional.interpolate(torch.nn.functional.max_pool2d(y, 2), scale_factor=2.0)
+        z = torch.nn.functional.layer_norm(y.flatten(2).transpose(1, 2), (4,))
+        z = torch.nn.functional.linear(z, torch.empty(8, 4)).view(b, -1, 2, 4).softmax(-1)
+        torch.cat([z, z], dim=1).reshape(b, -1).sum(-1)
+
+
+def python_dispatcher() -> contextlib.AbstractContextManager:
+    """Torch's Python dispatcher on this thread: ops then use the Python decompositions and meta
+    functions that accept symbolic sizes (``interpolate``, ``pad``, ``lstm``, ``fft``, ``unfold``)
+    instead of C++ kernels that fix every size to its value or reject symbolic sizes."""
+    return enable_python_dispatcher()
+
+
+@functools.cache
+def python_dispatched() -> frozenset:
+    """Torch functions (as a TorchFunctionMode sees them) whose C++ kernels fix every size to its
+    value (interpolation, padding, unfold, FFTs) or reject symbolic sizes (recurrent layers):
+    with the Python dispatcher their decompositions keep sizes symbolic. Everything else runs
+    faster without it (its Python references add guards that cost sympy time: measured 10x on
+    ``relu`` of a conv output)."""
+    F = torch.nn.functional
+    functions = {
+        F.interpolate, F.upsample, F.upsample_nearest, F.upsample_bilinear, F.pad, torch._C._nn.pad, F.unfold,
+        F.fold, torch.stft, torch.istft, torch.lstm, torch.gru, torch.rnn_tanh, torch.rnn_relu,
+    }  # fmt: skip
+    functions.update(value for name, value in vars(torch._C._fft).items() if name.startswith("fft_") and callable(value))
+    return frozenset(functions)
+
+
+# --- module calls ------------------------------------------------------------------------------
+
+_calls = threading.local()  # .handler: this thread's handler of module calls, while one is active
+_calls_lock = threading.Lock()
+_calls_users = 0
+_saved_call: Callable | None = None  # nn.Module.__call__ as it was before the first handler
+
+
+def _module_call(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
+    handler = getattr(_calls, "handler", None)
+    if handler is None:  # any other thread: torch's own __call__, unchanged
+        return _saved_call(self, *args, **kwargs)  # type: ignore[misc]
+    return handler(self, args, kwargs)
+
+
+@contextlib.contextmanager
+def module_calls_through(handler: Callable[[nn.Module, tuple, dict], Any]) -> Iterator[None]:
+    """Route every module call made on this thread through ``handler(module, args, kwargs)``
+    (which may run it with :func:`plain_call`, or not at all). ``nn.Module.__call__`` is
+    replaced while any thread uses this; other threads' calls go straight to the original."""
+    _enter_calls()
+    previous = getattr(_calls, "handler", None)
+    _calls.handler = handler
+    try:
+        yield
+    finally:
+        _calls.handler = previous
+        _leave_calls()
+
+
+def _enter_calls() -> None:
+    global _calls_users, _saved_call
+    with _calls_lock:
+        if _calls_users == 0:
+            _saved_call = nn.Module.__call__
+            nn.Module.__call__ = _module_call
+        _calls_users += 1
+
+
+def _leave_calls() -> None:
+    global _calls_users
+    with _calls_lock:
+        _calls_users -= 1
+        if _calls_users == 0:
+            nn.Module.__call__ = _saved_call
+
+
+def plain_call(module: nn.Module, args: tuple, kwargs: dict) -> Any:
+    """Call ``module`` through torch's module machinery (hooks, then ``forward``), never through a
+    compiled version of it (``module.compile()`` sets one on the instance)."""
+    if module.__dict__.get("_compiled_call_impl") is not None:
+        return module._call_impl(*args, **kwargs)
+    return (_saved_call or nn.Module.__call__)(module, *args, **kwargs)
+
+
+def compiled_original(module: nn.Module) -> nn.Module | None:
+    """The module a ``torch.compile(module)`` wrapper compiles, else ``None`` (looked up without
+    importing ``torch._dynamo``)."""
+    if type(module).__name__ == "OptimizedModule" and type(module).__module__ == "torch._dynamo.eval_frame":
+        return module.__dict__.get("_orig_mod") or module._modules.get("_orig_mod")
+    return None
+
+
+def compiled_entry_codes() -> frozenset:
+    """Code objects of the wrapper ``torch.compile`` puts around a function (dynamo's
+    ``compile_wrapper``; not the ``_fn`` of ``torch._dynamo.disable``, which torch itself uses
+    everywhere): a call of one is a call of a compiled function. Empty while ``torch._dynamo`` is
+    not imported (then nothing is compiled)."""
+    eval_frame = sys.modules.get("torch._dynamo.eval_frame")
+    if eval_frame is None:
+        return frozenset()
+    found = set()
+
+    def visit(code: types.CodeType) -> None:
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                if const.co_name == "compile_wrapper":
+                    found.add(const)
+                visit(const)
+
+    for value in vars(eval_frame).values():
+        for member in vars(value).values() if isinstance(value, type) else (value,):
+            code = getattr(member, "__code__", None)
+            if isinstance(code, types.CodeType) and code.co_filename == eval_frame.__file__:
+                visit(code)
+    return frozenset(found)
+
+
+def is_torchscript(module: nn.Module) -> bool:
+    """Whether ``module`` runs in TorchScript's interpreter (``torch.jit.script``/``trace``)."""
+    return isinstance(module, torch.jit.ScriptModule)
+
+
+def is_fake(value: Any) -> bool:
+    return isinstance(value, FakeTensor)
 
 
 # --- running user code in isolation ------------------------------------------------------------
 
 _GLOBAL_MODULE_HOOKS = (
-    "_global_forward_pre_hooks", "_global_forward_hooks", "_global_forward_hooks_always_called",
-    "_global_forward_hooks_with_kwargs", "_global_backward_pre_hooks", "_global_backward_hooks",
+    "_global_forward_pre_hooks", "_global_forward_hooks", "_global_backward_pre_hooks", "_global_backward_hooks",
 )  # fmt: skip
 
 
 @contextlib.contextmanager
 def isolated() -> Iterator[None]:
     """Run code apart from whatever is active on this thread: every TorchFunctionMode (a tracer,
-    ``torch.device(...)`` as a context manager) and TorchDispatchMode is set aside, and torch's
-    global module hooks are emptied; all of it is put back on exit."""
+    ``torch.device(...)`` as a context manager) and TorchDispatchMode is set aside (both stacks
+    are per thread), and torch's global module hooks skip this thread (other threads still run
+    them); all of it is put back on exit."""
     from torch.nn.modules import module
 
     functions = []
     while torch._C._len_torch_function_stack() > 0:
         functions.append(torch._C._pop_torch_function_stack())
-    saved_hooks = {name: dict(getattr(module, name)) for name in _GLOBAL_MODULE_HOOKS}
+    here = threading.get_ident()
+    wrapped = []
     for name in _GLOBAL_MODULE_HOOKS:
-        getattr(module, name).clear()
+        registry = getattr(module, name)
+        for key, hook in list(registry.items()):
+            registry[key] = wrapper = _skipping_thread(hook, here)
+            wrapped.append((registry, key, hook, wrapper))
     try:
         with _disable_current_modes():
             yield
     finally:
-        for name, hooks in saved_hooks.items():
-            registry = getattr(module, name)
-            registry.clear()
-            registry.update(hooks)
+        for registry, key, hook, wrapper in wrapped:
+            if registry.get(key) is wrapper:  # removed meanwhile: stays removed
+                registry[key] = hook
         for mode in reversed(functions):
             torch._C._push_on_torch_function_stack(mode)
+
+
+def _skipping_thread(hook: Callable, thread: int) -> Callable:
+    def skip_on_pass_thread(*args: Any) -> Any:
+        return None if threading.get_ident() == thread else hook(*args)
+
+    return skip_on_pass_thread
 
 
 def size_hint(size: Any) -> int | None:

@@ -21,7 +21,8 @@ from shapetrace.capture.records import (
 )
 from shapetrace.capture.source import line_of, operator_at, source_line
 
-Exprs = Mapping[int, tuple[str | None, ...]]  # entry index -> each tensor's shape text
+# entry index -> per tensor, its shape text as printed and exactly: ("(B, H/2)", "(B, (H - 1)//2 + 1)")
+Exprs = Mapping[int, tuple[tuple[str, str], ...]]
 
 
 @dataclass
@@ -101,8 +102,10 @@ def site(code: CodeType | None, lasti: int) -> tuple[str, int]:
     return (code.co_filename, line_of(code, lasti)) if code is not None else ("<unknown>", 0)
 
 
-def metas(entries: tuple[TensorEntry, ...], exprs: tuple[str | None, ...] | None = None) -> tuple[TensorMeta, ...]:
-    """The :class:`TensorMeta` of each entry, with its shape text when ``exprs`` has one per entry."""
+def metas(
+    entries: tuple[TensorEntry, ...], exprs: tuple[tuple[str, str], ...] | None = None
+) -> tuple[TensorMeta, ...]:
+    """The :class:`TensorMeta` of each entry, with its shape texts when ``exprs`` has them per entry."""
     if exprs is None or len(exprs) != len(entries):
         return tuple([TensorMeta.from_entry(e) for e in entries])
-    return tuple([TensorMeta.from_entry(e, expr) for e, expr in zip(entries, exprs)])
+    return tuple([TensorMeta.from_entry(e, *texts) for e, texts in zip(entries, exprs)])

@@ -83,7 +83,8 @@ class TensorMeta:
     ``path`` locates the tensor inside the value it came from (``""`` for a bare tensor,
     ``"[1]"``, ``"['logits']"``, ``".last_hidden_state"``). ``tensor_id`` is ``id()`` of the
     tensor while it was alive (see :class:`TensorEntry`). ``expr`` is the symbolic shape text, filled
-    by the symbolic pass.
+    by the symbolic pass (``(B, C, H/2, W/2)``); ``expr_exact`` the same without the
+    divisibility it was printed under (``(B, C, (H - 1)//2 + 1, (W - 1)//2 + 1)``).
     """
 
     shape: tuple[Any, ...]
@@ -93,12 +94,14 @@ class TensorMeta:
     tensor_id: int = 0
     path: str = ""
     expr: str | None = None
+    expr_exact: str | None = None
 
     @classmethod
-    def from_entry(cls, entry: TensorEntry, expr: str | None = None) -> TensorMeta:
+    def from_entry(cls, entry: TensorEntry, expr: str | None = None, expr_exact: str | None = None) -> TensorMeta:
         return build(
             cls, shape=tuple(entry.shape), dtype=entry.dtype, device=entry.device,
             requires_grad=entry.requires_grad, tensor_id=entry.tensor_id, path=entry.path, expr=expr,
+            expr_exact=expr_exact,
         )  # fmt: skip
 
     @property

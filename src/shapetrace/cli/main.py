@@ -11,10 +11,12 @@ from typing import NoReturn
 from rich.console import Console
 
 from shapetrace.cli.comment_modes import add_comment_options, comment_mode, run_comment_mode
+from shapetrace.cli.progress import run_with_progress
 from shapetrace.cli.runner import ScriptNotRunnable, run_script
 from shapetrace.cli.view_options import add_view_options, check_view_options, view_from_options, write_exports
 from shapetrace.contracts import ON_VIOLATION
 from shapetrace.render.diagnostics import DiagnosticsView
+from shapetrace.symbolic.job import check_budget
 from shapetrace.symbolic.spec import DimsError, parse_cli_dims
 
 
@@ -59,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-symbolic", action="store_true", help="show concrete sizes only (skip the symbolic pass)"
     )
     parser.add_argument(
+        "--symbolic-budget", metavar="SECONDS", type=float, default=None,
+        help="time the symbolic pass may take (default: the larger of 2 s and 5x the traced forward); "
+        "ops not reached keep their concrete sizes",
+    )  # fmt: skip
+    parser.add_argument(
         "--on-violation", choices=ON_VIOLATION, default="warn",
         help="what a contract violation does besides being recorded: warn (default), raise a "
         "ContractError in the script, or record only (docs/contracts.md)",
@@ -80,9 +87,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"shapetrace: --dims: {error}", file=sys.stderr)
         return 2
     try:
+        budget = check_budget(options.symbolic_budget)
+    except ValueError as error:
+        print(f"shapetrace: --symbolic-budget: {error}", file=sys.stderr)
+        return 2
+    try:
         run = run_script(
             options.script, options.args, dims=dims, symbolic=not options.no_symbolic,
-            on_violation=options.on_violation,
+            on_violation=options.on_violation, symbolic_budget=budget,
         )  # fmt: skip
     except ScriptNotRunnable as error:
         print(error, file=sys.stderr)
@@ -92,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(run.format_exception())
         sys.stderr.flush()
     console = terminal_console()
+    run_with_progress(run.trace)  # the symbolic pass, with a progress bar on stderr when it takes a while
     mode = comment_mode(options)
     view = view_from_options(run.trace, options)  # the flat table, or the tree/summary asked for
     diagnostics = run.trace.diagnostics  # the failure explained, then the device lints

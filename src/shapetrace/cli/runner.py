@@ -79,10 +79,11 @@ def run_script(
     dims: DimsOption | None = None,
     symbolic: bool = True,
     on_violation: str = "warn",
+    symbolic_budget: float | None = None,
 ) -> ScriptRun:
     """Run ``path`` as ``__main__`` with ``sys.argv = [path, *args]``, tracing every op
-    (``dims``/``symbolic``/``on_violation``: as for :class:`~shapetrace.trace`, from ``--dims``
-    and ``--on-violation``).
+    (``dims``/``symbolic``/``on_violation``/``symbolic_budget``: as for :class:`~shapetrace.trace`,
+    from ``--dims``, ``--on-violation`` and ``--symbolic-budget``).
 
     ``sys.argv`` and ``sys.path`` are restored afterwards. A ``SyntaxError`` in the script is
     reported like any other exception the script raises.
@@ -92,7 +93,7 @@ def run_script(
     saved_argv, saved_path = sys.argv[:], sys.path[:]
     sys.argv = [str(path), *(args or [])]
     sys.path.insert(0, str(script.parent))
-    tracer = trace(dims=dims, symbolic=symbolic, on_violation=on_violation)
+    tracer = trace(dims=dims, symbolic=symbolic, on_violation=on_violation, symbolic_budget=symbolic_budget)
     recorded = tracer.__enter__()
     exit_code, exception = 0, None
     try:

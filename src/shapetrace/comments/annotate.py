@@ -15,6 +15,7 @@ from rich.text import Text
 
 from shapetrace.comments.files import TracedFile, traced_files
 from shapetrace.comments.grammar import parse_comment
+from shapetrace.comments.own_names import traced_line_text
 from shapetrace.comments.runs import Run, render_runs
 
 if TYPE_CHECKING:
@@ -106,8 +107,12 @@ def annotate_file(traced: TracedFile) -> AnnotatedFile:
     source = traced.source
     shapes: dict[int, str] = {}
     for line, runs in traced.runs.items():
-        shape = line_shape(runs)
-        if shape is not None and line in source.commentable:
+        if line not in source.commentable:
+            continue
+        # in the function's own names when one text covers the runs, else every alternative
+        own = None if any(run.failed for run in runs) else traced_line_text(traced, line).text
+        shape = own or line_shape(runs)
+        if shape is not None:
             shapes[line] = shape
     columns = aligned_columns(source.code, source.scope, shapes)
     lines = []

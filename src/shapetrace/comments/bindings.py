@@ -244,7 +244,8 @@ class Lookup:
 class Resolver:
     """Looks up the names of the comments of one file (see the module docstring).
 
-    ``specialised`` maps a dim torch fixed during the symbolic pass to what it fixed it to.
+    ``specialised`` maps a dim torch fixed during the symbolic pass to what it fixed it to;
+    ``divisible`` a dim to the number the pass assumed divides it (``SymbolicStatus.divisible``).
     """
 
     def __init__(
@@ -253,15 +254,35 @@ class Resolver:
         modules: Sequence[ModuleCall],
         dims: dict[str, int],
         specialised: dict[str, sympy.Expr] | None = None,
+        divisible: dict[str, int] | None = None,
     ) -> None:
         self.names = names
         self.modules = modules
         self.dims = dims
         self.specialised = specialised or {}
+        self.divisible = divisible or {}
+
+    def multiples(self, symbols: set[sympy.Symbol]) -> dict[sympy.Symbol, sympy.Expr]:
+        """``H -> 4*H`` for each of ``symbols`` the pass assumed divisible (by 4): comparing
+        after it compares the sizes the shapes were printed for."""
+        return {sym: self.divisible[sym.name] * sym for sym in symbols if self.divisible.get(sym.name, 1) > 1}
 
     def lookup(self, line: int, run: Run | None) -> Lookup:
         """The names of the comment on ``line`` at ``run``."""
         return Lookup(self, line, run)
+
+    def size_names(self, line: int) -> dict[str, int]:
+        """The names the ``forward`` around ``line`` binds, before it, to a size of one of its
+        tensor arguments (``B, C, H, W = x.shape``), in the order bound, each with the axis it
+        reads (``W``: 3, ``D = x.shape[-1]``: -1)."""
+        scope = self.names.scope_at(line)
+        if scope.function != "forward":
+            return {}
+        return {
+            name: bindings[0].index
+            for name, bindings in scope.bindings.items()
+            if len(bindings) == 1 and bindings[0].kind == "shape" and bindings[0].top_level and bindings[0].line < line
+        }
 
     def value(self, name: str, line: int, run: Run | None, seen: frozenset[str]) -> Value | None:
         if name in seen:

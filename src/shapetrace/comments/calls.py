@@ -34,6 +34,10 @@ def _calls_in(node: ast.AST, skip_statements: bool) -> set[str]:
     return names
 
 
+def _returns_a_value(function: ast.AST) -> bool:
+    return any(isinstance(node, ast.Return) and node.value is not None for node in ast.walk(function))
+
+
 class CallGraph:
     """Function definitions and call sites of the user's files, by name."""
 
@@ -41,6 +45,7 @@ class CallGraph:
         self.bodies: dict[str, list[ast.AST]] = defaultdict(list)  # function name -> its definitions
         self.line_calls: dict[str, dict[int, set[str]]] = {}  # file -> line -> names its statement calls
         self.functions: dict[str, list[tuple[int, int, str]]] = {}  # file -> (first, last, name), outer first
+        self.callers: dict[str, set[tuple[str, int, bool]]] = defaultdict(set)  # name -> (file, line, bare)
         self._callees: dict[tuple[str, int], frozenset[str]] = {}
         for path, source in sources.items():
             if source.tree is not None:
@@ -58,6 +63,8 @@ class CallGraph:
                 starts = [block[0].lineno for block in inner if isinstance(block, list) and block]
                 last = min(starts) - 1 if starts else (node.end_lineno or node.lineno)
                 calls = _calls_in(node, skip_statements=True)
+                for name in calls:
+                    self.callers[name].add((path, node.lineno, isinstance(node, ast.Expr)))
                 for line in range(node.lineno, max(last, node.lineno) + 1):
                     line_calls[line] = calls  # ast.walk is breadth first: inner statements win
         self.line_calls[path] = line_calls
@@ -79,6 +86,24 @@ class CallGraph:
                 todo.extend(_calls_in(body, skip_statements=False))
         self._callees[(file, line)] = frozenset(found)
         return self._callees[(file, line)]
+
+    def calls_at(self, file: str, line: int) -> set[str]:
+        """The names the statement at ``file:line`` calls itself (``rearrange``, ``view``)."""
+        return self.line_calls.get(file, {}).get(line, set())
+
+    def sole_caller(self, file: str, line: int) -> tuple[str, int] | None:
+        """The one statement (file, first line) that calls the function around ``file:line`` by
+        name and uses what it returns, when only one statement calls it: every run of that
+        function is on its behalf. ``None`` for a function that returns nothing, or whose call
+        is a statement of its own (``main()``)."""
+        function = self.function_at(file, line)
+        if function is None or len(self.bodies.get(function, ())) != 1:
+            return None
+        callers = self.callers.get(function, ())
+        if len(callers) != 1 or not _returns_a_value(self.bodies[function][0]):
+            return None
+        caller_file, caller_line, bare = next(iter(callers))
+        return None if bare else (caller_file, caller_line)
 
     def function_at(self, file: str, line: int) -> str | None:
         """The innermost function defined around ``file:line``."""

@@ -2,7 +2,8 @@
 
 Each owned comment gets one status (docs/comments.md):
 
-- ``fresh``: every run matches the comment; with symbolic shapes, also as expressions;
+- ``fresh``: every run matches the comment; with symbolic shapes, also as expressions (under
+  the divisibility the trace printed its shapes with: ``H/4`` is ``H//4`` when 4 divides H);
 - ``fresh at these sizes``: the numbers match but the expressions are not provably equal
   (``H//2`` vs ``(H - 1)//2 + 1``): a note, not a failure;
 - ``unchecked``: some name has no known value, an alternative no run made, or the line produced
@@ -244,6 +245,9 @@ def _same(comment: sympy.Expr, ran: sympy.Expr, values: dict[sympy.Symbol, Value
         fixed[sym] = value
     if fixed:
         comment = comment.xreplace(fixed)
+    multiples = lookup.resolver.multiples(comment.free_symbols | ran.free_symbols)
+    if multiples:  # the trace printed `H/4` assuming 4 divides H: `H//4` and `(H - 1)//4 + 1` are H/4 too
+        comment, ran = comment.xreplace(multiples), ran.xreplace(multiples)
     difference = flatten_floors(comment) - flatten_floors(ran)
     if difference == 0:
         return True

@@ -12,7 +12,7 @@ from shapetrace.capture.source import code_without_comment, display_path
 from shapetrace.comments.bindings import Resolver, SourceNames
 from shapetrace.comments.calls import CallGraph
 from shapetrace.comments.grammar import NotAShape, parse_shape
-from shapetrace.comments.runs import Run, line_runs
+from shapetrace.comments.runs import Run, call_site_runs, line_runs
 from shapetrace.comments.source import SourceError, SourceFile, is_user_file
 
 if TYPE_CHECKING:
@@ -61,17 +61,21 @@ def traced_files(trace: Trace) -> tuple[list[TracedFile], list[str]]:
             continue
         sources[file] = source
     by_file: dict[str, dict[int, list[Run]]] = defaultdict(dict)
-    for (file, line), runs in line_runs(trace, CallGraph(sources).is_callee).items():
+    graph = CallGraph(sources)
+    found_runs = line_runs(trace, graph.is_callee, graph.calls_at)
+    found_runs.update(call_site_runs(trace, graph.sole_caller, set(found_runs)))  # `loss = vae_loss(...)`
+    for (file, line), runs in found_runs.items():
         by_file[file][line] = runs
     dims = dict(getattr(trace, "dims", None) or {})
     specialised = _specialised(trace)
+    divisible = dict(getattr(getattr(trace, "symbolic", None), "divisible", None) or {})
     found = []
     for file, source in sources.items():
         assert source.tree is not None
         names = SourceNames(source.tree)
         runs = by_file[file]
         _add_return_runs(runs, names, trace)
-        found.append(TracedFile(source, runs, Resolver(names, trace.modules, dims, specialised)))
+        found.append(TracedFile(source, runs, Resolver(names, trace.modules, dims, specialised, divisible)))
     return found, skipped
 
 

@@ -3,7 +3,9 @@
 A line's *steps* are the ops it called directly and the module calls it started (the ops inside
 a module started from the line belong to that module's step). One *run* of a line is one
 execution of it; a new run starts when the calling instruction does not move forward (a loop
-iteration, the function called again).
+iteration, the function called again), except for the ops a library function the line calls
+makes one after the other (``rearrange(x, "b c h w -> b (h w) c")``: its permute and reshape
+are one run).
 
 A run's value is found by following the tensors it made: its steps' outputs, and what the
 functions it called (``is_callee``) computed from them, minus what was consumed before the run
@@ -30,6 +32,8 @@ MAX_ITEMS = 6  # distinct tensors of one run shown before ", ..."
 Site = tuple[str, int]
 # is_callee(site, file, line): whether code at file:line can only run when called from `site`'s line.
 IsCallee = Callable[[Site, str, int], bool]
+# calls_at(file, line): the names the statement at file:line calls (`rearrange`, `view`, ...).
+CallsAt = Callable[[str, int], "frozenset[str] | set[str]"]
 
 
 @dataclass(frozen=True)
@@ -55,10 +59,14 @@ class _Step:
     failed: bool
     end: int  # index of the first op after the step
     call: int | None = None  # the module call of a module step
+    name: str = ""  # an op step's op (`permute`, `+`)
 
 
-def line_runs(trace: Trace, is_callee: IsCallee | None = None) -> dict[Site, list[Run]]:
-    """``(file, line) -> runs`` for every line that called an op or started a module call."""
+def line_runs(
+    trace: Trace, is_callee: IsCallee | None = None, calls_at: CallsAt | None = None
+) -> dict[Site, list[Run]]:
+    """``(file, line) -> runs`` for every line that called an op or started a module call;
+    ``calls_at`` tells which ops the line called itself (the others ran inside a library call)."""
     modules: Sequence[ModuleCall] = trace.modules
     ops: Sequence[OpRecord] = trace.ops
     steps: dict[tuple[str, int, int | None], list[_Step]] = defaultdict(list)
@@ -73,12 +81,13 @@ def line_runs(trace: Trace, is_callee: IsCallee | None = None) -> dict[Site, lis
     for op in ops:
         inside, context = _op_context(op, modules)
         if not inside:
-            step = _Step((op.index, 1), op.lasti, op.inputs, op.outputs, op.failed, op.index + 1)
+            step = _Step((op.index, 1), op.lasti, op.inputs, op.outputs, op.failed, op.index + 1, name=op.op)
             steps[(op.file, op.line, context)].append(step)
     window = _Window(ops, modules, is_callee) if is_callee is not None else None
     runs: dict[Site, list[Run]] = defaultdict(list)
     for (file, line, context), found in steps.items():
-        groups = _split(sorted(found, key=lambda s: s.order))
+        called = calls_at(file, line) if calls_at is not None else None
+        groups = _split(sorted(found, key=lambda s: s.order), called)
         for i, group in enumerate(groups):
             limit = groups[i + 1][0].order[0] if i + 1 < len(groups) else len(ops)
             if window is not None:
@@ -89,6 +98,53 @@ def line_runs(trace: Trace, is_callee: IsCallee | None = None) -> dict[Site, lis
     for site_runs in runs.values():
         site_runs.sort(key=lambda run: run.order)
     return dict(runs)
+
+
+# sole_caller(file, line): the one line that calls the function around file:line, if only one does.
+SoleCaller = Callable[[str, int], "Site | None"]
+
+
+def call_site_runs(trace: Trace, sole_caller: SoleCaller, taken: set[Site]) -> dict[Site, list[Run]]:
+    """Runs of lines that make no op themselves (not in ``taken``) and call a user function no
+    other line calls: one run per call, the tensors the function's ops made and did not consume
+    (``loss = vae_loss(x, x_hat, mu, logvar)`` is the loss)."""
+    modules: Sequence[ModuleCall] = trace.modules
+    calls: dict[Site, list[list[OpRecord]]] = defaultdict(list)
+    previous: set[Site] = set()
+    for op in trace.ops:
+        sites = _calling_sites(op, modules, sole_caller, taken)
+        for site in sites:
+            if site not in previous:  # a new call of the function
+                calls[site].append([])
+            calls[site][-1].append(op)
+        previous = sites
+    runs: dict[Site, list[Run]] = {}
+    for site, found in calls.items():
+        runs[site] = []
+        for group in found:
+            steps = [_Step((op.index, 1), op.lasti, op.inputs, op.outputs, op.failed, op.index + 1) for op in group]
+            context = group[0].module_index
+            while context is not None and sole_caller(modules[context].file, modules[context].line) == site:
+                context = modules[context].parent  # a module the function called: the line runs outside it
+            runs[site].append(Run(_value(steps), context, any(op.failed for op in group), group[0].index))
+    return runs
+
+
+def _calling_sites(op: OpRecord, modules: Sequence[ModuleCall], sole_caller: SoleCaller, taken: set[Site]) -> set[Site]:
+    """The call-site lines an op ran on behalf of: the callers of its own line's function and of
+    the lines that called the modules around it, and theirs in turn."""
+    places = [_site(op)]
+    index = op.module_index
+    while index is not None:
+        places.append(_site(modules[index]))
+        index = modules[index].parent
+    found: set[Site] = set()
+    for place in places:
+        site = sole_caller(*place)
+        while site is not None and site not in found:
+            found.add(site)
+            site = sole_caller(*site)
+    return found - taken
 
 
 def _site(record: ModuleCall | OpRecord) -> Site:
@@ -108,16 +164,26 @@ def _op_context(op: OpRecord, modules: Sequence[ModuleCall]) -> tuple[bool, int 
     return inside, None
 
 
-def _split(steps: list[_Step]) -> list[list[_Step]]:
-    """Steps of one line in one context, cut into runs where the instruction does not advance."""
+def _split(steps: list[_Step], called: frozenset[str] | set[str] | None = None) -> list[list[_Step]]:
+    """Steps of one line in one context, cut into runs where the instruction does not advance,
+    unless the step is an op the line did not call itself (one of a library function's ops)
+    that takes the previous step's output."""
     runs: list[list[_Step]] = []
     for step in steps:
-        if runs and 0 <= step.position <= runs[-1][-1].position:  # -1: position unknown
+        if runs and 0 <= step.position <= runs[-1][-1].position and not _continues(step, runs[-1][-1], called):
             runs.append([])
         if not runs:
             runs.append([])
         runs[-1].append(step)
     return runs
+
+
+def _continues(step: _Step, previous: _Step, called: frozenset[str] | set[str] | None) -> bool:
+    """Whether ``step`` is the next op of the library call ``previous`` was made by."""
+    if called is None or step.call is not None or not step.name.isidentifier() or step.name in called:
+        return False
+    made = {meta.tensor_id for meta in previous.outputs}
+    return any(meta.tensor_id in made for meta in step.inputs)
 
 
 def _value(events: Sequence[_Step], derived_only: Sequence[bool] = ()) -> tuple[TensorMeta, ...]:
@@ -199,7 +265,11 @@ class _Window:
 
 def render_run(run: Run) -> str:
     """One run's tensors: ``(B, N, D)``, ``(B, N, D) x3``, ``(B, N, D), (B, N)``."""
-    texts = [meta.shape_text() for meta in run.outputs]
+    return render_items([meta.shape_text() for meta in run.outputs])
+
+
+def render_items(texts: Sequence[str]) -> str:
+    """The shape texts of one run's tensors, equal ones in a row counted: ``(B, N, D) x3``."""
     items: list[list] = []
     for text in texts:
         if items and items[-1][0] == text:
@@ -214,12 +284,12 @@ def render_run(run: Run) -> str:
 
 def render_runs(runs: Sequence[Run]) -> str:
     """A line's shape comment text: its distinct runs in order, joined by `` | ``."""
-    distinct: list[str] = []
-    for run in runs:
-        if run.outputs:
-            text = render_run(run)
-            if text not in distinct:
-                distinct.append(text)
+    return join_alternatives([render_run(run) for run in runs if run.outputs])
+
+
+def join_alternatives(texts: Sequence[str]) -> str:
+    """Distinct run texts in order, joined by `` | `` (the first few, then ``...``)."""
+    distinct = list(dict.fromkeys(texts))
     if len(distinct) > MAX_ALTERNATIVES:
         distinct = [*distinct[:MAX_ALTERNATIVES], "..."]
     return " | ".join(distinct)

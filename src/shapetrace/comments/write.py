@@ -22,10 +22,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shapetrace.comments.annotate import GAP, line_shape
+from shapetrace.comments.annotate import GAP
 from shapetrace.comments.check import Status, check_line
 from shapetrace.comments.files import TracedFile, traced_files
 from shapetrace.comments.grammar import ShapeComment, parse_comment
+from shapetrace.comments.own_names import traced_line_text
 from shapetrace.comments.source import SourceFile
 
 if TYPE_CHECKING:
@@ -55,26 +56,29 @@ class LineChange:
 
 @dataclass
 class FileEdit:
-    """The new text of one file and the lines that changed."""
+    """The new text of one file and the lines that changed; ``notes``: lines left without a
+    comment, and why."""
 
     source: SourceFile
     display: str
     text: str
     changes: list[LineChange]
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
 class WriteReport:
-    """Per written file its changed lines; ``skipped``: traced files not edited, and why;
-    ``failed``: edits that could not be written."""
+    """Per written file its changed lines; ``notes``: lines that got no comment, and why;
+    ``skipped``: traced files not edited, and why; ``failed``: edits that could not be written."""
 
     written: list[FileEdit] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [change.message(edit.display) for edit in self.written for change in edit.changes]
-        out.extend(self.skipped + self.failed)
+        out.extend(self.notes + self.skipped + self.failed)
         changed = sum(len(edit.changes) for edit in self.written)
         if changed:
             files = f"{len(self.written)} file" + ("" if len(self.written) == 1 else "s")
@@ -96,7 +100,8 @@ def write_comments(trace: Trace) -> WriteReport:
     report = WriteReport(skipped=skipped)
     for traced in files:
         edit = plan_file(traced)
-        if edit is None:
+        report.notes.extend(edit.notes)
+        if not edit.changes:
             continue
         try:
             _replace(edit)
@@ -107,8 +112,8 @@ def write_comments(trace: Trace) -> WriteReport:
     return report
 
 
-def plan_file(traced: TracedFile) -> FileEdit | None:
-    """The edited text of one file, ``None`` when nothing changes."""
+def plan_file(traced: TracedFile) -> FileEdit:
+    """The edited text of one file (``changes`` empty when nothing changes)."""
     source = traced.source
     owned: dict[int, ShapeComment] = {}
     for line, (_, text) in source.comments.items():
@@ -117,16 +122,23 @@ def plan_file(traced: TracedFile) -> FileEdit | None:
             owned[line] = parsed
     added: dict[int, str] = {}
     updated: dict[int, str] = {}
-    for line, runs in traced.runs.items():
-        shape = line_shape(runs)
-        if shape is None or line not in source.commentable or any(run.failed for run in runs):
+    notes: list[str] = []
+    for line, runs in sorted(traced.runs.items()):
+        if line not in source.commentable or any(run.failed for run in runs):
             continue
-        if line not in source.comments:
-            added[line] = shape
-        elif line in owned and check_line(traced, line, owned[line]).status is Status.STALE:
-            updated[line] = shape
+        if line in source.comments and (line not in owned or check_line(traced, line, owned[line]).status
+                                        is not Status.STALE):  # fmt: skip
+            continue
+        found = traced_line_text(traced, line)
+        if found.text is None:
+            if found.note:
+                notes.append(f"{traced.display}:{line}: no comment: {found.note}")
+        elif line not in source.comments:
+            added[line] = found.text
+        else:
+            updated[line] = found.text
     if not added and not updated:
-        return None
+        return FileEdit(source, traced.display, source.text, [], notes)
     columns, realigned = _columns(source, owned, added)
     texts: dict[int, str] = {}
     changes = []
@@ -149,7 +161,7 @@ def plan_file(traced: TracedFile) -> FileEdit | None:
         texts[number] + source.ending(number) if number in texts else line
         for number, line in enumerate(source.lines, start=1)
     )
-    return FileEdit(source, traced.display, text, changes)
+    return FileEdit(source, traced.display, text, changes, notes)
 
 
 def _columns(

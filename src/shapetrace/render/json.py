@@ -24,6 +24,7 @@ def tensor_to_dict(meta: TensorMeta) -> dict[str, Any]:
         "device": meta.device_name,
         "requires_grad": meta.requires_grad,
         "expr": meta.expr,
+        "expr_exact": meta.expr_exact,
         "path": meta.path,
         "id": meta.tensor_id,
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shapetrace.capture.records import ModuleCall, ParameterCount
 from shapetrace.render.cells import Cell, Line, cell
@@ -11,10 +11,6 @@ from shapetrace.render.filters import Filter, module_changes_something
 from shapetrace.render.grid import Column, Row
 from shapetrace.render.table import shape_fragments
 from shapetrace.render.tree import ModuleTreeView, Node, fold_label, relative_name, tree_prefix
-
-if TYPE_CHECKING:
-    pass
-
 
 # --- the module summary -----------------------------------------------------------------------------
 

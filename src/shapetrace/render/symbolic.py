@@ -25,6 +25,8 @@ def footer_text(trace: Trace) -> Text:
     dims = trace.dims
     if dims:
         text.append("\ndims " + ", ".join(f"{name}={value}" for name, value in dims.items()), style="dim")
+    if status.divisible:
+        text.append(f"\n{status.assumption()} (exact expressions: expr_exact in JSON)", style="dim")
     if status.state != RAN:
         text.append(f"\nsymbolic shapes {status.describe()}", style="yellow")
     lines = []
@@ -39,7 +41,7 @@ def footer_text(trace: Trace) -> Text:
     if len(lines) > MAX_SPECIALIZATIONS:
         text.append(f"\n... {len(lines) - MAX_SPECIALIZATIONS} more (Trace.specializations)", style="dim")
     if any(GUESS in (meta.expr or "") for op in trace.ops for meta in op.outputs):
-        text.append(f"\nname{GUESS}: a size equal to that dim's, not derived from it by the symbolic pass", style="dim")
+        text.append(f"\nname{GUESS}: a guess, a size equal to that name's but not derived from it", style="dim")
     for note in status.notes:
         text.append(f"\nnote: {note}", style="yellow")
     return text

@@ -1,32 +1,36 @@
 """One fake run: a FakeTensorMode with its own ShapeEnv, fake tensors built from canonical shapes,
-sizes read back as canonical expressions, and the dims torch specialised on the way.
+sizes read back as canonical expressions, and the dims torch specialised on the way; and the
+recorder of a fake run (:class:`ReplayRecorder`).
 
-A fresh run is used per root module call and per replayed op, so a guard in one call (an
-``nn.Upsample`` fixes every dim) does not leak into the next.
+A fresh run is used per root module call and per replayed op, so a guard in one call does not
+leak into the next. The user's model is never changed: its parameters, buffers and tensor
+attributes stay real tensors, and the replay's recorder hands torch a fake copy of each one an op
+receives (``FakeTensorMode`` would otherwise run an op whose tensors are all real for real:
+``num_batches_tracked.add_(1)`` would count).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import io
-import logging
-import random
+import os
 import sys
-import warnings
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import sympy
 import torch
-from torch import nn
 
 from shapetrace._private import torch_symbolic as ts
+from shapetrace._private.torch_api import module_call_frame
+from shapetrace.capture.names import NOT_OPS
 from shapetrace.capture.recorder import Recorder
 from shapetrace.capture.source import user_frame
 from shapetrace.contracts.session import suspended as contracts_suspended
 from shapetrace.symbolic.dims import Names, Shape, symbol
+from shapetrace.symbolic.effects import EffectGuard, StopReplay, kept_apart
 
 
 @dataclass
@@ -52,6 +56,10 @@ class FakeRun:
         self.replacements: list[Replacement] = []
         self.position: Callable[[], int | None] = lambda: None
         self.env.on_replacement = self._on_replacement
+        self._fakes: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # id(real) -> (fake, real)
+        self._canonical: dict[sympy.Expr, Any] = {}  # env expression -> canonical (symbols are all made first)
+        self._shapes: dict[int, tuple[Any, Shape]] = {}  # id(sizes) -> (sizes, canonical shape)
+        self._metas: dict[int, tuple[Any, list[Shape]]] = {}  # id(metas) -> (metas, canonical shapes)
 
     # --- building fakes ------------------------------------------------------------------------
 
@@ -95,14 +103,26 @@ class FakeRun:
         expr = ts.size_expr(size)
         if isinstance(expr, int):
             return expr
-        if ts.has_unbacked(expr):
-            return None
-        if not expr.free_symbols <= self._from_env.keys():
-            return None
-        return expr.xreplace(self._from_env)
+        found = self._canonical.get(expr, self)
+        if found is self:
+            known = not ts.has_unbacked(expr) and expr.free_symbols <= self._from_env.keys()
+            found = self._canonical[expr] = expr.xreplace(self._from_env) if known else None
+        return found
 
     def shape(self, sizes: Any) -> Shape:
-        return tuple(self.canonical(s) for s in sizes)
+        """The canonical shape of a fake tensor's sizes (a spliced block's records share their
+        sizes objects with the block they copy: each is read once)."""
+        found = self._shapes.get(id(sizes))
+        if found is None or found[0] is not sizes:
+            found = self._shapes[id(sizes)] = (sizes, tuple(self.canonical(s) for s in sizes))
+        return found[1]
+
+    def shapes(self, metas: Any) -> list[Shape]:
+        """:meth:`shape` of each recorded tensor of an op or a call (cached per metas object)."""
+        found = self._metas.get(id(metas))
+        if found is None or found[0] is not metas:
+            found = self._metas[id(metas)] = (metas, [self.shape(m[0]) for m in metas])
+        return found[1]
 
     # --- specialisations -----------------------------------------------------------------------
 
@@ -137,48 +157,202 @@ class FakeRun:
 
     # --- running user code ---------------------------------------------------------------------
 
+    # --- real tensors -----------------------------------------------------------------------
+
+    def fake_of(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The fake copy of a real tensor (a parameter, a buffer, a tensor attribute), made once
+        per run; the real tensor is only read."""
+        found = self._fakes.get(id(tensor))
+        if found is None:
+            found = self._fakes[id(tensor)] = (ts.fake_of(self.mode, tensor), tensor)
+        return found[0]
+
+    def fakes_in(self, args: tuple, kwargs: dict | None) -> tuple[tuple, dict | None]:
+        """``args``/``kwargs`` of an op with every real tensor (also inside a list or tuple) as its
+        fake copy; the same objects when there is none."""
+        values = (*args, *kwargs.values()) if kwargs else args
+        if any(_holds_real(v) for v in values):
+            args = tuple(self._faked(v) for v in args)
+            kwargs = {k: self._faked(v) for k, v in kwargs.items()} if kwargs else kwargs
+        return args, kwargs
+
+    def _faked(self, value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return value if ts.is_fake(value) else self.fake_of(value)
+        if type(value) in (list, tuple):
+            return type(value)(self._faked(item) for item in value)
+        return value
+
+    # --- running user code ---------------------------------------------------------------------
+
     @contextlib.contextmanager
     def running(self, grad: bool = True) -> Iterator[None]:
-        """Run user code on this run's fakes, apart from everything else: no other torch mode or
-        global hook, no contract check (they ran on the real tensors), output and warnings
-        swallowed, random states restored."""
-        with ts.isolated(), contracts_suspended(), _quiet(), _rng_restored(), torch.set_grad_enabled(grad), self.mode:
+        """Run code on this run's fakes, apart from everything else: no other torch mode or global
+        hook, no contract check (they ran on the real tensors), this thread's output and warnings
+        dropped, random states restored if drawn from."""
+        with ts.isolated(), contracts_suspended(), kept_apart(), torch.set_grad_enabled(grad), self.mode:
             yield
 
-    @contextlib.contextmanager
-    def module_on_fakes(self, root: nn.Module, training: bool) -> Iterator[None]:
-        """``root``'s parameters, buffers and tensor attributes swapped for fakes, and every
-        module's attributes restored afterwards (a forward that caches something on ``self``
-        leaves nothing behind)."""
-        saved = []
-        fakes: dict[int, torch.Tensor] = {}
 
-        def fake(tensor: torch.Tensor) -> torch.Tensor:
-            found = fakes.get(id(tensor))
-            if found is None:
-                found = fakes[id(tensor)] = ts.fake_of(self.mode, tensor)
-            return found
+def _holds_real(value: Any) -> bool:
+    if isinstance(value, torch.Tensor):
+        return not ts.is_fake(value)
+    if type(value) in (list, tuple):
+        return any(isinstance(item, torch.Tensor) and not ts.is_fake(item) for item in value)
+    return False
 
+
+class ReplayRecorder(Recorder):
+    """The recorder of a fake run: records as the trace's recorder does, and before each op
+    hands torch fake copies of real tensors, stops when the pass is out of time, and pauses the
+    effect guard's profile function (torch's own code is not the user's, and is where the time
+    goes). Ops whose C++ kernels fix or reject symbolic sizes run with torch's Python dispatcher
+    (:func:`ts.python_dispatched`); an op that raises without it is tried once more with it.
+
+    An op called again on tensors of the same sizes, strides, dtypes and devices, with the same
+    other arguments, is not run again (torch's sympy work is the pass's cost): its outputs are new
+    fake tensors with the sizes and strides torch gave the first time, in the same ShapeEnv.
+    In-place and ``out=`` ops, views with an offset, and ops whose sizes depend on data run
+    every time."""
+
+    def __init__(self, run: FakeRun, guard: EffectGuard | None = None, deadline: float | None = None,
+                 on_op: Callable[[int], None] | None = None) -> None:  # fmt: skip
+        super().__init__()
+        self.run = run
+        self.guard = guard
+        self.deadline = deadline
+        self.on_op = on_op
+        self.memo: dict[Hashable, _Outputs] = {}  # see _memo_key
+        self.memo_hits = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 (torch's signature)
+        __tracebackhide__ = True
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            raise StopReplay(OUT_OF_TIME, effect=False)
+        args, kwargs = self.run.fakes_in(args, kwargs)
+        with self.guard.paused() if self.guard is not None else contextlib.nullcontext():
+            if self.on_op is not None:  # the progress display writes to stderr: not the forward's doing
+                self.on_op(len(self.ops))
+            key = _memo_key(func, args, kwargs) if func not in NOT_OPS else None
+            if key is not None:
+                known = self.memo.get(key)
+                if known is not None:  # the same op on the same sizes already ran in this call
+                    result = Recorder.__torch_function__(self, known, types, args, kwargs)
+                    if self.ops and self.ops[-1].func is known:
+                        self.ops[-1] = self.ops[-1]._replace(func=func)
+                    self.memo_hits += 1
+                    return result
+            result = self._run_op(func, types, args, kwargs)
+            if key is not None:
+                made = _Outputs.of(result)
+                if made is not None:
+                    self.memo[key] = made
+            return result
+
+    def _run_op(self, func: Any, types: Any, args: tuple, kwargs: dict | None) -> Any:
+        if func in ts.python_dispatched():
+            with ts.python_dispatcher():
+                return Recorder.__torch_function__(self, func, types, args, kwargs)
+        recorded = len(self.ops)
         try:
-            for module in root.modules():
-                saved.append((module, dict(module.__dict__), dict(module._parameters), dict(module._buffers)))
-                for registry in (module._parameters, module._buffers):
-                    for name, tensor in registry.items():
-                        if tensor is not None:
-                            registry[name] = fake(tensor)
-                for name, value in list(module.__dict__.items()):
-                    if isinstance(value, torch.Tensor):
-                        module.__dict__[name] = fake(value)
-            root.train(training)
-            yield
-        finally:
-            for module, attributes, parameters, buffers in saved:
-                module._parameters.clear()
-                module._parameters.update(parameters)
-                module._buffers.clear()
-                module._buffers.update(buffers)
-                module.__dict__.clear()
-                module.__dict__.update(attributes)
+            return Recorder.__torch_function__(self, func, types, args, kwargs)
+        except Exception:
+            if len(self.ops) != recorded + 1 or not self.ops[-1].failed:
+                raise  # not this op's own failure
+        # The op rejected symbolic sizes: again, with torch's Python decompositions.
+        del self.ops[recorded:]
+        self.failure = self.failure_index = None
+        with ts.python_dispatcher():
+            return Recorder.__torch_function__(self, func, types, args, kwargs)
+
+    def _enter_module(self, module: Any, args: tuple) -> None:
+        recorded = len(self.modules)
+        super()._enter_module(module, args)
+        if recorded in self.indirect_calls and _called_directly(sys._getframe(1)):
+            self.indirect_calls.discard(recorded)
+
+
+OUT_OF_TIME = "the symbolic pass ran out of time"
+_SHAPETRACE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "")
+_PLAIN = (int, float, bool, str, type(None), torch.dtype, torch.device, torch.layout, torch.memory_format)
+
+
+def _memo_key(func: Any, args: tuple, kwargs: dict | None) -> Hashable | None:
+    """What an op's outputs' metadata depends on, or ``None`` for an op that must run every time
+    (in place, ``out=``, an argument that is not a tensor or a plain value)."""
+    name = getattr(func, "__name__", "")
+    if name.endswith("_") and not name.endswith("__") or name == "__setitem__" or (kwargs and "out" in kwargs):
+        return None
+    parts: list[Any] = [func, torch.is_grad_enabled()]
+    for value in (*args, *kwargs.items()) if kwargs else args:
+        part = _argument_key(value, 0)
+        if part is None:
+            return None
+        parts.append(part)
+    return tuple(parts)
+
+
+def _argument_key(value: Any, depth: int) -> Hashable | None:
+    if isinstance(value, torch.Tensor):
+        if not ts.is_fake(value) or value.constant is not None:  # a constant's values flow: run it
+            return None
+        return (ts.size_exprs(value.shape), ts.size_exprs(value.stride()), ts.size_expr(value.storage_offset()),
+                value.dtype, value.device, value.requires_grad)  # fmt: skip
+    if isinstance(value, _PLAIN):
+        return type(value), value
+    if isinstance(value, torch.SymInt):
+        return "sym", ts.size_expr(value)
+    if isinstance(value, (tuple, list)) and depth < 2:
+        items = tuple(_argument_key(item, depth + 1) for item in value)
+        return None if None in items else (type(value), items)
+    return None
+
+
+class _Outputs:
+    """An op's fake outputs, to stand for the outputs of the same op on the same sizes."""
+
+    def __init__(self, kind: type | None, tensors: list[torch.Tensor]) -> None:
+        self.kind, self.tensors = kind, tensors
+
+    @classmethod
+    def of(cls, result: Any) -> _Outputs | None:
+        single = isinstance(result, torch.Tensor)
+        items = [result] if single else list(result) if type(result) in (tuple, list) or _is_structseq(result) else None
+        if not items or not all(isinstance(t, torch.Tensor) and ts.is_fake(t) for t in items):
+            return None
+        for tensor in items:
+            if ts.size_expr(tensor.storage_offset()) != 0 or tensor.constant is not None or any(
+                ts.has_unbacked(ts.size_expr(s)) for s in tensor.shape if isinstance(s, torch.SymInt)
+            ):
+                return None
+        return cls(None if single else type(result), items)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """New tensors with the first outputs' sizes, strides, dtypes and devices (aliases: making
+        a fake tensor from symbolic sizes anew costs torch sympy work)."""
+        made = []
+        for tensor in self.tensors:
+            alias = tensor.detach()
+            made.append(alias.requires_grad_(True) if tensor.requires_grad else alias)
+        if self.kind is None:
+            return made[0]
+        return self.kind(made)
+
+
+def _is_structseq(value: Any) -> bool:
+    return type(value).__module__ == "torch.return_types"
+
+
+def _called_directly(hook: Any) -> bool:
+    """Whether the user's line called the module itself, the replay's module-call routing
+    (shapetrace's frames between that line and torch's ``__call__``) aside."""
+    called_from = module_call_frame(hook, _max_depth=12)
+    if called_from is None:
+        return False
+    outer = called_from.f_back
+    while outer is not None and outer.f_code.co_filename.startswith(_SHAPETRACE):
+        outer = outer.f_back
+    return outer is not None and outer is user_frame(called_from)
 
 
 _OP_CODE = Recorder.__torch_function__.__code__
@@ -191,40 +365,3 @@ def _inside_op(frame: Any, user: Any) -> bool:
             return True
         frame = frame.f_back
     return False
-
-
-# torch's structured trace log (TORCH_TRACE, and pytest's log capture) ignores logging.disable
-_TORCH_TRACE_LOG = logging.getLogger("torch.__trace")
-
-
-def _drop_record(_record: logging.LogRecord) -> bool:
-    return False
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    previous = logging.root.manager.disable
-    logging.disable(logging.CRITICAL)
-    _TORCH_TRACE_LOG.addFilter(_drop_record)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()):  # fmt: skip
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        _TORCH_TRACE_LOG.removeFilter(_drop_record)
-        logging.disable(previous)
-
-
-@contextlib.contextmanager
-def _rng_restored() -> Iterator[None]:
-    state = random.getstate()
-    numpy = sys.modules.get("numpy")
-    numpy_state = numpy.random.get_state() if numpy is not None else None
-    try:
-        with torch.random.fork_rng(devices=[]):
-            yield
-    finally:
-        random.setstate(state)
-        if numpy_state is not None:
-            numpy.random.set_state(numpy_state)

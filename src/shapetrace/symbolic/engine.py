@@ -6,10 +6,14 @@ Events, in the order they happened:
 - an op outside any module call is repeated alone from its recorded arguments (plain values;
   tensors become fakes shaped by what produced them). A factory call whose sizes are variables,
   ``torch.rand(B, C, H, W)``, makes a tensor whose dims are named after them;
-- a root module call runs ``forward`` again on fakes, under a fresh ``Recorder``, so that its ops
-  line up one to one with the concrete ones (same function, same call site, same sizes at the
-  traced values); the first op that does not line up, or raises, ends the symbolic part of the call.
+- a root module call runs ``forward`` again on fakes, under a :class:`ReplayRecorder`, so that
+  its ops line up one to one with the concrete ones (same function, same call site, same sizes
+  at the traced values); the first op that does not line up, or raises, ends the symbolic part
+  of the call. The effect guard stops the call where it would do something observable
+  (:mod:`.effects`), and a block identical to one already replayed is not run again
+  (:mod:`.reuse`).
 
+The pass has a time budget; past it, the events not yet reached keep their concrete sizes.
 Every op whose sizes the pass could not compute keeps its concrete sizes, named by value only
 where one name fits (``B?``).
 """
@@ -17,7 +21,11 @@ where one name fits (``B?``).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import inspect
+import re
+import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -26,32 +34,41 @@ import sympy
 import torch
 from torch import nn
 
+from shapetrace._private import torch_symbolic as ts
 from shapetrace.capture.names import op_names
-from shapetrace.capture.recorder import Recorder
 from shapetrace.capture.recording import site
 from shapetrace.capture.source import short_location, source_line
-from shapetrace.symbolic.bridge import FakeRun, Replacement
-from shapetrace.symbolic.dims import Context, Names, Shape, make_context, render, render_by_value
-from shapetrace.symbolic.naming import factory_dim_names, forward_dim_specs, is_factory
+from shapetrace.symbolic.bridge import OUT_OF_TIME, FakeRun, Replacement, ReplayRecorder
+from shapetrace.symbolic.dims import Context, Fixed, Names, Rendering, Shape, symbol
+from shapetrace.symbolic.effects import EffectGuard, StopReplay, kept_apart
+from shapetrace.symbolic.naming import (
+    factory_dim_names,
+    forward_dim_specs,
+    forward_statement_specs,
+    is_factory,
+    script_constants,
+    size_expression,
+)
 from shapetrace.symbolic.printer import expr_text
 from shapetrace.symbolic.result import (
     FAILED,
     PARTIAL,
     RAN,
+    Exprs,
     Specialization,
     SymbolicResult,
     SymbolicStatus,
-    skipped,
 )
+from shapetrace.symbolic.reuse import BlockReuse, Fingerprints, concrete_groups
 from shapetrace.symbolic.skeleton import TensorRef, TensorSlot, has_opaque, rebuild, slots
 from shapetrace.symbolic.spec import DimSpec
 
 if TYPE_CHECKING:  # job.py imports this module when a pass runs
-    from shapetrace.symbolic.job import Job
+    from shapetrace.symbolic.job import Job, Progress
 
 # Raw layouts: see capture/recorder.py.
-_OP_FUNC, _OP_CODE, _OP_LASTI, _OP_INPUTS, _OP_OUTPUTS, _OP_FAILED = 0, 2, 3, 4, 5, 6
-_CALL_TYPE, _CALL_PARENT, _CALL_FIRST, _CALL_END, _CALL_INPUTS, _CALL_OUTPUTS, _CALL_FAILED = 2, 4, 6, 7, 8, 9, 10
+_OP_FUNC, _OP_MODULE, _OP_CODE, _OP_LASTI, _OP_INPUTS, _OP_OUTPUTS, _OP_FAILED = 0, 1, 2, 3, 4, 5, 6
+_CALL_PATH, _CALL_TYPE, _CALL_PARENT, _CALL_FIRST, _CALL_END, _CALL_INPUTS, _CALL_OUTPUTS, _CALL_FAILED = 1, 2, 4, 6, 7, 8, 9, 10
 _CALL_CODE, _CALL_LASTI = 11, 12
 
 # Functions torch calls on SymInts/SymFloats only (a concrete run never records them).
@@ -59,13 +76,16 @@ SYMBOLIC_ONLY = frozenset(
     getattr(torch, name) for name in dir(torch) if name.startswith("sym_") and callable(getattr(torch, name))
 )
 
-NO_NAMES = "no dim has a name: pass dims=, annotate forward with jaxtyping, or make inputs like torch.rand(B, C, H, W)"
+PROGRESS_EVERY = 0.1  # seconds between progress reports
 
 
-def run_pass(job: Job) -> SymbolicResult:
-    """The symbolic result of a finished trace; never raises (a failure is the result's status)."""
+def run_pass(job: Job, progress: Progress | None = None) -> SymbolicResult:
+    """The symbolic result of a finished trace; never raises (a failure is the result's status).
+    Torch's symbolic machinery is imported before the budget's clock starts."""
     try:
-        return _Replay(job).run()
+        with ts.isolated(), kept_apart():  # another trace records nothing; torch's log records dropped too
+            ts.warm_up()  # the first pass in a process imports torch._dynamo and fills torch's tables: seconds
+            return _Replay(job, progress).run()
     except Exception as error:  # a failure here must not cost the user the concrete trace
         return SymbolicResult(SymbolicStatus(FAILED, f"{type(error).__name__}: {_short(error)}"))
 
@@ -75,18 +95,33 @@ class _CallResult:
     """A root call's symbolic part, kept to reuse for later calls with the same arguments."""
 
     aligned: int
-    ops: list[tuple[list, list]] = field(default_factory=list)  # per aligned op: (inputs, outputs)
+    ops: list[tuple[list, list] | None] = field(default_factory=list)  # per aligned op: (inputs, outputs)
     calls: dict[int, tuple] = field(default_factory=dict)  # position -> (type, op span, inputs, outputs)
     outputs: dict[str, Shape] = field(default_factory=dict)  # root call outputs by path
-    context: Context = field(default_factory=Context)
+    contexts: list[Context] = field(default_factory=list)  # per aligned op
     reason: str = ""
     signature: tuple = ()
+    out_of_time: bool = False
+    concrete_of: list[int] = field(default_factory=list)  # fake position -> concrete position (see _read_call)
+    skipped: dict[int, str] = field(default_factory=dict)  # concrete position -> why it has no symbolic sizes
 
 
 class _Replay:
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, progress: Progress | None = None) -> None:
         self.job = job
+        self.progress = progress
+        self.started = time.perf_counter()
+        self.deadline = self.started + job.seconds
+        self.out_of_time = False
+        self.fingerprints = Fingerprints()
+        self.reused_calls = 0
+        self._reported = 0.0
+        self._rendered: dict[tuple, tuple[str, str]] = {}
+        self._values: dict[sympy.Expr, int | None] = {}  # names are bound before any value is asked
         self.names = Names(constants=dict(job.option.sizes))
+        files = {raw[_OP_CODE].co_filename for raw in job.ops if raw[_OP_CODE] is not None}
+        files.update(raw[_CALL_CODE].co_filename for raw in job.modules if raw[_CALL_CODE] is not None)
+        self.names.script = {n: v for n, v in script_constants(sorted(files)).items() if n not in job.option.sizes}
         self.by_id: dict[int, Shape] = {}  # tensor id -> canonical shape of its latest producer
         self.op_in: dict[int, list[Shape | None]] = {}
         self.op_out: dict[int, list[Shape | None]] = {}
@@ -99,39 +134,40 @@ class _Replay:
         self.specializations: list[Specialization] = []
         self._op_cache: dict[Any, tuple[list[Shape], Context]] = {}
         self._call_cache: dict[Any, _CallResult] = {}
+        self._generated: dict[tuple[int, int, int, int], sympy.Symbol] = {}
 
     # --- the walk ------------------------------------------------------------------------------
 
     def run(self) -> SymbolicResult:
         ops, modules = self.job.ops, self.job.modules
         roots = [i for i, raw in enumerate(modules) if raw[_CALL_PARENT] is None]
-        if not self._has_names(roots):
-            return skipped(NO_NAMES)
         events = [((modules[r][_CALL_FIRST], 0), r) for r in roots]
         events += [((j, 1), j) for j, raw in enumerate(ops) if raw[1] is None]
         events.sort(key=lambda event: event[0])
         ends = {r: (roots[k + 1] if k + 1 < len(roots) else len(modules)) for k, r in enumerate(roots)}
-        for (_, kind), index in events:
+        for (first, kind), index in events:
+            if time.perf_counter() > self.deadline:
+                self.out_of_time = True
+            self._report(first)
             if kind == 0:
                 self._root_call(index, ends[index])
             else:
                 self._top_op(index)
+        self._report(len(ops))
         return self._result()
 
-    def _has_names(self, roots: list[int]) -> bool:
-        if self.job.option:
-            return True
-        for r in roots:
-            entry = self.job.root_calls.get(r)
-            if entry is not None and forward_dim_specs(entry[0]):
-                return True
-        for raw in self.job.ops:
-            if raw[1] is None and not raw[_OP_INPUTS] and len(raw[_OP_OUTPUTS]) == 1:
-                name = op_names(raw[_OP_FUNC])[0]
-                found = factory_dim_names(raw[_OP_CODE], raw[_OP_LASTI], name, len(raw[_OP_OUTPUTS][0][0]))
-                if found and any(found):
-                    return True
-        return False
+    def _report(self, done: int) -> None:
+        """Tell ``progress`` how far the pass is (at most every PROGRESS_EVERY seconds)."""
+        if self.progress is None:
+            return
+        now = time.perf_counter()
+        if now - self._reported >= PROGRESS_EVERY or done >= len(self.job.ops):
+            self._reported = now
+            self.progress(done, len(self.job.ops))
+
+    def _budget_reason(self) -> str:
+        return (f"the symbolic pass stopped at its budget of {self.job.seconds:.3g} s "
+                f"(symbolic_budget=, --symbolic-budget)")  # fmt: skip
 
     # --- tensors between events --------------------------------------------------------------
 
@@ -146,8 +182,16 @@ class _Replay:
 
     def _matches(self, shape: Shape, concrete: tuple[int, ...]) -> bool:
         return len(shape) == len(concrete) and all(
-            size is None or self.names.value_of(size) == value for size, value in zip(shape, concrete)
+            size is None or self._value_of(size) == value for size, value in zip(shape, concrete)
         )
+
+    def _value_of(self, size: sympy.Expr | int) -> int | None:
+        if isinstance(size, int):
+            return size
+        found = self._values.get(size, self)
+        if found is self:
+            found = self._values[size] = self.names.value_of(size)
+        return found
 
     def _free_names(self, shapes: Iterable[Shape | None]) -> set[str]:
         found = set()
@@ -166,14 +210,17 @@ class _Replay:
         self.op_in[j] = shapes_in
         if failed or not outputs:  # nothing to compute (`loss.backward()`, `x.item()`)
             return
+        if self.out_of_time:
+            self._fall_back(j, self._budget_reason())
+            return
         live = self._free_names(shapes_in)
         if not inputs or is_factory(name):  # a new tensor (`x.new_zeros(B, N)`: x gives only dtype, device)
             created = [self._created(code, lasti, name, raw) for raw in outputs]
-            self._set_outputs(j, outputs, created, make_context(self.names))
+            self._set_outputs(j, outputs, created, Context())
             return
         if not live:  # every input has fixed sizes: so have the outputs, as they ran
             static = [tuple(int(v) for v in raw[0]) for raw in outputs]
-            self._set_outputs(j, outputs, static, make_context(self.names))
+            self._set_outputs(j, outputs, static, Context())
             return
         skeleton = self.job.top_args.get(j)
         if skeleton is None:
@@ -218,22 +265,35 @@ class _Replay:
         ):
             self._fall_back(j, "its symbolic sizes disagree with the sizes it ran with")
             return
-        context = make_context(self.names, run.specialised, live)
+        standing = set(run.specialised) - self._free_names(shapes)
+        context = Context(frozenset(live - standing), frozenset(standing))
         self._add_specializations(run, lambda position: j)
         if key is not None:
             self._op_cache[key] = (shapes, context)
         self._set_outputs(j, outputs, shapes, context)
 
     def _created(self, code: Any, lasti: int, name: str, raw: tuple) -> Shape:
-        """A new tensor's shape: its dims named after the factory's size variables, if any."""
+        """A new tensor's shape: its dims named after the factory's size variables; a literal
+        size is a number; a factory call the source does not show (``torch.rand(*shape)``, one
+        in an ``__init__``) has sizes the pass does not know the origin of."""
         concrete = tuple(int(v) for v in raw[0])
-        dim_names = factory_dim_names(code, lasti, name, len(concrete)) if is_factory(name) else None
-        if not dim_names:
+        if not is_factory(name):
             return concrete
+        sizes = factory_dim_names(code, lasti, name, len(concrete))
+        if sizes is None:
+            return (None,) * len(concrete)
         where = f"at {_site_text(code, lasti)}"
-        return tuple(
-            (self.names.bind(n, v, where) or v) if n is not None else v for n, v in zip(dim_names, concrete)
-        )
+        shape: list = []
+        for size, value in zip(sizes, concrete):
+            if isinstance(size, str):
+                shape.append(self.names.bind(size, value, where) or value)
+            elif isinstance(size, int):
+                shape.append(Fixed(value) if size == value else value)
+            else:  # `H // 8`: an expression of named dims, when it has the size that ran
+                bound = {n: symbol(n) for n, v in self.names.values.items() if v > 1 and n not in self.names.generated}
+                expr = size_expression(size, bound)
+                shape.append(expr if expr is not None and self.names.value_of(expr) == value else value)
+        return tuple(shape)
 
     def _set_outputs(self, j: int, outputs: list, shapes: list[Shape], context: Context) -> None:
         self.op_out[j] = list(shapes)
@@ -265,9 +325,22 @@ class _Replay:
         raw = self.job.modules[r]
         first, end = raw[_CALL_FIRST], raw[_CALL_END] if raw[_CALL_END] is not None else len(self.job.ops)
         entry = self.job.root_calls.get(r)
-        if entry is None:
+        module = entry[0] if entry is not None else None
+        why_not = (
+            self._budget_reason() if self.out_of_time
+            else "its module call's arguments were not recorded" if entry is None
+            else f"{type(module).__name__} is a TorchScript module: its forward runs in TorchScript's "
+                 "interpreter, which the replay does not enter" if ts.is_torchscript(module)
+            else f"{type(module).__name__}.training changed since the call (train()/eval()): "
+                 "the replay would have to switch it back" if module.training != entry[4]
+            else None
+        )  # fmt: skip
+        if why_not is not None:
             for j in range(first, end):
-                self._fall_back(j, "its module call's arguments were not recorded")
+                if not self.job.ops[j][_OP_FAILED]:
+                    self._fall_back(j, why_not)
+            if first == end:  # no op to carry the reason (a TorchScript module records none)
+                self._note(f"{raw[_CALL_PATH] or raw[_CALL_TYPE]}: {why_not}; its shapes are concrete")
             return
         module, args, kwargs, grad, training = entry
         plan, live = self._plan_inputs(module, args, kwargs)
@@ -275,26 +348,50 @@ class _Replay:
         key = self._call_key(module, args, kwargs, grad, training, plan)
         result = self._call_cache.get(key) if key is not None else None
         if result is None or result.signature != signature:
-            site = (raw[_CALL_CODE], raw[_CALL_LASTI])
-            result = self._run_call(module, args, kwargs, grad, training, plan, live, first, signature, site)
-            if key is not None:
+            result = self._run_call(r, next_root, module, args, kwargs, grad, plan, live, signature)
+            if key is not None and not result.out_of_time:
                 self._call_cache[key] = result
-        self._apply_call(r, next_root, first, end, result)
+        self._apply_call(r, next_root, first, end, result, module)
 
     def _plan_inputs(self, module: nn.Module, args: tuple, kwargs: dict) -> tuple[dict[int, Shape], set]:
         """``id(slot) -> canonical shape`` for the call's tensors: named by the user's dims, else by
-        jaxtyping hints on ``forward``, else shaped by whatever made them."""
-        specs = self._argument_specs(module, args, kwargs)
+        jaxtyping hints on ``forward``, else shaped by whatever made them in the block. A dim of
+        unknown origin (a tensor made before the block, a size the replay could not follow) is
+        named by ``forward``'s own statements (``B, C, H, W = x.shape``), else gets a generated
+        name; sizes the block made from plain numbers stay numbers."""
+        specs, statements = self._argument_specs(module, args, kwargs)
         plan: dict[int, Shape] = {}
-        for slot in slots((args, kwargs)):
-            shape = self._known(slot.id, slot.shape)
-            named = specs.get(id(slot))
-            if named is not None:
-                shape = self._named(slot, shape, *named)
+        local: dict[str, sympy.Symbol] = {}  # this call's own names (its forward's) -> symbol
+        for position, slot in enumerate(slots((args, kwargs))):
+            sizes = tuple(int(v) for v in slot.shape)
+            known = self.by_id.get(slot.id)
+            shape = known if known is not None and self._matches(known, sizes) else (None,) * len(sizes)
+            if id(slot) in specs:
+                shape = self._named(slot, shape, *specs[id(slot)], local)
+            if None in shape and id(slot) in statements:
+                shape = self._named(slot, shape, *statements[id(slot)], local, unknown_only=True)
+            if None in shape:
+                shape = tuple(
+                    size if size is not None else
+                    self._generated_symbol(id(module), position, i, value) if value > 1 else value
+                    for i, (size, value) in enumerate(zip(shape, sizes))
+                )  # fmt: skip
+                self.by_id[slot.id] = shape  # the same tensor in a later call keeps these names
             plan[id(slot)] = shape
         return plan, self._free_names(plan.values())
 
-    def _argument_specs(self, module: nn.Module, args: tuple, kwargs: dict) -> dict[int, tuple[DimSpec, str]]:
+    def _generated_symbol(self, module: int, position: int, dim: int, value: int) -> sympy.Symbol:
+        """The generated name of a dim no source names: the same for the same module, argument
+        position, dim and size (a loop over batches made before the block keeps ``d0``)."""
+        key = (module, position, dim, value)
+        found = self._generated.get(key)
+        if found is None:
+            found = self._generated[key] = self.names.generate(value)
+        return found
+
+    def _argument_specs(self, module: nn.Module, args: tuple, kwargs: dict) -> tuple[dict, dict]:
+        """``id(slot) -> (DimSpec, where, the forward's own names)`` from the user and jaxtyping, and
+        from ``forward``'s statements."""
         option = self.job.option
         applies = self.job.model is None or module is self.job.model
         specs: dict[int, tuple[DimSpec, str]] = {}
@@ -303,38 +400,52 @@ class _Replay:
             bound = inspect.signature(module.forward).bind_partial(*args, **kwargs).arguments
         except (TypeError, ValueError):
             bound = {}
+        statements = {
+            id(bound[argument]): (spec, f"`{spec.text}` in {owner}", True)
+            for argument, spec in forward_statement_specs(module).items()
+            if isinstance(bound.get(argument), TensorSlot)
+        }
         for argument, spec in forward_dim_specs(module).items():
-            if isinstance(bound.get(argument), TensorSlot):
-                specs[id(bound[argument])] = (spec, f"{argument} of {owner} (jaxtyping)")
+            found = _item_at(bound, argument)
+            if isinstance(found, TensorSlot):
+                specs[id(found)] = (spec, f"{argument} of {owner} (jaxtyping)", True)
         if applies and option.spec is not None:
             first = next(iter(slots((args, kwargs))), None)
             argument = next((a for a, v in bound.items() if v is first), "the first tensor")
             if first is not None:
-                specs[id(first)] = (option.spec, f"{argument} of {owner} (dims=)")
+                specs[id(first)] = (option.spec, f"{argument} of {owner} (dims=)", False)
         if applies:
             for argument, spec in option.by_argument.items():
                 value = bound.get(argument)
                 if isinstance(value, TensorSlot):
-                    specs[id(value)] = (spec, f"{argument} of {owner} (dims=)")
+                    specs[id(value)] = (spec, f"{argument} of {owner} (dims=)", False)
                 else:
                     what = "is not a tensor" if argument in bound else "is not an argument of this call"
                     self._note(f"dims names {argument!r}, which {what} of {owner}")
-        return specs
+        return specs, statements
 
-    def _named(self, slot: TensorSlot, shape: Shape, spec: DimSpec, where: str) -> Shape:
+    def _named(self, slot: TensorSlot, shape: Shape, spec: DimSpec, where: str, forwards: bool,
+               local: dict[str, sympy.Symbol], unknown_only: bool = False) -> Shape:  # fmt: skip
+        """``shape`` with the dims ``spec`` names (``unknown_only``: the dims of unknown origin);
+        ``forwards``: the names are the forward's own, per call (``local`` holds this call's)."""
         dim_names = spec.for_rank(len(slot.shape))
         if dim_names is None:
             self._note(f"{spec.text!r} names {len(spec.named)} dims but {where} has {len(slot.shape)}")
             return shape
         named = list(shape)
         for i, (name, value) in enumerate(zip(dim_names, slot.shape)):
-            if name is None:
+            if name is None or (unknown_only and shape[i] is not None):
                 continue
             if name.startswith("#"):  # jaxtyping broadcastable dim: a 1 here is a broadcast
                 if value == 1:
                     continue
                 name = name[1:]
-            found = self.names.bind(name, int(value), f"in {where}")
+            found = local.get(name) if forwards else None
+            if found is None or self.names.values.get(found.name) != int(value):
+                bind = self.names.bind_local if forwards else self.names.bind
+                found = bind(name, int(value), f"in {where}")
+                if forwards and found is not None:
+                    local[name] = found
             named[i] = found if found is not None else int(value)
         return tuple(named)
 
@@ -349,10 +460,17 @@ class _Replay:
             return None
         return key
 
-    def _run_call(self, module, args, kwargs, grad, training, plan, live, first, signature, site) -> _CallResult:
+    def _run_call(self, r: int, next_root: int, module: nn.Module, args: tuple, kwargs: dict, grad: bool,
+                  plan: dict, live: set, signature: tuple) -> _CallResult:  # fmt: skip
+        raw = self.job.modules[r]
+        first, site = raw[_CALL_FIRST], (raw[_CALL_CODE], raw[_CALL_LASTI])
         run = FakeRun(self.names)
-        recorder = Recorder()
+        guard = EffectGuard(list(modules_of(self.job.model or module)))
+        recorder = ReplayRecorder(run, guard, self.deadline, lambda done: self._report(first + done))
+        guard.position = lambda: len(recorder.ops)
         run.position = lambda: len(recorder.ops)  # the op running now: appended when it returns
+        groups = concrete_groups(self.job.ops, self.job.modules, r, next_root, module, self.fingerprints)
+        reuse = BlockReuse(recorder, run.mode, lambda _, offset: groups.get(offset), rename=False)
         made: dict[int, Any] = {}
 
         def tensor_for(slot: TensorSlot) -> Any:
@@ -361,69 +479,143 @@ class _Replay:
                 made[slot.id] = run.tensor(shape, slot.shape, slot.dtype, slot.device, slot.requires_grad)
             return made[slot.id]
 
+        def module_call(called: nn.Module, call_args: tuple, call_kwargs: dict) -> Any:
+            caller = sys._getframe(1).f_back  # the line that called the module (through nn.Module.__call__)
+            original = ts.compiled_original(called)
+            if original is not None:  # torch.compile(module): its original, never compiled here
+                return _through_compiled(recorder, called, original, call_args, call_kwargs)
+            if ts.is_torchscript(called):
+                raise StopReplay(f"calls TorchScript module {type(called).__name__}, whose ops the replay "
+                                 "does not follow", *_frame_site(caller))  # fmt: skip
+            return reuse.call(called, call_args, call_kwargs, lambda: ts.plain_call(called, call_args, call_kwargs),
+                              caller)  # fmt: skip
+
         error: BaseException | None = None
-        with run.running(grad), run.module_on_fakes(module, training):
+        with run.running(grad):
             try:
                 call_args = rebuild(args, tensor_for, run.copy_object)
                 call_kwargs = rebuild(kwargs, tensor_for, run.copy_object)
                 recorder.hook_modules(self.job.model)
-                with recorder:
+                with ts.module_calls_through(module_call), guard.watching(), recorder:
                     module(*call_args, **call_kwargs)
+            except StopReplay as stop:
+                error = stop
             except Exception as raised:
                 error = raised
             finally:
                 recorder.release()
+        self.reused_calls += reuse.reused
         positions = _op_positions(recorder.ops)
-        result = self._read_call(run, recorder, positions, first, signature, live, site)
-        if error is not None and result.aligned < len(signature):  # what stopped it, rather than where
+        result = self._read_call(run, recorder, positions, first, signature, live, site, _static_ids(module))
+        if live & self.names.generated:
+            self._alias_generated(run, recorder, module)
+        effect = guard.effect
+        if effect is not None:  # the call stops where the effect would have happened
+            before = _aligned_before(positions, guard.stopped_at) if guard.stopped_at is not None else 0
+            stopped_at = result.concrete_of[before] if before < len(result.concrete_of) else result.aligned
+            if stopped_at < result.aligned or result.aligned < len(signature):
+                result.aligned = min(result.aligned, stopped_at)
+                del result.ops[result.aligned :]
+                later = "the call's later shapes are concrete" if stopped_at else "shapes of this call are concrete"
+                result.reason = f"{effect.describe()}: {later}"
+            else:
+                self._note(f"{type(module).__name__}: {effect.describe()}; the replay stopped there")
+        elif isinstance(error, StopReplay):
+            result.out_of_time = error.what == OUT_OF_TIME
+            if result.aligned < len(signature):
+                result.reason = self._budget_reason() if result.out_of_time else error.describe()
+            elif not result.out_of_time:  # every op was replayed: say it where no op can
+                self._note(f"{type(module).__name__}: {error.describe()}; the replay stopped there")
+        elif error is not None and result.aligned < len(signature):  # what stopped it, rather than where
             result.reason = f"{type(module).__name__}.forward did not run on fake tensors ({_short(error)})"
+        if result.out_of_time:
+            self.out_of_time = True
 
         def op_index(position: int | None) -> int | None:
-            aligned = positions.get(position) if position is not None else None
-            return first + aligned if aligned is not None and aligned < result.aligned else None
+            fake = positions.get(position) if position is not None else None
+            if fake is None or fake >= len(result.concrete_of):
+                return None
+            return first + result.concrete_of[fake]
 
         self._add_specializations(run, op_index, recorder)
         return result
 
-    def _read_call(self, run: FakeRun, recorder: Recorder, positions: dict[int, int], first: int,
-                   signature: tuple, live: set, site: tuple) -> _CallResult:  # fmt: skip
+    def _read_call(self, run: FakeRun, recorder: ReplayRecorder, positions: dict[int, int], first: int,
+                   signature: tuple, live: set, site: tuple, static: set[int]) -> _CallResult:  # fmt: skip
         ops = self.job.ops
         fakes = [recorder.ops[raw] for raw in sorted(positions, key=positions.__getitem__)]
         # Ops of library code (an nn.Linear called as the root) are placed at the line that called
         # the root module: the user's line in the concrete run, the pass's caller in the fake one.
         fake_site = (recorder.modules[0][_CALL_CODE], recorder.modules[0][_CALL_LASTI]) if recorder.modules else None
         result = _CallResult(aligned=0, signature=signature)
-        for k, (func, code, lasti) in enumerate(signature):
-            if k >= len(fakes):
-                result.reason = result.reason or "the fake run stopped before this op"
-                break
-            fake = fakes[k]
-            concrete = ops[first + k]
+
+        def same_op(k: int, p: int) -> bool:
+            if k >= len(signature) or p >= len(fakes):
+                return False
+            fake = fakes[p]
             fake_at = (fake[_OP_CODE], fake[_OP_LASTI])
-            if (fake[_OP_FUNC], site if fake_at == fake_site else fake_at) != (func, (code, lasti)):
-                result.reason = "the fake run took another path here (the code depends on values)"
-                break
+            func, code, lasti = signature[k]
+            return (fake[_OP_FUNC], site if fake_at == fake_site else fake_at) == (func, (code, lasti))
+
+        k = p = 0  # the next concrete op, the next fake op
+        while k < len(signature):
+            concrete = ops[first + k]
+            if not same_op(k, p):
+                if self._initialises_lazy_module(first + k):  # ran once, in the traced call: static sizes
+                    result.ops.append(_static(concrete))
+                    k = result.aligned = k + 1
+                    continue
+                skip = _resynchronised(same_op, k, p, len(signature), len(fakes)) if p < len(fakes) else None
+                if skip is None:
+                    result.reason = result.reason or (
+                        "the fake run stopped before this op" if p >= len(fakes)
+                        else "the fake run took another path here (the code depends on values)"
+                    )  # fmt: skip
+                    break
+                # The runs part and meet again (code that checks for fake tensors, as transformers'
+                # `is_tracing` does, or branches on values): the concrete ops in between keep their
+                # sizes, the fake ones are dropped; the ops after are checked as every op is.
+                concrete_skip, fake_skip = skip
+                for j in range(k, k + concrete_skip):
+                    skipped = ops[first + j]
+                    if all(len(m[0]) == 0 for m in skipped[_OP_OUTPUTS]):  # a scalar or nothing: no size to name
+                        result.ops.append(([None] * len(skipped[_OP_INPUTS]), [() for _ in skipped[_OP_OUTPUTS]]))
+                    else:
+                        result.ops.append(None)
+                        result.skipped[j] = "the fake run took another path here (the code depends on values)"
+                result.concrete_of.extend([k + concrete_skip] * fake_skip)
+                k, p = k + concrete_skip, p + fake_skip
+                result.aligned = k
+                continue
+            fake = fakes[p]
             if fake[_OP_FAILED] or concrete[_OP_FAILED]:
                 break
-            outputs = [run.shape(m[0]) for m in fake[_OP_OUTPUTS]]
+            outputs = run.shapes(fake[_OP_OUTPUTS])
             if len(outputs) != len(concrete[_OP_OUTPUTS]) or not all(
-                self._matches(s, tuple(m[0])) for s, m in zip(outputs, concrete[_OP_OUTPUTS])
+                self._matches(s, m[0]) for s, m in zip(outputs, concrete[_OP_OUTPUTS])
             ):
                 result.reason = "its symbolic sizes disagree with the sizes it ran with"
                 break
-            inputs = [run.shape(m[0]) for m in fake[_OP_INPUTS]]
+            inputs = run.shapes(fake[_OP_INPUTS])
             if len(inputs) != len(concrete[_OP_INPUTS]):
                 inputs = [None] * len(concrete[_OP_INPUTS])
+            else:  # a parameter's or buffer's sizes are numbers by construction
+                inputs = [_fixed(s) if m[4] in static else s for s, m in zip(inputs, concrete[_OP_INPUTS])]
             result.ops.append((inputs, outputs))
-            result.aligned = k + 1
+            result.concrete_of.append(k)
+            k = result.aligned = k + 1
+            p += 1
         kept = sorted(positions)
+        concrete_of = result.concrete_of
 
-        def aligned_position(raw: int) -> int:  # position of the first kept op at or after a recorder index
-            return bisect.bisect_left(kept, raw)
+        def concrete_position(raw: int) -> int:
+            """The concrete position of the first kept op at or after a recorder index."""
+            fake = bisect.bisect_left(kept, raw)
+            return concrete_of[fake] if fake < len(concrete_of) else result.aligned
 
         for k, call in enumerate(recorder.modules):
             end = call[_CALL_END] if call[_CALL_END] is not None else len(recorder.ops)
-            span = (aligned_position(call[_CALL_FIRST]), aligned_position(end))
+            span = (concrete_position(call[_CALL_FIRST]), concrete_position(end))
             if span[0] > result.aligned:
                 break
             inputs = [run.shape(m[0]) for m in call[_CALL_INPUTS]]
@@ -432,28 +624,95 @@ class _Replay:
             result.calls[k] = (call[_CALL_TYPE], span, inputs, outputs)
             if k == 0 and outputs is not None:
                 result.outputs = {m[5] if len(m) > 5 else "": s for m, s in zip(call[_CALL_OUTPUTS], outputs)}
-        result.context = make_context(self.names, run.specialised, live)
+        result.contexts = self._op_contexts(run, result, live, concrete_position)
         return result
 
-    def _apply_call(self, r: int, next_root: int, first: int, end: int, result: _CallResult) -> None:
+    def _op_contexts(self, run: FakeRun, result: _CallResult, live: set, position_of: Any) -> list[Context]:
+        """The naming context of each aligned op: a dim torch specialised to a number stands for
+        it in the ops from its guard on, unless a tensor from there on is still symbolic in it."""
+        count = len(result.ops)
+        free_from = [set() for _ in range(count + 1)]  # names symbolic in the outputs of ops k..end
+        for k in range(count - 1, -1, -1):
+            free_from[k] = free_from[k + 1] | self._free_names(result.ops[k][1])
+        fixed = [
+            (min(position_of(rep.position), count) if rep.position is not None else 0, rep.name)
+            for rep in run.replacements
+            if rep.target.is_number
+        ]
+        contexts: list[Context] = []
+        made: dict[frozenset[str], Context] = {}
+        for k in range(count):
+            standing = frozenset(name for position, name in fixed if position <= k and name not in free_from[position])
+            if standing not in made:
+                made[standing] = Context(frozenset(live - standing), standing)
+            contexts.append(made[standing])
+        return contexts or [Context(frozenset(live))]
+
+    def _alias_generated(self, run: FakeRun, recorder: ReplayRecorder, root: nn.Module) -> None:
+        """Names for generated dims from the submodules' ``forward``s: a jaxtyping hint or a
+        ``B, C, H, W = x.shape`` on an argument whose dim is exactly that generated dim."""
+        modules = {id(m): m for m in root.modules()}
+        for call in recorder.modules[1:]:
+            module = modules.get(call[0])
+            if module is None:
+                continue
+            specs = {**forward_statement_specs(module), **forward_dim_specs(module)}
+            if not specs:
+                continue
+            try:
+                parameters = list(inspect.signature(module.forward).parameters)
+            except (TypeError, ValueError):
+                continue
+            owner = f"{type(module).__name__}.forward"
+            for meta in call[_CALL_INPUTS]:
+                argument = _argument_at(meta[5] if len(meta) > 5 else "", parameters)
+                spec = specs.get(argument) if argument is not None else None
+                dim_names = spec.for_rank(len(meta[0])) if spec is not None else None
+                for name, size in zip(dim_names or (), run.shape(meta[0])):
+                    if name is not None and isinstance(size, sympy.Symbol) and size.name in self.names.generated:
+                        self.names.alias(size.name, name.lstrip("#"), f"in {argument} of {owner}")
+
+    def _initialises_lazy_module(self, j: int) -> bool:
+        """Whether op ``j`` ran inside a lazy module's call that the replay finds initialised:
+        the ops that made its parameters ran once, in the traced call, and not in the replay."""
+        module = self.job.ops[j][_OP_MODULE]
+        return module is not None and self.job.modules[module][_CALL_TYPE].startswith("Lazy")
+
+    def _apply_call(self, r: int, next_root: int, first: int, end: int, result: _CallResult,
+                    module: nn.Module) -> None:  # fmt: skip
         ops, modules = self.job.ops, self.job.modules
+        static: set[int] | None = None
         for k in range(end - first):
             j = first + k
-            if k < result.aligned:
+            if k < result.aligned and result.ops[k] is None:
+                self._fall_back(j, result.skipped[k])
+            elif k < result.aligned:
                 inputs, outputs = result.ops[k]
                 self.op_in[j] = inputs
                 self.op_out[j] = outputs
-                self.contexts[j] = result.context
+                self.contexts[j] = result.contexts[k]
                 for raw, shape in zip(ops[j][_OP_OUTPUTS], outputs):
                     self.by_id[raw[4]] = shape
-            elif not ops[j][_OP_FAILED]:
+                continue
+            # Past what the fake run followed: inputs the replay made keep their shapes (the
+            # failing op's panel reads (B, C, H, W)); parameters are numbers, the rest unknown.
+            if static is None:
+                static = _static_ids(module)
+            self.op_in[j] = [self._fallback_input(raw, static) for raw in ops[j][_OP_INPUTS]]
+            self.contexts[j] = Context()
+            if not ops[j][_OP_FAILED]:
                 self._fall_back(j, result.reason or "the fake run stopped before this op")
         for i in range(r, next_root):
             raw = modules[i]
             found = result.calls.get(i - r)
-            self.call_contexts[i] = result.context
-            if found is None or found[0] != raw[_CALL_TYPE] or found[1][0] != raw[_CALL_FIRST] - first:
+            if found is None or found[0] not in (raw[_CALL_TYPE], raw[_CALL_TYPE].removeprefix("Lazy")):
                 continue
+            if found[1][0] != raw[_CALL_FIRST] - first and not all(
+                self._initialises_lazy_module(j) for j in range(raw[_CALL_FIRST], first + found[1][0])
+            ):  # its first ops may be a lazy module's initialisation, which the replay does not repeat
+                continue
+            last = min(max(found[1][1] - 1, 0), len(result.contexts) - 1)  # the call's last op
+            self.call_contexts[i] = result.contexts[last]
             _, _, inputs, outputs = found
             if len(inputs) == len(raw[_CALL_INPUTS]) and all(
                 self._matches(s, tuple(m[0])) for s, m in zip(inputs, raw[_CALL_INPUTS])
@@ -468,10 +727,22 @@ class _Replay:
             if shape is not None and self._matches(shape, tuple(meta[0])):
                 self.by_id[meta[4]] = shape
 
+    def _fallback_input(self, raw: tuple, static: set[int]) -> Shape | None:
+        concrete = tuple(int(v) for v in raw[0])
+        known = self._known(raw[4], concrete)
+        if any(isinstance(size, sympy.Expr) for size in known):
+            return known
+        return _fixed(concrete) if raw[4] in static else None
+
     # --- specialisations -----------------------------------------------------------------------
 
-    def _add_specializations(self, run: FakeRun, op_index: Any, recorder: Recorder | None = None) -> None:
+    def _add_specializations(self, run: FakeRun, op_index: Any, recorder: ReplayRecorder | None = None) -> None:
         for replacement in run.replacements:
+            target = replacement.target
+            if replacement.name in self.names.generated and isinstance(target, sympy.Symbol):
+                self.names.alias(replacement.name, target.name, "")  # an op needed d0 == b: d0 is b
+                if self.names.printed(replacement.name) == target.name:
+                    continue
             index = op_index(replacement.position)
             self.specializations.append(self._specialization(run, replacement, index, recorder))
 
@@ -488,21 +759,41 @@ class _Replay:
 
     # --- the result ----------------------------------------------------------------------------
 
+    def _texts(self, raws: list, shapes: list | None, rendering: Rendering, context: Context | None) -> Exprs:
+        """The texts of a record's tensors (each shape rendered once per naming context)."""
+        texts = []
+        for k, raw in enumerate(raws):
+            concrete = tuple(int(v) for v in raw[0])
+            shape = shapes[k] if shapes is not None and k < len(shapes) else None
+            if shape is None or len(shape) != len(concrete):
+                shape = None
+            key = (shape, shape and tuple(map(type, shape)), concrete, id(context))  # a Fixed 3 is no 3
+            text = self._rendered.get(key)
+            if text is None:
+                text = self._rendered[key] = (
+                    rendering.shape(shape, concrete, context) if shape is not None
+                    else rendering.by_value(concrete, context)
+                )  # fmt: skip
+            texts.append(text)
+        return tuple(texts)
+
     def _note(self, note: str) -> None:
         if note not in self.names.notes:
             self.names.notes.append(note)
 
     def _result(self) -> SymbolicResult:
         ops, modules, names = self.job.ops, self.job.modules, self.names
+        shapes = [*self.op_in.values(), *self.op_out.values(), *self.call_in.values(), *self.call_out.values()]
+        rendering = Rendering.of(names, (shape for found in shapes for shape in found))
         result = SymbolicResult(SymbolicStatus(RAN))
         for j, raw in enumerate(ops):
             context = self.contexts.get(j)
-            result.op_inputs[j] = _texts(raw[_OP_INPUTS], self.op_in.get(j), names, context)
-            result.op_outputs[j] = _texts(raw[_OP_OUTPUTS], self.op_out.get(j), names, context)
+            result.op_inputs[j] = self._texts(raw[_OP_INPUTS], self.op_in.get(j), rendering, context)
+            result.op_outputs[j] = self._texts(raw[_OP_OUTPUTS], self.op_out.get(j), rendering, context)
         for i, raw in enumerate(modules):
             context = self.call_contexts.get(i)
-            result.module_inputs[i] = _texts(raw[_CALL_INPUTS], self.call_in.get(i), names, context)
-            result.module_outputs[i] = _texts(raw[_CALL_OUTPUTS], self.call_out.get(i), names, context)
+            result.module_inputs[i] = self._texts(raw[_CALL_INPUTS], self.call_in.get(i), rendering, context)
+            result.module_outputs[i] = self._texts(raw[_CALL_OUTPUTS], self.call_out.get(i), rendering, context)
         for name, where in names.fixed.items():
             value = names.values[name]
             result.specializations.append(
@@ -510,31 +801,78 @@ class _Replay:
             )
         seen = set()
         for spec in self.specializations:  # one record per dim, op and guard
+            spec = _printed_names(spec, names)
             key = (spec.dim, spec.expr, spec.op_index, spec.reason)
             if key not in seen:
                 seen.add(key)
                 result.specializations.append(spec)
-        result.dims = names.all
+        result.dims = names.shown
         symbolic = len(self.op_out)
         fallback = len(self.fallback)
         state = RAN if not fallback else PARTIAL if symbolic else FAILED
-        result.status = SymbolicStatus(state, self.reason if fallback else "", symbolic, fallback, tuple(names.notes))
+        reason = self.reason if fallback else ""
+        if self.out_of_time:
+            late = sum(1 for why in self.fallback.values() if why == self._budget_reason())
+            reason = f"{self._budget_reason()}: {late} ops not reached keep their concrete sizes"
+        seconds = time.perf_counter() - self.started
+        result.status = SymbolicStatus(state, reason, symbolic, fallback, tuple(names.notes), seconds,
+                                       self.reused_calls, rendering.divisible)  # fmt: skip
         return result
 
 
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _texts(raws: list, shapes: list | None, names: Names, context: Context | None) -> tuple[str | None, ...]:
-    texts = []
-    for k, raw in enumerate(raws):
-        concrete = tuple(int(v) for v in raw[0])
-        shape = shapes[k] if shapes is not None and k < len(shapes) else None
-        if shape is not None and len(shape) == len(concrete):
-            texts.append(render(shape, concrete, names, context))
-        else:
-            texts.append(render_by_value(concrete, names, context))
-    return tuple(texts)
+def _printed_names(spec: Specialization, names: Names) -> Specialization:
+    """``spec`` with generated dim names written as the names found for them later."""
+    if not names.aliases:
+        return spec
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names.aliases)) + r")\b")
+
+    def printed(text: str) -> str:
+        return pattern.sub(lambda m: names.aliases[m.group(1)], text)
+
+    return dataclasses.replace(spec, dim=printed(spec.dim), expr=printed(spec.expr), reason=printed(spec.reason))
+
+
+def _static_ids(module: nn.Module) -> set[int]:
+    """Ids of a module's parameters and buffers (the recorded ids of those tensors)."""
+    return {id(t) for t in (*module.parameters(), *module.buffers())}
+
+
+def _fixed(shape: Shape) -> Shape:
+    """A parameter's or buffer's shape: its numbers are :class:`Fixed`."""
+    return tuple(Fixed(size) if type(size) is int else size for size in shape)
+
+
+_ITEM = re.compile(r"(\w+)((?:\[\d+\])*)\Z")
+_PATH = re.compile(r"\[(\d+|'\w+')\]((?:\[\d+\])*)\Z")
+
+
+def _item_at(bound: dict[str, Any], key: str) -> Any:
+    """The value at ``key`` (``x``, ``pair[0]``) among a call's bound arguments."""
+    match = _ITEM.match(key)
+    if match is None:
+        return None
+    value = bound.get(match.group(1))
+    for index in re.findall(r"\d+", match.group(2)):
+        if not isinstance(value, (tuple, list)) or int(index) >= len(value):
+            return None
+        value = value[int(index)]
+    return value
+
+
+def _argument_at(path: str, parameters: list[str]) -> str | None:
+    """The ``forward`` argument (``x``, ``pair[0]``) a module call input came from: its path
+    ``[0]`` is the first positional argument, ``['x']`` the keyword x, ``[1][0]`` an item."""
+    match = _PATH.match(path)
+    if match is None:
+        return None
+    head, rest = match.groups()
+    if head.isdigit():
+        index = int(head)
+        return parameters[index] + rest if index < len(parameters) else None
+    return head[1:-1] + rest
 
 
 def _op_positions(recorded: list) -> dict[int, int]:
@@ -545,6 +883,64 @@ def _op_positions(recorded: list) -> dict[int, int]:
         if entry[_OP_FUNC] not in SYMBOLIC_ONLY:
             positions[raw] = len(positions)
     return positions
+
+
+RESYNC_WINDOW = 64  # ops searched, on each side, for where two runs that parted meet again
+RESYNC_RUN = 4  # ops that must match in a row there
+
+
+def _resynchronised(same_op: Any, k: int, p: int, concrete_count: int, fake_count: int) -> tuple[int, int] | None:
+    """``(concrete ops, fake ops)`` to skip so that both runs go on together for ``RESYNC_RUN``
+    ops (or to their ends), fewest skipped first; ``None`` when they do not meet again nearby."""
+    for total in range(1, 2 * RESYNC_WINDOW + 1):
+        for concrete_skip in range(max(0, total - RESYNC_WINDOW), min(total, RESYNC_WINDOW) + 1):
+            fake_skip = total - concrete_skip
+            start_k, start_p = k + concrete_skip, p + fake_skip
+            if start_k >= concrete_count or start_p > fake_count:
+                continue
+            run = min(RESYNC_RUN, concrete_count - start_k)
+            if all(same_op(start_k + i, start_p + i) for i in range(run)):
+                return concrete_skip, fake_skip
+    return None
+
+
+def _static(raw: list) -> tuple[list, list]:
+    """An op's own sizes as its symbolic ones (constants)."""
+    return [tuple(m[0]) for m in raw[_OP_INPUTS]], [tuple(m[0]) for m in raw[_OP_OUTPUTS]]
+
+
+def _aligned_before(positions: dict[int, int], recorded: int) -> int:
+    """How many aligned ops the fake run recorded before its op number ``recorded``."""
+    return sum(1 for raw in positions if raw < recorded)
+
+
+def modules_of(model: nn.Module) -> Iterable[nn.Module]:
+    """``model`` and its submodules, each once (shared ones too)."""
+    seen: set[int] = set()
+    stack = [model]
+    while stack:
+        module = stack.pop()
+        if id(module) not in seen:
+            seen.add(id(module))
+            yield module
+            stack.extend(child for child in module._modules.values() if child is not None)
+
+
+def _through_compiled(recorder: ReplayRecorder, wrapper: nn.Module, original: nn.Module, args: tuple,
+                      kwargs: dict) -> Any:  # fmt: skip
+    """A call of a ``torch.compile`` wrapper, recorded as the wrapper's call around its original
+    module's (as a traced run records it), without compiling anything."""
+    recorder._global_enter(wrapper, args)
+    output = None
+    try:
+        output = original(*args, **kwargs)
+    finally:
+        recorder._global_exit(wrapper, args, kwargs, output)
+    return output
+
+
+def _frame_site(frame: Any) -> tuple[str, int]:
+    return (frame.f_code.co_filename, frame.f_lineno) if frame is not None else ("", 0)
 
 
 def _tensors_of(result: Any) -> list:

@@ -1,37 +1,97 @@
 """What the symbolic pass needs from a finished trace, taken before the recorder lets go of it;
-the pass itself runs the first time the trace's shapes are read."""
+the pass itself runs the first time the trace's shapes are read.
+
+This module imports nothing heavy: a pass with no dim name to work with is skipped before
+torch's fake-tensor and symbolic-shape machinery (and ``torch._dynamo``, which ``ShapeEnv``
+imports: seconds) is loaded.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import nn
 
+from shapetrace.capture.names import op_names
 from shapetrace.capture.recorder import Recorder
+from shapetrace.capture.records import CallEntry, OpEntry
 from shapetrace.symbolic.listener import ArgumentKeeper
-from shapetrace.symbolic.result import SymbolicResult
+from shapetrace.symbolic.naming import factory_dim_names
+from shapetrace.symbolic.result import SymbolicResult, skipped
 from shapetrace.symbolic.spec import DimsOption
+
+MIN_BUDGET = 2.0  # seconds: the default budget is the larger of this and FORWARD_MULTIPLE x the forward
+FORWARD_MULTIPLE = 5.0
+
+NO_NAMES = "no dim has a name: no module call, no dims=, no inputs made like torch.rand(B, C, H, W)"
+
+# progress(done_ops, total_ops): called while the pass runs (the CLI shows it)
+Progress = Callable[[int, int], None]
+
+
+def check_budget(budget: float | None) -> float | None:
+    """``symbolic_budget=`` as given: ``None`` (the default budget) or a positive number of seconds
+    (``math.inf``: no limit); anything else raises ``ValueError``."""
+    if budget is None:
+        return None
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or math.isnan(budget) or budget <= 0:
+        raise ValueError(f"symbolic_budget must be a positive number of seconds (or None), not {budget!r}")
+    return float(budget)
 
 
 @dataclass
 class Job:
     """The recorder's raw ops and module calls, the arguments of ops outside module calls and of
-    root module calls (kept by :class:`~shapetrace.symbolic.listener.ArgumentKeeper`), and the
-    user's names."""
+    root module calls (kept by :class:`~shapetrace.symbolic.listener.ArgumentKeeper`), the user's
+    names, and the time the traced forward took (root module calls, else the whole block) for the
+    pass's budget."""
 
-    ops: list
-    modules: list
+    ops: list[OpEntry]
+    modules: list[CallEntry]
     top_args: dict[int, tuple]
     root_calls: dict[int, tuple]
     option: DimsOption
     model: nn.Module | None
+    forward_seconds: float = 0.0
+    budget: float | None = None  # seconds; None: the larger of MIN_BUDGET and FORWARD_MULTIPLE x forward
 
     @classmethod
-    def capture(cls, recorder: Recorder, kept: ArgumentKeeper, option: DimsOption, model: nn.Module | None) -> Job:
-        return cls(recorder.ops, recorder.modules, kept.top_args, kept.root_calls, option, model)
+    def capture(
+        cls, recorder: Recorder, kept: ArgumentKeeper, option: DimsOption, model: nn.Module | None,
+        budget: float | None = None, block_seconds: float = 0.0,
+    ) -> Job:  # fmt: skip
+        forward = kept.root_seconds or block_seconds
+        return cls(recorder.ops, recorder.modules, kept.top_args, kept.root_calls, option, model, forward, budget)
 
-    def run(self) -> SymbolicResult:
-        """Run the pass (imports torch's symbolic machinery on first use); never raises."""
+    @property
+    def seconds(self) -> float:
+        """The pass's budget in seconds."""
+        if self.budget is not None:
+            return self.budget
+        return max(MIN_BUDGET, FORWARD_MULTIPLE * self.forward_seconds)
+
+    def run(self, progress: Progress | None = None) -> SymbolicResult:
+        """Run the pass (imports torch's symbolic machinery on first use, and only when some dim
+        has a name); never raises."""
+        if not self.has_names():
+            return skipped(NO_NAMES)
         from shapetrace.symbolic.engine import run_pass
 
-        return run_pass(self)
+        return run_pass(self, progress)
+
+    def has_names(self) -> bool:
+        """Whether any dim gets a name: ``dims=``/sizes, a root module call with a tensor argument
+        (named by its ``forward``, or given generated names), or a factory call with variable
+        sizes outside module calls."""
+        if self.option:
+            return True
+        if any(self.modules[r].inputs for r in self.root_calls):
+            return True
+        for op in self.ops:
+            if op.module_index is None and not op.inputs and len(op.outputs) == 1:
+                found = factory_dim_names(op.code, op.lasti, op_names(op.func)[0], len(op.outputs[0].shape))
+                if found and any(isinstance(size, str) for size in found):
+                    return True
+        return False

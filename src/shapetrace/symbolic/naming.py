@@ -1,17 +1,21 @@
 """Where dim names come from besides the user's ``dims=``: jaxtyping annotations on ``forward``,
-and the source line that made an input, ``torch.rand(B, C, H, W, device=DEVICE)``.
+the ``forward``'s own statements (``B, C, H, W = x.shape``), and the source line that made an
+input, ``torch.rand(B, C, H, W, device=DEVICE)``; and the script's int constants
+(``P, D = 77, 512``), which name numbers only as guesses.
 
-The source is read with ``ast`` at the exact call the recorder saw (its code object and
-instruction offset give the call's span), never with text patterns.
+The source is read with ``ast`` (at the exact call the recorder saw, for a factory: its code
+object and instruction offset give the call's span), never with text patterns.
 """
 
 from __future__ import annotations
 
 import ast
 import linecache
+from collections.abc import Iterable
 from functools import lru_cache
 from types import CodeType
 
+import sympy
 from torch import nn
 
 from shapetrace.contracts import dim_names, forward_dims
@@ -34,11 +38,14 @@ def is_factory(name: str) -> bool:
     return name in _FACTORIES
 
 
-def factory_dim_names(code: CodeType | None, lasti: int, name: str, rank: int) -> list[str | None] | None:
-    """The variable names the source passed as sizes to the factory ``name`` (``rand``,
-    ``zeros``, ``arange`` ...) at ``code``/``lasti``: one per output dim, ``None`` where the size
-    is not a plain variable (``2 * B``, ``3``). ``None`` if the call cannot be read, or if it
-    runs in an ``__init__`` (parameters and buffers are not inputs)."""
+FactorySize = str | int | ast.expr  # a variable's name, an int literal, or another expression
+
+
+def factory_dim_names(code: CodeType | None, lasti: int, name: str, rank: int) -> list[FactorySize] | None:
+    """What the source passed as sizes to the factory ``name`` (``rand``, ``zeros``, ``arange``
+    ...) at ``code``/``lasti``, one per output dim: a variable's name, an int literal (``3``), or
+    the expression (``H // 8``). ``None`` if the call cannot be read, or if it runs in an
+    ``__init__`` (parameters and buffers are not inputs)."""
     if code is None or name not in _FACTORIES or code.co_name == "__init__":
         return None
     call = _call_at(code, lasti)
@@ -47,7 +54,34 @@ def factory_dim_names(code: CodeType | None, lasti: int, name: str, rank: int) -
     nodes = _size_nodes(call, name)
     if nodes is None or len(nodes) != rank or any(isinstance(n, ast.Starred) for n in nodes):
         return None
-    return [n.id if isinstance(n, ast.Name) else None for n in nodes]
+    return [n.id if isinstance(n, ast.Name) else _int_literal(n) if _int_literal(n) is not None else n for n in nodes]
+
+
+_SIZE_OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.FloorDiv: "//"}
+
+
+def size_expression(node: ast.expr, symbols: dict[str, sympy.Expr]) -> sympy.Expr | None:
+    """A factory size written as an expression of named dims (``H // 8``, ``2 * C``, ``N + 1``)
+    as a canonical expression, with ``symbols`` for the names; ``None`` when it uses anything
+    else (another name, a call, a float)."""
+    if isinstance(node, ast.Name):
+        return symbols.get(node.id)
+    number = _int_literal(node)
+    if number is not None:
+        return sympy.Integer(number)
+    if isinstance(node, ast.BinOp) and type(node.op) in _SIZE_OPERATORS:
+        left, right = size_expression(node.left, symbols), size_expression(node.right, symbols)
+        if left is None or right is None:
+            return None
+        operator = _SIZE_OPERATORS[type(node.op)]
+        if operator == "//":
+            if not right.is_Integer or int(right) <= 0:
+                return None
+            from shapetrace._private.torch_symbolic import FloorDiv
+
+            return FloorDiv(left, right)
+        return left + right if operator == "+" else left - right if operator == "-" else left * right
+    return None
 
 
 def _call_at(code: CodeType, lasti: int) -> ast.Call | None:
@@ -55,15 +89,26 @@ def _call_at(code: CodeType, lasti: int) -> ast.Call | None:
     index = lasti // 2
     if not 0 <= index < len(positions) or None in positions[index]:
         return None
-    return _calls_in("".join(linecache.getlines(code.co_filename))).get(tuple(positions[index]))
+    return _calls_in(_source(code.co_filename)).get(tuple(positions[index]))
+
+
+def _source(filename: str) -> str:
+    return "".join(linecache.getlines(filename))
+
+
+@lru_cache(maxsize=64)
+def _tree(source: str) -> ast.Module | None:
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
 
 
 @lru_cache(maxsize=64)
 def _calls_in(source: str) -> dict[tuple[int, int, int, int], ast.Call]:
     """Every call in a source text, by its span (line, end line, byte columns)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    tree = _tree(source)
+    if tree is None:
         return {}
     return {
         (node.lineno, node.end_lineno, node.col_offset, node.end_col_offset): node
@@ -122,9 +167,8 @@ def forward_dim_specs(module: nn.Module) -> dict[str, DimSpec]:
     :func:`shapetrace.contracts.forward_dims` reads the hints and
     :func:`~shapetrace.contracts.dim_names` names the dims: fixed sizes, expressions (``H*W``) and
     ``_`` leave dims unnamed; a ``*batch`` or ``...`` stands for any number of unnamed dims.
-    Tensors inside an argument (``pair[0]``) are not named."""
-    specs = forward_dims(module)
-    return {argument: _spec_of(text) for argument, text in specs.items() if argument.isidentifier()}
+    A tensor inside an argument is keyed by its place: ``pair[0]``."""
+    return {argument: _spec_of(text) for argument, text in forward_dims(module).items()}
 
 
 def _spec_of(text: str) -> DimSpec:
@@ -140,3 +184,193 @@ def _spec_of(text: str) -> DimSpec:
             name = "#" + name
         (head if tail is None else tail).append(name)
     return DimSpec(tuple(head), None if tail is None else tuple(tail), text)
+
+
+# --- a forward's own statements: `B, C, H, W = x.shape` -----------------------------------------
+
+
+def forward_statement_specs(module: nn.Module) -> dict[str, DimSpec]:
+    """``argument -> DimSpec`` from the statements at the top of ``forward`` that read a tensor
+    argument's sizes before anything rebinds it: ``B, C, H, W = x.shape``, ``b, t = idx.size()``,
+    ``B, *_, D = x.shape``, ``N = x.shape[1]``, ``D = x.size(-1)``. Statements inside ``if``/``for``
+    and after the argument is reassigned name nothing (they may read another tensor)."""
+    forward = getattr(type(module), "forward", None)
+    code = getattr(forward, "__code__", None)
+    if code is None:
+        return {}
+    return dict(_statement_specs(code.co_filename, code.co_firstlineno, _source(code.co_filename)))
+
+
+@lru_cache(maxsize=256)
+def _statement_specs(filename: str, first_line: int, source: str) -> tuple[tuple[str, DimSpec], ...]:
+    function = _functions_in(source).get(first_line)
+    if function is None:
+        return ()
+    arguments = [a.arg for a in (*function.args.posonlyargs, *function.args.args)][1:]
+    arguments += [a.arg for a in function.args.kwonlyargs]
+    unpacked: dict[str, DimSpec] = {}
+    indexed: dict[str, dict[int, str]] = {}
+    rebound: set[str] = set()
+    for statement in function.body:
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+            target, value = statement.targets[0], statement.value
+            whole = _sizes_of(value)
+            if isinstance(target, (ast.Tuple, ast.List)) and whole in arguments and whole not in rebound:
+                spec = _unpacked_spec(target.elts, ast.unparse(statement))
+                if spec is not None:
+                    unpacked.setdefault(whole, spec)
+            one = _size_item(value)
+            if isinstance(target, ast.Name) and target.id != "_" and one is not None and one[0] in arguments \
+                    and one[0] not in rebound:  # fmt: skip
+                indexed.setdefault(one[0], {}).setdefault(one[1], target.id)
+        rebound.update(_bound_names(statement))
+    specs = dict(unpacked)
+    for argument, names in indexed.items():
+        if argument not in specs:
+            specs[argument] = _indexed_spec(argument, names)
+    return tuple(specs.items())
+
+
+@lru_cache(maxsize=64)
+def _functions_in(source: str) -> dict[int, ast.FunctionDef | ast.AsyncFunctionDef]:
+    """Every function of a source text by the first line of its code object (its first decorator)."""
+    tree = _tree(source)
+    if tree is None:
+        return {}
+    found = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            found[first] = node
+    return found
+
+
+def _sizes_of(value: ast.expr) -> str | None:
+    """``x`` for ``x.shape`` and ``x.size()``."""
+    if isinstance(value, ast.Attribute) and value.attr == "shape" and isinstance(value.value, ast.Name):
+        return value.value.id
+    if (
+        isinstance(value, ast.Call) and not value.args and not value.keywords
+        and isinstance(value.func, ast.Attribute) and value.func.attr == "size"
+        and isinstance(value.func.value, ast.Name)
+    ):  # fmt: skip
+        return value.func.value.id
+    return None
+
+
+def _size_item(value: ast.expr) -> tuple[str, int] | None:
+    """``(x, i)`` for ``x.shape[i]``, ``x.size()[i]`` and ``x.size(i)``."""
+    if isinstance(value, ast.Subscript):
+        whole, index = _sizes_of(value.value), _int_literal(value.slice)
+        return (whole, index) if whole is not None and index is not None else None
+    if (
+        isinstance(value, ast.Call) and len(value.args) == 1 and not value.keywords
+        and isinstance(value.func, ast.Attribute) and value.func.attr == "size"
+        and isinstance(value.func.value, ast.Name)
+    ):  # fmt: skip
+        index = _int_literal(value.args[0])
+        return (value.func.value.id, index) if index is not None else None
+    return None
+
+
+def _int_literal(node: ast.expr) -> int | None:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _int_literal(node.operand)
+        return -inner if inner is not None else None
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    return None
+
+
+def _unpacked_spec(targets: list[ast.expr], text: str) -> DimSpec | None:
+    head: list[str | None] = []
+    tail: list[str | None] | None = None
+    for target in targets:
+        if isinstance(target, ast.Starred):
+            if tail is not None:
+                return None
+            tail = []
+        elif isinstance(target, ast.Name):
+            (head if tail is None else tail).append(None if target.id == "_" else target.id)
+        else:
+            return None
+    spec = DimSpec(tuple(head), None if tail is None else tuple(tail), text)
+    return spec if spec.named else None
+
+
+def _indexed_spec(argument: str, names: dict[int, str]) -> DimSpec:
+    front = max((i for i in names if i >= 0), default=-1) + 1
+    back = -min((i for i in names if i < 0), default=0)
+    head = tuple(names.get(i) for i in range(front))
+    tail = tuple(names.get(i) for i in range(-back, 0))
+    text = "; ".join(f"{name} = {argument}.shape[{i}]" for i, name in sorted(names.items()))
+    return DimSpec(head, tail, text)
+
+
+def _bound_names(statement: ast.stmt) -> set[str]:
+    """Names a statement (re)binds, anywhere inside it except in nested functions."""
+    found = set()
+    for node in ast.walk(statement):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            found.add(node.id)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            found.update(node.names)
+    return found
+
+
+# --- the script's int constants --------------------------------------------------------------
+
+
+def script_constants(filenames: Iterable[str]) -> dict[str, int]:
+    """The names the user's files bind to one int literal and nothing else, with that value
+    (``B, C, H, W = 8, 3, 128, 128``, ``D = 512``): a name a file binds to two values, or any
+    other way too (a parameter, a loop variable, ``h = self.heads``), is not a constant of that
+    file; one two files give different values is none. 0 and 1 are not named."""
+    values: dict[str, set[int]] = {}
+    for filename in dict.fromkeys(filenames):
+        for name, found in _literal_bindings(_source(filename)).items():
+            if len(found) == 1 and None not in found:  # a constant of this file
+                values.setdefault(name, set()).update(found)
+    return {name: found.pop() for name, found in values.items() if len(found) == 1 and next(iter(found)) not in (0, 1)}
+
+
+@lru_cache(maxsize=64)
+def _literal_bindings(source: str) -> dict[str, frozenset[int | None]]:
+    """Every name a source text binds, with the int literals bound to it (``None``: bound to
+    anything else)."""
+    tree = _tree(source)
+    if tree is None:
+        return {}
+    found: dict[str, set[int | None]] = {}
+    literal: set[int] = set()  # ids of the Name targets bound to a literal
+
+    def assign(target: ast.expr, value: ast.expr | None) -> None:
+        if isinstance(target, ast.Name) and value is not None:
+            number = _int_literal(value)
+            if number is not None:
+                found.setdefault(target.id, set()).add(number)
+                literal.add(id(target))
+        elif isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)) \
+                and len(target.elts) == len(value.elts):  # fmt: skip
+            for item, item_value in zip(target.elts, value.elts):
+                assign(item, item_value)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                assign(target, node.value)
+        elif isinstance(node, ast.AnnAssign):
+            assign(node.target, node.value)
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and id(node) not in literal:
+            names = [node.id]
+        elif isinstance(node, ast.arg):
+            names = [node.arg]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [(a.asname or a.name).split(".")[0] for a in node.names]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [node.name]
+        for name in names:
+            found.setdefault(name, set()).add(None)
+    return {name: frozenset(values) for name, values in found.items()}

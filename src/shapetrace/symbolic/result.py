@@ -37,13 +37,28 @@ class SymbolicStatus:
     """``state``: ``ran`` (every op has a symbolic shape), ``partial`` (some ops fell back to
     their concrete sizes, named by value only where unambiguous and marked ``?``), ``failed``
     (no op could be computed symbolically) or ``skipped`` (no dim had a name, or the pass was
-    turned off). ``reason`` says why when not ``ran``; ``notes`` list names that were not used."""
+    turned off). ``reason`` says why when not ``ran``; ``notes`` list names that were not used;
+    ``seconds`` is how long the pass took, ``reused_calls`` how many module calls it did not run
+    again because an identical block had just run with the same inputs. ``divisible`` is the
+    divisibility the expressions were printed under (``{"H": 4, "W": 4}``: ``H/4``, not
+    ``(H - 1)//4 + 1``; each tensor's ``expr_exact`` has the exact expression)."""
 
     state: str
     reason: str = ""
     symbolic_ops: int = 0
     fallback_ops: int = 0
     notes: tuple[str, ...] = ()
+    seconds: float = 0.0
+    reused_calls: int = 0
+    divisible: dict[str, int] = field(default_factory=dict)
+
+    def assumption(self) -> str:
+        """``assuming H, W divisible by 4`` (empty when nothing was assumed)."""
+        by_divisor: dict[int, list[str]] = {}
+        for name, divisor in self.divisible.items():
+            by_divisor.setdefault(divisor, []).append(name)
+        parts = [f"{', '.join(names)} divisible by {divisor}" for divisor, names in by_divisor.items()]
+        return "assuming " + "; ".join(parts) if parts else ""
 
     def describe(self) -> str:
         text = self.state
@@ -56,8 +71,8 @@ class SymbolicStatus:
         return text
 
 
-# Expression texts of one record's tensors, in the record's order (None: no text).
-Exprs = tuple[str | None, ...]
+# Expression texts of one record's tensors, in the record's order: (as printed, exact).
+Exprs = tuple[tuple[str, str], ...]
 
 
 @dataclass
@@ -90,5 +105,6 @@ def symbolic_to_dict(trace) -> dict:
         "symbolic": {
             "state": status.state, "reason": status.reason, "symbolic_ops": status.symbolic_ops,
             "fallback_ops": status.fallback_ops, "notes": list(status.notes),
+            "divisible": dict(status.divisible),
         },  # fmt: skip
     }

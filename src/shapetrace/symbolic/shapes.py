@@ -4,7 +4,9 @@ model built on the ``meta`` device (no weights in memory) traces as well as a re
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +14,7 @@ import torch
 from torch import nn
 
 from shapetrace.capture.names import op_names
-from shapetrace.capture.recorder import Recorder
+from shapetrace.capture.recorder import Listener, Recorder
 from shapetrace.capture.recording import site
 from shapetrace.capture.records import ErrorRecord, TensorEntry
 from shapetrace.symbolic.result import PARTIAL, RAN, SymbolicResult, SymbolicStatus
@@ -23,14 +25,18 @@ if TYPE_CHECKING:  # sympy is imported when a pass runs, not with shapetrace
 
 
 def run_on_specs(
-    model: nn.Module, recorder: Recorder, args: tuple, kwargs: dict[str, Any]
-) -> tuple[BaseException | None, Callable[[ErrorRecord | None], SymbolicResult]]:
-    """Run ``model`` under ``recorder`` on fake tensors made from dims specs (``trace_shapes``,
-    in shapetrace.trace, documents the arguments). Returns the exception the forward raised, if
-    any, and a function giving the pass's result once the trace's error record is made; the
-    recorder's entries hold the sizes at the given values."""
-    from shapetrace.symbolic.bridge import FakeRun  # torch's fake tensors: imported when used
+    model: nn.Module, args: tuple, kwargs: dict[str, Any], listeners: tuple[Listener, ...] = ()
+) -> tuple[Recorder, BaseException | None, Callable[[ErrorRecord | None], SymbolicResult]]:
+    """Run ``model`` on fake tensors made from dims specs (``trace_shapes``, in shapetrace.trace,
+    documents the arguments), under a recorder with these ``listeners``. Returns the recorder (its
+    entries hold the sizes at the given values), the exception the forward raised, if any, and a
+    function giving the pass's result once the trace's error record is made."""
+    from shapetrace._private import torch_symbolic as ts  # torch's fake tensors: imported when used
+    from shapetrace.symbolic.bridge import FakeRun, ReplayRecorder
     from shapetrace.symbolic.dims import Names
+    from shapetrace.symbolic.effects import EffectGuard, StopReplay
+    from shapetrace.symbolic.engine import modules_of
+    from shapetrace.symbolic.reuse import BlockReuse, Fingerprints, model_groups
 
     parameters = inspect.signature(model.forward).parameters
     arguments = {name: value for name, value in kwargs.items() if name in parameters}
@@ -57,10 +63,21 @@ def run_on_specs(
         names.bind(name, sizes[name], "in trace_shapes")
 
     run = FakeRun(names)
+    guard = EffectGuard(list(modules_of(model)))
+    recorder = ReplayRecorder(run, guard)
+    recorder.listeners = listeners
+    guard.position = lambda: len(recorder.ops)
     run.position = lambda: len(recorder.ops)  # the op running now: appended when it returns
+    groups = model_groups(model, Fingerprints())
+    reuse = BlockReuse(recorder, run.mode, lambda module, _: groups.get(id(module)))
     device = _device_of(model)
     error: BaseException | None = None
-    with run.running(torch.is_grad_enabled()), run.module_on_fakes(model, model.training):
+
+    def module_call(called: nn.Module, call_args: tuple, call_kwargs: dict) -> Any:
+        caller = sys._getframe(1).f_back
+        return reuse.call(called, call_args, call_kwargs, lambda: ts.plain_call(called, call_args, call_kwargs), caller)
+
+    with run.running(torch.is_grad_enabled()):
 
         def make(value: Any) -> Any:
             found = parsed.get(id(value))
@@ -79,14 +96,16 @@ def run_on_specs(
         call_kwargs = {name: make(value) for name, value in arguments.items()}
         recorder.hook_modules(model)
         try:
-            with recorder:
+            with ts.module_calls_through(module_call), guard.watching(), recorder:
                 model(*call_args, **call_kwargs)
-        except Exception as raised:
+        except (Exception, StopReplay) as raised:
             error = raised
         finally:
             recorder.close_open_calls()
+        if guard.effect is not None:
+            error = guard.effect
         shapes = _concretize(recorder, run)
-    return error, lambda trace_error: _result(recorder, run, names, shapes, trace_error)
+    return recorder, error, lambda trace_error: _result(recorder, run, names, shapes, trace_error, reuse.reused)
 
 
 def _symbol_or_size(names: Names, name: str | int) -> Any:
@@ -110,14 +129,17 @@ def _concretize(recorder: Any, run: Any) -> dict[int, Shape]:
     from shapetrace._private.torch_symbolic import size_hint
 
     shapes: dict[int, Shape] = {}
+    sizes_of: dict[int, Any] = {}  # id(symbolic sizes) -> concrete sizes (a repeated block shares them)
 
     def concrete(entries: tuple[TensorEntry, ...]) -> tuple[TensorEntry, ...]:
         out = []
         for entry in entries:
-            canonical = run.shape(entry.shape)
-            values = tuple(v if v is not None else "?" for v in (size_hint(s) for s in entry.shape))
-            new = entry._replace(shape=torch.Size(values) if all(isinstance(v, int) for v in values) else values)
-            shapes[id(new)] = canonical
+            sizes = sizes_of.get(id(entry.shape))
+            if sizes is None:
+                values = tuple(v if v is not None else "?" for v in (size_hint(s) for s in entry.shape))
+                sizes = sizes_of[id(entry.shape)] = torch.Size(values) if all(isinstance(v, int) for v in values) else values
+            new = entry._replace(shape=sizes)
+            shapes[id(new)] = run.shape(entry.shape)
             out.append(new)
         return tuple(out)
 
@@ -129,15 +151,20 @@ def _concretize(recorder: Any, run: Any) -> dict[int, Shape]:
 
 
 def _result(
-    recorder: Recorder, run: Any, names: Names, shapes: dict[int, Shape], error: ErrorRecord | None
+    recorder: Recorder, run: Any, names: Names, shapes: dict[int, Shape], error: ErrorRecord | None, reused: int
 ) -> SymbolicResult:
-    from shapetrace.symbolic.dims import make_context, render
+    from shapetrace.symbolic.dims import Context, Rendering
     from shapetrace.symbolic.engine import specialization
 
-    context = make_context(names, run.specialised, names.values)
+    outputs = [shapes[id(m)] for op in recorder.ops for m in op.outputs]
+    kept = {s.name for shape in outputs for size in shape if size is not None and not isinstance(size, int)
+            for s in size.free_symbols}  # fmt: skip
+    standing = set(run.specialised) - kept
+    context = Context(frozenset(set(names.values) - standing), frozenset(standing))
+    rendering = Rendering.of(names, shapes.values())
 
-    def texts(entries: tuple[TensorEntry, ...]) -> tuple[str | None, ...]:
-        return tuple(render(shapes[id(e)], e.shape, names, context) for e in entries)
+    def texts(entries: tuple[TensorEntry, ...]) -> tuple[tuple[str, str], ...]:
+        return tuple(rendering.shape(shapes[id(e)], e.shape, context) for e in entries)
 
     result = SymbolicResult(SymbolicStatus(RAN, symbolic_ops=len(recorder.ops)), dims=names.all)
     for j, op in enumerate(recorder.ops):
@@ -153,4 +180,5 @@ def _result(
         where = f" at op {error.op_index}" if error.op_index is not None else ""
         reason = f"the forward raised {error.type}{where}: {error.message.splitlines()[0][:160]}"
         result.status = SymbolicStatus(PARTIAL, reason, len(recorder.ops))
+    result.status = dataclasses.replace(result.status, divisible=rendering.divisible, reused_calls=reused)
     return result

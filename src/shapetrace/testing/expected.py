@@ -134,10 +134,11 @@ class ActualShape:
     @classmethod
     def of(cls, meta: TensorMeta) -> ActualShape:
         sizes = tuple(int(size) for size in meta.shape)
-        if meta.expr is not None:
-            texts = split_dims(meta.expr)
+        exact = meta.expr_exact or meta.expr  # `(H//32)*(W//32)`, not `H*W/1024` (printed where 32 divides H, W)
+        if exact is not None:
+            texts = split_dims(exact)
             try:
-                exprs = parse_shape(meta.expr)
+                exprs = parse_shape(exact)
             except NotAShape:
                 exprs = None
             if exprs is not None and len(exprs) == len(sizes) and len(texts) == len(sizes):

@@ -1,0 +1,52 @@
+"""The symbolic pass's progress on the terminal: a bar on stderr once the pass has taken a moment."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+if TYPE_CHECKING:
+    from shapetrace.trace import Trace
+
+SHOW_AFTER = 0.5  # seconds: shorter passes show nothing
+
+
+def run_with_progress(trace: Trace, console: Console | None = None, show_after: float = SHOW_AFTER) -> None:
+    """Run ``trace``'s symbolic pass now (if it has one to run), with a transient progress bar
+    (ops replayed, of all ops) on ``console`` (stderr by default) once it has run ``show_after``
+    seconds. The console writes to the stream it was given, not to ``sys.stderr`` at write time:
+    the pass drops its own thread's writes to ``sys.stderr``."""
+    console = console or Console(file=sys.stderr)
+    started = time.perf_counter()
+    display: Progress | None = None
+    task = None
+
+    def report(done: int, total: int) -> None:
+        nonlocal display, task
+        if display is None:
+            if time.perf_counter() - started < show_after:
+                return
+            display = Progress(
+                SpinnerColumn(), TextColumn("symbolic shapes"), BarColumn(), MofNCompleteColumn(), TextColumn("ops"),
+                TimeElapsedColumn(), console=console, transient=True,
+            )  # fmt: skip
+            display.start()
+            task = display.add_task("symbolic shapes", total=total)
+        display.update(task, completed=done, total=total)
+
+    try:
+        trace.compute_shapes(report)
+    finally:
+        if display is not None:
+            display.stop()

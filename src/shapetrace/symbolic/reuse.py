@@ -1,0 +1,383 @@
+"""Repeated blocks replayed once: a call of a module identical to one already replayed in this
+fake run, with inputs of the same symbolic shapes, does not run again. Its recorded ops and module
+calls are copies of the first call's, and it returns new fake tensors with the first call's
+output sizes (the same expressions: both calls share one ShapeEnv).
+
+Two calls are the same block when (docs/symbolic.md, "Repeated blocks"):
+
+- their modules are *identical*: same class, same submodule tree (names and classes), parameters
+  and buffers of the same shapes, dtypes and devices, the same per-module hooks, and equal plain
+  attributes (``heads``, ``eps``, ``training``, tuples of these; other objects must be the very
+  same object, like a shared config). Attributes named like a position in a stack
+  (``layer_idx``, ``block_id``, ``index``, ``name``, ``prefix``) are not compared: they number
+  the copies;
+- their inputs match: tensors of the same symbolic sizes and strides, dtype, device and
+  ``requires_grad``, equal plain values, the same other objects;
+- in a replay, their concrete runs did the same thing: the same ops at the same lines with the
+  same concrete sizes, and the same module calls inside (checked before the pass runs, from the
+  trace). ``trace_shapes`` has no concrete run and relies on the first two.
+
+What reuse assumes, and cannot check: that nothing else a block reads changes its shapes (a
+global counter, Python's ``random``, an attribute named like ``layer_idx`` that feeds a size),
+and that a skipped block's effects on objects made during the replay (a KV cache the model
+builds in ``forward``) are not read by a later op in a way that changes its expression but not
+its size (a changed size is caught: every op's sizes are checked against the concrete run).
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import re
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from shapetrace._private import torch_symbolic as ts
+from shapetrace._private.torch_api import DisableTorchFunction, child_modules
+from shapetrace.capture.records import CallEntry, OpEntry, TensorEntry
+from shapetrace.capture.source import user_frame
+
+# Raw layouts: see capture/recorder.py.
+_OP_MODULE, _OP_INPUTS, _OP_OUTPUTS = 1, 4, 5
+_CALL_ID, _CALL_PATH, _CALL_TYPE, _CALL_COUNT, _CALL_PARENT, _CALL_DEPTH = 0, 1, 2, 3, 4, 5
+_CALL_FIRST, _CALL_END, _CALL_INPUTS, _CALL_OUTPUTS, _CALL_FAILED, _CALL_CODE, _CALL_LASTI = 6, 7, 8, 9, 10, 11, 12
+
+_NUMBERING = re.compile(r"^_?((layer|block|stage|level)_?(idx|id|index|num|number|no)|idx|index|name|prefix)$")
+_NOT_COMPARED = frozenset({"_parameters", "_buffers", "_modules", "_flat_weights", "_flat_weight_refs"})
+_PLAIN = (int, float, bool, str, bytes, complex, type(None), torch.dtype, torch.device, torch.layout, enum.Enum)
+_MAX_ITEMS = 64
+
+
+class Fingerprints:
+    """Structural identity of modules, as small ints (equal ints: identical modules)."""
+
+    def __init__(self) -> None:
+        self._by_module: dict[int, int] = {}
+        self._interned: dict[tuple, int] = {}
+        self._alive: list[nn.Module] = []  # keeps ids valid while the pass runs
+
+    def of(self, module: nn.Module) -> int:
+        found = self._by_module.get(id(module))
+        if found is not None:
+            return found
+        parts: list[Any] = [type(module)]
+        for name, value in module.__dict__.items():
+            if name in _NOT_COMPARED or _NUMBERING.match(name):
+                continue
+            if "hook" in name and isinstance(value, dict):
+                parts.append((name, tuple(id(hook) for hook in value.values())))
+            else:
+                parts.append((name, _value_key(value)))
+        for name, parameter in module._parameters.items():
+            parts.append(("parameter", name, _tensor_key(parameter) if parameter is not None else None))
+        for name, buffer in module._buffers.items():
+            parts.append(("buffer", name, _tensor_key(buffer) if buffer is not None else None))
+        for name, child in module._modules.items():
+            parts.append(("module", name, self.of(child) if child is not None else None))
+        key = self._interned.setdefault(tuple(parts), len(self._interned))
+        self._by_module[id(module)] = key
+        self._alive.append(module)
+        return key
+
+
+def _tensor_key(tensor: torch.Tensor) -> tuple:
+    return type(tensor), tuple(tensor.shape), tensor.dtype, tensor.device, tensor.requires_grad
+
+
+def _value_key(value: Any, depth: int = 0) -> Hashable:
+    if isinstance(value, _PLAIN):
+        return type(value), value
+    if isinstance(value, torch.Tensor):
+        return _tensor_key(value)
+    if isinstance(value, (tuple, list, frozenset)) and depth < 2 and len(value) <= _MAX_ITEMS:
+        items = sorted(value, key=repr) if isinstance(value, frozenset) else value
+        return type(value), tuple(_value_key(item, depth + 1) for item in items)
+    if isinstance(value, set) and len(value) <= _MAX_ITEMS and all(isinstance(item, _PLAIN) for item in value):
+        return set, frozenset(value)
+    return "object", id(value)
+
+
+# --- the concrete side: which calls of a replayed root call are the same block -------------------
+
+
+def concrete_groups(ops: list, modules: list, root: int, end: int, root_module: nn.Module,
+                    fingerprints: Fingerprints) -> dict[int, Hashable]:  # fmt: skip
+    """``offset -> group`` for the module calls ``root+1 .. end-1`` (offset = index - root) that
+    have a twin: an identical module whose concrete call did the same ops, at the same lines,
+    with the same sizes, and the same module calls inside."""
+    by_path = _modules_by_path(root_module, modules[root][_CALL_PATH])
+    first_pass: dict[tuple, list[int]] = {}
+    for i in range(root + 1, end):
+        module = by_path.get(modules[i][_CALL_PATH])
+        if module is None or modules[i][_CALL_FAILED] or modules[i][_CALL_END] is None:
+            continue
+        first_pass.setdefault((type(module), fingerprints.of(module)), []).append(i)
+    op_keys: dict[int, tuple] = {}
+
+    def op_key(j: int, call: int) -> tuple:
+        raw = ops[j]
+        found = op_keys.get(j)
+        if found is None:
+            found = op_keys[j] = (
+                raw[0], raw[2], raw[3], tuple(m[0] for m in raw[_OP_INPUTS]), tuple(m[0] for m in raw[_OP_OUTPUTS]),
+                raw[6],
+            )  # fmt: skip
+        module = raw[_OP_MODULE]
+        return found, (module - call if module is not None else None)
+
+    groups: dict[int, Hashable] = {}
+    for identity, members in first_pass.items():
+        if len(members) < 2:
+            continue
+        by_key: dict[tuple, list[int]] = {}
+        for i in members:
+            call = modules[i]
+            last = _subtree_end(modules, i, end)
+            prefix = len(call[_CALL_PATH])
+            inner = tuple(
+                (modules[k][_CALL_PATH][prefix:], modules[k][_CALL_TYPE], modules[k][_CALL_FAILED],
+                 modules[k][_CALL_FIRST] - call[_CALL_FIRST])
+                for k in range(i + 1, last)
+            )  # fmt: skip
+            done = tuple(op_key(j, i) for j in range(call[_CALL_FIRST], call[_CALL_END]))
+            by_key.setdefault((identity, inner, done), []).append(i)
+        for key, same in by_key.items():
+            if len(same) > 1:
+                group = hash(key), same[0]
+                for i in same:
+                    groups[i - root] = group
+    return groups
+
+
+def model_groups(model: nn.Module, fingerprints: Fingerprints) -> dict[int, Hashable]:
+    """``id(module) -> group`` for the modules of ``model`` that have an identical twin in it
+    (``trace_shapes``: no concrete run to compare with)."""
+    seen: dict[int, list[int]] = {}
+    for module in _all_modules(model):
+        seen.setdefault(fingerprints.of(module), []).append(id(module))
+    return {module: key for key, members in seen.items() if len(members) > 1 for module in members}
+
+
+def _subtree_end(modules: list, i: int, end: int) -> int:
+    depth = modules[i][_CALL_DEPTH]
+    k = i + 1
+    while k < end and modules[k][_CALL_DEPTH] > depth:
+        k += 1
+    return k
+
+
+def _all_modules(model: nn.Module) -> Iterable[nn.Module]:
+    seen: set[int] = set()
+    stack = [model]
+    while stack:
+        module = stack.pop()
+        if id(module) in seen:
+            continue
+        seen.add(id(module))
+        yield module
+        stack.extend(child for _, child in child_modules(module))
+
+
+def _modules_by_path(root: nn.Module, root_path: str) -> dict[str, nn.Module]:
+    """``path -> module`` as the recorder names them (``module_paths``), under ``root``."""
+    found: dict[str, nn.Module] = {}
+    seen: set[int] = set()
+
+    def visit(module: nn.Module, path: str) -> None:
+        if id(module) in seen:
+            return
+        seen.add(id(module))
+        found[path] = module
+        for name, child in child_modules(module):
+            visit(child, f"{path}.{name}" if path else name)
+
+    visit(root, root_path)
+    return found
+
+
+# --- the fake side: replaying a block once -------------------------------------------------------
+
+
+@dataclass
+class _Block:
+    """A replayed call, kept to stand for its twins."""
+
+    ops: list  # the op entries of the call, in order
+    calls: list  # its module call entries (itself first)
+    first_call: int  # the index the call was recorded at (entries refer to calls by index)
+    input_ids: list[int]  # ids of its input tensors, in signature order
+    output: Any  # output skeleton: ("tensor", index into output_tensors) / ("input", i) / containers / values
+    output_tensors: list[torch.Tensor]
+    indirect: set[int]  # offsets (within calls) of calls a library helper made
+
+
+class BlockReuse:
+    """Routes the module calls of one fake run (see :func:`ts.module_calls_through`): a call whose
+    group (``group_of(module, offset)``) and input signature match a finished call is spliced
+    from it; any other call runs, and is kept if it has a group."""
+
+    def __init__(self, recorder: Any, mode: Any, group_of: Callable[[nn.Module, int], Hashable | None],
+                 rename: bool = True) -> None:  # fmt: skip
+        self.recorder = recorder
+        self.mode = mode
+        self.group_of = group_of
+        self.rename = rename  # give the copies' tensors their own ids (the records are a trace's: dataflow)
+        self.done: dict[tuple, _Block] = {}
+        self.reused = 0  # calls spliced
+        self._fresh_ids = itertools.count(-1, -1)  # ids of tensors a spliced call "made"
+
+    def call(self, module: nn.Module, args: tuple, kwargs: dict, run: Callable[[], Any], caller: Any = None) -> Any:
+        """``module(*args, **kwargs)``: spliced from a finished twin, else ``run()``; ``caller`` is
+        the frame that called the module."""
+        recorder = self.recorder
+        if recorder._model_only and id(module) not in recorder._paths:
+            return run()  # not recorded: not a block of the model
+        offset = len(recorder.modules)
+        group = self.group_of(module, offset)
+        if group is None:
+            return run()
+        inputs: list[torch.Tensor] = []
+        signature = _signature((args, kwargs), inputs)
+        if signature is None:
+            return run()
+        block = self.done.get((group, signature))
+        if block is not None:
+            return self._splice(block, module, inputs, caller)
+        first_op = len(recorder.ops)
+        result = run()
+        calls = recorder.modules[offset:]
+        if calls and calls[0][_CALL_ID] == id(module) and not any(c[_CALL_FAILED] for c in calls):
+            outputs: list[torch.Tensor] = []
+            skeleton = _output_skeleton(result, {id(t): i for i, t in enumerate(inputs)}, outputs)
+            if skeleton is not None:
+                indirect = {k - offset for k in recorder.indirect_calls if k >= offset}
+                self.done[(group, signature)] = _Block(
+                    [list(entry) for entry in recorder.ops[first_op:]], [list(c) for c in calls], offset,
+                    [id(t) for t in inputs], skeleton, outputs, indirect,
+                )  # fmt: skip
+        return result
+
+    def _splice(self, block: _Block, module: nn.Module, inputs: list[torch.Tensor], caller: Any) -> Any:
+        recorder = self.recorder
+        with DisableTorchFunction(), self.mode:  # new fakes, not recorded as ops
+            outputs = []
+            for tensor in block.output_tensors:  # an alias has the same sizes and costs no sympy work
+                made = tensor.detach()
+                outputs.append(made.requires_grad_(True) if tensor.requires_grad else made)
+        source_first = block.calls[0][_CALL_FIRST]
+        if self.rename:
+            ids = dict(zip(block.input_ids, (id(t) for t in inputs)))
+            ids.update(zip((id(t) for t in block.output_tensors), (id(t) for t in outputs)))
+            for entry in block.ops:  # tensors made inside the block get new ids
+                for meta in entry[_OP_OUTPUTS]:
+                    ids.setdefault(meta[4], next(self._fresh_ids))
+            renamed = lambda metas: _renamed(metas, ids)  # noqa: E731
+        else:
+            renamed = lambda metas: metas  # noqa: E731
+        first_op, first_call = len(recorder.ops), len(recorder.modules)
+        stack = recorder._stack
+        parent, depth = (stack[-1] if stack else None), len(stack)
+        source_path = block.calls[0][_CALL_PATH]
+        path = recorder._paths.get(id(module), source_path)
+        submodules = _modules_by_path(module, path)
+        frame = user_frame(caller)  # the line that called the module, as the recorder finds it
+        shift = first_call - block.first_call
+        for k, call in enumerate(block.calls):
+            copy = list(call)
+            copy[_CALL_PATH] = path + call[_CALL_PATH][len(source_path) :]
+            sub = submodules.get(copy[_CALL_PATH])
+            key = copy[_CALL_ID] = id(sub) if sub is not None else call[_CALL_ID]
+            copy[_CALL_COUNT] = recorder._calls[key] = recorder._calls.get(key, 0) + 1
+            copy[_CALL_PARENT] = parent if k == 0 else call[_CALL_PARENT] + shift
+            copy[_CALL_DEPTH] = depth + call[_CALL_DEPTH] - block.calls[0][_CALL_DEPTH]
+            copy[_CALL_FIRST] = first_op + call[_CALL_FIRST] - source_first
+            copy[_CALL_END] = first_op + call[_CALL_END] - source_first
+            copy[_CALL_INPUTS] = renamed(call[_CALL_INPUTS])
+            copy[_CALL_OUTPUTS] = renamed(call[_CALL_OUTPUTS])
+            if k == 0 and frame is not None:
+                copy[_CALL_CODE], copy[_CALL_LASTI] = frame.f_code, frame.f_lasti
+            recorder.modules.append(CallEntry(*copy))
+            if k in block.indirect:
+                recorder.indirect_calls.add(first_call + k)
+        for entry in block.ops:
+            copy = list(entry)
+            if copy[_OP_MODULE] is not None:
+                copy[_OP_MODULE] += shift
+            copy[_OP_INPUTS] = renamed(entry[_OP_INPUTS])
+            copy[_OP_OUTPUTS] = renamed(entry[_OP_OUTPUTS])
+            recorder.ops.append(OpEntry(*copy))
+        self.reused += 1
+        return _rebuild_output(block.output, outputs, inputs)
+
+
+def _renamed(entries: tuple[TensorEntry, ...], ids: dict[int, int]) -> tuple[TensorEntry, ...]:
+    return tuple(entry._replace(tensor_id=ids.get(entry.tensor_id, entry.tensor_id)) for entry in entries)
+
+
+def _signature(value: Any, tensors: list[torch.Tensor], depth: int = 0) -> Hashable | None:
+    """A hashable image of a call's arguments: fake tensors by symbolic sizes and strides; ``None``
+    when it cannot be made (too deep, an unhashable value)."""
+    if isinstance(value, torch.Tensor):
+        for i, seen in enumerate(tensors):
+            if seen is value:
+                return "same", i
+        tensors.append(value)
+        if not ts.is_fake(value):
+            return "real", id(value)
+        return ("tensor", tuple(ts.size_expr(s) for s in value.shape), tuple(ts.size_expr(s) for s in value.stride()),
+                value.dtype, value.device, value.requires_grad)  # fmt: skip
+    if isinstance(value, _PLAIN):
+        return type(value), value
+    if depth >= 4:
+        return None
+    if isinstance(value, (tuple, list)):
+        items = tuple(_signature(item, tensors, depth + 1) for item in value)
+        return None if None in items else (type(value), items)
+    if isinstance(value, dict):
+        items = tuple((key, _signature(item, tensors, depth + 1)) for key, item in value.items())
+        return None if any(item is None for _, item in items) else ("dict", items)
+    return "object", id(value)
+
+
+def _output_skeleton(value: Any, inputs: dict[int, int], tensors: list[torch.Tensor], depth: int = 0) -> Any:
+    """``value`` with each tensor as ``("input", i)`` (returned unchanged) or ``("tensor", k)``;
+    ``None`` when it holds something a twin could not return (an object)."""
+    if isinstance(value, torch.Tensor):
+        if id(value) in inputs:
+            return "input", inputs[id(value)]
+        if not ts.is_fake(value):
+            return None
+        tensors.append(value)
+        return "tensor", len(tensors) - 1
+    if isinstance(value, _PLAIN):
+        return "value", value
+    if depth >= 4:
+        return None
+    if isinstance(value, (tuple, list)) and (type(value) in (tuple, list) or hasattr(value, "_fields")):
+        items = [_output_skeleton(item, inputs, tensors, depth + 1) for item in value]
+        return None if None in items else ("sequence", type(value), items)
+    if type(value) is dict:
+        items = {key: _output_skeleton(item, inputs, tensors, depth + 1) for key, item in value.items()}
+        return None if None in items.values() else ("dict", items)
+    return None
+
+
+def _rebuild_output(skeleton: Any, outputs: list[torch.Tensor], inputs: list[torch.Tensor]) -> Any:
+    kind = skeleton[0]
+    if kind == "tensor":
+        return outputs[skeleton[1]]
+    if kind == "input":
+        return inputs[skeleton[1]]
+    if kind == "value":
+        return skeleton[1]
+    if kind == "dict":
+        return {key: _rebuild_output(item, outputs, inputs) for key, item in skeleton[1].items()}
+    _, kind_type, items = skeleton
+    rebuilt = [_rebuild_output(item, outputs, inputs) for item in items]
+    if kind_type in (tuple, list):
+        return kind_type(rebuilt)
+    return kind_type(*rebuilt)  # a named tuple

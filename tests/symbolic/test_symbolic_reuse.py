@@ -1,0 +1,198 @@
+"""Repeated blocks are replayed once: the expressions are those of a full replay, block for block."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import shapetrace
+from shapetrace.symbolic import engine, shapes
+
+EXAMPLES = {  # example file -> the function its main() runs
+    "tokenize_image": "tokenize_image", "mlp": "mlp", "patch_embed": "patch_embedding", "attention": "attention",
+    "conv_rules": "conv_rules", "fashion_cnn": "fashion_cnn",
+}  # fmt: skip
+
+
+def everything(t) -> tuple:
+    """Every expression the pass gave, and its verdicts."""
+    return (
+        [(tuple(m.expr for m in op.inputs), tuple(m.expr for m in op.outputs)) for op in t.ops],
+        [(tuple(m.expr for m in c.inputs), tuple(m.expr for m in c.outputs)) for c in t.modules],
+        [(s.dim, s.expr, s.op_index, s.reason) for s in t.specializations],
+        t.dims, t.symbolic.state, t.symbolic.reason,
+    )  # fmt: skip
+
+
+def with_and_without_reuse(monkeypatch, run) -> tuple:
+    """``run()`` traced twice, and the pass run: blocks reused, then every block replayed."""
+    reused = run()
+    reused.symbolic
+    with monkeypatch.context() as patched:
+        patched.setattr(engine, "concrete_groups", lambda *args: {})
+        full = run()
+        full.symbolic
+    return reused, full
+
+
+class Block(nn.Module):
+    def __init__(self, dim: int, heads: int, layer_idx: int) -> None:
+        super().__init__()
+        self.layer_idx = layer_idx  # numbers the copies: not compared
+        self.heads = heads
+        self.norm = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+
+    def forward(self, x):
+        B, N, D = x.shape
+        q, k, v = self.qkv(self.norm(x)).view(B, N, 3, self.heads, D // self.heads).unbind(2)  # 3 x (B, N, h, d)
+        y = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))  # (B, h, N, d)
+        x = x + y.transpose(1, 2).reshape(B, N, D)  # (B, N, D)
+        return x + self.mlp(x)  # (B, N, D)
+
+
+class Stack(nn.Module):
+    def __init__(self, depth: int = 6, dim: int = 32, vocab: int = 50) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.blocks = nn.ModuleList(Block(dim, 4, i) for i in range(depth))
+        self.head = nn.Linear(dim, vocab)
+
+    def forward(self, ids):
+        x = self.embed(ids)  # (B, N, D)
+        for block in self.blocks:
+            x = block(x)  # (B, N, D)
+        return self.head(x)  # (B, N, V)
+
+
+def test_a_stack_of_identical_blocks_is_replayed_once(monkeypatch):
+    model = Stack().eval()
+    ids = torch.randint(0, 50, (2, 9))
+
+    def run():
+        with torch.no_grad(), shapetrace.trace(model, dims="B N") as t:
+            model(ids)
+        return t
+
+    reused, full = with_and_without_reuse(monkeypatch, run)
+    assert reused.symbolic.reused_calls == 5 and full.symbolic.reused_calls == 0  # blocks 1-5 spliced from block 0
+    assert everything(reused) == everything(full)
+    last = next(op for op in reversed(reused.ops) if op.module == "blocks.5.mlp.2")
+    assert last.outputs[0].expr == "(B, N, 32)" and reused.modules[-1].outputs[0].expr == "(B, N, 50)"
+    assert [c.call for c in reused.modules if c.path == "blocks.5.mlp.0"] == [1]
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_the_examples_give_the_same_expressions_with_reuse(monkeypatch, examples, name):
+    def run():
+        with shapetrace.trace() as t:
+            getattr(examples.load(name), EXAMPLES[name])()
+        return t
+
+    reused, full = with_and_without_reuse(monkeypatch, run)
+    assert everything(reused) == everything(full)
+
+
+def test_blocks_that_differ_are_not_reused(monkeypatch):
+    class Window(nn.Module):
+        def __init__(self, window: int) -> None:
+            super().__init__()
+            self.window = window  # a hyperparameter: compared
+            self.lin = nn.Linear(8, 8)
+
+        def forward(self, x):
+            return self.lin(x[:, : self.window])  # (B, min(T, window), 8)
+
+    class Windows(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.short, self.long, self.again = Window(4), Window(16), Window(16)
+
+        def forward(self, x):
+            return self.short(x), self.long(x), self.again(x)
+
+    model = Windows()
+    with shapetrace.trace(model, dims="B T D") as t:
+        model(torch.rand(2, 16, 8))  # T = 16 = window: the same concrete sizes, other expressions
+    outputs = {call.path: call.outputs[0].expr for call in t.modules if call.path}
+    # `x[:, :16]` fixes T to 16 (and the Linear D to 8): their sizes are T and D by value only
+    assert outputs["short.lin"] == "(B, 4, D?)" and outputs["long.lin"] == outputs["again.lin"] == "(B, T?, D?)"
+    assert t.symbolic.reused_calls == 1  # `again` from `long`, never from `short`
+
+
+def test_a_block_called_on_other_sizes_runs_again():
+    class Pyramid(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Conv2d(3, 4, 1)
+            self.block = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU())
+
+        def forward(self, x):
+            a = self.block(self.stem(x))  # (B, 4, H, W)
+            b = self.block(F.max_pool2d(a, 2))  # (B, 4, H//2, W//2)
+            return self.block(F.max_pool2d(b, 2))  # (B, 4, H//4, W//4)
+
+    model = Pyramid()
+    with shapetrace.trace(model, dims="B C H W") as t:
+        model(torch.rand(2, 3, 16, 16))
+    assert [c.outputs[0].expr for c in t.modules if c.path == "block"] == [
+        "(B, 4, H, W)", "(B, 4, H/2, W/2)", "(B, 4, H/4, W/4)",  # 16 is divisible by 4
+    ]  # fmt: skip
+    assert t.symbolic.reused_calls == 0
+
+
+def test_gpt2_layers_from_a_config_are_reused_with_the_same_expressions(monkeypatch):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.GPT2Config(n_layer=4, n_head=2, n_embd=32, vocab_size=100, n_positions=32)
+    model = transformers.GPT2LMHeadModel(config).eval()
+    ids = torch.randint(0, 100, (2, 7))
+
+    def run():
+        with torch.no_grad(), shapetrace.trace(model, dims={"input_ids": "B T"}) as t:
+            model(input_ids=ids)
+        return t
+
+    reused, full = with_and_without_reuse(monkeypatch, run)
+    assert everything(reused) == everything(full)
+    assert reused.symbolic.state == "ran" and reused.symbolic.reused_calls >= 3
+    assert reused.ops[-1].outputs[0].expr == "(B, T, 100)"
+
+
+def test_vit_layers_from_a_config_are_reused_with_the_same_expressions(monkeypatch):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.ViTConfig(hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
+                                    intermediate_size=64, image_size=32, patch_size=8)  # fmt: skip
+    model = transformers.ViTModel(config).eval()
+    images = torch.rand(2, 3, 32, 32)
+
+    def run():
+        with torch.no_grad(), shapetrace.trace(model, dims="B C H W") as t:
+            model(images)
+        return t
+
+    reused, full = with_and_without_reuse(monkeypatch, run)
+    assert everything(reused) == everything(full)
+    assert reused.symbolic.reused_calls >= 3
+
+
+def test_trace_shapes_reuses_identical_blocks_of_the_model(monkeypatch):
+    with torch.device("meta"):
+        model = Stack(depth=8)
+
+    def run():
+        return shapetrace.trace_shapes(model, shapetrace.TensorSpec("B N", dtype=torch.long), B=2, N=64)
+
+    reused = run()
+    with monkeypatch.context() as patched:
+        patched.setattr(shapes, "model_groups", lambda *args: {}, raising=False)
+        import shapetrace.symbolic.reuse as reuse_module
+
+        patched.setattr(reuse_module, "model_groups", lambda *args: {})
+        full = run()
+    assert everything(reused) == everything(full)
+    assert reused.ops[-1].outputs[0].expr == "(B, N, 50)"
+    assert len(reused.ops) == len(full.ops) and [op.module for op in reused.ops] == [op.module for op in full.ops]
+    assert [op.line for op in reused.ops] == [op.line for op in full.ops]
