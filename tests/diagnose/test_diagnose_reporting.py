@@ -22,7 +22,7 @@ def test_the_exception_keeps_its_type_and_message_and_gains_a_note(run_failing, 
     plain = plain_error(model, x)
     assert type(error) is type(plain) and str(error) == str(plain) and error.args == plain.args
     (note,) = error.__notes__
-    with pytest.raises(Exception), trace(model, symbolic=False) as concrete:
+    with pytest.raises(type(error)), trace(model, symbolic=False) as concrete:
         model(x)
     assert note == concrete.diagnostics[0].note()  # the note is made from the concrete records
     assert note.startswith(f"shapetrace: matmul-shape: `linear` in fc1 (Linear) at {d.location}\n")
