@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import gc
 import logging
 import random
 import warnings
+import weakref
 
 import numpy as np
 import pytest
@@ -98,3 +101,34 @@ def test_symbolic_off_keeps_concrete_shapes_and_records_no_arguments(monkeypatch
         x.sum()
     assert t.symbolic.state == "skipped" and t.ops[0].outputs[0].expr is None
     assert kept == []
+
+
+@dataclasses.dataclass
+class Batch:
+    images: torch.Tensor
+    scale: float
+
+
+class TakesABatch(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        B, C, H, W = batch.images.shape
+        return self.conv(batch.images).view(B, -1, H * W) * batch.scale
+
+
+def test_tensors_inside_an_object_argument_are_not_kept_alive_and_still_replayed():
+    model = TakesABatch()
+    batch = Batch(torch.rand(2, 3, 16, 16), 0.5)
+    with shapetrace.trace(model) as t:
+        model(batch)
+    images = weakref.ref(batch.images)
+    del batch
+    gc.collect()
+    assert images() is None  # the trace kept the argument's metadata, not its tensor
+    assert t.ops[0].op == "conv2d" and t.ops[0].outputs[0].shape == (2, 8, 16, 16)
+    batch_dim, channels, pixels = t.ops[1].outputs[0].expr.strip("()").split(", ")
+    assert t.symbolic.state == "ran" and channels == "8"
+    assert not batch_dim.isdigit() and "*" in pixels  # replayed on fakes: sizes stay symbolic

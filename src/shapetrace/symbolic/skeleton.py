@@ -83,9 +83,22 @@ def _plain(value: Any, depth: int) -> Any:
     return Opaque(kind.__name__)
 
 
+class ObjectSlots:
+    """An object holding tensors in its attributes (a dataclass instance, a config or batch
+    object): its class and its attributes, tensors as :class:`TensorSlot`. The trace keeps this,
+    not the object, so the object's tensors are not kept alive; the replay rebuilds a copy."""
+
+    __slots__ = ("cls", "attributes")
+
+    def __init__(self, cls: type, attributes: dict[str, Any]) -> None:
+        self.cls = cls
+        self.attributes = attributes
+
+
 def call_arguments(value: Any, depth: int = 0) -> Any:
-    """A module call's argument with tensors as :class:`TensorSlot` inside tuples, lists, dicts
-    and named tuples; other objects are kept as they are."""
+    """A module call's argument with tensors as :class:`TensorSlot` inside tuples, lists, dicts,
+    named tuples and the attributes of plain objects (:class:`ObjectSlots`); other objects are
+    kept as they are."""
     kind = type(value)
     if kind in _PLAIN:
         return value
@@ -99,6 +112,13 @@ def call_arguments(value: Any, depth: int = 0) -> Any:
         return {key: call_arguments(item, depth + 1) for key, item in value.items()}
     if isinstance(value, tuple) and hasattr(value, "_fields"):
         return kind(*(call_arguments(item, depth + 1) for item in value))
+    attributes = getattr(value, "__dict__", None)
+    if (
+        type(attributes) is dict
+        and not isinstance(value, (torch.nn.Module, type))
+        and any(isinstance(item, torch.Tensor) for item in attributes.values())
+    ):
+        return ObjectSlots(kind, {name: call_arguments(item, depth + 1) for name, item in attributes.items()})
     return value
 
 
@@ -130,6 +150,12 @@ def rebuild(value: Any, tensor_for: Any, copy_object: Any, depth: int = 0) -> An
         return {key: rebuild(item, tensor_for, copy_object, depth + 1) for key, item in value.items()}
     if isinstance(value, tuple) and hasattr(value, "_fields"):
         return kind(*(rebuild(item, tensor_for, copy_object, depth + 1) for item in value))
+    if kind is ObjectSlots:
+        made = object.__new__(value.cls)
+        vars(made).update(
+            {name: rebuild(item, tensor_for, copy_object, depth + 1) for name, item in value.attributes.items()}
+        )
+        return made
     return copy_object(value)
 
 
@@ -145,6 +171,9 @@ def slots(value: Any) -> list[TensorSlot]:
                 visit(sub)
         elif type(item) is dict:
             for sub in item.values():
+                visit(sub)
+        elif type(item) is ObjectSlots:
+            for sub in item.attributes.values():
                 visit(sub)
 
     visit(value)
