@@ -60,6 +60,15 @@ CATS = frozenset({"cat", "concat", "concatenate"})
 VIEWS = frozenset({"view", "reshape"})
 CONVS = frozenset({"conv1d", "conv2d", "conv3d"})
 CONV_TRANSPOSES = frozenset({"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
+POOLS = frozenset(
+    f"{kind}_pool{n}d{suffix}" for kind in ("max", "avg") for n in (1, 2, 3) for suffix in ("", "_with_indices")
+    if not (kind == "avg" and suffix)
+)  # fmt: skip
+# Losses that compare an input with a target elementwise (they broadcast a target of another shape).
+ELEMENTWISE_LOSSES = frozenset(
+    {"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+     "binary_cross_entropy_with_logits", "soft_margin_loss"}
+)  # fmt: skip
 
 # Operand names of common ops, in the order the recorder lists their tensors.
 SIGNATURES: dict[str, tuple[str, ...]] = {
