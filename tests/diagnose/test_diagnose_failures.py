@@ -134,7 +134,8 @@ def test_conv_channel_mismatch_names_the_layer(run_failing):
         in d.message
     )
     assert "channels-last" not in d.message  # its last dim is 8 by coincidence: H = W = 8
-    assert d.fix.startswith("`nn.Conv2d(in_channels=6, ...)` fits this input")
+    assert d.fix.startswith("`nn.Conv2d(6, 16, kernel_size=3, padding=1)` fits this input (at planted.py:")
+    assert d.fix_checked and [e.text for e in d.edits] == ["6"]  # conv2's in_channels, where it is built
 
 
 def test_conv_on_a_channels_last_image_says_so(run_failing):
@@ -150,7 +151,7 @@ def test_layer_norm_built_for_another_width(run_failing):
         "`norm` (LayerNorm) normalizes the last 1 dim of its input, built for (16,), but `x` (2, 5, 32) ends with (32,)"
         in d.message
     )
-    assert d.fix == "`nn.LayerNorm(32)` fits this input"
+    assert d.fix.startswith("`nn.LayerNorm(32)` fits this input (at planted.py:") and d.fix_checked
 
 
 def test_dtype_mismatch_finds_where_the_dtype_changed(run_failing):

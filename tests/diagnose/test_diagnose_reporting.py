@@ -25,7 +25,7 @@ def test_the_exception_keeps_its_type_and_message_and_gains_a_note(run_failing, 
     assert note == d.note()
     assert note.startswith(f"shapetrace: matmul-shape: `linear` in fc1 (Linear) at {d.location}\n")
     flat = " ".join(note.split())  # the note wraps at 100 columns
-    assert "`fc1` (Linear) has in_features=192" in flat and "Fix: `nn.Linear(in_features=300" in flat
+    assert "`fc1` (Linear) has in_features=192" in flat and "Fix (checked): `nn.Linear(in_features=300" in flat
     printed = "".join(traceback.format_exception(error))
     assert printed.index(str(error)) < printed.index("shapetrace: matmul-shape")  # a plain traceback shows it
 

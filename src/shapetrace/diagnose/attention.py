@@ -38,8 +38,12 @@ def explain_sdpa(f: FailingOp) -> Diagnostic | None:
                 text, edits = changed_operand(f, i, new)
                 check = replay.check({i: lambda t: t.transpose(1, 2)}) if replay else None
                 message = f"{wrong} {f.q(i)} {f.inputs[i].shape_text()} looks like (B, N, h, d): its heads are dim 2."
-                return f.diagnostic("attention-shape", message, Fix(f"`{text}`" if edits else f"`{new}`", edits, check))
-        return f.diagnostic("attention-shape", f"{wrong} (query (..., L, E), key (..., S, E), value (..., S, Ev)).")
+                return f.diagnostic(
+                    "attention-shape", message, Fix(f"`{text}`" if edits else f"`{new}`", edits, check)
+                )
+        return f.diagnostic(
+            "attention-shape", f"{wrong} (query (..., L, E), key (..., S, E), value (..., S, Ev))."
+        )
     m = _mask_operand(f)
     if m is None:
         return None
@@ -51,7 +55,7 @@ def explain_sdpa(f: FailingOp) -> Diagnostic | None:
     scores = (*batch, q.shape[-2], k.shape[-2])
     if not incompatible_columns([mask.shape, scores]):
         return None
-    names = ("B", "h", "L", "S")[-len(scores):] if len(scores) <= 4 else None
+    names = ("B", "h", "L", "S")[-len(scores) :] if len(scores) <= 4 else None
     generic = f"({', '.join(names)})" if names else "(..., L, S)"
     message = (
         f"`attn_mask` must broadcast to the scores' shape {generic} = {dims_text(scores)}: queries L by keys S. "
@@ -126,7 +130,9 @@ def explain_einsum(f: FailingOp) -> Diagnostic | None:
         return None
     letter, seen = conflict
     sizes = " and ".join(f"{size} in operand {i} ({f.q(i)})" for i, size in seen)
-    message = f"{call}: subscript {letter} is {sizes}: each letter names one size, in every operand it appears in."
+    message = (
+        f"{call}: subscript {letter} is {sizes}: each letter names one size, in every operand it appears in."
+    )
     details = _letter_table(subscripts, shapes, f.roles, letter)
     fixed = _permuted_equation(subscripts, shapes, rhs, [i for i, _ in seen][1:] + [seen[0][0]])
     if fixed is None:
@@ -163,14 +169,17 @@ def _letter_table(subscripts: list[str], shapes: list[tuple], roles: list[str], 
     lines = [head]
     for letter in letters:
         cells = [
-            str(shape[subs.index(letter)]) if letter in subs else "-" for subs, shape in zip(subscripts, shapes)
+            str(shape[subs.index(letter)]) if letter in subs else "-"
+            for subs, shape in zip(subscripts, shapes)
         ]
         mark = "  ✗" if letter == bad else ""
         lines.append(f"{letter:<9}  " + "  ".join(c.rjust(width) for c in cells) + mark)
     return lines
 
 
-def _permuted_equation(subscripts: list[str], shapes: list[tuple], rhs: str, order: list[int]) -> tuple[int, str] | None:
+def _permuted_equation(
+    subscripts: list[str], shapes: list[tuple], rhs: str, order: list[int]
+) -> tuple[int, str] | None:
     """An equation in which one operand's subscripts are reordered so that every letter has one
     size: the operand tried first is the one listed first in ``order``; fewest letters moved."""
     for i in order:

@@ -51,11 +51,14 @@ class CallSite:
         replaced by its new text, on one line."""
         node = node or self.node
         starts = _line_starts(self.source)
-        begin, end = _char_offset(self.source, starts, node.lineno, node.col_offset), _char_offset(
-            self.source, starts, node.end_lineno, node.end_col_offset
+        begin, end = (
+            _char_offset(self.source, starts, node.lineno, node.col_offset),
+            _char_offset(self.source, starts, node.end_lineno, node.end_col_offset),
         )
         text = self.source[begin:end]
-        for sub, new in sorted(changes.items(), key=lambda item: (item[0].lineno, item[0].col_offset), reverse=True):
+        for sub, new in sorted(
+            changes.items(), key=lambda item: (item[0].lineno, item[0].col_offset), reverse=True
+        ):
             a = _char_offset(self.source, starts, sub.lineno, sub.col_offset) - begin
             b = _char_offset(self.source, starts, sub.end_lineno, sub.end_col_offset) - begin
             if 0 <= a <= b <= len(text):

@@ -109,7 +109,9 @@ class Replay:
         self.devices = tuple(devices) if devices is not None else ("meta",) * len(self.inputs)
 
     @classmethod
-    def of(cls, func: Callable | None, call: CallArguments | None, inputs: Sequence[TensorMeta]) -> Replay | None:
+    def of(
+        cls, func: Callable | None, call: CallArguments | None, inputs: Sequence[TensorMeta]
+    ) -> Replay | None:
         """A replay, when every argument is plain (no opaque object) and every shape is known."""
         if func is None or call is None or len(call.contiguous) != len(inputs):
             return None
@@ -174,7 +176,9 @@ class Replay:
         return fixed(self.run, repaired)
 
 
-def site_arguments(node: ast.AST, operand_nodes: Sequence[ast.AST | None], method: bool) -> CallArguments | None:
+def site_arguments(
+    node: ast.AST, operand_nodes: Sequence[ast.AST | None], method: bool
+) -> CallArguments | None:
     """The arguments of a call that did not fail (so none were kept), read from its source: each
     operand's expression becomes its :class:`OperandRef`, literals (``2``, ``-1``,
     ``float("-inf")``, ``(1, 2)``) their values. ``None`` when any other argument is there."""

@@ -125,7 +125,8 @@ def _groups(building: Building, site: CallSite | None, call: str) -> tuple[str, 
         counts, name, position = (in_ch, out_ch), "groups", 6
         what = (
             f"splits in_channels={in_ch} and out_channels={out_ch} into groups={groups} groups, but "
-            + " and ".join(f"{c}" for c in counts if c % groups) + f" is not a multiple of {groups}"
+            + " and ".join(f"{c}" for c in counts if c % groups)
+            + f" is not a multiple of {groups}"
         )
     else:
         return None

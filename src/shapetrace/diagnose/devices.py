@@ -75,7 +75,9 @@ def _fails_then_runs(original: Replay, repaired: Replay) -> bool:
     return False
 
 
-def _reference_device(f: FailingOp, considered: list[int], origins: dict[int, Origin], devices: set[str]) -> str:
+def _reference_device(
+    f: FailingOp, considered: list[int], origins: dict[int, Origin], devices: set[str]
+) -> str:
     """The device the op should run on: the model's, or that of operands from the model."""
     model = f.flow.model_device()
     if model in devices:
@@ -111,19 +113,25 @@ def describe_device_origin(role: str, meta: TensorMeta, origin: Origin, referenc
         site = flow.site(made)
         target = f"{name}.device" if name else None
         if origin.kind == "factory-with-device":
-            return sentence, Fix(f"pass `device={target or '<a tensor on ' + reference + '>.device'}` to {origin.text}")
+            return sentence, Fix(
+                f"pass `device={target or '<a tensor on ' + reference + '>.device'}` to {origin.text}"
+            )
         if site is not None and site.is_call_of(made.op) and made.qualname not in NO_DEVICE_KWARG and target:
             change = site.keyword_change("device", target)
             return sentence, Fix(f"`{site.rewritten(change)}`", site.edits(change))
-        return sentence, Fix(f"move it where it is made: `.to({target or '<a tensor on the model device>.device'})`")
+        return sentence, Fix(
+            f"move it where it is made: `.to({target or '<a tensor on the model device>.device'})`"
+        )
     if origin.kind == "moved" and made is not None:
         sentence = f"{q(role)} is on {device}: {origin.text}."
         site = flow.site(made)
         name = name_at(flow, made, at, reference, ref_name) or "x"
         if site is not None and isinstance(site.node, ast.Call) and isinstance(site.node.func, ast.Attribute):
             kept = site.text(site.node.func.value)
-            return sentence, Fix(f"keep it on the device: `{kept}` (without `.{made.op}(...)`)",
-                                 site.edits({site.node: kept}))  # fmt: skip
+            move = site.text()[len(kept) :] if site.text().startswith(kept) else f".{made.op}(...)"
+            return sentence, Fix(
+                f"keep it on the device: `{kept}` (without `{move}`)", site.edits({site.node: kept})
+            )
         return sentence, Fix(f"remove that move, or bring it back with `.to({name}.device)`")
     if origin.kind == "attribute":
         attribute = flow.attributes.get(origin.key[1])
@@ -182,15 +190,23 @@ def register_buffer_fix(attribute: ModuleAttribute) -> Fix:
     found = assignment_of(attribute.owner, name)
     where = f" (instead of `self.{name} = ...` at {short_location(found.file, found.line)})" if found else ""
     if "[" in attribute.name:
-        return Fix(f"keep the tensors as registered buffers{where}, one `self.register_buffer(name, tensor)` each")
+        return Fix(
+            f"keep the tensors as registered buffers{where}, one `self.register_buffer(name, tensor)` each"
+        )
     value = found.text if found else "..."
     text = f'self.register_buffer("{name}", {value})'
-    edits = found.site.edits({found.site.node: text}) if found and isinstance(found.site.node, ast.Assign) else ()
+    edits = (
+        found.site.edits({found.site.node: text}) if found and isinstance(found.site.node, ast.Assign) else ()
+    )
     return Fix(f"`{text}` in `__init__`{where}", edits)
 
 
 def explain_dtype(f: FailingOp) -> Diagnostic | None:
-    if f.name == "embedding" and f.inputs and (f.inputs[0].dtype.is_floating_point or f.inputs[0].dtype.is_complex):
+    if (
+        f.name == "embedding"
+        and f.inputs
+        and (f.inputs[0].dtype.is_floating_point or f.inputs[0].dtype.is_complex)
+    ):
         meta = f.inputs[0]
         origin = f.flow.dtype_origin(meta, f.op.index)
         replay = f.replay()

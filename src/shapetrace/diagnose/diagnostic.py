@@ -10,6 +10,10 @@ from shapetrace.capture.records import TensorMeta
 from shapetrace.capture.source import display_path
 
 ERROR, WARNING = "error", "warning"
+# Lints about devices (the others are about shapes and how the model is built).
+DEVICE_LINTS = frozenset(
+    {"factory-without-device", "unregistered-tensor", "mixed-devices", "host-sync", "cpu-meets-device"}
+)
 _NOTE_WIDTH = 100
 
 

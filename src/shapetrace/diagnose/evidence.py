@@ -199,7 +199,9 @@ class EvidenceListener(Listener):
         self.message = str(error)
 
 
-def collect_evidence(recorder: Recorder, heard: EvidenceListener, exc: BaseException | None = None) -> Evidence:
+def collect_evidence(
+    recorder: Recorder, heard: EvidenceListener, exc: BaseException | None = None
+) -> Evidence:
     """Evidence from a recorder whose trace just ended (its modules are still referenced), and
     from the exception that ended it."""
     evidence = Evidence(call=heard.call, failure_message=heard.message)

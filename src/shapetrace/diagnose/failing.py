@@ -18,7 +18,9 @@ from shapetrace.diagnose.provenance import Dataflow
 SIMPLE_NAME = re.compile(r"^[A-Za-z_][\w.]*$")
 # torch's message only confirms a kind decided from the records
 DEVICE_WORDS = re.compile(r"device", re.I)
-DTYPE_WORDS = re.compile(r"dtype|scalar type|result type|type \(|\b(Long|Int|Float|Double|Half|BFloat16|Bool)\b")
+DTYPE_WORDS = re.compile(
+    r"dtype|scalar type|result type|type \(|\b(Long|Int|Float|Double|Half|BFloat16|Bool)\b"
+)
 SHAPE_WORDS = re.compile(r"must match|broadcast|expanded size|non-singleton|doesn't match|shape", re.I)
 
 
@@ -117,7 +119,9 @@ class FailingOp:
         )  # fmt: skip
 
 
-def operand_nodes(op: OpRecord, site: CallSite | None, call: CallArguments | None = None) -> list[ast.AST | None]:
+def operand_nodes(
+    op: OpRecord, site: CallSite | None, call: CallArguments | None = None
+) -> list[ast.AST | None]:
     """Each operand's expression node in the call site, where they can be told apart."""
     n = len(op.inputs)
     nodes = site.operand_nodes(n, op.qualname.startswith("Tensor."), call) if site is not None else None
@@ -162,7 +166,11 @@ def atom(text: str) -> str:
         node = ast.parse(text, mode="eval").body
     except SyntaxError:
         return f"({text})"
-    return text if isinstance(node, (ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.Constant)) else f"({text})"
+    return (
+        text
+        if isinstance(node, (ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.Constant))
+        else f"({text})"
+    )
 
 
 def labelled(label: str, size: int) -> str:

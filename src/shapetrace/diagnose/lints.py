@@ -23,7 +23,14 @@ from shapetrace.diagnose.checking import Check, Replay, passes, site_arguments
 from shapetrace.diagnose.devices import cpu_scalar, describe_device_origin, name_at, register_buffer_fix
 from shapetrace.diagnose.diagnostic import WARNING, Diagnostic
 from shapetrace.diagnose.failing import SIMPLE_NAME, operand_nodes, operand_roles, operand_texts
-from shapetrace.diagnose.ops import FACTORIES, HOST_SYNCS, INDEXING, NO_DEVICE_KWARG, REHOMING
+from shapetrace.diagnose.ops import (
+    FACTORIES,
+    HOST_SYNCS,
+    INDEXING,
+    NO_DEVICE_KWARG,
+    REHOMING,
+    installed_package,
+)
 from shapetrace.diagnose.provenance import Dataflow
 
 if TYPE_CHECKING:
@@ -82,7 +89,8 @@ def device_lints(trace: Trace, flow: Dataflow) -> list[Diagnostic]:
         site = flow.site(op)
         site = site if site is not None and site.is_call_of(op.op) else None
         target = _to_target(op, site) if op.qualname == "Tensor.to" else None
-        if in_forward and op.module not in flow.torch_modules:  # a torch layer's own syncs are not the user's
+        if in_forward and op.module not in flow.torch_modules and not installed_package(op.file):
+            # a torch layer's own syncs, or a library's, are not the user's to fix
             _check_host_sync(op, target, flow, findings)
         out = _propagate(op, considered, site, target, in_forward, taint, flow, findings)
         for meta in op.outputs:

@@ -94,13 +94,19 @@ def _target_range(f: FailingOp, x: TensorMeta, target: TensorMeta, classes: int)
         + (f" (its largest target is {high})." if bad == high else f" (its smallest target is {low}).")
     )
     if bad == low:
-        return f.diagnostic("loss-target", message, Fix(f"targets must be 0 to {classes - 1} (or ignore_index={ignore})"))
+        return f.diagnostic(
+            "loss-target", message, Fix(f"targets must be 0 to {classes - 1} (or ignore_index={ignore})")
+        )
     check: Check = lambda: (  # noqa: E731
         not _runs(lambda: F.cross_entropy(torch.zeros(1, classes), torch.tensor([high])))
         and _runs(lambda: F.cross_entropy(torch.zeros(1, high + 1), torch.tensor([high])))
     )
     made = f.flow.producer(x.tensor_id, f.op.index)
-    weight = f.flow.attribute(made.inputs[1].tensor_id, made.index) if made and made.op == "linear" and len(made.inputs) > 1 else None
+    weight = (
+        f.flow.attribute(made.inputs[1].tensor_id, made.index)
+        if made and made.op == "linear" and len(made.inputs) > 1
+        else None
+    )
     if weight is not None:
         from_layer = _layer_fix(f, weight.module, high + 1)
         if from_layer is not None:
@@ -140,7 +146,9 @@ def explain_embedding_index(f: FailingOp) -> Diagnostic | None:
     ids = f.inputs[0]
     if low < 0:
         message = f"{owner} looks up rows 0 to {rows - 1}, but {f.q(0)} {ids.shape_text()} holds a negative id, {low}."
-        return f.diagnostic("embedding-index", message, Fix("ids must be 0 or more: check how they were made"))
+        return f.diagnostic(
+            "embedding-index", message, Fix("ids must be 0 or more: check how they were made")
+        )
     message = (
         f"{owner} has num_embeddings={rows} — rows 0 to {rows - 1} of its weight {f.inputs[1].shape_text()} — "
         f"but {f.q(0)} {ids.shape_text()} holds ids up to {high}."
@@ -158,4 +166,3 @@ def explain_embedding_index(f: FailingOp) -> Diagnostic | None:
         fix = Fix(f"`nn.Embedding({high + 1}, ...)` holds ids up to {high}; or use the vocabulary size of the "
                   "tokenizer that made the ids", (), check)  # fmt: skip
     return f.diagnostic("embedding-index", message, fix)
-

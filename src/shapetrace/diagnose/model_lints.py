@@ -37,7 +37,9 @@ def _unregistered_modules(flow: Dataflow) -> list[Diagnostic]:
         if assignment is None:
             continue
         wrapper = "nn.ModuleDict" if held.container == "dict" else "nn.ModuleList"
-        where = f"the model ({held.module_type})" if not held.module else f"{held.module} ({held.module_type})"
+        where = (
+            f"the model ({held.module_type})" if not held.module else f"{held.module} ({held.module_type})"
+        )
         message = (
             f"`self.{held.name}` of {where} is a plain {held.container} of {held.count} module"
             f"{'s' if held.count != 1 else ''}: a plain {held.container} does not register them, so their "
@@ -79,7 +81,9 @@ def _unused_parameters(trace: Trace, flow: Dataflow) -> list[Diagnostic]:
     groups: dict[tuple, list[str]] = defaultdict(list)
     for module, names in unused.items():
         groups[(re.sub(r"\.\d+(?=\.|$)", ".*", module), tuple(sorted(names)))].append(module)
-    return [d for d in (_unused(trace, flow, modules, list(names)) for (_, names), modules in groups.items()) if d]
+    return [
+        d for d in (_unused(trace, flow, modules, list(names)) for (_, names), modules in groups.items()) if d
+    ]
 
 
 def _unused(trace: Trace, flow: Dataflow, modules: list[str], names: list[str]) -> Diagnostic | None:
@@ -179,6 +183,8 @@ def _same_sizes(flow: Dataflow, a: str, b: str) -> bool:
     return sizes(a) == sizes(b)
 
 
-def _last_call_in_first_parent(trace: Trace, calls: list[ModuleCall], parent: ModuleCall) -> ModuleCall | None:
+def _last_call_in_first_parent(
+    trace: Trace, calls: list[ModuleCall], parent: ModuleCall
+) -> ModuleCall | None:
     inside = [c for c in calls if parent.first_op <= c.first_op and c.end_op <= parent.end_op]
     return inside[-1] if inside else None

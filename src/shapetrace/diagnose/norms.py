@@ -60,7 +60,11 @@ def explain_layer_norm(f: FailingOp) -> Diagnostic | None:
         )
         check = replay.check({0: lambda t: t.permute(forward)}) if replay else None
         moved = _moved_around(f, forward, back)
-        text = f"`{moved[0]}`" if moved else f"move the channels last before the layer and back after: `.permute{forward}`"
+        text = (
+            f"`{moved[0]}`"
+            if moved
+            else f"move the channels last before the layer and back after: `.permute{forward}`"
+        )
         return f.diagnostic("norm-shape", message, Fix(text, moved[1] if moved else (), check), details)
     message = (
         f"{owner} normalizes the last {len(normalized)} dim{'s' if len(normalized) > 1 else ''} of its input, "
@@ -69,7 +73,9 @@ def explain_layer_norm(f: FailingOp) -> Diagnostic | None:
     size = str(tail[0]) if len(tail) == 1 else dims_text(tail)
     check = None
     if replay is not None and len(f.inputs) >= 2:
-        check = replay.check({i: (lambda t: t.new_empty(tail)) for i in range(1, len(f.inputs))}, args={1: tail})
+        check = replay.check(
+            {i: (lambda t: t.new_empty(tail)) for i in range(1, len(f.inputs))}, args={1: tail}
+        )
     built = f.construction()
     changed = built.with_argument(0, "normalized_shape", size) if built is not None else None
     if changed is not None:
@@ -115,7 +121,9 @@ def explain_group_norm(f: FailingOp) -> Diagnostic | None:
             changed = (call, first[1] + second[1])
     text = (f"`{changed[0]}` fits this input (at {built.location}); or normalize where the tensor has {built_for} "
             f"channels" if changed else f"`nn.GroupNorm({new_groups}, {channels})` fits this input")  # fmt: skip
-    details = [f"input {x.shape_text()}: {channels} channels in dim 1; the layer's weight {weight.shape_text()}"]
+    details = [
+        f"input {x.shape_text()}: {channels} channels in dim 1; the layer's weight {weight.shape_text()}"
+    ]
     return f.diagnostic("norm-shape", message, Fix(text, changed[1] if changed else (), check), details)
 
 
@@ -140,7 +148,11 @@ def explain_batch_norm(f: FailingOp) -> Diagnostic | None:
         )
         check = replay.check({0: lambda t: t.transpose(1, 2)}) if replay else None
         moved = _moved_around(f, (0, 2, 1), (0, 2, 1))
-        text = f"`{moved[0]}`" if moved else "transpose to (B, C, N) before the layer and back after: `.transpose(1, 2)`"
+        text = (
+            f"`{moved[0]}`"
+            if moved
+            else "transpose to (B, C, N) before the layer and back after: `.transpose(1, 2)`"
+        )
         return f.diagnostic("norm-shape", message, Fix(text, moved[1] if moved else (), check))
     message = (
         f"{owner} was built for {built_for} channels (its running statistics are ({built_for},)), but dim 1 of "

@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from functools import lru_cache
+
+
+@lru_cache(maxsize=1024)
+def installed_package(file: str) -> bool:
+    """Whether ``file`` belongs to an installed package (site-packages): a library's code, which
+    its user cannot change. Lints about performance and style report the user's code only."""
+    parts = file.split(os.sep)
+    return "site-packages" in parts or "dist-packages" in parts
+
 
 def base_name(qualname: str) -> str:
     """``torch.nn.functional.linear`` -> ``linear``; ``Tensor.__matmul__`` -> ``__matmul__``."""

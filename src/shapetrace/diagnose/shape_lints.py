@@ -26,7 +26,7 @@ from shapetrace.diagnose.checking import Check, Fix, Replay, like, passes, site_
 from shapetrace.diagnose.diagnostic import WARNING, Diagnostic
 from shapetrace.diagnose.failing import atom, operand_nodes, operand_roles, operand_texts
 from shapetrace.diagnose.layout import dims_text, right_aligned
-from shapetrace.diagnose.ops import ELEMENTWISE_LOSSES, VIEWS, base_name
+from shapetrace.diagnose.ops import ELEMENTWISE_LOSSES, VIEWS, base_name, installed_package
 from shapetrace.diagnose.provenance import Dataflow
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def shape_lints(trace: Trace, flow: Dataflow) -> list[Diagnostic]:
     """The broadcast and head-split lints of ``trace``, one per line, repeats counted."""
     found: dict[tuple, Diagnostic] = {}
     for op in flow.ops:
-        if op.failed:
+        if op.failed or installed_package(op.file):
             continue
         name = base_name(op.qualname)
         lint = None
@@ -85,7 +85,11 @@ def _lint(op: OpRecord, flow: Dataflow, kind: str, message: str, fix: Fix | None
 
 
 def _broadcast_reduced(op: OpRecord, name: str, flow: Dataflow) -> Diagnostic | None:
-    pair = [i for i, m in enumerate(op.inputs[:2]) if len(m.shape) > 0 and all(isinstance(s, int) for s in m.shape)]
+    pair = [
+        i
+        for i, m in enumerate(op.inputs[:2])
+        if len(m.shape) > 0 and all(isinstance(s, int) for s in m.shape)
+    ]
     if len(pair) != 2 or len(op.inputs) < 2:
         return None
     a, b = op.inputs[0], op.inputs[1]
@@ -111,14 +115,18 @@ def _broadcast_reduced(op: OpRecord, name: str, flow: Dataflow) -> Diagnostic | 
         f"other's 1 or missing dim, so every element of one is paired with every element of the other."
     )
     if loss:
-        message += f" `{op.op}` then averages all {math.prod(result)} pairs into one number, and nothing fails."
+        message += (
+            f" `{op.op}` then averages all {math.prod(result)} pairs into one number, and nothing fails."
+        )
     else:
         message += (
             f" {_call_text(flow, reducer)} at {short_location(reducer.file, reducer.line)} then reduces them to one "
             f"number, and nothing fails."
         )
     details = right_aligned([(roles[0], a.shape), (roles[1], b.shape), ("result", result)], set())
-    return _lint(op, flow, "broadcast-reduced", message, _squeeze_fix(op, site, roles, loss, result, flow), details)
+    return _lint(
+        op, flow, "broadcast-reduced", message, _squeeze_fix(op, site, roles, loss, result, flow), details
+    )
 
 
 def _arranged(flow: Dataflow, tensor_id: int, at: int) -> bool:
@@ -171,7 +179,11 @@ def _shape_check(op: OpRecord, site: CallSite | None, flow: Dataflow, i: int, lo
     """Re-run the op on meta tensors: as recorded it gives ``result``; with operand ``i``
     squeezed, ``expected`` (a loss is re-run with ``reduction="none"`` to see its shape)."""
     func = flow.func(op)
-    arguments = site_arguments(site.node, operand_nodes(op, site), op.qualname.startswith("Tensor.")) if site else None
+    arguments = (
+        site_arguments(site.node, operand_nodes(op, site), op.qualname.startswith("Tensor."))
+        if site
+        else None
+    )
     if func is None or arguments is None:
         return None
     replay = Replay(func, arguments, op.inputs)
@@ -205,16 +217,22 @@ def _heads(op: OpRecord, name: str, flow: Dataflow) -> Diagnostic | None:
 def _splits(x: tuple, out: tuple) -> bool:
     """(B, N, D) -> (B, h, N, d) with h * d = D."""
     (batch, tokens, width), (b, heads, n, head_dim) = x, out
-    return b == batch and n == tokens and heads * head_dim == width and heads not in (1, tokens) and tokens > 1
+    return (
+        b == batch and n == tokens and heads * head_dim == width and heads not in (1, tokens) and tokens > 1
+    )
 
 
 def _merges(x: tuple, out: tuple) -> bool:
     """(B, h, N, d) -> (B, N, h * d)."""
     (batch, heads, tokens, head_dim), (b, n, width) = x, out
-    return b == batch and n == tokens and width == heads * head_dim and heads not in (1, tokens) and tokens > 1
+    return (
+        b == batch and n == tokens and width == heads * head_dim and heads not in (1, tokens) and tokens > 1
+    )
 
 
-def _split_lint(op: OpRecord, name: str, site: CallSite | None, flow: Dataflow, x: tuple, out: tuple) -> Diagnostic:
+def _split_lint(
+    op: OpRecord, name: str, site: CallSite | None, flow: Dataflow, x: tuple, out: tuple
+) -> Diagnostic:
     batch, tokens, width = x
     heads, head_dim = out[1], out[3]
     what = f"`{site.text()}`" if site is not None else f"`{op.op}`"
@@ -230,7 +248,9 @@ def _split_lint(op: OpRecord, name: str, site: CallSite | None, flow: Dataflow, 
     return _lint(op, flow, "heads-split", message, fix)
 
 
-def _merge_lint(op: OpRecord, name: str, site: CallSite | None, flow: Dataflow, x: tuple, out: tuple) -> Diagnostic:
+def _merge_lint(
+    op: OpRecord, name: str, site: CallSite | None, flow: Dataflow, x: tuple, out: tuple
+) -> Diagnostic:
     batch, heads, tokens, head_dim = x
     what = f"`{site.text()}`" if site is not None else f"`{op.op}`"
     message = (

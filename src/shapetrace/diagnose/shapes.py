@@ -144,7 +144,9 @@ def explain_matmul(f: FailingOp) -> Diagnostic | None:
         columns = incompatible_columns([batch_a, batch_b])
         if columns:
             c = max(columns)
-            dims = " and ".join(f"dim {len(s) + c} of `{r}` is {s[c]}" for s, r in ((batch_a, ra), (batch_b, rb)))
+            dims = " and ".join(
+                f"dim {len(s) + c} of `{r}` is {s[c]}" for s, r in ((batch_a, ra), (batch_b, rb))
+            )
             message = (
                 f"{f.what}: the inner dims fit ({k_a}), but the batch dims (all but the last two) broadcast "
                 f"right to left and must be equal or 1: {dims}."
@@ -210,7 +212,9 @@ def explain_cat(f: FailingOp) -> Diagnostic | None:
             if all(t[e] == s0[e] for _, t in full for e in range(ndim) if e != d):
                 fix = _cat_dim_fix(f, d, s0[d])
             else:
-                fix = Fix(f"make dim {d} of every tensor {s0[d]} (only dim {dim}, the one joined, may differ)")
+                fix = Fix(
+                    f"make dim {d} of every tensor {s0[d]} (only dim {dim}, the one joined, may differ)"
+                )
             return f.diagnostic("cat-shape", message, fix, right_aligned(rows, {d - ndim}, f"dim {d}"))
     return None
 
@@ -218,7 +222,9 @@ def explain_cat(f: FailingOp) -> Diagnostic | None:
 def _cat_dim_fix(f: FailingOp, d: int, size: int) -> Fix:
     text = f"to join along dim {d} instead, pass `dim={d}`; otherwise make dim {d} of every tensor {size}"
     replay = f.replay()
-    check = replay.check(kwargs={"dim": d}) if replay is not None and f.call.keyword("dim") is not None else None
+    check = (
+        replay.check(kwargs={"dim": d}) if replay is not None and f.call.keyword("dim") is not None else None
+    )
     if f.site is None:
         return Fix(text, (), check)
     change = f.site.keyword_change("dim", str(d))
@@ -246,7 +252,11 @@ def explain_view(f: FailingOp) -> Diagnostic | None:
         )
         fix = Fix(f"`.reshape({args})` copies when it must; or `.contiguous().view({args})`", (),
                   replay.check({0: lambda t: t.contiguous()}) if replay else None)  # fmt: skip
-        if f.site is not None and isinstance(f.site.node, ast.Call) and isinstance(f.site.node.func, ast.Attribute):
+        if (
+            f.site is not None
+            and isinstance(f.site.node, ast.Call)
+            and isinstance(f.site.node.func, ast.Attribute)
+        ):
             func = f.site.node.func
             changes = {func: f"{f.site.text(func.value)}.reshape"} if func.attr == "view" else {}
             if changes:
@@ -278,7 +288,9 @@ def explain_view(f: FailingOp) -> Diagnostic | None:
     if len(x.shape) >= 2 and len(target) == 2 and target[0] in (-1, x.shape[0]) and target[1] != -1:
         per = numel // x.shape[0]
         rest = " × ".join(str(s) for s in x.shape[1:])
-        message += f" Per item of dim 0 ({x.shape[0]}), the input holds {per} elements ({rest}), not {target[1]}."
+        message += (
+            f" Per item of dim 0 ({x.shape[0]}), the input holds {per} elements ({rest}), not {target[1]}."
+        )
         call = f"{f.roles[0]}.{f.name}" if f.op.qualname.startswith("Tensor.") else f"torch.{f.name}"
         check = replay.check(args={1: target[0], 2: per}) if replay and len(f.call.args) == 3 else None
         fix = Fix(f"`{call}({target[0]}, {per})` — and whatever reads the result must expect {per} (e.g. a "
@@ -370,7 +382,9 @@ def explain_conv(f: FailingOp) -> Diagnostic | None:
         f"{owner} expects {expected} input channels (weight {w.shape_text()}{grouped}), but dim {channel_dim} "
         f"of its input {x.shape_text()} is {channels}."
     )
-    details = side_by_side(["input ", (x.shape, {channel_dim}), "   weight ", (w.shape, {0 if transposed else 1})])
+    details = side_by_side(
+        ["input ", (x.shape, {channel_dim}), "   weight ", (w.shape, {0 if transposed else 1})]
+    )
     if x.shape[-1] == expected and len(x.shape) == spatial + 2 and spatial >= 2 and x.shape[1] == x.shape[2]:
         order = ", ".join(str(d) for d in (0, len(x.shape) - 1, *range(1, len(x.shape) - 1)))
         message += f" Its last dim is {expected}: it looks channels-last; `.permute({order})` puts channels in dim 1."
@@ -390,7 +404,9 @@ def explain_conv(f: FailingOp) -> Diagnostic | None:
     return f.diagnostic("conv-channels", message, fix, details)
 
 
-_TOO_SMALL = re.compile(r"Kernel size can't be greater|output size is too small|Output size is too small", re.I)
+_TOO_SMALL = re.compile(
+    r"Kernel size can't be greater|output size is too small|Output size is too small", re.I
+)
 
 
 def explain_kernel_size(f: FailingOp) -> Diagnostic | None:
@@ -438,7 +454,11 @@ def _window(f: FailingOp) -> tuple[tuple[int, ...], ...] | None:
         if len(f.inputs) < 2:
             return None
         kernel = tuple(f.inputs[1].shape[2:])
-        stride, padding, dilation = call.get(3, "stride", 1), call.get(4, "padding", 0), call.get(5, "dilation", 1)
+        stride, padding, dilation = (
+            call.get(3, "stride", 1),
+            call.get(4, "padding", 0),
+            call.get(5, "dilation", 1),
+        )
     else:
         spatial = int(re.search(r"(\d)d", f.name).group(1))
         kernel = call.get(1, "kernel_size")
@@ -517,7 +537,9 @@ def _working_sizes(f: FailingOp, x: TensorMeta, spatial: int, bad: list[int], re
         name = names[0]
         start = dims[name]
         need = reach[i] - 2 * padding[i]
-        smallest = next((v for v in range(start, start * 64 + 64) if _evaluate(label, {**dims, name: v}) >= need), None)
+        smallest = next(
+            (v for v in range(start, start * 64 + 64) if _evaluate(label, {**dims, name: v}) >= need), None
+        )
         if smallest is None:
             return None
         found.append(f"{name} ≥ {smallest}")
@@ -563,12 +585,18 @@ def _kernel_fix(f: FailingOp, sizes, reach, padding, stride, bad) -> Fix | None:
         check = None
         if replay is not None:
             position = 4 if len(f.call.args) > 4 else None
-            changes = {"args": {position: (new_padding,) * len(sizes)}} if position else {"kwargs": {"padding": new_padding}}
+            changes = (
+                {"args": {position: (new_padding,) * len(sizes)}}
+                if position
+                else {"kwargs": {"padding": new_padding}}
+            )
             check = replay.check(**changes)
         built = f.construction()
         if built is not None:
             text, edits = built.with_keyword("padding", str(new_padding))
-            return Fix(f"`{text}` (at {built.location}) pads the input enough; or feed larger inputs", edits, check)
+            return Fix(
+                f"`{text}` (at {built.location}) pads the input enough; or feed larger inputs", edits, check
+            )
         return Fix(f"pad the input: `padding={new_padding}`; or feed larger inputs", (), check)
     if not all(_ceil_output(sizes[i], reach[i], padding[i], stride[i]) >= 1 for i in bad):
         return None
@@ -580,7 +608,11 @@ def _kernel_fix(f: FailingOp, sizes, reach, padding, stride, bad) -> Fix | None:
     built = f.construction()
     if built is not None:
         text, edits = built.with_keyword("ceil_mode", "True")
-        return Fix(f"`{text}` (at {built.location}) keeps the last, partial window; or feed larger inputs", edits, check)
+        return Fix(
+            f"`{text}` (at {built.location}) keeps the last, partial window; or feed larger inputs",
+            edits,
+            check,
+        )
     return Fix("`ceil_mode=True` keeps the last, partial window; or feed larger inputs", (), check)
 
 
@@ -642,7 +674,11 @@ def explain_broadcast(f: FailingOp) -> Diagnostic | None:
         return _in_place_growth(f, shapes, rows)
     c = max(columns)
     dim = f"dim {len(shapes[0]) + c}" if len({len(s) for s in shapes}) == 1 else f"dim {c} (from the right)"
-    sizes = [(i, f.inputs[i].shape[c]) for i in considered if len(f.inputs[i].shape) >= -c and f.inputs[i].shape[c] != 1]
+    sizes = [
+        (i, f.inputs[i].shape[c])
+        for i in considered
+        if len(f.inputs[i].shape) >= -c and f.inputs[i].shape[c] != 1
+    ]
     message = (
         f"{f.what} broadcasts its operands: dims are compared right to left and must be equal or 1, "
         f"but in {dim} " + " and ".join(f"{f.q(i)} has {size}" for i, size in sizes) + "."
@@ -650,7 +686,9 @@ def explain_broadcast(f: FailingOp) -> Diagnostic | None:
     lined_up = missing_axes(f, considered)
     if lined_up is not None:
         sentence, fix = lined_up
-        return f.diagnostic("broadcast", f"{message} {sentence}", fix, right_aligned(rows, columns, "equal or 1"))
+        return f.diagnostic(
+            "broadcast", f"{message} {sentence}", fix, right_aligned(rows, columns, "equal or 1")
+        )
     fix = None
     for i, size in sizes:
         attribute = f.attribute(i)
