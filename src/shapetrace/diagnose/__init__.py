@@ -79,11 +79,8 @@ def _explain_failure(trace: Trace, flow: Dataflow) -> Diagnostic | None:
     if error.op_index is None:
         return explain_building(building, error.message) if building is not None else None
     op = trace.ops[error.op_index]
-    if (
-        building is not None
-        and op.module_index is None
-        and (op.file, op.line) == (building.file, building.line)
-    ):
-        return explain_building(building, error.message)  # an op torch ran while building the module
+    entry = trace.recording.ops[error.op_index]
+    if building is not None and (entry.code, entry.lasti) == (building.code, building.lasti):
+        return explain_building(building, error.message)  # an op torch ran inside the module's __init__
     message = evidence.failure_message if evidence and evidence.failure_message is not None else error.message
     return explain_failure(op, flow, evidence, message)

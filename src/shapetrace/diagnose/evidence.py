@@ -222,10 +222,11 @@ def collect_evidence(
 def _building(tb: TracebackType | None) -> Building | None:
     """The torch module ``__init__`` the exception was raised in, and the user's line that built
     the module; ``None`` when it was not raised while building one."""
-    frames: list[FrameType] = []
+    steps: list[TracebackType] = []  # each frame with the line and instruction it raised at
     while tb is not None:
-        frames.append(tb.tb_frame)
+        steps.append(tb)
         tb = tb.tb_next
+    frames = [step.tb_frame for step in steps]
     for depth in range(len(frames) - 1, 0, -1):
         frame = frames[depth]
         if frame.f_code.co_name != "__init__" or not is_library_code(frame.f_code):
@@ -240,9 +241,10 @@ def _building(tb: TracebackType | None) -> Building | None:
         built, user = frames[outer], frames[outer - 1]
         if built.f_code.co_name != "__init__":
             return None
+        at = steps[outer - 1]  # the frame's own f_lineno has moved on (to the `with` line, say)
         return Building(
-            type(built.f_locals["self"]), _plain_arguments(built), user.f_code.co_filename, user.f_lineno,
-            user.f_code, user.f_lasti,
+            type(built.f_locals["self"]), _plain_arguments(built), user.f_code.co_filename, at.tb_lineno,
+            user.f_code, at.tb_lasti,
         )  # fmt: skip
     return None
 

@@ -23,7 +23,7 @@ from shapetrace.capture.records import OpRecord
 from shapetrace.capture.source import short_location
 from shapetrace.diagnose.callsite import CallSite
 from shapetrace.diagnose.checking import Check, Fix, Replay, like, passes, site_arguments
-from shapetrace.diagnose.diagnostic import WARNING, Diagnostic
+from shapetrace.diagnose.diagnostic import WARNING, Diagnostic, Operand
 from shapetrace.diagnose.failing import atom, operand_nodes, operand_roles, operand_texts
 from shapetrace.diagnose.layout import dims_text, right_aligned
 from shapetrace.diagnose.ops import ELEMENTWISE_LOSSES, VIEWS, base_name, installed_package
@@ -73,11 +73,15 @@ def _site(flow: Dataflow, op: OpRecord) -> CallSite | None:
     return site if site is not None and site.is_call_of(op.op) else None
 
 
-def _lint(op: OpRecord, flow: Dataflow, kind: str, message: str, fix: Fix | None, details=()) -> Diagnostic:
+def _lint(op: OpRecord, flow: Dataflow, kind: str, message: str, fix: Fix | None, roles: list[str],
+          details=()) -> Diagnostic:  # fmt: skip
+    operands = tuple(
+        Operand(role, meta, flow.origin(meta, op.index)) for role, meta in zip(roles, op.inputs[: len(roles)])
+    )
     return Diagnostic(
         kind, WARNING, message, op.file, op.line, op.index, op.code, op.op, flow.module_text(op.module_index),
         fix.text if fix else None, passes(fix.check) if fix else False, fix.edits if fix else (), tuple(details),
-        subjects=(("op", op.index),),
+        operands, subjects=(("op", op.index),),
     )  # fmt: skip
 
 
@@ -120,13 +124,12 @@ def _broadcast_reduced(op: OpRecord, name: str, flow: Dataflow) -> Diagnostic | 
         )
     else:
         message += (
-            f" {_call_text(flow, reducer)} at {short_location(reducer.file, reducer.line)} then reduces them to one "
+            f" `{reducer.op}` at {short_location(reducer.file, reducer.line)} then reduces them to one "
             f"number, and nothing fails."
         )
     details = right_aligned([(roles[0], a.shape), (roles[1], b.shape), ("result", result)], set())
-    return _lint(
-        op, flow, "broadcast-reduced", message, _squeeze_fix(op, site, roles, loss, result, flow), details
-    )
+    fix = _squeeze_fix(op, site, roles, loss, result, flow)
+    return _lint(op, flow, "broadcast-reduced", message, fix, roles[:2], details)
 
 
 def _arranged(flow: Dataflow, tensor_id: int, at: int) -> bool:
@@ -149,10 +152,6 @@ def _reduced_later(flow: Dataflow, op: OpRecord) -> OpRecord | None:
         if touched >= _FOLLOW:
             return None
     return None
-
-
-def _call_text(flow: Dataflow, op: OpRecord) -> str:
-    return flow.call_text(op)
 
 
 def _squeeze_fix(op: OpRecord, site: CallSite | None, roles: list[str], loss: bool, result: tuple,
@@ -207,10 +206,11 @@ def _heads(op: OpRecord, name: str, flow: Dataflow) -> Diagnostic | None:
     if not all(isinstance(s, int) for s in (*x, *out)):
         return None
     site = _site(flow, op)
+    role = operand_roles(op, operand_texts(op, site, flow=flow))[0]
     if len(x) == 3 and len(out) == 4 and _splits(x, out):
-        return _split_lint(op, name, site, flow, x, out)
+        return _split_lint(op, name, site, flow, x, out, role)
     if len(x) == 4 and len(out) == 3 and _merges(x, out):
-        return _merge_lint(op, name, site, flow, x, out)
+        return _merge_lint(op, name, site, flow, x, out, role)
     return None
 
 
@@ -231,13 +231,13 @@ def _merges(x: tuple, out: tuple) -> bool:
 
 
 def _split_lint(
-    op: OpRecord, name: str, site: CallSite | None, flow: Dataflow, x: tuple, out: tuple
+    op: OpRecord, name: str, site: CallSite | None, flow: Dataflow, x: tuple, out: tuple, role: str
 ) -> Diagnostic:
     batch, tokens, width = x
     heads, head_dim = out[1], out[3]
     what = f"`{site.text()}`" if site is not None else f"`{op.op}`"
     message = (
-        f"{what} turns (B, N, D) = {dims_text(x)} into (B, h, N, d) = {dims_text(out)} in one step, but "
+        f"{what} turns `{role}` (B, N, D) = {dims_text(x)} into (B, h, N, d) = {dims_text(out)} in one step, but "
         f"{name} keeps the memory order: each token's {width} values are its {heads} heads side by side, so "
         f"read straight as (B, h, N, d) every head gets a mix of {tokens // math.gcd(tokens, heads)}-token slices "
         f"instead of one head of every token. Split as (B, N, h, d) = {dims_text((batch, tokens, heads, head_dim))}, "
@@ -245,23 +245,23 @@ def _split_lint(
     )
     fix = _rewritten_view(site, lambda a: [a[0], a[2], a[1], a[3]], ".transpose(1, 2)", "",
                           lambda t: t.view(batch, tokens, heads, head_dim).transpose(1, 2), x, out)  # fmt: skip
-    return _lint(op, flow, "heads-split", message, fix)
+    return _lint(op, flow, "heads-split", message, fix, [role])
 
 
 def _merge_lint(
-    op: OpRecord, name: str, site: CallSite | None, flow: Dataflow, x: tuple, out: tuple
+    op: OpRecord, name: str, site: CallSite | None, flow: Dataflow, x: tuple, out: tuple, role: str
 ) -> Diagnostic:
     batch, heads, tokens, head_dim = x
     what = f"`{site.text()}`" if site is not None else f"`{op.op}`"
     message = (
-        f"{what} turns (B, h, N, d) = {dims_text(x)} into (B, N, D) = {dims_text(out)} in one step, but {name} "
+        f"{what} turns `{role}` (B, h, N, d) = {dims_text(x)} into (B, N, D) = {dims_text(out)} in one step, but {name} "
         f"reads the heads in memory order: row 0 of the result holds tokens 0 to {heads - 1} of head 0 side by "
         f"side, not the {heads} heads of token 0. Bring the tokens forward first: transpose(1, 2) to "
         f"(B, N, h, d), then {name}. Nothing fails: the sizes fit."
     )
     fix = _rewritten_view(site, lambda a: a, "", ".transpose(1, 2)",
                           lambda t: t.transpose(1, 2).reshape(out), x, out)  # fmt: skip
-    return _lint(op, flow, "heads-merge", message, fix)
+    return _lint(op, flow, "heads-merge", message, fix, [role])
 
 
 def _rewritten_view(site: CallSite | None, reorder: Callable[[list[str]], list[str]], after: str, before: str,

@@ -41,6 +41,11 @@ def diagnostic_to_dict(d: Diagnostic) -> dict[str, Any]:
         "code": d.code,
         "message": d.message,
         "fix": d.fix,
+        "fix_checked": d.fix_checked,
+        "edits": [
+            {"file": e.file, "line": e.line, "col": e.col, "end_line": e.end_line, "end_col": e.end_col, "text": e.text}
+            for e in d.edits
+        ],
         "details": list(d.details),
         "count": d.count,
         "operands": [
