@@ -22,7 +22,7 @@ from models import SmallGPT, SmallViT
 
 import shapetrace
 from shapetrace.capture.recorder import Recorder
-from shapetrace.diagnose import collect_evidence, describe_call
+from shapetrace.diagnose.evidence import EvidenceListener, collect_evidence, describe_call
 
 
 def median_time(run: Callable[[], object], rounds: int, number: int = 1) -> float:
@@ -42,7 +42,7 @@ def report(title: str, model: torch.nn.Module, x: torch.Tensor, rounds: int) -> 
         plain = median_time(lambda: model(x), rounds)
         recorder = Recorder()
         recorder.hook_modules(model)
-        evidence = median_time(lambda: collect_evidence(recorder), rounds, number=20)
+        evidence = median_time(lambda: collect_evidence(recorder, EvidenceListener()), rounds, number=20)
         recorder.release()
         with shapetrace.trace(model) as t:
             model(x)

@@ -8,6 +8,18 @@ from collections.abc import Sequence
 from itertools import combinations
 
 
+def broadcast(*shapes: Sequence[int]) -> tuple[int, ...] | None:
+    """The shape ``shapes`` broadcast to (dims compared right to left, equal or 1), or ``None``
+    when they do not (``torch.broadcast_shapes`` without its imports and exceptions)."""
+    result: list[int] = []
+    for column in range(1, max((len(s) for s in shapes), default=0) + 1):
+        sizes = {s[-column] for s in shapes if len(s) >= column} - {1}
+        if len(sizes) > 1:
+            return None
+        result.append(sizes.pop() if sizes else 1)
+    return tuple(reversed(result))
+
+
 def _named(label: str) -> bool:
     return not label.lstrip("-").isdigit()
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 import ast
 from itertools import permutations
 
-import torch
-
-from shapetrace.diagnose.align import index_text, placement
+from shapetrace.diagnose.align import broadcast, index_text, placement
 from shapetrace.diagnose.checking import Fix
 from shapetrace.diagnose.diagnostic import Diagnostic
 from shapetrace.diagnose.evidence import OperandRef
@@ -48,9 +46,8 @@ def explain_sdpa(f: FailingOp) -> Diagnostic | None:
     if m is None:
         return None
     mask = f.inputs[m]
-    try:
-        batch = tuple(torch.broadcast_shapes(q.shape[:-2], k.shape[:-2]))
-    except RuntimeError:
+    batch = broadcast(q.shape[:-2], k.shape[:-2])
+    if batch is None:
         return None
     scores = (*batch, q.shape[-2], k.shape[-2])
     if not incompatible_columns([mask.shape, scores]):

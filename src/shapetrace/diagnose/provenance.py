@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -51,6 +51,22 @@ class Dataflow:
             return None
         i = bisect_left(made, before)
         return self.ops[made[i - 1]] if i else None
+
+    @cached_property
+    def _used(self) -> dict[int, list[int]]:
+        used: dict[int, list[int]] = {}
+        for op in self.ops:
+            for meta in op.inputs:
+                used.setdefault(meta.tensor_id, []).append(op.index)
+        return used
+
+    def consumers(self, tensor_id: int, made_at: int) -> list[int]:
+        """The ops that used the tensor op ``made_at`` made (until another tensor got its id)."""
+        made = self._made.get(tensor_id, [])
+        next_made = bisect_right(made, made_at)
+        end = made[next_made] if next_made < len(made) else len(self.ops)
+        used = self._used.get(tensor_id, [])
+        return used[bisect_left(used, made_at + 1) : bisect_left(used, end + 1)]
 
     def attribute(self, tensor_id: int, before: int) -> ModuleAttribute | None:
         """The module attribute the tensor ``tensor_id`` used by op ``before`` is: one without a

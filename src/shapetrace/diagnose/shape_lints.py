@@ -21,6 +21,7 @@ import torch
 
 from shapetrace.capture.records import OpRecord
 from shapetrace.capture.source import short_location
+from shapetrace.diagnose.align import broadcast
 from shapetrace.diagnose.callsite import CallSite
 from shapetrace.diagnose.checking import Check, Fix, Replay, like, passes, site_arguments
 from shapetrace.diagnose.diagnostic import WARNING, Diagnostic, Operand
@@ -41,7 +42,7 @@ _ARRANGED = frozenset(
     {"unsqueeze", "[]", "__getitem__", "view", "reshape", "expand", "expand_as", "view_as", "reshape_as",
      "unflatten", "repeat", "outer", "arange", "meshgrid", "T", "mT", "t", "transpose", "permute"}
 )  # fmt: skip
-_FOLLOW = 12  # ops after a broadcast within which its result must be reduced to be reported
+_FOLLOW = 12  # ops using a broadcast's result, within which it must be reduced to be reported
 
 
 def shape_lints(trace: Trace, flow: Dataflow) -> list[Diagnostic]:
@@ -97,9 +98,8 @@ def _broadcast_reduced(op: OpRecord, name: str, flow: Dataflow) -> Diagnostic | 
     if len(pair) != 2 or len(op.inputs) < 2:
         return None
     a, b = op.inputs[0], op.inputs[1]
-    try:
-        result = tuple(torch.broadcast_shapes(a.shape, b.shape))
-    except RuntimeError:
+    result = broadcast(a.shape, b.shape)
+    if result is None:
         return None
     if math.prod(result) <= max(math.prod(a.shape), math.prod(b.shape)):
         return None
@@ -140,17 +140,19 @@ def _arranged(flow: Dataflow, tensor_id: int, at: int) -> bool:
 def _reduced_later(flow: Dataflow, op: OpRecord) -> OpRecord | None:
     """The op, among the next few that use the result or what is computed from it, that makes a
     0-dim tensor of it (``.mean()``, ``.sum()``, a loss)."""
-    tracked = {m.tensor_id for m in op.outputs}
-    touched = 0
-    for later in flow.ops[op.index + 1 :]:
-        if not any(m.tensor_id in tracked for m in later.inputs):
-            continue
-        if any(len(m.shape) == 0 for m in later.outputs):
-            return later
-        tracked.update(m.tensor_id for m in later.outputs)
-        touched += 1
-        if touched >= _FOLLOW:
-            return None
+    frontier = [op]
+    seen: set[int] = set()
+    while frontier and len(seen) < _FOLLOW:
+        made = frontier.pop(0)
+        for meta in made.outputs:
+            for index in flow.consumers(meta.tensor_id, made.index):
+                if index in seen:
+                    continue
+                seen.add(index)
+                later = flow.ops[index]
+                if any(len(m.shape) == 0 for m in later.outputs):
+                    return later
+                frontier.append(later)
     return None
 
 

@@ -9,11 +9,9 @@ import math
 import re
 from collections.abc import Mapping
 
-import torch
-
 from shapetrace.capture.records import OpRecord, TensorMeta
 from shapetrace.capture.source import short_location
-from shapetrace.diagnose.align import index_text, missing, placed_shape, placement
+from shapetrace.diagnose.align import broadcast, index_text, missing, placed_shape, placement
 from shapetrace.diagnose.checking import Fix
 from shapetrace.diagnose.diagnostic import Diagnostic
 from shapetrace.diagnose.failing import SHAPE_WORDS, FailingOp, atom, dim_labels, split_dims
@@ -649,12 +647,9 @@ def explain_expand(f: FailingOp) -> Diagnostic | None:
 
 def incompatible_columns(shapes: list[tuple]) -> set[int]:
     """Columns (from the right, -1 = last dim) where sizes differ and none is 1; empty when
-    ``torch.broadcast_shapes`` accepts the shapes."""
-    try:
-        torch.broadcast_shapes(*shapes)
+    the shapes broadcast."""
+    if broadcast(*shapes) is not None:
         return set()
-    except RuntimeError:
-        pass
     columns = set()
     for c in range(1, max(len(s) for s in shapes) + 1):
         sizes = {s[-c] for s in shapes if len(s) >= c and s[-c] != 1}
@@ -738,7 +733,7 @@ def missing_axes(f: FailingOp, considered: list[int]) -> tuple[str, Fix] | None:
 
 
 def _in_place_growth(f: FailingOp, shapes: list[tuple], rows: list) -> Diagnostic | None:
-    result = tuple(torch.broadcast_shapes(*shapes))
+    result = broadcast(*shapes)
     target = f.inputs[0]
     if not _in_place(f.op) or result == target.shape:
         return None
