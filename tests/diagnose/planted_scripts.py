@@ -115,11 +115,11 @@ class Score:
     checked: bool = False
 
 
-def traced(path: Path):
+def traced(path: Path, symbolic: bool = True):
     """Run the script under the CLI's trace; its trace."""
     from shapetrace.cli.runner import run_script
 
-    run = run_script(str(path), [])
+    run = run_script(str(path), [], symbolic=symbolic)
     return run.trace
 
 

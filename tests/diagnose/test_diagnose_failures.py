@@ -216,3 +216,30 @@ def test_symbolic_shape_text_is_used_when_known(run_failing):
     console = Console(width=160, record=True)
     console.print(DiagnosticsView([d]))
     assert "(B, h, N, d)" in console.export_text() and "(B, h, N, d)" in d.note()
+
+
+def test_a_class_index_out_of_range_names_the_largest_and_the_classes(run_failing):
+    class Classifier(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = torch.nn.Linear(8, 7)
+
+        def forward(self, x, labels):
+            return torch.nn.functional.cross_entropy(self.head(x), labels)
+
+    _, error, d = run_failing(Classifier(), torch.rand(4, 8), torch.tensor([1, 9, 3, 0]))
+    assert type(error) is IndexError and d.kind == "loss-target"
+    assert "7 classes, 0 to 6; but `labels` holds 9 (its largest target is 9)." in d.message
+    assert d.fix.startswith("`torch.nn.Linear(8, 10)` outputs 10 classes (at test_diagnose_failures.py:")
+    assert d.fix_checked and [e.text for e in d.edits] == ["10"]
+
+
+def test_attention_keys_with_the_heads_in_the_wrong_dim(run_failing):
+    class Attention(torch.nn.Module):
+        def forward(self, q, k, v):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v)  # (B, h, N, d)
+
+    q = torch.rand(2, 4, 6, 8)
+    _, _, d = run_failing(Attention(), q, torch.rand(2, 6, 4, 8), torch.rand(2, 4, 6, 8))
+    assert d.kind == "attention-shape" and "`k` (2, 6, 4, 8) looks like (B, N, h, d)" in d.message
+    assert d.fix == "`torch.nn.functional.scaled_dot_product_attention(q, k.transpose(1, 2), v)`" and d.fix_checked

@@ -12,7 +12,7 @@ from shapetrace.diagnose.diagnostic import Diagnostic
 from shapetrace.diagnose.evidence import OperandRef
 from shapetrace.diagnose.failing import FailingOp, atom, dim_labels
 from shapetrace.diagnose.layout import dims_text, right_aligned
-from shapetrace.diagnose.shapes import changed_operand, incompatible_columns, ints
+from shapetrace.diagnose.shapes import changed_operand, incompatible_columns, ints, mask_shapes
 
 
 def _mask_operand(f: FailingOp) -> int | None:
@@ -55,16 +55,10 @@ def explain_sdpa(f: FailingOp) -> Diagnostic | None:
     names = ("B", "h", "L", "S")[-len(scores) :] if len(scores) <= 4 else None
     generic = f"({', '.join(names)})" if names else "(..., L, S)"
     message = (
-        f"`attn_mask` must broadcast to the scores' shape {generic} = {dims_text(scores)}: queries L by keys S. "
-        f"{f.q(m)} {mask.shape_text()} does not: compared right to left, its sizes meet other dims."
+        f"`attn_mask` must broadcast to the scores' shape {generic}: queries L by keys S. {f.q(m)} "
+        f"{mask.shape_text()} does not: compared right to left, its sizes meet other dims."
     )
-    works = [(scores[-2], scores[-1])]
-    if len(scores) == 4:
-        works += [(scores[0], 1, scores[2], scores[3]), (scores[0], 1, 1, scores[3]), scores]
-        message += (
-            f" Shapes that work: (L, S) = {dims_text(works[0])}, (B, 1, L, S) = {dims_text(works[1])}, "
-            f"(B, 1, 1, S) = {dims_text(works[2])} for a key padding mask, (B, h, L, S) = {dims_text(works[3])}."
-        )
+    message += " " + (mask_shapes(scores) if len(scores) == 4 else f"Scores here are {dims_text(scores)}.")
     details = right_aligned([(f.roles[m], mask.shape), ("scores", scores)],
                             incompatible_columns([mask.shape, scores]), "equal or 1")  # fmt: skip
     labels = dim_labels(q)[:-2] + [dim_labels(q)[-2], dim_labels(k)[-2]]

@@ -291,8 +291,10 @@ def explain_view(f: FailingOp) -> Diagnostic | None:
         )
         call = f"{f.roles[0]}.{f.name}" if f.op.qualname.startswith("Tensor.") else f"torch.{f.name}"
         check = replay.check(args={1: target[0], 2: per}) if replay and len(f.call.args) == 3 else None
+        size = f.site.argument(1, "") if f.site is not None else None
+        edits = f.site.edits({size: str(per)}) if size is not None and len(f.call.args) == 3 else ()
         fix = Fix(f"`{call}({target[0]}, {per})` — and whatever reads the result must expect {per} (e.g. a "
-                  "Linear's in_features)", (), check)  # fmt: skip
+                  "Linear's in_features)", edits, check)  # fmt: skip
     return f.diagnostic("view-size", message, fix, details)
 
 
@@ -678,6 +680,8 @@ def explain_broadcast(f: FailingOp) -> Diagnostic | None:
         f"{f.what} broadcasts its operands: dims are compared right to left and must be equal or 1, "
         f"but in {dim} " + " and ".join(f"{f.q(i)} has {size}" for i, size in sizes) + "."
     )
+    if f.name in ("masked_fill", "masked_fill_") and len(shapes[0]) == 4:
+        message += " " + mask_shapes(shapes[0])
     lined_up = missing_axes(f, considered)
     if lined_up is not None:
         sentence, fix = lined_up
@@ -695,6 +699,16 @@ def explain_broadcast(f: FailingOp) -> Diagnostic | None:
             )
             break
     return f.diagnostic("broadcast", message, fix, right_aligned(rows, columns, "equal or 1"))
+
+
+def mask_shapes(scores: tuple) -> str:
+    """The mask shapes that broadcast against attention scores (B, h, L, S)."""
+    b, _, length, keys = scores
+    return (
+        f"A mask for scores (B, h, L, S) = {dims_text(scores)} broadcasts as (L, S) = {dims_text((length, keys))}, "
+        f"(B, 1, L, S) = {dims_text((b, 1, length, keys))}, (B, 1, 1, S) = {dims_text((b, 1, 1, keys))} for a key "
+        f"padding mask, or (B, h, L, S)."
+    )
 
 
 def missing_axes(f: FailingOp, considered: list[int]) -> tuple[str, Fix] | None:
