@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 from shapetrace._private.torch_api import DisableTorchFunction, own_tensors
 from shapetrace.capture.recorder import Listener, Recorder
@@ -261,6 +262,10 @@ def _plain_arguments(frame: FrameType) -> tuple[tuple[str, Any], ...]:
     return tuple(found)
 
 
+def _numel(parameter: torch.Tensor) -> int:
+    return 0 if is_lazy(parameter) else parameter.numel()  # a LazyModule's parameter has no size yet
+
+
 def _unregistered_modules(module: nn.Module, path: str, registered: set[int]) -> list[ModuleContainer]:
     """Plain list/tuple/dict attributes of ``module`` that hold modules the model does not
     register (a list of references to registered submodules is fine)."""
@@ -272,9 +277,9 @@ def _unregistered_modules(module: nn.Module, path: str, registered: set[int]) ->
         modules = [item for item in items if isinstance(item, nn.Module)]
         if not modules or all(id(item) in registered for item in modules):
             continue
-        parameters = sum(p.numel() for item in modules for p in item.parameters())
+        parameters = sum(_numel(p) for item in modules for p in item.parameters())
         wrapped = nn.ModuleDict(value) if type(value) is dict else nn.ModuleList(modules)
-        registers = sum(p.numel() for p in wrapped.parameters()) == parameters
+        registers = sum(_numel(p) for p in wrapped.parameters()) == parameters
         found.append(ModuleContainer(
             path, type(module).__name__, type(module), name, type(value).__name__, len(modules), parameters, registers,
         ))  # fmt: skip
@@ -292,7 +297,7 @@ def _add_attributes(found: dict[int, ModuleAttribute], module: nn.Module, path: 
     for name, param in parameters.items():
         if param is not None and id(param) not in found:
             found[id(param)] = ModuleAttribute(path, name_of_type, name, "parameter", cls)
-            sizes[id(param)] = (param.numel(), param.requires_grad)
+            sizes[id(param)] = (_numel(param), param.requires_grad)
     for name, buffer in buffers.items():
         if buffer is not None and id(buffer) not in found:
             found[id(buffer)] = ModuleAttribute(path, name_of_type, name, "buffer", cls)
