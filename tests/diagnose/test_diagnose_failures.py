@@ -243,3 +243,29 @@ def test_attention_keys_with_the_heads_in_the_wrong_dim(run_failing):
     _, _, d = run_failing(Attention(), q, torch.rand(2, 6, 4, 8), torch.rand(2, 4, 6, 8))
     assert d.kind == "attention-shape" and "`k` (2, 6, 4, 8) looks like (B, N, h, d)" in d.message
     assert d.fix == "`torch.nn.functional.scaled_dot_product_attention(q, k.transpose(1, 2), v)`" and d.fix_checked
+
+
+def test_a_view_to_a_square_map_of_the_wrong_side(run_failing):
+    class Decoder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(8, 64 * 8 * 8)
+
+        def forward(self, z):
+            return self.fc(z).view(z.shape[0], 64, 7, 7)  # (B, 64, 8, 8) meant
+
+    _, _, d = run_failing(Decoder(), torch.rand(4, 8))
+    assert d.kind == "view-size" and "holds 16384 elements" in d.message
+    assert d.fix.startswith("`self.fc(z).view(z.shape[0], 64, 8, 8)` holds all 16384 elements") and d.fix_checked
+    assert [e.text for e in d.edits] == ["8", "8"]
+
+
+def test_a_parenthesised_operand_gets_its_axes_without_a_second_pair_of_parentheses(run_failing):
+    class Modulate(torch.nn.Module):
+        def forward(self, h, scale):
+            return h * (1 + scale)  # (B, N, D) * (B, D)
+
+    _, _, d = run_failing(Modulate(), torch.rand(2, 5, 8), torch.rand(2, 8))
+    assert d.fix == "`h * (1 + scale)[:, None, :]`" and d.fix_checked
+    (edit,) = d.edits
+    assert edit.text == "(1 + scale)[:, None, :]" and edit.end_col - edit.col == len("(1 + scale)")

@@ -192,3 +192,18 @@ def test_no_unused_parameter_lint_when_the_forward_failed():
     with pytest.raises(RuntimeError), trace(model) as t:
         model(torch.rand(2, 4))
     assert [d.kind for d in t.diagnostics] == ["matmul-shape"]  # fc2 never ran: not a lint
+
+
+def test_a_loss_module_given_a_column_and_a_vector():
+    class Regression(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net, self.criterion = torch.nn.Linear(4, 1), torch.nn.MSELoss()
+
+        def forward(self, x, y):
+            return self.criterion(self.net(x), y)  # (B, 1) against (B,)
+
+    with pytest.warns(UserWarning, match="target size"):
+        (lint,) = lints_of(Regression(), torch.rand(5, 4), torch.rand(5))
+    assert lint.kind == "broadcast-reduced" and "broadcast to (5, 5)" in lint.message
+    assert lint.fix == "`self.criterion(self.net(x).squeeze(-1), y)`" and lint.fix_checked

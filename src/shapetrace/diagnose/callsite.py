@@ -65,6 +65,32 @@ class CallSite:
                 text = text[:a] + new + text[b:]
         return " ".join(text.split())
 
+    def grouped(self, node: ast.AST) -> ast.AST:
+        """``node`` with the parentheses that group it, when an operator's operand is written
+        ``(1 + scale)``: replacing that span by ``(1 + scale)[:, None]`` adds no second pair."""
+        parent = next(
+            (p for p in ast.walk(self.node) for child in ast.iter_child_nodes(p) if child is node), None
+        )
+        if not isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Compare)) or node.lineno != node.end_lineno:
+            return node
+        starts = _line_starts(self.source)
+        begin = _char_offset(self.source, starts, node.lineno, node.col_offset)
+        end = _char_offset(self.source, starts, node.end_lineno, node.end_col_offset)
+        before, after = self.source[:begin].rstrip(), self.source[end:].lstrip()
+        if not (before.endswith("(") and after.startswith(")")):
+            return node
+        line_start = starts[node.lineno - 1]
+        if len(before) - 1 < line_start or end + (len(self.source[end:]) - len(after)) >= starts[node.lineno]:
+            return node  # the parentheses are on other lines
+        span = ast.expr()
+        line = self.source[line_start : starts[node.lineno]]
+        span.lineno = span.end_lineno = node.lineno
+        span.col_offset = len(line[: len(before) - 1 - line_start].encode())
+        span.end_col_offset = len(
+            line[: end + (len(self.source[end:]) - len(after)) + 1 - line_start].encode()
+        )
+        return span
+
     def edits(self, changes: Mapping[ast.AST, str]) -> tuple[Edit, ...]:
         """``changes`` (sub-node -> new text) as edits of the file; ``()`` when the file is unknown."""
         if self.file is None:

@@ -22,9 +22,10 @@ import torch
 from shapetrace.capture.records import OpRecord
 from shapetrace.capture.source import short_location
 from shapetrace.diagnose.align import broadcast
-from shapetrace.diagnose.callsite import CallSite
+from shapetrace.diagnose.callsite import CallSite, module_call_site
 from shapetrace.diagnose.checking import Check, Fix, Replay, like, passes, site_arguments
 from shapetrace.diagnose.diagnostic import WARNING, Diagnostic, Operand
+from shapetrace.diagnose.evidence import CallArguments, OperandRef
 from shapetrace.diagnose.failing import atom, operand_nodes, operand_roles, operand_texts
 from shapetrace.diagnose.layout import dims_text, right_aligned
 from shapetrace.diagnose.ops import ELEMENTWISE_LOSSES, VIEWS, base_name, installed_package
@@ -109,9 +110,8 @@ def _broadcast_reduced(op: OpRecord, name: str, flow: Dataflow) -> Diagnostic | 
     reducer = None if loss else _reduced_later(flow, op)
     if not loss and reducer is None:
         return None
-    site = _site(flow, op)
-    texts = operand_texts(op, site, flow=flow)
-    roles = operand_roles(op, texts)
+    site, nodes = _operand_source(flow, op)
+    roles = operand_roles(op, [site.text(n) if site and n else None for n in nodes])
     what = f"`{site.text()}`" if site is not None else f"`{op.op}`"
     message = (
         f"{what}: `{roles[0]}` {a.shape_text()} and `{roles[1]}` {b.shape_text()} broadcast to "
@@ -128,8 +128,34 @@ def _broadcast_reduced(op: OpRecord, name: str, flow: Dataflow) -> Diagnostic | 
             f"number, and nothing fails."
         )
     details = right_aligned([(roles[0], a.shape), (roles[1], b.shape), ("result", result)], set())
-    fix = _squeeze_fix(op, site, roles, loss, result, flow)
+    fix = _squeeze_fix(op, site, nodes, roles, loss, result, flow)
     return _lint(op, flow, "broadcast-reduced", message, fix, roles[:2], details)
+
+
+def _operand_source(flow: Dataflow, op: OpRecord) -> tuple[CallSite | None, list]:
+    """Where the op's operands are written: its own call, or, for an op a torch module ran
+    (``criterion(pred, y)`` running ``mse_loss``), the module call's arguments."""
+    site = _site(flow, op)
+    if site is not None:
+        return site, operand_nodes(op, site)
+    if op.module_index is None:
+        return None, [None] * len(op.inputs)
+    call = flow.trace.modules[op.module_index]
+    module_site = module_call_site(flow.trace, call.index)
+    if (
+        call.path not in flow.torch_modules
+        or module_site is None
+        or not isinstance(module_site.node, ast.Call)
+    ):
+        return None, [None] * len(op.inputs)
+    positions = {m.tensor_id: m.path for m in call.inputs}
+    nodes = []
+    for meta in op.inputs:
+        path = positions.get(meta.tensor_id, "")
+        index = int(path[1:-1]) if path[1:-1].isdigit() else None
+        args = module_site.node.args
+        nodes.append(args[index] if index is not None and index < len(args) else None)
+    return module_site, nodes
 
 
 def _arranged(flow: Dataflow, tensor_id: int, at: int) -> bool:
@@ -156,7 +182,7 @@ def _reduced_later(flow: Dataflow, op: OpRecord) -> OpRecord | None:
     return None
 
 
-def _squeeze_fix(op: OpRecord, site: CallSite | None, roles: list[str], loss: bool, result: tuple,
+def _squeeze_fix(op: OpRecord, site: CallSite | None, nodes: list, roles: list[str], loss: bool, result: tuple,
                  flow: Dataflow) -> Fix | None:  # fmt: skip
     """Squeeze the trailing 1 of the operand that has it, when the other is its shape without."""
     shapes = [op.inputs[0].shape, op.inputs[1].shape]
@@ -166,7 +192,6 @@ def _squeeze_fix(op: OpRecord, site: CallSite | None, roles: list[str], loss: bo
     else:
         return Fix("make both operands the same shape (a trailing `.squeeze(-1)` or a `[:, None]`)")
     new = f"{atom(roles[i])}.squeeze(-1)"
-    nodes = operand_nodes(op, site)
     edits, text = (), f"`{new}`"
     if site is not None and nodes[i] is not None:
         edits = site.edits({nodes[i]: new})
@@ -180,11 +205,12 @@ def _shape_check(op: OpRecord, site: CallSite | None, flow: Dataflow, i: int, lo
     """Re-run the op on meta tensors: as recorded it gives ``result``; with operand ``i``
     squeezed, ``expected`` (a loss is re-run with ``reduction="none"`` to see its shape)."""
     func = flow.func(op)
-    arguments = (
-        site_arguments(site.node, operand_nodes(op, site), op.qualname.startswith("Tensor."))
-        if site
-        else None
-    )
+    if loss:  # input and target, as the functional loss takes them
+        arguments = CallArguments((OperandRef(0), OperandRef(1)), (), (True, True))
+    elif site is not None:
+        arguments = site_arguments(site.node, operand_nodes(op, site), op.qualname.startswith("Tensor."))
+    else:
+        arguments = None
     if func is None or arguments is None:
         return None
     replay = Replay(func, arguments, op.inputs)

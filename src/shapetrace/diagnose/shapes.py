@@ -41,6 +41,8 @@ def changed_operand(f: FailingOp, i: int, new: str) -> tuple[str, tuple]:
     node = f.nodes[i] if i < len(f.nodes) else None
     if f.site is None or node is None:
         return new, ()
+    if new.startswith("("):
+        node = f.site.grouped(node)
     return f.site.rewritten({node: new}), f.site.edits({node: new})
 
 
@@ -295,7 +297,40 @@ def explain_view(f: FailingOp) -> Diagnostic | None:
         edits = f.site.edits({size: str(per)}) if size is not None and len(f.call.args) == 3 else ()
         fix = Fix(f"`{call}({target[0]}, {per})` — and whatever reads the result must expect {per} (e.g. a "
                   "Linear's in_features)", edits, check)  # fmt: skip
+    elif free == 0:
+        fix = _resized_view(f, numel, target, replay)
     return f.diagnostic("view-size", message, fix, details)
+
+
+def _resized_view(f: FailingOp, numel: int, target: tuple[int, ...], replay) -> Fix | None:
+    """The target with the sizes that hold every element: two equal sizes (a square map, 7 x 7 ->
+    8 x 8) scaled together, else one size; the others as written."""
+    candidates: list[dict[int, int]] = []
+    for i in range(1, len(target)):
+        for j in range(i + 1, len(target)):
+            rest = math.prod(t for k, t in enumerate(target) if k not in (i, j))
+            side = math.isqrt(numel // rest) if rest and numel % rest == 0 else 0
+            if target[i] == target[j] and side > 1 and side * side * rest == numel:
+                candidates.append({i: side, j: side})
+    if not candidates:
+        for i in range(len(target) - 1, 0, -1):
+            rest = math.prod(t for k, t in enumerate(target) if k != i)
+            if rest and numel % rest == 0:
+                candidates.append({i: numel // rest})
+                break
+    if not candidates:
+        return None
+    sizes = candidates[-1]
+    new_target = tuple(sizes.get(k, t) for k, t in enumerate(target))
+    check = None
+    if replay is not None and len(f.call.args) == len(target) + 1:
+        check = replay.check(args={k + 1: v for k, v in sizes.items()})
+    node = f.site.node if f.site is not None else None
+    if isinstance(node, ast.Call) and len(node.args) == len(target):
+        changes = {node.args[k]: str(v) for k, v in sizes.items()}
+        return Fix(f"`{f.site.rewritten(changes)}` holds all {numel} elements — if the sizes before it are right",
+                   f.site.edits(changes), check)  # fmt: skip
+    return Fix(f"`.{f.name}{dims_text(new_target)}` holds all {numel} elements", (), check)
 
 
 def _heads_split(f: FailingOp, x: TensorMeta, target: tuple[int, ...]) -> tuple[str, Fix] | None:
