@@ -83,10 +83,14 @@ def module_construction(flow: Dataflow, path: str) -> Construction | None:
 def explain_building(building: Building, message: str) -> Diagnostic:
     """Why building a torch module raised, at the user's line that built it."""
     site = call_site_at(building.code, building.lasti)
-    site = site if site is not None and isinstance(site.node, ast.Call) else None
-    call = site.text() if site is not None else f"nn.{building.cls.__name__}(...)"
+    built = (
+        Construction(site, site.node, building.file, building.line)
+        if site and isinstance(site.node, ast.Call)
+        else None
+    )
+    call = built.text if built is not None else f"nn.{building.cls.__name__}(...)"
     for explain in (_groups, _heads):
-        found = explain(building, site, call)
+        found = explain(building, built, call)
         if found is not None:
             text, fix = found
             return _diagnostic(building, message, text, fix)
@@ -109,7 +113,7 @@ def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0] if n > 0 else []
 
 
-def _groups(building: Building, site: CallSite | None, call: str) -> tuple[str, Fix] | None:
+def _groups(building: Building, built: Construction | None, call: str) -> tuple[str, Fix] | None:
     """GroupNorm's groups, or a conv's groups, that do not divide the channels."""
     if issubclass(building.cls, nn.GroupNorm):
         groups, channels = building.argument("num_groups"), building.argument("num_channels")
@@ -133,14 +137,14 @@ def _groups(building: Building, site: CallSite | None, call: str) -> tuple[str, 
     good = math.gcd(groups, *counts)
     common = [d for d in divisors(counts[0]) if all(c % d == 0 for c in counts)]
     text = f"`{call}` {what}. Group counts that divide {' and '.join(map(str, counts))}: {', '.join(map(str, common))}."
-    changed = _changed_call(site, position, name, str(good))
+    changed = built.with_argument(position, name, str(good)) if built is not None else None
     reason = f"{good} = gcd({groups}, {', '.join(map(str, counts))}) divides {' and '.join(map(str, counts))}, and every channel count that {groups} divided"
     fix_text = f"`{changed[0]}`: {reason}" if changed else f"{name}={good}: {reason}"
     check = _build_check(building, {name: good})
     return text, Fix(fix_text, changed[1] if changed else (), check)
 
 
-def _heads(building: Building, site: CallSite | None, call: str) -> tuple[str, Fix] | None:
+def _heads(building: Building, built: Construction | None, call: str) -> tuple[str, Fix] | None:
     """Attention heads that do not divide the embedding width."""
     for width_name, heads_name in (("embed_dim", "num_heads"), ("d_model", "nhead")):
         width, heads = building.argument(width_name), building.argument(heads_name)
@@ -153,7 +157,7 @@ def _heads(building: Building, site: CallSite | None, call: str) -> tuple[str, F
         f"`{call}` splits {width_name}={width} into {heads_name}={heads} heads of equal width, but {width} is "
         f"not a multiple of {heads}. Head counts that divide {width}: {', '.join(map(str, divisors(width)))}."
     )
-    changed = _changed_call(site, 1, heads_name, str(good))
+    changed = built.with_argument(1, heads_name, str(good)) if built is not None else None
     reason = f"{width} // {good} = {width // good} per head"
     fix_text = f"`{changed[0]}` ({reason})" if changed else f"{heads_name}={good} ({reason})"
     return text, Fix(fix_text, changed[1] if changed else (), _build_check(building, {heads_name: good}))
@@ -161,15 +165,6 @@ def _heads(building: Building, site: CallSite | None, call: str) -> tuple[str, F
 
 def _positive(*values: Any) -> bool:
     return all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values)
-
-
-def _changed_call(site: CallSite | None, position: int, name: str, value: str) -> tuple[str, tuple] | None:
-    if site is None:
-        return None
-    node = site.argument(position, name)
-    if node is None:
-        return None
-    return site.rewritten({node: value}), site.edits({node: value})
 
 
 def _build_check(building: Building, changes: dict[str, Any]) -> Callable[[], bool]:

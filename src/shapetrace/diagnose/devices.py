@@ -9,7 +9,7 @@ from collections import Counter
 from shapetrace.capture.records import ModuleCall, OpRecord, TensorMeta
 from shapetrace.capture.source import short_location
 from shapetrace.diagnose.callsite import assignment_of, module_call_site
-from shapetrace.diagnose.checking import Check, Fix, Replay
+from shapetrace.diagnose.checking import Check, Fix, fixed
 from shapetrace.diagnose.diagnostic import Diagnostic, Origin
 from shapetrace.diagnose.evidence import ModuleAttribute
 from shapetrace.diagnose.failing import DEVICE_WORDS, DTYPE_WORDS, FailingOp, atom, q
@@ -63,16 +63,7 @@ def _device_check(f: FailingOp, odd: list[int], reference: str) -> Check | None:
     repaired = [target if i in odd else device for i, device in enumerate(recorded)]
     if len(set(recorded)) < 2:
         return None  # the mismatch is not one between the CPU and another device
-    return lambda: _fails_then_runs(replay.on_devices(recorded), replay.on_devices(repaired))
-
-
-def _fails_then_runs(original: Replay, repaired: Replay) -> bool:
-    try:
-        original.run()
-    except Exception:
-        repaired.run()
-        return True
-    return False
+    return fixed(replay.on_devices(recorded).run, replay.on_devices(repaired).run)
 
 
 def _reference_device(

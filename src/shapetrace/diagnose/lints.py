@@ -19,7 +19,7 @@ import torch
 from shapetrace.capture.records import OpRecord, TensorMeta
 from shapetrace.capture.source import short_location
 from shapetrace.diagnose.callsite import CallSite, assignment_of
-from shapetrace.diagnose.checking import Check, Replay, passes, site_arguments
+from shapetrace.diagnose.checking import Check, Replay, fixed, passes, site_arguments
 from shapetrace.diagnose.devices import cpu_scalar, describe_device_origin, name_at, register_buffer_fix
 from shapetrace.diagnose.diagnostic import WARNING, Diagnostic
 from shapetrace.diagnose.failing import SIMPLE_NAME, operand_nodes, operand_roles, operand_texts
@@ -161,16 +161,7 @@ def _gpu_check(op: OpRecord, site: CallSite | None, pinned: list[int], flow: Dat
     replay = Replay(func, arguments, op.inputs)
     on_gpu = ["cpu" if i in pinned else "meta" for i in range(len(op.inputs))]
     moved = ["meta"] * len(op.inputs)
-
-    def check() -> bool:
-        try:
-            replay.on_devices(on_gpu).run()
-        except Exception:
-            replay.on_devices(moved).run()
-            return True
-        return False
-
-    return check
+    return fixed(replay.on_devices(on_gpu).run, replay.on_devices(moved).run)
 
 
 def _report_pinned(made: OpRecord, meets: OpRecord, name: str | None, flow: Dataflow, findings: _Findings,

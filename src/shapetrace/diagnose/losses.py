@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from shapetrace.capture.records import TensorMeta
-from shapetrace.diagnose.checking import Check, Fix
+from shapetrace.diagnose.checking import Fix, fixed
 from shapetrace.diagnose.construction import module_construction
 from shapetrace.diagnose.diagnostic import Diagnostic
 from shapetrace.diagnose.failing import FailingOp, atom, dim_labels
@@ -97,9 +97,9 @@ def _target_range(f: FailingOp, x: TensorMeta, target: TensorMeta, classes: int)
         return f.diagnostic(
             "loss-target", message, Fix(f"targets must be 0 to {classes - 1} (or ignore_index={ignore})")
         )
-    check: Check = lambda: (  # noqa: E731
-        not _runs(lambda: F.cross_entropy(torch.zeros(1, classes), torch.tensor([high])))
-        and _runs(lambda: F.cross_entropy(torch.zeros(1, high + 1), torch.tensor([high])))
+    check = fixed(
+        lambda: F.cross_entropy(torch.zeros(1, classes), torch.tensor([high])),
+        lambda: F.cross_entropy(torch.zeros(1, high + 1), torch.tensor([high])),
     )
     made = f.flow.producer(x.tensor_id, f.op.index)
     weight = (
@@ -121,14 +121,6 @@ def _layer_fix(f: FailingOp, path: str, classes: int) -> tuple[str, tuple] | Non
     if changed is None:
         return None
     return f"`{changed[0]}` outputs {classes} classes (at {built.location}); or check the labels", changed[1]
-
-
-def _runs(run) -> bool:
-    try:
-        run()
-    except Exception:
-        return False
-    return True
 
 
 def explain_embedding_index(f: FailingOp) -> Diagnostic | None:
@@ -153,9 +145,9 @@ def explain_embedding_index(f: FailingOp) -> Diagnostic | None:
         f"{owner} has num_embeddings={rows} — rows 0 to {rows - 1} of its weight {f.inputs[1].shape_text()} — "
         f"but {f.q(0)} {ids.shape_text()} holds ids up to {high}."
     )
-    check: Check = lambda: (  # noqa: E731
-        not _runs(lambda: F.embedding(torch.tensor([high]), torch.empty(rows, 1)))
-        and _runs(lambda: F.embedding(torch.tensor([high]), torch.empty(high + 1, 1)))
+    check = fixed(
+        lambda: F.embedding(torch.tensor([high]), torch.empty(rows, 1)),
+        lambda: F.embedding(torch.tensor([high]), torch.empty(high + 1, 1)),
     )
     built = f.construction()
     changed = built.with_argument(0, "num_embeddings", str(high + 1)) if built is not None else None

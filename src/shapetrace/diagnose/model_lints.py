@@ -51,7 +51,7 @@ def _unregistered_modules(flow: Dataflow) -> list[Diagnostic]:
         fix = Fix(f"`{new}`", assignment.site.edits({value: new}))
         found.append(Diagnostic(
             "unregistered-module", WARNING, message, assignment.file, assignment.line, None,
-            _line(assignment.file, assignment.line), "", flow.module_text(None), fix.text, held.registers, fix.edits,
+            _line(assignment.file, assignment.line), "", None, fix.text, held.registers, fix.edits,
             subjects=(("container", held.module, held.name),),
         ))  # fmt: skip
     return found
@@ -113,9 +113,7 @@ def _unused(trace: Trace, flow: Dataflow, modules: list[str], names: list[str]) 
             f"`self.{attr}` ({module_cls.__name__}) of {parent_cls.__name__} {ran}: its {total:,} parameters "
             f"({', '.join(names)}) get no gradient and never train."
         )
-        fix = _sibling_fix(trace, flow, module, module_cls, calls, message)
-        if isinstance(fix, tuple):
-            message, fix = fix
+        message, fix = _sibling_fix(trace, flow, module, module_cls, calls, message)
     if assignment is None:
         return None
     count = len(modules)
@@ -137,13 +135,14 @@ def _own_parameter(flow: Dataflow, module: str, names: list[str]) -> tuple[type,
 
 
 def _sibling_fix(trace: Trace, flow: Dataflow, module: str, module_cls: type, calls: int,
-                 message: str) -> tuple[str, Fix] | Fix:  # fmt: skip
-    """When a sibling of the same class ran more often than the parent (``norm1`` twice,
-    ``norm2`` never), its last call in each parent call probably meant this module."""
+                 message: str) -> tuple[str, Fix]:  # fmt: skip
+    """The message and fix for a module never called: when a sibling of the same class ran more
+    often than the parent (``norm1`` twice, ``norm2`` never), its last call in each parent call
+    probably meant this module."""
     fallback = Fix(f"call `self.{module.rpartition('.')[2]}` where it was meant in the forward, or delete it")
     parent_path, _, attr = module.rpartition(".")
     if calls != 0:
-        return fallback
+        return message, fallback
     parent_calls = [c for c in trace.modules if c.path == parent_path]
     siblings = defaultdict(list)
     for call in trace.modules:
@@ -172,7 +171,7 @@ def _sibling_fix(trace: Trace, flow: Dataflow, module: str, module_cls: type, ca
         )
         text = site.rewritten({callee: new})
         return message, Fix(f"`{text}` at {where}", site.edits({callee: new}))
-    return fallback
+    return message, fallback
 
 
 def _same_sizes(flow: Dataflow, a: str, b: str) -> bool:
