@@ -109,6 +109,9 @@ def _diagnostic(building: Building, message: str, text: str, fix: Fix | None) ->
     )  # fmt: skip
 
 
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+
 def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0] if n > 0 else []
 
@@ -121,7 +124,7 @@ def _groups(building: Building, built: Construction | None, call: str) -> tuple[
             return None
         counts, name, position = (channels,), "num_groups", 0
         what = f"splits num_channels={channels} into num_groups={groups} groups, but {channels} is not a multiple of {groups}"
-    elif issubclass(building.cls, nn.modules.conv._ConvNd):
+    elif issubclass(building.cls, _CONVS):
         groups = building.argument("groups")
         in_ch, out_ch = building.argument("in_channels"), building.argument("out_channels")
         if not _positive(groups, in_ch, out_ch) or (in_ch % groups == 0 and out_ch % groups == 0):

@@ -3,7 +3,8 @@
 Each explainer works from the recorded op (name, qualname, operand metadata), the failing call's
 plain arguments and the module records; torch's message only confirms which kind it is. The
 explainers live with their family: devices and dtypes (:mod:`.devices`), shapes
-(:mod:`.shapes`), normalization layers (:mod:`.norms`), class-index lookups (:mod:`.losses`),
+(:mod:`.shapes`), windows larger than their input (:mod:`.kernels`), normalization layers
+(:mod:`.norms`), class-index lookups (:mod:`.losses`),
 attention (:mod:`.attention`); the first that recognises the failure explains it.
 """
 
@@ -18,6 +19,7 @@ from shapetrace.diagnose.devices import explain_device, explain_dtype
 from shapetrace.diagnose.diagnostic import Diagnostic
 from shapetrace.diagnose.evidence import Evidence
 from shapetrace.diagnose.failing import FailingOp
+from shapetrace.diagnose.kernels import explain_kernel_size
 from shapetrace.diagnose.losses import explain_embedding_index, explain_loss_target
 from shapetrace.diagnose.norms import explain_batch_norm, explain_group_norm, explain_layer_norm
 from shapetrace.diagnose.provenance import Dataflow
@@ -26,7 +28,6 @@ from shapetrace.diagnose.shapes import (
     explain_cat,
     explain_conv,
     explain_expand,
-    explain_kernel_size,
     explain_linear,
     explain_matmul,
     explain_view,
