@@ -76,11 +76,10 @@ def _explain_failure(trace: Trace, flow: Dataflow) -> Diagnostic | None:
     if error is None:
         return None
     building = evidence.building if evidence is not None else None
+    if building is not None:  # raised inside a torch module's __init__, by an op torch ran there or not
+        return explain_building(building, error.message)
     if error.op_index is None:
-        return explain_building(building, error.message) if building is not None else None
+        return None
     op = trace.ops[error.op_index]
-    entry = trace.recording.ops[error.op_index]
-    if building is not None and (entry.code, entry.lasti) == (building.code, building.lasti):
-        return explain_building(building, error.message)  # an op torch ran inside the module's __init__
     message = evidence.failure_message if evidence and evidence.failure_message is not None else error.message
     return explain_failure(op, flow, evidence, message)

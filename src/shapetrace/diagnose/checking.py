@@ -28,7 +28,7 @@ from shapetrace.diagnose.diagnostic import Edit
 from shapetrace.diagnose.evidence import CallArguments, Opaque, OperandRef
 
 # A CPU tensor is materialised (uninitialised) to reproduce a device mismatch only up to this size.
-_CPU_LIMIT = 1 << 24
+_CPU_LIMIT = 1 << 22
 
 Check = Callable[[], bool]
 
