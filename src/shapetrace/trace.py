@@ -235,7 +235,7 @@ class Trace:
         self.summary = summarize(recorder.trees, of_model=recorder.model is not None)
         for name in ("ops", "modules", "module_call_counts", "diagnostics"):
             self.__dict__.pop(name, None)
-        self.evidence = collect_evidence(recorder, heard)
+        self.evidence = collect_evidence(recorder, heard, exc)
         if exc is not None:
             attach_note(self, exc)
 

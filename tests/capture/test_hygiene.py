@@ -178,7 +178,7 @@ def test_records_hold_metadata_only():
 def test_a_failure_of_ours_at_exit_leaves_nothing_installed_and_the_users_error_intact(monkeypatch):
     trace_module = sys.modules["shapetrace.trace"]  # the package's `trace` attribute is the class
 
-    def broken(recorder, heard):
+    def broken(*arguments):
         raise KeyError("a bug in shapetrace")
 
     monkeypatch.setattr(trace_module, "collect_evidence", broken)

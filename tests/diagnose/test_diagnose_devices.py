@@ -3,6 +3,8 @@ mix does) and fake CUDA tensors: which operand is where, where it came from, and
 
 from __future__ import annotations
 
+import inspect
+
 import planted
 import pytest
 import torch
@@ -70,7 +72,7 @@ def test_cpu_call_moves_a_tensor_off_the_device(run_failing):
         f"`mean` is on cpu: `x.mean(dim=1, keepdim=True).cpu()` at planted.py:{line_of('cpu')} moved it from cuda:0 to cpu"
         in d.message
     )
-    assert d.fix == "remove that move, or bring it back with `.to(x.device)`"
+    assert d.fix == "keep it on the device: `x.mean(dim=1, keepdim=True)` (without `.cpu()`)"
     assert [x.kind for x in t.diagnostics] == ["device-mismatch"]  # the .cpu() host sync is this diagnosis
 
 
@@ -79,6 +81,7 @@ def test_input_on_another_device_than_the_model(run_failing):
     image = torch.rand(2, 3, 8)
     with pytest.raises(RuntimeError), trace(model) as t:
         model(image)
+    line_of_call = inspect.currentframe().f_lineno - 1
     d = t.diagnostics[0]
     assert (d.kind, d.line, d.module) == ("device-mismatch", line_of("input-device"), "norm (LayerNorm)")
     assert [(o.role, o.meta.device_name) for o in d.operands] == [
@@ -90,7 +93,8 @@ def test_input_on_another_device_than_the_model(run_failing):
         "`x` is on cpu: it is `image`, an input of Normed" in d.message
         and "while the model is on meta" in d.message
     )
-    assert d.fix == 'move the input to the model\'s device before the call: `image.to("meta")`'
+    assert d.fix == "move the input to the model's device before the call: `model(image.to(next(model.parameters()).device))`"
+    assert d.fix_checked and [(e.line, e.text) for e in d.edits] == [(line_of_call, "image.to(next(model.parameters()).device)")]
 
 
 def test_the_walk_back_passes_through_ops_that_keep_the_device():

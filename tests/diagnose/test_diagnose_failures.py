@@ -39,7 +39,7 @@ def test_stack_names_the_tensor_with_another_shape(run_failing):
     _, _, d = run_failing(planted.TwoPoolings(), torch.rand(2, 3, 16, 16))
     assert (d.kind, d.line) == ("stack-shape", line_of("stack"))
     assert [o.role for o in d.operands] == ["fine", "coarse"]
-    assert "`coarse` (d0, d1, d2/4, d3/4) differs from `fine` (d0, d1, d2/2, d3/2) in dim 2 (4 vs 8)" in d.message
+    assert "`coarse` (2, 3, 4, 4) differs from `fine` (2, 3, 8, 8) in dim 2 (4 vs 8)" in d.message
 
 
 def test_cat_with_keyword_arguments_maps_each_tensor_to_its_expression():
@@ -76,7 +76,7 @@ def test_linear_names_the_module_its_in_features_and_what_would_fit(run_failing)
         ("weight", (120, 192)),
         ("bias", (120,)),
     ]
-    assert "`fc1` (Linear) has in_features=192" in d.message and "its input (d0, 12*(d1/4 - 3)*(d2/4 - 3)) is 300" in d.message
+    assert "`fc1` (Linear) has in_features=192" in d.message and "its input (2, 300) is 300" in d.message
     assert d.fix.startswith("`nn.Linear(in_features=300, out_features=120)` fits this input")
     weight = d.operands[1].origin
     assert weight.kind == "parameter" and weight.text == "`fc1.weight`, a parameter of fc1 (Linear)"
@@ -86,7 +86,7 @@ def test_linear_names_the_module_its_in_features_and_what_would_fit(run_failing)
 def test_reshape_that_cannot_hold_the_elements(run_failing):
     _, _, d = run_failing(planted.FashionNet(), torch.rand(2, 1, 32, 32))
     assert (d.kind, d.line, d.op) == ("view-size", line_of("reshape"), "reshape")
-    assert "`t` (d0, 12, d1/4 - 3, d2/4 - 3) holds 600 elements (2 × 12 × 5 × 5)" in d.message
+    assert "`t` (2, 12, 5, 5) holds 600 elements (2 × 12 × 5 × 5)" in d.message
     assert "multiply to 192, which does not divide 600" in d.message
     assert "Per item of dim 0 (2), the input holds 300 elements (12 × 5 × 5), not 192." in d.message
     assert d.fix.startswith("`t.reshape(-1, 300)`")
@@ -130,11 +130,12 @@ def test_conv_channel_mismatch_names_the_layer(run_failing):
     _, _, d = run_failing(planted.TwoConvs(), torch.rand(2, 3, 8, 8))
     assert (d.kind, d.line, d.module) == ("conv-channels", line_of("conv"), "conv2 (Conv2d)")
     assert (
-        "`conv2` (Conv2d) expects 8 input channels (weight (16, 8, 3, 3)), but dim 1 of its input (d0, 6, d2, d3) is 6."
+        "`conv2` (Conv2d) expects 8 input channels (weight (16, 8, 3, 3)), but dim 1 of its input (2, 6, 8, 8) is 6."
         in d.message
     )
     assert "channels-last" not in d.message  # its last dim is 8 by coincidence: H = W = 8
-    assert d.fix.startswith("`nn.Conv2d(in_channels=6, ...)` fits this input")
+    assert d.fix.startswith("`nn.Conv2d(6, 16, kernel_size=3, padding=1)` fits this input (at planted.py:")
+    assert d.fix_checked and [e.text for e in d.edits] == ["6"]  # conv2's in_channels, where it is built
 
 
 def test_conv_on_a_channels_last_image_says_so(run_failing):
@@ -147,10 +148,10 @@ def test_layer_norm_built_for_another_width(run_failing):
     _, _, d = run_failing(planted.WidenThenNorm(), torch.rand(2, 5, 16))
     assert (d.kind, d.line, d.module) == ("norm-shape", line_of("layer-norm"), "norm (LayerNorm)")
     assert (
-        "`norm` (LayerNorm) normalizes the last 1 dim of its input, built for (16,), but `x` (d0, d1, 32) ends with (32,)"
+        "`norm` (LayerNorm) normalizes the last 1 dim of its input, built for (16,), but `x` (2, 5, 32) ends with (32,)"
         in d.message
     )
-    assert d.fix == "`nn.LayerNorm(32)` fits this input"
+    assert d.fix.startswith("`nn.LayerNorm(32)` fits this input (at planted.py:") and d.fix_checked
 
 
 def test_dtype_mismatch_finds_where_the_dtype_changed(run_failing):
@@ -165,7 +166,7 @@ def test_dtype_mismatch_finds_where_the_dtype_changed(run_failing):
 def test_embedding_with_float_indices(run_failing):
     _, _, d = run_failing(planted.TokenEmbedding(), torch.rand(2, 7))
     assert (d.kind, d.line) == ("dtype-mismatch", line_of("embedding"))
-    assert "`ids` must be an integer tensor (int64 or int32), but `ids` (d0, d1) is float32" in d.message
+    assert "`ids` must be an integer tensor (int64 or int32), but `ids` (2, 7) is float32" in d.message
     assert "`ids.long()`" in d.fix
 
 
@@ -215,3 +216,56 @@ def test_symbolic_shape_text_is_used_when_known(run_failing):
     console = Console(width=160, record=True)
     console.print(DiagnosticsView([d]))
     assert "(B, h, N, d)" in console.export_text() and "(B, h, N, d)" in d.note()
+
+
+def test_a_class_index_out_of_range_names_the_largest_and_the_classes(run_failing):
+    class Classifier(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = torch.nn.Linear(8, 7)
+
+        def forward(self, x, labels):
+            return torch.nn.functional.cross_entropy(self.head(x), labels)
+
+    _, error, d = run_failing(Classifier(), torch.rand(4, 8), torch.tensor([1, 9, 3, 0]))
+    assert type(error) is IndexError and d.kind == "loss-target"
+    assert "7 classes, 0 to 6; but `labels` holds 9 (its largest target is 9)." in d.message
+    assert d.fix.startswith("`torch.nn.Linear(8, 10)` outputs 10 classes (at test_diagnose_failures.py:")
+    assert d.fix_checked and [e.text for e in d.edits] == ["10"]
+
+
+def test_attention_keys_with_the_heads_in_the_wrong_dim(run_failing):
+    class Attention(torch.nn.Module):
+        def forward(self, q, k, v):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v)  # (B, h, N, d)
+
+    q = torch.rand(2, 4, 6, 8)
+    _, _, d = run_failing(Attention(), q, torch.rand(2, 6, 4, 8), torch.rand(2, 4, 6, 8))
+    assert d.kind == "attention-shape" and "`k` (2, 6, 4, 8) looks like (B, N, h, d)" in d.message
+    assert d.fix == "`torch.nn.functional.scaled_dot_product_attention(q, k.transpose(1, 2), v)`" and d.fix_checked
+
+
+def test_a_view_to_a_square_map_of_the_wrong_side(run_failing):
+    class Decoder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(8, 64 * 8 * 8)
+
+        def forward(self, z):
+            return self.fc(z).view(z.shape[0], 64, 7, 7)  # (B, 64, 8, 8) meant
+
+    _, _, d = run_failing(Decoder(), torch.rand(4, 8))
+    assert d.kind == "view-size" and "holds 16384 elements" in d.message
+    assert d.fix.startswith("`self.fc(z).view(z.shape[0], 64, 8, 8)` holds all 16384 elements") and d.fix_checked
+    assert [e.text for e in d.edits] == ["8", "8"]
+
+
+def test_a_parenthesised_operand_gets_its_axes_without_a_second_pair_of_parentheses(run_failing):
+    class Modulate(torch.nn.Module):
+        def forward(self, h, scale):
+            return h * (1 + scale)  # (B, N, D) * (B, D)
+
+    _, _, d = run_failing(Modulate(), torch.rand(2, 5, 8), torch.rand(2, 8))
+    assert d.fix == "`h * (1 + scale)[:, None, :]`" and d.fix_checked
+    (edit,) = d.edits
+    assert edit.text == "(1 + scale)[:, None, :]" and edit.end_col - edit.col == len("(1 + scale)")

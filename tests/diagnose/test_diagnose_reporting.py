@@ -27,7 +27,7 @@ def test_the_exception_keeps_its_type_and_message_and_gains_a_note(run_failing, 
     assert note == concrete.diagnostics[0].note()  # the note is made from the concrete records
     assert note.startswith(f"shapetrace: matmul-shape: `linear` in fc1 (Linear) at {d.location}\n")
     flat = " ".join(note.split())  # the note wraps at 100 columns
-    assert "`fc1` (Linear) has in_features=192" in flat and "Fix: `nn.Linear(in_features=300" in flat
+    assert "`fc1` (Linear) has in_features=192" in flat and "Fix (checked): `nn.Linear(in_features=300" in flat
     printed = "".join(traceback.format_exception(error))
     assert printed.index(str(error)) < printed.index("shapetrace: matmul-shape")  # a plain traceback shows it
 
@@ -93,7 +93,7 @@ def test_print_shows_the_panel_after_the_table(run_failing):
     console = Console(width=160, record=True)
     t.print(console)
     out = console.export_text()
-    assert out.index("✗ op") < out.index("✗ matmul-shape") < out.index("Fix: `k.transpose(-2, -1)`")
+    assert out.index("✗ op") < out.index("✗ matmul-shape") < out.index("Fix (checked): `k.transpose(-2, -1)`")
     assert "attn = q @ k" in out.split("✗ matmul-shape")[1]
 
 
@@ -134,9 +134,18 @@ def test_cli_prints_diagnostics_after_the_table(tmp_path, capsys, monkeypatch, d
         assert (
             table_end
             < out.index("✗ device-mismatch")
-            < out.index("Fix: `torch.ones(N, N, device=att.device)`")
+            < out.index("Fix (checked): `torch.ones(N, N, device=att.device)`")
         )
         assert err.rstrip().endswith("RuntimeError: Tensor on device meta is not on the expected device cpu!")
         assert "shapetrace:" not in err  # the script's traceback as Python prints it; the panel explains
     diagnostics = json.loads(output.read_text())["diagnostics"]
     assert [d["line"] for d in diagnostics] == [8 if device == "cpu" else 9]
+
+
+def test_json_carries_whether_the_fix_was_checked_and_its_edits(run_failing):
+    t, _, d = run_failing(planted.TwoConvs(), torch.rand(2, 3, 8, 8))
+    (entry,) = t.to_dict()["diagnostics"]
+    assert entry["fix_checked"] is True and d.fix_checked
+    (edit,) = entry["edits"]
+    assert (edit["file"], edit["text"]) == (planted.__file__, "6")  # conv2's in_channels, where it is built
+    assert edit["line"] == edit["end_line"] and edit["end_col"] > edit["col"]

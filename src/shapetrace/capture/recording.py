@@ -87,6 +87,11 @@ class Producers:
             for out in op.outputs:
                 self._made.setdefault(out.tensor_id, []).append(index)
 
+    def made(self, tensor_id: int) -> list[int]:
+        """The indices of the ops whose outputs had ``tensor_id``, in order (ids are reused after a
+        tensor dies, so a later op may make another tensor with the same id)."""
+        return self._made.get(tensor_id, [])
+
     def of(self, tensor_id: int, before: int | None = None) -> int | None:
         """The index of the op that made ``tensor_id``, the latest before op ``before`` (default:
         the latest of all), or ``None`` when no recorded op made it."""

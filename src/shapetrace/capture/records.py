@@ -10,6 +10,7 @@ Two layers, each defined once:
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import CodeType
@@ -66,6 +67,10 @@ class CallEntry(NamedTuple):
 
 _Record = TypeVar("_Record")
 
+GENERATED_PREFIX = "d"  # d0, d1, ...: the symbolic pass's name for a dim no source names
+GENERATED_NAME = re.compile(GENERATED_PREFIX + r"\d+")
+_NAME = re.compile(r"[A-Za-z_]\w*")
+
 
 def build(cls: type[_Record], **fields: Any) -> _Record:
     """A frozen record from all of its fields, without the frozen ``__init__``'s per-field
@@ -116,10 +121,20 @@ class TensorMeta:
     def is_symbolic(self) -> bool:
         return any(not isinstance(size, int) for size in self.shape)
 
-    def shape_text(self) -> str:
-        """The shape as the seeds write it: ``(8, 16, 512)``, or ``expr`` when known."""
-        if self.expr is not None:
+    @property
+    def named_expr(self) -> str | None:
+        """``expr`` when it names a dim the user named; ``None`` when every name in it is a
+        generated one (``(d0, d1*d2)``), where the sizes themselves say more."""
+        if self.expr is None or not all(GENERATED_NAME.fullmatch(name) for name in _NAME.findall(self.expr)):
             return self.expr
+        return None
+
+    def shape_text(self, named_only: bool = False) -> str:
+        """The shape as the seeds write it: ``(8, 16, 512)``, or ``expr`` when known (with
+        ``named_only``, only an expr that names a user's dim: see :attr:`named_expr`)."""
+        expr = self.named_expr if named_only else self.expr
+        if expr is not None:
+            return expr
         sizes = ["*" if size is None else str(size) for size in self.shape]  # *: a nested tensor's ragged dim
         return "(" + ", ".join(sizes) + (",)" if len(sizes) == 1 else ")")
 

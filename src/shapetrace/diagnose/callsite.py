@@ -8,15 +8,17 @@ its keywords and operand expressions are read from the source at no cost to the 
 from __future__ import annotations
 
 import ast
-import inspect
 import linecache
+import os
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from types import CodeType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shapetrace.capture.source import positions
+from shapetrace.diagnose.diagnostic import Edit
 from shapetrace.diagnose.evidence import OperandRef
 
 if TYPE_CHECKING:
@@ -27,15 +29,116 @@ _OPERATOR_NODES = (ast.BinOp, ast.Compare, ast.UnaryOp, ast.Subscript, ast.AugAs
 
 @dataclass(frozen=True)
 class CallSite:
-    """One parsed expression; ``source`` is the text its node positions refer to."""
+    """One parsed expression; ``source`` is the text its node positions refer to.
+
+    When it was cut from a file, ``file`` and ``line`` say where ``source``'s first line is, and
+    node columns map to the file's: ``first_col`` is added on that first line, ``indent`` on the
+    others (byte columns, as ``ast`` counts them), so a fix can become an :class:`Edit`."""
 
     node: ast.AST
     source: str
+    file: str | None = None
+    line: int = 0
+    first_col: int = 0
+    indent: int = 0
 
     def text(self, node: ast.AST | None = None) -> str:
         """Source text of ``node`` (the whole expression by default), on one line."""
         segment = ast.get_source_segment(self.source, node or self.node) or ""
         return " ".join(segment.split())
+
+    def rewritten(self, changes: Mapping[ast.AST, str], node: ast.AST | None = None) -> str:
+        """The text of ``node`` (default: the whole expression) with each sub-node in ``changes``
+        replaced by its new text, on one line."""
+        node = node or self.node
+        starts = _line_starts(self.source)
+        begin, end = (
+            _char_offset(self.source, starts, node.lineno, node.col_offset),
+            _char_offset(self.source, starts, node.end_lineno, node.end_col_offset),
+        )
+        text = self.source[begin:end]
+        for sub, new in sorted(
+            changes.items(), key=lambda item: (item[0].lineno, item[0].col_offset), reverse=True
+        ):
+            a = _char_offset(self.source, starts, sub.lineno, sub.col_offset) - begin
+            b = _char_offset(self.source, starts, sub.end_lineno, sub.end_col_offset) - begin
+            if 0 <= a <= b <= len(text):
+                text = text[:a] + new + text[b:]
+        return " ".join(text.split())
+
+    def grouped(self, node: ast.AST) -> ast.AST:
+        """``node`` with the parentheses that group it, when an operator's operand is written
+        ``(1 + scale)``: replacing that span by ``(1 + scale)[:, None]`` adds no second pair."""
+        parent = next(
+            (p for p in ast.walk(self.node) for child in ast.iter_child_nodes(p) if child is node), None
+        )
+        if not isinstance(parent, (ast.BinOp, ast.UnaryOp, ast.Compare)) or node.lineno != node.end_lineno:
+            return node
+        starts = _line_starts(self.source)
+        begin = _char_offset(self.source, starts, node.lineno, node.col_offset)
+        end = _char_offset(self.source, starts, node.end_lineno, node.end_col_offset)
+        before, after = self.source[:begin].rstrip(), self.source[end:].lstrip()
+        if not (before.endswith("(") and after.startswith(")")):
+            return node
+        line_start = starts[node.lineno - 1]
+        if len(before) - 1 < line_start or end + (len(self.source[end:]) - len(after)) >= starts[node.lineno]:
+            return node  # the parentheses are on other lines
+        span = ast.expr()
+        line = self.source[line_start : starts[node.lineno]]
+        span.lineno = span.end_lineno = node.lineno
+        span.col_offset = len(line[: len(before) - 1 - line_start].encode())
+        span.end_col_offset = len(
+            line[: end + (len(self.source[end:]) - len(after)) + 1 - line_start].encode()
+        )
+        return span
+
+    def edits(self, changes: Mapping[ast.AST, str]) -> tuple[Edit, ...]:
+        """``changes`` (sub-node -> new text) as edits of the file; ``()`` when the file is unknown."""
+        if self.file is None:
+            return ()
+        found = []
+        for node, new in changes.items():
+            start = self._file_position(node.lineno, node.col_offset)
+            end = self._file_position(node.end_lineno, node.end_col_offset)
+            if start is None or end is None:
+                return ()
+            found.append(Edit(self.file, start[0], start[1], end[0], end[1], new))
+        return tuple(found)
+
+    def _file_position(self, lineno: int, byte_col: int) -> tuple[int, int] | None:
+        line = self.line + lineno - 1
+        byte_col += self.first_col if lineno == 1 else self.indent
+        text = linecache.getline(self.file or "", line)
+        if not text or byte_col < 0:
+            return None
+        return line, len(text.encode()[:byte_col].decode(errors="replace"))
+
+    def keyword_change(self, name: str, value: str, call: ast.AST | None = None) -> dict[ast.AST, str]:
+        """The change that gives the call ``call`` (default: the whole expression) ``name=value``:
+        its keyword's value replaced, or the keyword added after the last argument."""
+        call = call or self.node
+        if not isinstance(call, ast.Call):
+            return {}
+        for keyword in call.keywords:
+            if keyword.arg == name:
+                return {keyword.value: value}
+        last = max([*call.args, *(k.value for k in call.keywords)], key=lambda n: (n.end_lineno, n.end_col_offset),
+                   default=None)  # fmt: skip
+        if last is None:
+            return {call: f"{self.text(call.func)}({name}={value})"}
+        return {last: f"{self.rewritten({}, last)}, {name}={value}"}
+
+    def argument(self, position: int, name: str, call: ast.AST | None = None) -> ast.expr | None:
+        """The argument node given as keyword ``name`` or at ``position`` of the call."""
+        call = call or self.node
+        if not isinstance(call, ast.Call):
+            return None
+        for keyword in call.keywords:
+            if keyword.arg == name:
+                return keyword.value
+        if any(isinstance(a, ast.Starred) for a in call.args[: position + 1]):
+            return None
+        return call.args[position] if position < len(call.args) else None
 
     @property
     def callee(self) -> str | None:
@@ -175,7 +278,7 @@ def call_site_at(code: CodeType, lasti: int) -> CallSite | None:
         )
     source = f"({segment})"
     try:
-        return CallSite(ast.parse(source, mode="eval").body, source)
+        return CallSite(ast.parse(source, mode="eval").body, source, code.co_filename, line, col - 1)
     except SyntaxError:
         pass
     source = textwrap.dedent(segment)
@@ -184,7 +287,7 @@ def call_site_at(code: CodeType, lasti: int) -> CallSite | None:
     except SyntaxError:
         return None
     if len(body) == 1 and isinstance(body[0], ast.AugAssign):
-        return CallSite(body[0], source)
+        return CallSite(body[0], source)  # dedented: no file positions
     return None
 
 
@@ -204,28 +307,35 @@ def module_call_site(trace: Trace, call_index: int) -> CallSite | None:
     return call_site_at(entry.code, entry.lasti) if entry.code is not None else None
 
 
+class Assignment(NamedTuple):
+    """``self.<name> = value`` in a class's source: where it is, the value's text, and the parsed
+    statement (``site.node``) for edits."""
+
+    file: str
+    line: int
+    text: str
+    site: CallSite
+
+    @property
+    def value(self) -> ast.expr:
+        return self.site.node.value  # type: ignore[attr-defined]
+
+
 @lru_cache(maxsize=256)
-def assignment_of(owner: type, name: str) -> tuple[str, int, str] | None:
-    """Where a method of ``owner`` (or a base class) does ``self.<name> = value``: file, line and
-    the value's source text."""
+def assignment_of(owner: type, name: str) -> Assignment | None:
+    """Where a method of ``owner`` (or a base class) does ``self.<name> = value``."""
     for cls in owner.__mro__:
         if cls.__module__.startswith("torch.") or cls is object:
             continue
-        try:
-            lines, start = inspect.getsourcelines(cls)
-            file = inspect.getsourcefile(cls) or "<unknown>"
-        except (OSError, TypeError):
+        found = class_source(cls)
+        if found is None:
             continue
-        source = textwrap.dedent("".join(lines))
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
+        file, source, class_node = found
+        for node in ast.walk(class_node):
             if isinstance(node, ast.Assign):
-                targets, value = node.targets, node.value
+                targets = node.targets
             elif isinstance(node, ast.AnnAssign) and node.value is not None:
-                targets, value = [node.target], node.value
+                targets = [node.target]
             else:
                 continue
             for target in targets:
@@ -235,6 +345,62 @@ def assignment_of(owner: type, name: str) -> tuple[str, int, str] | None:
                     and isinstance(target.value, ast.Name)
                     and target.value.id == "self"
                 ):
-                    text = " ".join((ast.get_source_segment(source, value) or "...").split())
-                    return file, start + node.lineno - 1, text
+                    site = CallSite(node, source, file, 1)
+                    return Assignment(file, node.lineno, site.text(node.value), site)
     return None
+
+
+def class_source(cls: type) -> tuple[str, str, ast.ClassDef] | None:
+    """The file, its text and the class statement of ``cls``, found through its methods' code
+    (a class of a script run as ``__main__`` is found after the run, unlike with ``inspect``)."""
+    for value in vars(cls).values():
+        function = getattr(value, "__func__", value)
+        code = getattr(function, "__code__", None)
+        if code is None:
+            continue
+        parsed = _parsed_file(code.co_filename, _modified(code.co_filename))
+        if parsed is None:
+            continue
+        source, tree = parsed
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.ClassDef) and node.name == cls.__name__
+                and node.lineno <= code.co_firstlineno <= (node.end_lineno or node.lineno)
+            ):  # fmt: skip
+                return code.co_filename, source, node
+    return None
+
+
+def _modified(file: str) -> int | None:
+    try:
+        return os.stat(file).st_mtime_ns
+    except OSError:
+        return None
+
+
+@lru_cache(maxsize=64)
+def _parsed_file(file: str, modified: int | None) -> tuple[str, ast.Module] | None:
+    """The text and syntax tree of ``file`` (as it was when last ``modified``)."""
+    if modified is not None:
+        linecache.checkcache(file)
+    source = "".join(linecache.getlines(file))
+    if not source:
+        return None
+    try:
+        return source, ast.parse(source)
+    except SyntaxError:
+        return None
+
+
+def _line_starts(source: str) -> list[int]:
+    starts = [0]
+    for text in source.splitlines(keepends=True):
+        starts.append(starts[-1] + len(text))
+    return starts
+
+
+def _char_offset(source: str, starts: list[int], lineno: int, byte_col: int) -> int:
+    """The offset in ``source`` of line ``lineno`` (from 1), byte column ``byte_col``."""
+    begin = starts[lineno - 1]
+    end = starts[lineno] if lineno < len(starts) else len(source)
+    return begin + len(source[begin:end].encode()[:byte_col].decode(errors="replace"))

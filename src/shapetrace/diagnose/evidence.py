@@ -5,19 +5,25 @@
   by its operand index.
 - :func:`collect_evidence`: when the trace ends, which tensors are parameters, buffers or plain
   tensor attributes of the traced modules, by ``id`` (the modules are alive, so are their tensors);
-  names only: their metadata is in the ops that used them.
+  names only: their metadata is in the ops that used them. Also: each module path's class,
+  modules kept in plain lists and dicts, and, when the block raised while a torch module was
+  being built, that construction's arguments and the user's line.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
+from types import CodeType, FrameType, TracebackType
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 from shapetrace._private.torch_api import DisableTorchFunction, own_tensors
 from shapetrace.capture.recorder import Listener, Recorder
+from shapetrace.capture.source import is_library_code
 
 _PLAIN = (bool, int, float, complex, type(None), torch.dtype, torch.device, torch.layout, torch.memory_format)
 
@@ -44,6 +50,13 @@ class CallArguments:
     args: tuple[Any, ...]
     kwargs: tuple[tuple[str, Any], ...]
     contiguous: tuple[bool, ...]
+    # (min, max) of each integer operand's values, by operand index (small CPU tensors only):
+    # an index out of range is decided by values, not shapes
+    value_ranges: tuple[tuple[int, int, int], ...] = ()
+
+    def value_range(self, index: int) -> tuple[int, int] | None:
+        """``(min, max)`` of integer operand ``index``, when it was read."""
+        return next(((low, high) for i, low, high in self.value_ranges if i == index), None)
 
     def get(self, position: int, name: str, default: Any = None) -> Any:
         """The argument given as keyword ``name`` or at ``position``."""
@@ -60,12 +73,16 @@ class CallArguments:
 def describe_call(args: tuple, kwargs: dict | None) -> CallArguments | None:
     """The arguments of a call that raised, without any tensor. Never raises."""
     contiguous: list[bool] = []
+    ranges: list[tuple[int, int, int]] = []
 
     def convert(value: Any, operand: bool, depth: int) -> Any:
         if isinstance(value, torch.Tensor):
             if not operand:
                 return Opaque(type(value).__name__)
             contiguous.append(bool(value.is_contiguous()))
+            found = _integer_range(value)
+            if found is not None:
+                ranges.append((len(contiguous) - 1, *found))
             return OperandRef(len(contiguous) - 1)
         if isinstance(value, _PLAIN) or value is Ellipsis:
             return value
@@ -84,9 +101,23 @@ def describe_call(args: tuple, kwargs: dict | None) -> CallArguments | None:
         with DisableTorchFunction():
             positional = tuple(convert(value, True, 0) for value in args)
             keywords = tuple((name, convert(value, True, 0)) for name, value in (kwargs or {}).items())
-        return CallArguments(positional, keywords, tuple(contiguous))
+        return CallArguments(positional, keywords, tuple(contiguous), tuple(ranges))
     except Exception:  # a diagnosis aid must never replace the user's error
         return None
+
+
+_RANGE_LIMIT = 1 << 26  # elements read to find an integer operand's smallest and largest value
+
+
+def _integer_range(tensor: torch.Tensor) -> tuple[int, int] | None:
+    if (
+        tensor.dtype.is_floating_point or tensor.dtype.is_complex or tensor.dtype == torch.bool
+        or tensor.device.type != "cpu" or not 0 < tensor.numel() <= _RANGE_LIMIT
+        or type(tensor) not in (torch.Tensor, nn.Parameter)
+    ):  # fmt: skip
+        return None
+    low, high = torch.aminmax(tensor)
+    return int(low), int(high)
 
 
 class ModuleAttribute(NamedTuple):
@@ -111,16 +142,50 @@ class ModuleAttribute(NamedTuple):
         return f"{self.module} ({self.module_type})" if self.module else f"the model ({self.module_type})"
 
 
+class Building(NamedTuple):
+    """A torch module whose construction raised: its class, the arguments its ``__init__`` got
+    (plain values only), and the user's line that built it."""
+
+    cls: type
+    arguments: tuple[tuple[str, Any], ...]
+    file: str
+    line: int
+    code: CodeType
+    lasti: int
+
+    def argument(self, name: str) -> Any:
+        return next((value for key, value in self.arguments if key == name), None)
+
+
+class ModuleContainer(NamedTuple):
+    """Modules kept in a plain ``list``/``tuple``/``dict`` attribute: not registered, so not in
+    ``parameters()`` and not moved by ``.to()``. ``registers`` is true when the container, wrapped
+    in ``nn.ModuleList``/``nn.ModuleDict``, was seen to register all of their parameters."""
+
+    module: str
+    module_type: str
+    owner: type
+    name: str
+    container: str  # "list" | "tuple" | "dict"
+    count: int
+    parameters: int
+    registers: bool
+
+
 @dataclass
 class Evidence:
     """Live-object facts of one trace: module attributes by tensor id, which modules are torch's
-    own layers, the failing call's arguments, and the message of the exception the failing op
-    itself raised."""
+    own layers, each module path's class, the failing call's arguments, the message of the
+    exception the failing op itself raised, and the construction that raised, if one did."""
 
     attributes: dict[int, ModuleAttribute] = field(default_factory=dict)
     torch_modules: set[str] = field(default_factory=set)  # paths of modules whose class is torch's own
+    module_classes: dict[str, type] = field(default_factory=dict)  # path -> class
+    parameter_sizes: dict[int, tuple[int, bool]] = field(default_factory=dict)  # id -> (numel, requires_grad)
+    containers: list[ModuleContainer] = field(default_factory=list)
     call: CallArguments | None = None
     failure_message: str | None = None
+    building: Building | None = None
 
 
 class EvidenceListener(Listener):
@@ -135,26 +200,104 @@ class EvidenceListener(Listener):
         self.message = str(error)
 
 
-def collect_evidence(recorder: Recorder, heard: EvidenceListener) -> Evidence:
-    """Evidence from a recorder whose trace just ended (its modules are still referenced)."""
+def collect_evidence(
+    recorder: Recorder, heard: EvidenceListener, exc: BaseException | None = None
+) -> Evidence:
+    """Evidence from a recorder whose trace just ended (its modules are still referenced), and
+    from the exception that ended it."""
     evidence = Evidence(call=heard.call, failure_message=heard.message)
-    for module, path in recorder.traced_modules():
+    modules = list(recorder.traced_modules())
+    known = {id(module) for module, _ in modules}
+    for module, path in modules:
+        evidence.module_classes.setdefault(path, type(module))
         if type(module).__module__.startswith("torch."):
             evidence.torch_modules.add(path)
-        _add_attributes(evidence.attributes, module, path)
+        else:
+            evidence.containers.extend(_unregistered_modules(module, path, known))
+        _add_attributes(evidence.attributes, module, path, evidence.parameter_sizes)
+    if exc is not None:
+        evidence.building = _building(exc.__traceback__)
     return evidence
+
+
+def _building(tb: TracebackType | None) -> Building | None:
+    """The torch module ``__init__`` the exception was raised in, and the user's line that built
+    the module; ``None`` when it was not raised while building one."""
+    steps: list[TracebackType] = []  # each frame with the line and instruction it raised at
+    while tb is not None:
+        steps.append(tb)
+        tb = tb.tb_next
+    frames = [step.tb_frame for step in steps]
+    for depth in range(len(frames) - 1, 0, -1):
+        frame = frames[depth]
+        if frame.f_code.co_name != "__init__" or not is_library_code(frame.f_code):
+            continue
+        if not isinstance(frame.f_locals.get("self"), nn.Module):
+            continue
+        outer = depth
+        while outer > 0 and is_library_code(frames[outer - 1].f_code):
+            outer -= 1  # up to the __init__ the user's line called (a subclass's super().__init__ ...)
+        if outer == 0:
+            return None
+        built, user = frames[outer], frames[outer - 1]
+        if built.f_code.co_name != "__init__":
+            return None
+        at = steps[outer - 1]  # the frame's own f_lineno has moved on (to the `with` line, say)
+        return Building(
+            type(built.f_locals["self"]), _plain_arguments(built), user.f_code.co_filename, at.tb_lineno,
+            user.f_code, at.tb_lasti,
+        )  # fmt: skip
+    return None
+
+
+def _plain_arguments(frame: FrameType) -> tuple[tuple[str, Any], ...]:
+    info = inspect.getargvalues(frame)
+    found = []
+    for name in info.args[1:]:  # without self
+        value = info.locals.get(name)
+        if isinstance(value, (*_PLAIN, str)) or (
+            isinstance(value, tuple) and all(isinstance(v, _PLAIN) for v in value)
+        ):
+            found.append((name, value))
+    return tuple(found)
+
+
+def _numel(parameter: torch.Tensor) -> int:
+    return 0 if is_lazy(parameter) else parameter.numel()  # a LazyModule's parameter has no size yet
+
+
+def _unregistered_modules(module: nn.Module, path: str, registered: set[int]) -> list[ModuleContainer]:
+    """Plain list/tuple/dict attributes of ``module`` that hold modules the model does not
+    register (a list of references to registered submodules is fine)."""
+    found = []
+    for name, value in vars(module).items():
+        if name in _MODULE_INTERNALS or type(value) not in (list, tuple, dict):
+            continue
+        items = list(value.values()) if type(value) is dict else list(value)
+        modules = [item for item in items if isinstance(item, nn.Module)]
+        if not modules or all(id(item) in registered for item in modules):
+            continue
+        parameters = sum(_numel(p) for item in modules for p in item.parameters())
+        wrapped = nn.ModuleDict(value) if type(value) is dict else nn.ModuleList(modules)
+        registers = sum(_numel(p) for p in wrapped.parameters()) == parameters
+        found.append(ModuleContainer(
+            path, type(module).__name__, type(module), name, type(value).__name__, len(modules), parameters, registers,
+        ))  # fmt: skip
+    return found
 
 
 _MODULE_INTERNALS = frozenset(vars(nn.Module()))  # training, _parameters, _buffers, hooks...
 
 
-def _add_attributes(found: dict[int, ModuleAttribute], module: nn.Module, path: str) -> None:
+def _add_attributes(found: dict[int, ModuleAttribute], module: nn.Module, path: str,
+                    sizes: dict[int, tuple[int, bool]]) -> None:  # fmt: skip
     cls = type(module)
     name_of_type = cls.__name__
     parameters, buffers = own_tensors(module)
     for name, param in parameters.items():
         if param is not None and id(param) not in found:
             found[id(param)] = ModuleAttribute(path, name_of_type, name, "parameter", cls)
+            sizes[id(param)] = (_numel(param), param.requires_grad)
     for name, buffer in buffers.items():
         if buffer is not None and id(buffer) not in found:
             found[id(buffer)] = ModuleAttribute(path, name_of_type, name, "buffer", cls)

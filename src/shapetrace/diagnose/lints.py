@@ -19,16 +19,18 @@ import torch
 from shapetrace.capture.records import OpRecord, TensorMeta
 from shapetrace.capture.source import short_location
 from shapetrace.diagnose.callsite import CallSite, assignment_of
+from shapetrace.diagnose.checking import Check, Replay, fixed, passes, site_arguments
+from shapetrace.diagnose.devices import cpu_scalar, describe_device_origin, name_at, register_buffer_fix
 from shapetrace.diagnose.diagnostic import WARNING, Diagnostic
-from shapetrace.diagnose.explain import (
-    SIMPLE_NAME,
-    cpu_scalar,
-    describe_device_origin,
-    operand_roles,
-    operand_texts,
-    register_buffer_fix,
+from shapetrace.diagnose.failing import SIMPLE_NAME, operand_nodes, operand_roles, operand_texts
+from shapetrace.diagnose.ops import (
+    FACTORIES,
+    HOST_SYNCS,
+    INDEXING,
+    NO_DEVICE_KWARG,
+    REHOMING,
+    installed_package,
 )
-from shapetrace.diagnose.ops import FACTORIES, HOST_SYNCS, INDEXING, NO_DEVICE_KWARG, REHOMING
 from shapetrace.diagnose.provenance import Dataflow
 
 if TYPE_CHECKING:
@@ -66,10 +68,11 @@ class _Findings:
 
 def device_lints(trace: Trace, flow: Dataflow) -> list[Diagnostic]:
     """Every device lint of ``trace`` (the op that raised, if any, is left to the diagnosis)."""
-    taint: dict[int, object] = {
+    held: dict[int, object] = {
         tensor_id: Pinned(attribute=tensor_id) if a.kind == "attribute" else FOLLOWS
         for tensor_id, a in flow.attributes.items()
     }
+    taint = dict(held)
     roots: dict[int, list[TensorMeta]] = {}
     for call in trace.modules:
         if call.parent is None:
@@ -86,11 +89,13 @@ def device_lints(trace: Trace, flow: Dataflow) -> list[Diagnostic]:
         site = flow.site(op)
         site = site if site is not None and site.is_call_of(op.op) else None
         target = _to_target(op, site) if op.qualname == "Tensor.to" else None
-        if in_forward and op.module not in flow.torch_modules:  # a torch layer's own syncs are not the user's
+        if in_forward and op.module not in flow.torch_modules and not installed_package(op.file):
+            # a torch layer's own syncs, or a library's, are not the user's to fix
             _check_host_sync(op, target, flow, findings)
         out = _propagate(op, considered, site, target, in_forward, taint, flow, findings)
         for meta in op.outputs:
-            taint[meta.tensor_id] = out
+            # a module built inside the trace: its tensors are made by ops outside any forward
+            taint[meta.tensor_id] = held[meta.tensor_id] if not in_forward and meta.tensor_id in held else out
     lints = list(findings.found.values())
     moved = {d.op_index for d in lints if d.kind == "cpu-meets-device"}  # says more than its host-sync
     lints = [d for d in lints if not (d.kind == "host-sync" and d.op_index in moved)]
@@ -133,17 +138,34 @@ def _propagate(op: OpRecord, considered: list[int], site: CallSite | None, targe
         texts = operand_texts(op, site, flow=flow)
         model_side = [i for i, t in zip(considered, taints) if t is FOLLOWS]
         name = next((texts[i] for i in model_side if texts[i] and SIMPLE_NAME.match(texts[i])), None)
+        cpu_side = [i for i, t in zip(considered, taints) if isinstance(t, Pinned)]
+        check = _gpu_check(op, site, cpu_side, flow)
         for source in dict.fromkeys(pinned):
             if source.op_index is not None:
-                _report_pinned(flow.ops[source.op_index], op, name, flow, findings)
+                _report_pinned(flow.ops[source.op_index], op, name, flow, findings, check)
             else:
-                _report_attribute(source.attribute, op, name, flow, findings)
+                _report_attribute(source.attribute, op, name, flow, findings, check)
     return FOLLOWS if FOLLOWS in taints else pinned[0] if pinned else None
 
 
-def _report_pinned(
-    made: OpRecord, meets: OpRecord, name: str | None, flow: Dataflow, findings: _Findings
-) -> None:
+def _gpu_check(op: OpRecord, site: CallSite | None, pinned: list[int], flow: Dataflow) -> Check | None:
+    """Re-run the op where a pinned tensor meets the model's as it would run on a GPU (the
+    model's tensors on meta, the pinned ones on the CPU), which must fail, and with the pinned
+    ones moved along with the model, which must pass."""
+    if site is None:
+        return None
+    arguments = site_arguments(site.node, operand_nodes(op, site), op.qualname.startswith("Tensor."))
+    func = flow.func(op)
+    if arguments is None or func is None:
+        return None
+    replay = Replay(func, arguments, op.inputs)
+    on_gpu = ["cpu" if i in pinned else "meta" for i in range(len(op.inputs))]
+    moved = ["meta"] * len(op.inputs)
+    return fixed(replay.on_devices(on_gpu).run, replay.on_devices(moved).run)
+
+
+def _report_pinned(made: OpRecord, meets: OpRecord, name: str | None, flow: Dataflow, findings: _Findings,
+                   check: Check | None = None) -> None:  # fmt: skip
     kind = "factory-without-device" if made.qualname in FACTORIES else "cpu-meets-device"
     key = (kind, made.file, made.line)
     if findings.repeat(key):
@@ -157,40 +179,47 @@ def _report_pinned(
         f"at {short_location(meets.file, meets.line)} (`{meets.op}`) it meets {who}, which comes from the "
         f"model's inputs or parameters. On a GPU that op fails: CUDA and CPU tensors do not mix."
     )
-    target = f"{name}.device" if name else "x.device"
+    at_hand = name_at(flow, made, meets, flow.model_device() or "cpu", name)
+    target = f"{at_hand}.device" if at_hand else "x.device"
+    edits: tuple = ()
     if kind == "factory-without-device":
         message = f"`{call}` in {where} has no device=, so it is made on the default device (cpu); {meeting}"
-        if site is not None and made.qualname not in NO_DEVICE_KWARG:
-            fix = f"`{site.with_keyword('device', target)}`"
+        if site is not None and made.qualname not in NO_DEVICE_KWARG and at_hand:
+            change = site.keyword_change("device", target)
+            fix, edits = f"`{site.rewritten(change)}`", site.edits(change)
         else:
             fix = f"`.to({target})` where it is made"
     else:
         message = f"`{call}` in {where} copies to the CPU; {meeting}"
         fix = f"keep it on the device (drop `.{made.op}()`), or move it back with `.to({target})`"
-    if not name:
+    if not at_hand:
         fix += ", `x` being a tensor on the model's device"
+        check = None
     findings.add(key, Diagnostic(kind, WARNING, message, made.file, made.line, made.index, made.code, made.op,
-                                 where, fix, subjects=(("op", made.index),)))  # fmt: skip
+                                 where, fix, passes(check) if edits else False, edits,
+                                 subjects=(("op", made.index),)))  # fmt: skip
 
 
-def _report_attribute(tensor_id: int, meets: OpRecord, name: str | None, flow: Dataflow,
-                      findings: _Findings) -> None:  # fmt: skip
+def _report_attribute(tensor_id: int, meets: OpRecord, name: str | None, flow: Dataflow, findings: _Findings,
+                      check: Check | None = None) -> None:  # fmt: skip
     subject = ("attribute", tensor_id)
     key = ("unregistered-tensor", subject)
     attribute = flow.attributes[tensor_id]
     if findings.repeat(key):
         return
     found = assignment_of(attribute.owner, attribute.name.split("[", 1)[0])
-    where_set = f" (set at {short_location(found[0], found[1])})" if found else ""
+    where_set = f" (set at {short_location(found.file, found.line)})" if found else ""
     who = f"`{name}`" if name else "a tensor"
     message = (
         f"`self.{attribute.name}` of {attribute.where} is a plain tensor attribute{where_set}, not a parameter "
         f"or registered buffer: `model.to(device)` will not move it. Here (`{meets.op}`) it meets {who}, "
         f"which comes from the model's inputs or parameters: on a GPU that op fails."
     )
+    fix = register_buffer_fix(attribute)
     findings.add(key, Diagnostic(
         "unregistered-tensor", WARNING, message, meets.file, meets.line, meets.index, meets.code, meets.op,
-        flow.module_text(meets.module_index), register_buffer_fix(attribute), subjects=(subject,),
+        flow.module_text(meets.module_index), fix.text, passes(check) if fix.edits else False, fix.edits,
+        subjects=(subject,),
     ))  # fmt: skip
 
 
@@ -209,7 +238,7 @@ def _check_mixed(op: OpRecord, considered: list[int], flow: Dataflow, findings: 
     same = [i for i in considered if op.inputs[i].device_name == reference]
     name = next((texts[i] for i in same if texts[i] and SIMPLE_NAME.match(texts[i])), None)
     on = ", ".join(
-        f"`{roles[i]}` {op.inputs[i].shape_text()} on {op.inputs[i].device_name}" for i in considered
+        f"`{roles[i]}` {op.inputs[i].shape_text(named_only=True)} on {op.inputs[i].device_name}" for i in considered
     )
     what = f"`{site.text()}`" if site is not None else f"`{op.op}`"
     sentences, fixes, subjects = (
@@ -220,11 +249,11 @@ def _check_mixed(op: OpRecord, considered: list[int], flow: Dataflow, findings: 
     for i in considered:
         if op.inputs[i].device_name != reference:
             origin = flow.device_origin(op.inputs[i], op.index)
-            sentence, fix = describe_device_origin(roles[i], op.inputs[i], origin, reference, name, flow)
+            sentence, fix = describe_device_origin(roles[i], op.inputs[i], origin, reference, name, flow, op)
             sentences.append(sentence)
             subjects.append(origin.key)
-            if fix and fix not in fixes:
-                fixes.append(fix)
+            if fix and fix.text not in fixes:
+                fixes.append(fix.text)
     findings.add(key, Diagnostic(
         "mixed-devices", WARNING, " ".join(sentences), op.file, op.line, op.index, op.code, op.op,
         flow.module_text(op.module_index), "; ".join(fixes) or None, subjects=tuple(subjects),

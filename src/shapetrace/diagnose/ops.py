@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from functools import lru_cache
+
+
+@lru_cache(maxsize=1024)
+def installed_package(file: str) -> bool:
+    """Whether ``file`` belongs to an installed package (site-packages): a library's code, which
+    its user cannot change. Lints about performance and style report the user's code only."""
+    parts = file.split(os.sep)
+    return "site-packages" in parts or "dist-packages" in parts
+
 
 def base_name(qualname: str) -> str:
     """``torch.nn.functional.linear`` -> ``linear``; ``Tensor.__matmul__`` -> ``__matmul__``."""
@@ -60,6 +71,15 @@ CATS = frozenset({"cat", "concat", "concatenate"})
 VIEWS = frozenset({"view", "reshape"})
 CONVS = frozenset({"conv1d", "conv2d", "conv3d"})
 CONV_TRANSPOSES = frozenset({"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
+POOLS = frozenset(
+    f"{kind}_pool{n}d{suffix}" for kind in ("max", "avg") for n in (1, 2, 3) for suffix in ("", "_with_indices")
+    if not (kind == "avg" and suffix)
+)  # fmt: skip
+# Losses that compare an input with a target elementwise (they broadcast a target of another shape).
+ELEMENTWISE_LOSSES = frozenset(
+    {"mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+     "binary_cross_entropy_with_logits", "soft_margin_loss"}
+)  # fmt: skip
 
 # Operand names of common ops, in the order the recorder lists their tensors.
 SIGNATURES: dict[str, tuple[str, ...]] = {

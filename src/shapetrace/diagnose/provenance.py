@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -33,8 +35,9 @@ class Dataflow:
     def __init__(self, trace: Trace, evidence: Evidence | None) -> None:
         self.trace = trace
         self.ops: list[OpRecord] = trace.ops
-        self.attributes = evidence.attributes if evidence is not None else {}
-        self.torch_modules = evidence.torch_modules if evidence is not None else set()
+        self.evidence = evidence if evidence is not None else Evidence()
+        self.attributes = self.evidence.attributes
+        self.torch_modules = self.evidence.torch_modules
         self._producers = Producers(self.ops)
 
     # --- lookups ------------------------------------------------------------------------------
@@ -44,11 +47,39 @@ class Dataflow:
         index = self._producers.of(tensor_id, before)
         return self.ops[index] if index is not None else None
 
+    @cached_property
+    def _used(self) -> dict[int, list[int]]:
+        used: dict[int, list[int]] = {}
+        for op in self.ops:
+            for meta in op.inputs:
+                used.setdefault(meta.tensor_id, []).append(op.index)
+        return used
+
+    def consumers(self, tensor_id: int, made_at: int) -> list[int]:
+        """The ops that used the tensor op ``made_at`` made (until another tensor got its id)."""
+        made = self._producers.made(tensor_id)
+        next_made = bisect_right(made, made_at)
+        end = made[next_made] if next_made < len(made) else len(self.ops)
+        used = self._used.get(tensor_id, [])
+        return used[bisect_left(used, made_at + 1) : bisect_left(used, end + 1)]
+
     def attribute(self, tensor_id: int, before: int) -> ModuleAttribute | None:
-        """The module attribute a tensor without a recorded producer is."""
-        if self.producer(tensor_id, before) is not None:
+        """The module attribute the tensor ``tensor_id`` used by op ``before`` is: one without a
+        recorded producer, or one made by ops outside any forward (a module built in the trace)."""
+        attribute = self.attributes.get(tensor_id)
+        if attribute is None:
             return None
-        return self.attributes.get(tensor_id)
+        made = self._producers.made(tensor_id)
+        # An attribute lives until the trace ends: no later tensor has its id, and an earlier one
+        # with that id was made and dropped before the attribute was made.
+        if any(index >= before for index in made):
+            return None
+        producer = self.producer(tensor_id, before)
+        return attribute if producer is None or producer.module_index is None else None
+
+    def func(self, op: OpRecord) -> Callable | None:
+        """The function op ``op`` called (``torch.nn.functional.linear``, ``Tensor.view``)."""
+        return self.trace.recording.ops[op.index].func
 
     @cached_property
     def _first_input_of(self) -> dict[int, ModuleCall]:
@@ -64,6 +95,21 @@ class Dataflow:
         if call is None or call.first_op > before or self.producer(tensor_id, before) is not None:
             return None
         return call
+
+    def model_entry(self, meta: TensorMeta, at: int) -> tuple[ModuleCall, int] | None:
+        """The top-level module call that took ``meta`` — or the tensor it was computed from on
+        the same device — as an input, and that tensor's id (a script's input to the model)."""
+        tensor_id, index = meta.tensor_id, at
+        for _ in range(_WALK_LIMIT):
+            call = self._first_input_of.get(tensor_id)
+            if call is not None and call.parent is None and call.first_op <= at:
+                return call, tensor_id
+            op = self.producer(tensor_id, index)
+            same = [m for m in op.inputs if m.device == meta.device] if op is not None else []
+            if not same:
+                return None
+            tensor_id, index = same[0].tensor_id, op.index
+        return None
 
     def module_text(self, module_index: int | None) -> str | None:
         """``fc1 (Linear)``; the root module as its class name."""
@@ -114,6 +160,8 @@ class Dataflow:
 
     def origin(self, meta: TensorMeta, at: int) -> Origin:
         """Where an operand of op ``at`` came from, one step back."""
+        if self.attribute(meta.tensor_id, at) is not None:
+            return self._unproduced_origin(meta.tensor_id, at)
         op = self.producer(meta.tensor_id, at)
         if op is not None:
             if op.qualname in FACTORIES and not op.inputs:
@@ -136,7 +184,7 @@ class Dataflow:
         tensor_id, index, device = meta.tensor_id, at, meta.device
         for _ in range(_WALK_LIMIT):
             op = self.producer(tensor_id, index)
-            if op is None:
+            if op is None or self.attribute(tensor_id, index) is not None:
                 return self._unproduced_origin(tensor_id, index)
             if op.qualname in FACTORIES and not op.inputs:
                 return self.factory_origin(op)
@@ -157,7 +205,7 @@ class Dataflow:
         tensor_id, index, dtype = meta.tensor_id, at, meta.dtype
         for _ in range(_WALK_LIMIT):
             op = self.producer(tensor_id, index)
-            if op is None:
+            if op is None or self.attribute(tensor_id, index) is not None:
                 return self._unproduced_origin(tensor_id, index)
             same = [m for m in op.inputs if m.dtype == dtype]
             if not same:
@@ -190,6 +238,43 @@ class Dataflow:
             return False
         keywords = site.keywords()
         return keywords is not None and "device" not in keywords
+
+    def forward_arguments(self, op: OpRecord) -> dict[int, str]:
+        """Tensors the function op ``op`` ran in got as arguments, by id -> parameter name, when
+        that function is the forward of the module call it ran in (``x`` in ``forward(self, x)``)."""
+        entry = self.trace.recording.ops[op.index]
+        code = entry.code
+        if code is None or op.module_index is None or code.co_name != "forward":
+            return {}
+        call = self.trace.modules[op.module_index]
+        names = code.co_varnames[1 : code.co_argcount]
+        found = {}
+        for meta in call.inputs:
+            position = re.fullmatch(r"\[(\d+)\]", meta.path)
+            keyword = re.fullmatch(r"\['(\w+)'\]", meta.path)
+            if position is not None and int(position.group(1)) < len(names):
+                found.setdefault(meta.tensor_id, names[int(position.group(1))])
+            elif keyword is not None and keyword.group(1) in names:
+                found.setdefault(meta.tensor_id, keyword.group(1))
+        return found
+
+    def tensor_at_hand(self, op: OpRecord, device: str) -> str | None:
+        """A tensor on ``device`` that the code of op ``op`` can name: an argument of the forward
+        it ran in (``x``), else a parameter of that module (``next(self.parameters())``)."""
+        if op.module_index is None:
+            return None
+        call = self.trace.modules[op.module_index]
+        by_id = {m.tensor_id: m for m in call.inputs}
+        for tensor_id, name in self.forward_arguments(op).items():
+            meta = by_id.get(tensor_id)
+            if meta is not None and meta.device_name == device:
+                return name
+        entry = self.trace.recording.ops[op.index]
+        if entry.code is not None and entry.code.co_varnames[:1] == ("self",):
+            owned = [a for a in self.attributes.values() if a.kind == "parameter" and a.module == call.path]
+            if owned and self.model_device() == device:
+                return "next(self.parameters())"
+        return None
 
     def _unproduced_origin(self, tensor_id: int, at: int) -> Origin:
         attribute = self.attributes.get(tensor_id)

@@ -1,4 +1,5 @@
-"""Rich renderables for diagnostics: a panel for the failure, a list for the lints."""
+"""Rich renderables for diagnostics: a panel for the failure, a list for the lints. A fix that was
+re-run and passed reads "Fix (checked)", any other "Suggestion"."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shapetrace.capture.source import code_without_comment
-from shapetrace.diagnose.diagnostic import ERROR, Diagnostic
+from shapetrace.diagnose.diagnostic import DEVICE_LINTS, ERROR, Diagnostic
 
 
 class DiagnosticsView:
@@ -44,7 +45,7 @@ def failure_panel(d: Diagnostic) -> Panel:
             table.add_column(column, no_wrap=column != "from", overflow="fold")
         for o in d.operands:
             table.add_row(
-                Text(o.role, style="bold"), Text(o.meta.shape_text(), style="cyan"),
+                Text(o.role, style="bold"), Text(o.meta.shape_text(named_only=True), style="cyan"),
                 Text(o.meta.dtype_name, style="magenta"), Text(o.meta.device_name, style="yellow"),
                 Text(o.origin.text if o.origin else "", style="dim"),
             )  # fmt: skip
@@ -54,7 +55,7 @@ def failure_panel(d: Diagnostic) -> Panel:
     if d.details:
         parts.append(Text("\n".join(f"  {line}" for line in d.details), style="cyan", no_wrap=True))
     if d.fix:
-        parts.append(Text.assemble(("Fix: ", "bold green"), d.fix))
+        parts.append(fix_text(d))
     return Panel(Group(*parts), title=f"[bold red]✗ {d.kind}[/]", title_align="left", border_style="red")
 
 
@@ -68,10 +69,17 @@ def lint_panel(lints: Sequence[Diagnostic]) -> Panel:
             head.append(f"  {code_without_comment(d.code)}", style="bold")
         body = Text(d.message)
         if d.fix:
-            body.append("\nFix: ", style="bold green")
-            body.append(d.fix)
+            body.append("\n")
+            body.append_text(fix_text(d))
         if i:
             parts.append(Text(""))
         parts.extend([head, Padding(body, (0, 0, 0, 2))])
-    title = f"[bold yellow]⚠ {len(lints)} device lint{'s' if len(lints) != 1 else ''}[/]"
+    family = "device lint" if all(d.kind in DEVICE_LINTS for d in lints) else "lint"
+    title = f"[bold yellow]⚠ {len(lints)} {family}{'s' if len(lints) != 1 else ''}[/]"
     return Panel(Group(*parts), title=title, title_align="left", border_style="yellow")
+
+
+def fix_text(d: Diagnostic) -> Text:
+    """``Fix (checked): ...`` in green for a fix that was re-run and passed, else ``Suggestion: ...``."""
+    label = Text(f"{d.fix_label}: ", style="bold green" if d.fix_checked else "bold")
+    return Text.assemble(label, d.fix or "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, TextIO
 
 from shapetrace.capture.records import ModuleCall, OpRecord, TensorMeta
@@ -42,6 +43,8 @@ def diagnostic_to_dict(d: Diagnostic) -> dict[str, Any]:
         "code": d.code,
         "message": d.message,
         "fix": d.fix,
+        "fix_checked": d.fix_checked,
+        "edits": [asdict(e) for e in d.edits],  # file, line, col, end_line, end_col, text
         "details": list(d.details),
         "count": d.count,
         "operands": [

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 
 import sympy
 
+from shapetrace.capture.records import GENERATED_PREFIX
 from shapetrace.symbolic.printer import divided, divisors_for, expr_text, floor_form, shape_text
 from shapetrace.symbolic.result import GUESS
 
 Size = sympy.Expr | int | None
 Shape = tuple[Size, ...]
 
-GENERATED_PREFIX = "d"  # d0, d1, ...: a dim no source names
 
 
 class Fixed(int):

@@ -1,0 +1,43 @@
+"""CLIP-style text self-attention with a padding mask, through scaled_dot_product_attention.
+
+Planted: the padding mask is (B, N); attn_mask must broadcast to (B, h, N, N).
+
+Dims: B batch, N tokens, D width, h heads, d = D // h.
+"""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+DEVICE = torch.device("cpu")
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, dim=32, heads=4):
+        super().__init__()
+        self.heads, self.head_dim = heads, dim // heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x, pad_mask):
+        B, N, D = x.shape
+        q, k, v = self.qkv(x).chunk(3, dim=-1)                             # (B, N, D) x3
+        q = q.view(B, N, self.heads, self.head_dim).transpose(1, 2)        # (B, h, N, d)
+        k = k.view(B, N, self.heads, self.head_dim).transpose(1, 2)        # (B, h, N, d)
+        v = v.view(B, N, self.heads, self.head_dim).transpose(1, 2)        # (B, h, N, d)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=pad_mask)  # planted
+        return self.proj(out.transpose(1, 2).reshape(B, N, D))             # (B, N, D)
+
+
+def main():
+    B, N, D = 2, 6, 32
+    x = torch.rand(B, N, D, device=DEVICE)                    # (B, N, D)
+    lengths = torch.tensor([6, 4], device=DEVICE)             # (B,)
+    pad_mask = torch.arange(N, device=DEVICE) < lengths[:, None]  # (B, N)
+    attn = SelfAttention(D).to(DEVICE)
+    y = attn(x, pad_mask)                                     # (B, N, D)
+    print(f"y.shape {y.shape}")
+
+
+if __name__ == "__main__":
+    main()
