@@ -8,22 +8,14 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from rich.console import Console
 
 from shapetrace.cli.comment_modes import add_comment_options, comment_mode, run_comment_mode
 from shapetrace.cli.runner import ScriptNotRunnable, run_script
 from shapetrace.cli.view_options import add_view_options, check_view_options, view_from_options, write_exports
 from shapetrace.contracts import ON_VIOLATION
+from shapetrace.render.console import output_console
 from shapetrace.render.diagnostics import DiagnosticsView
 from shapetrace.symbolic.spec import DimsError, parse_cli_dims
-
-
-def terminal_console() -> Console:
-    """Rich console for the CLI: the terminal's width, or 160 columns in a log or pipe."""
-    console = Console()
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(width=160)
-    return console
 
 
 class _Parser(argparse.ArgumentParser):
@@ -91,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if run.exception is not None:
         sys.stderr.write(run.format_exception())
         sys.stderr.flush()
-    console = terminal_console()
+    console = output_console()  # the terminal's width, also into a pipe; 160 columns with none
     mode = comment_mode(options)
     view = view_from_options(run.trace, options)  # the flat table, or the tree/summary asked for
     diagnostics = run.trace.diagnostics  # the failure explained, then the device lints

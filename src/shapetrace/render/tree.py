@@ -13,7 +13,7 @@ from shapetrace.capture.records import ModuleCall, OpRecord, TensorMeta
 from shapetrace.capture.source import code_without_comment, short_location
 from shapetrace.render.cells import Cell, Line, cell
 from shapetrace.render.filters import Filter, glob_matcher, patterns
-from shapetrace.render.grid import Column, GridView, Row
+from shapetrace.render.grid import FAILED_ROW, Column, GridView, Row
 from shapetrace.render.header import header_lines
 from shapetrace.render.table import common_dtype_device, error_line, shape_fragments
 
@@ -280,10 +280,10 @@ class TraceTree(ModuleTreeView):
 
     columns = (
         Column("#", style="dim", justify="right"),
-        Column("line", style="green", min_width=12),
-        Column("module / code", shrink=True, min_width=36),
-        Column("op", style="bold", min_width=10),
-        Column("output shape", min_width=30),
+        Column("line", style="green", give=2, floor=10, least=6, cut="left"),
+        Column("module / code", give=1, floor=24, least=12),  # the tree's guides, names and code
+        Column("op", style="bold"),
+        Column("output shape", wraps=True),  # never cut
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -391,7 +391,7 @@ class TraceTree(ModuleTreeView):
                 name,
                 self._shapes(op),
             ),
-            style="on grey15" if op.failed else None,
+            style=FAILED_ROW if op.failed else None,
         )
 
     def _leaf_row(self, node: Node, op: OpRecord, parent: ModuleCall | None, prefix: str) -> Row:
@@ -407,7 +407,7 @@ class TraceTree(ModuleTreeView):
                 cell(op.op),
                 self._shapes(op),
             ),
-            style="on grey15" if op.failed else None,
+            style=FAILED_ROW if op.failed else None,
         )
 
     def _module_row(self, node: Node, parent: ModuleCall | None, prefix: str, expanded: bool) -> Row:
@@ -425,7 +425,7 @@ class TraceTree(ModuleTreeView):
                 cell(f"{count} op{'s' if count != 1 else ''}", "dim"),
                 shapes,
             ),
-            style="on grey15" if call.failed else None,
+            style=FAILED_ROW if call.failed else None,
         )
 
     def _module_label(self, node: Node, parent: ModuleCall | None, prefix: str, glyph: str) -> Cell:
