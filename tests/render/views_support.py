@@ -15,6 +15,7 @@ from shapetrace.render.cells import plain
 from shapetrace.render.grid import GridView
 
 BENCH_MODELS = Path(__file__).resolve().parents[2] / "bench" / "models.py"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def bench_models():
@@ -26,6 +27,17 @@ def bench_models():
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
+
+
+def load_example(name: str):
+    """``examples/<name>.py`` as a module, shared with the ``examples`` fixture (tests/conftest.py)."""
+    module_name = f"shapetrace_examples.{name}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
 
 
 def small_gpt(depth: int = 12):

@@ -182,16 +182,22 @@ class Fit:
 
 
 def fitted(columns: Sequence[Column], natural: Sequence[int], max_width: int, rows: Sequence[Row]) -> Fit:
-    """The widths that fit ``max_width``. In turn, until the grid fits: the columns that give way
-    are cut, in ``give`` order, to their ``floor``; the gaps tighten; the wrapping columns put
-    each value (a shape of several outputs) on a line of its own; the columns that give way are
-    cut to their ``least`` (left out below 4 cells); the wrapping columns break inside values too.
-    Room a column left out frees beyond the need goes back to those cut before it."""
+    """The widths that fit ``max_width``. In turn, until the grid fits: the gaps between columns
+    tighten (unless cutting the first column that gives way down to its floor is enough); the columns that give way are cut, in ``give`` order, to their ``floor``; the wrapping
+    columns put each value (a shape of several outputs) on a line of its own; the columns that
+    give way are cut to their ``least`` (left out below 4 cells); the wrapping columns break inside
+    values too. Room a column left out frees beyond the need goes back to the columns cut before
+    it, the last cut first."""
     widths = list(natural)
     fit = Fit(widths, GAP)
     excess = fit.total - max_width
+    if excess <= 0:
+        return fit
     giving = [i for _, i in sorted((c.give, i) for i, c in enumerate(columns) if c.give)]
     wrapping = [i for i, c in enumerate(columns) if c.wraps]
+    if not giving or excess > widths[giving[0]] - columns[giving[0]].floor:
+        fit = Fit(widths, TIGHT_GAP)
+        excess -= (GAP - TIGHT_GAP) * len(widths)
 
     def narrow(i: int, least: int) -> None:
         nonlocal excess
@@ -202,9 +208,6 @@ def fitted(columns: Sequence[Column], natural: Sequence[int], max_width: int, ro
     for i in giving:
         if excess > 0:
             narrow(i, columns[i].floor)
-    if excess > 0:
-        excess -= (GAP - TIGHT_GAP) * len(widths)
-        fit = Fit(widths, TIGHT_GAP)
     for i in wrapping:
         if excess > 0:
             narrow(i, max(cell_len(columns[i].header), _widest(rows, i, _values)))
@@ -217,7 +220,7 @@ def fitted(columns: Sequence[Column], natural: Sequence[int], max_width: int, ro
     for i in wrapping:
         if excess > 0:
             narrow(i, max(cell_len(columns[i].header), _widest(rows, i, _pieces)))
-    for i in giving:  # give back what leaving a column out freed beyond the need
+    for i in reversed(giving):  # give back what leaving a column out freed beyond the need
         if excess < 0 and widths[i]:
             back = min(-excess, natural[i] - widths[i])
             widths[i] += back
