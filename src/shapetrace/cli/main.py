@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-
 from shapetrace.cli.comment_modes import add_comment_options, comment_mode, run_comment_mode
 from shapetrace.cli.runner import ScriptNotRunnable, run_script
 from shapetrace.cli.view_options import add_view_options, check_view_options, view_from_options, write_exports

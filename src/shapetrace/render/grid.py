@@ -53,7 +53,9 @@ class Column:
     wraps: bool = False
 
 
-FAILED_ROW = "bright_white on red3"  # a failed op's row: its own colours, readable on light and dark terminals
+FAILED_ROW = (
+    "bright_white on red3"  # a failed op's row: its own colours, readable on light and dark terminals
+)
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,9 @@ def _row_layout(columns: Sequence[Column], fit: Fit, wrap: bool = True, header: 
         if width
     ]
 
-    def place(line: list[Fragment], fragments: Cell, column_style: str | None, right: bool, width: int) -> None:
+    def place(
+        line: list[Fragment], fragments: Cell, column_style: str | None, right: bool, width: int
+    ) -> None:
         gap = " " * (width - cell_width(fragments))
         line.append((" " + gap if right else " ", column_style))
         for text, style in fragments:
