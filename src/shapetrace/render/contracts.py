@@ -19,11 +19,7 @@ def marker_rows(trace: Trace) -> dict[int, list[tuple[Text, ...]]]:
     files = {op.file for op in trace.ops}
     rows: dict[int, list[tuple[Text, ...]]] = {}
     for number, violation in enumerate(trace.contracts, 1):
-        site = (
-            str(violation.line)
-            if files == {violation.file}
-            else short_location(violation.file, violation.line)
-        )
+        site = str(violation.line) if files == {violation.file} else short_location(violation.file, violation.line)
         actual = _actual_text(trace, violation)
         rows.setdefault(violation.position, []).append(
             (
@@ -106,3 +102,5 @@ def unresolved_to_dict(hint: UnresolvedHint) -> dict[str, Any]:
         "file": hint.file,
         "line": hint.line,
     }
+
+

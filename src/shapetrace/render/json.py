@@ -115,10 +115,7 @@ def _sections(trace: Trace) -> Iterator[tuple[str, Any]]:
     yield "model", {"type": trace.summary.model_type, "parameters": trace.summary.parameters}
     yield "ops", (op_to_dict(op) for op in trace.ops)
     yield "modules", (module_to_dict(m) for m in trace.modules)
-    yield (
-        "error",
-        None if error is None else {"type": error.type, "message": error.message, "op_index": error.op_index},
-    )
+    yield "error", None if error is None else {"type": error.type, "message": error.message, "op_index": error.op_index}
     yield "notes", list(trace.notes)
     yield "contracts", [violation_to_dict(v) for v in trace.contracts]
     yield "contract_warnings", [unresolved_to_dict(h) for h in trace.contract_warnings]

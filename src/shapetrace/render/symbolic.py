@@ -39,10 +39,7 @@ def footer_text(trace: Trace) -> Text:
     if len(lines) > MAX_SPECIALIZATIONS:
         text.append(f"\n... {len(lines) - MAX_SPECIALIZATIONS} more (Trace.specializations)", style="dim")
     if any(GUESS in (meta.expr or "") for op in trace.ops for meta in op.outputs):
-        text.append(
-            f"\nname{GUESS}: a size equal to that dim's, not derived from it by the symbolic pass",
-            style="dim",
-        )
+        text.append(f"\nname{GUESS}: a size equal to that dim's, not derived from it by the symbolic pass", style="dim")
     for note in status.notes:
         text.append(f"\nnote: {note}", style="yellow")
     return text
