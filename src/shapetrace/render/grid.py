@@ -82,6 +82,10 @@ class GridView:
     def footer_lines(self) -> list[Line]:
         return []
 
+    def after_lines(self) -> list[Line]:
+        """What files and notebooks show after the view (the console prints it separately)."""
+        return []
+
     @cached_property
     def rows(self) -> list[Row]:
         """The rows, built once per view."""
@@ -97,6 +101,11 @@ class GridView:
         """The footer lines, built once per view (after the rows, which they may count)."""
         self.rows  # noqa: B018
         return self.footer_lines()
+
+    @cached_property
+    def after(self) -> list[Line]:
+        """The lines after the view, built once per view."""
+        return self.after_lines()
 
     # --- rich -----------------------------------------------------------------------------------
 

@@ -13,10 +13,11 @@ from rich.text import Text
 from shapetrace.capture.records import OpRecord, TensorMeta
 from shapetrace.capture.source import code_without_comment, short_location
 from shapetrace.contracts import ContractError
-from shapetrace.render.cells import Cell, Line, cell, text_fragments, text_lines
+from shapetrace.render.cells import Cell, Line, cell, rich_lines, text_fragments, text_lines
 from shapetrace.render.contracts import flagged_ops as contract_flagged_ops
 from shapetrace.render.contracts import footer_lines as contract_footer
 from shapetrace.render.contracts import marker_rows as contract_markers
+from shapetrace.render.diagnostics import DiagnosticsView
 from shapetrace.render.filters import Filter
 from shapetrace.render.grid import FAILED_ROW, VALUE_SEPARATOR, Column, GridView, Row
 from shapetrace.render.symbolic import footer_text as symbolic_footer
@@ -78,6 +79,15 @@ def error_line(trace: Trace) -> str:
     return f"✗ {where} raised {error.type}: {message}"
 
 
+DIAGNOSIS_WIDTH = 100  # columns of the diagnosis panel in files and notebooks
+
+
+def diagnosis_lines(trace: Trace) -> list[Line]:
+    """The diagnosis and the lints as the console draws them after a view (none: no lines)."""
+    diagnostics = trace.diagnostics
+    return rich_lines(DiagnosticsView(diagnostics), DIAGNOSIS_WIDTH) if diagnostics else []
+
+
 class TraceTable(GridView):
     """Renders a :class:`~shapetrace.trace.Trace`: op number, ``file:line``, code, op, module and
     output shapes; a line's location and code are written once for consecutive ops on it.
@@ -112,6 +122,9 @@ class TraceTable(GridView):
         for position in positions:
             rows.extend(Row(tuple(text_fragments(t) for t in m)) for m in markers[position])
         return rows
+
+    def after_lines(self) -> list[Line]:
+        return diagnosis_lines(self.trace)
 
     def footer_lines(self) -> list[Line]:
         lines = text_lines(self._footer(self.dtype, self.device))

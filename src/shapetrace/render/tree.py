@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from shapetrace.capture.records import ModuleCall, OpRecord, TensorMeta
 from shapetrace.capture.source import code_without_comment, short_location
-from shapetrace.render.cells import Cell, Line, cell
+from shapetrace.render.cells import Cell, Line, cell, text_lines
+from shapetrace.render.contracts import footer_lines as contract_footer
 from shapetrace.render.filters import Filter, glob_matcher, patterns
 from shapetrace.render.grid import FAILED_ROW, Column, GridView, Row
 from shapetrace.render.header import header_lines
-from shapetrace.render.table import common_dtype_device, error_line, shape_fragments
+from shapetrace.render.table import common_dtype_device, diagnosis_lines, error_line, shape_fragments
 
 if TYPE_CHECKING:
     from shapetrace.trace import Trace
@@ -271,6 +272,9 @@ class ModuleTreeView(GridView):
             return []
         return header_lines(self.trace)
 
+    def after_lines(self) -> list[Line]:
+        return diagnosis_lines(self.trace)
+
 
 class TraceTree(ModuleTreeView):
     """The module tree as rows: a module call shows its name, class, op count and output shape,
@@ -484,6 +488,7 @@ class TraceTree(ModuleTreeView):
             lines.append(((f"{self.shown_ops} op rows match: {self.filter.describe()}", "dim"),))
         if self.depth is not None:
             lines.append(((f"module calls deeper than depth {self.depth} are summarized on one row", "dim"),))
+        lines.extend(text_lines(contract_footer(trace)))  # each violation in full, as under the table
         error = error_line(trace)
         if error:
             lines.append(((error, "bold red"),))
