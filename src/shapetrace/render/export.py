@@ -54,7 +54,9 @@ def css(style: str | None, svg: bool = False) -> str:
         name = declaration.partition(":")[0]
         if not declaration or name in ("text-decoration-color", "background-color"):
             continue
-        declarations.append(declaration.replace("color:", "fill:", 1) if svg and name == "color" else declaration)
+        declarations.append(
+            declaration.replace("color:", "fill:", 1) if svg and name == "color" else declaration
+        )
     return ";".join(declarations).replace(": ", ":")
 
 
@@ -92,11 +94,15 @@ def html_fragment(view: GridView) -> str:
     column_styles = [css(c.style) for c in view.columns]
     body.append(f'<table style="{TABLE}"><thead><tr>')
     body.append(
-        "".join(f'<th style="{TH};text-align:{a}">{html.escape(c.header)}</th>' for c, a in zip(view.columns, aligns))
+        "".join(
+            f'<th style="{TH};text-align:{a}">{html.escape(c.header)}</th>'
+            for c, a in zip(view.columns, aligns)
+        )
     )
     body.append("</tr></thead><tbody>")
     cell_styles = [
-        f' style="{CELL};text-align:{align}{";" + style if style else ""}"' for align, style in zip(aligns, column_styles)
+        f' style="{CELL};text-align:{align}{";" + style if style else ""}"'
+        for align, style in zip(aligns, column_styles)
     ]
     for row in view.rows:
         cells = "".join(
@@ -109,7 +115,9 @@ def html_fragment(view: GridView) -> str:
         body.append(f'<pre style="{PRE}">' + "\n".join(spans(line) for line in footer) + "</pre>")
     after = view.after
     if after:
-        body.append(f'<pre style="{PRE};margin-top:8px">' + "\n".join(spans(line) for line in after) + "</pre>")
+        body.append(
+            f'<pre style="{PRE};margin-top:8px">' + "\n".join(spans(line) for line in after) + "</pre>"
+        )
     body.append("</div>")
     return "\n".join(body)
 
