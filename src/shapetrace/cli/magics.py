@@ -55,6 +55,7 @@ def load_ipython_extension(ipython: Any) -> None:
         """Trace a cell (``%%shapetrace``) or a statement (``%shapetrace y = model(x)``) and show
         the trace; the options are the command line's (``--tree``, ``--depth 2``, ``--module
         'blocks.*'``, ``--graph f.svg``, ...), plus ``-o NAME`` to keep the Trace and ``--model NAME``."""
+        __tracebackhide__ = True  # a traceback shows the user's cell, not this magic
         try:
             options, source = parse(line, cell)
         except MagicUsageError as error:
@@ -105,6 +106,7 @@ def split_statement(parser: argparse.ArgumentParser, line: str) -> tuple[str, st
 def run(ipython: Any, options: argparse.Namespace, source: str, is_cell: bool) -> None:
     """Run ``source`` in the user's namespace under a trace, then show the view (and the
     diagnosis); an exception the code raised is raised again after the trace is shown."""
+    __tracebackhide__ = True
     namespace = ipython.user_ns
     try:
         dims = parse_cli_dims(options.dims)

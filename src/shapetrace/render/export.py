@@ -46,11 +46,14 @@ THEME = TerminalTheme((255, 255, 255), (0, 0, 0), _MID, _MID)  # dim text: grey,
 @cache
 def css(style: str | None, svg: bool = False) -> str:
     """A rich style as inline CSS in :data:`THEME`'s colours (for SVG, text is painted with
-    ``fill``; backgrounds are left to the row)."""
+    ``fill``; backgrounds are left to the row). Dim text without a colour is grey."""
     if not style:
         return ""
+    parsed = Style.parse(style)
+    if parsed.dim and parsed.color is not None:  # dim red would fade to pink on white: the colour alone
+        parsed += Style(dim=False)
     declarations = []
-    for declaration in Style.parse(style).get_html_style(THEME).split("; "):
+    for declaration in parsed.get_html_style(THEME).split("; "):
         name = declaration.partition(":")[0]
         if not declaration or name in ("text-decoration-color", "background-color"):
             continue
@@ -72,7 +75,7 @@ def spans(fragments: Cell | Line) -> str:
 
 # --- HTML -------------------------------------------------------------------------------------------
 
-BOX = f"font-family:{MONOSPACE};font-size:13px;line-height:1.35;text-align:left;padding:4px 0"
+BOX = f"font-family:{MONOSPACE};font-size:13px;line-height:1.2;text-align:left;padding:4px 0"
 PRE = "margin:0;padding:0;font:inherit;line-height:inherit;background:none;color:inherit;white-space:pre;border:none"
 TABLE = "border-collapse:collapse;margin:8px 0;border:none;font:inherit;table-layout:auto;width:auto"
 CELL = "white-space:pre;vertical-align:top;padding:1px 1ch;border:none"  # notebooks right-align cells
