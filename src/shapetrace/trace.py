@@ -35,6 +35,7 @@ from shapetrace.diagnose import Diagnostic, attach_note, diagnose
 from shapetrace.diagnose.evidence import Evidence, EvidenceListener, collect_evidence
 from shapetrace.render.console import output_console
 from shapetrace.render.diagnostics import DiagnosticsView
+from shapetrace.render.graph import TraceGraph
 from shapetrace.render.json import trace_to_dict, write_json
 from shapetrace.render.table import TraceTable
 from shapetrace.render.views import make_view
@@ -200,6 +201,12 @@ class Trace:
     def module_summary(self, **options: Any):
         """The torchinfo-style module summary: :meth:`view` ``("summary")``."""
         return self.view("summary", **options)
+
+    def graph(self, depth: int | None = None, expand: str | Iterable[str] | None = None) -> TraceGraph:
+        """The dataflow picture: ops and module calls as nodes, modules as nested boxes, repeated
+        blocks folded, edges labelled with shapes (Graphviz; ``.save("net.svg")``, shown inline in
+        notebooks). ``depth`` opens boxes that many levels deep (default: as deep as fits)."""
+        return TraceGraph(self, depth=depth, expand=expand)
 
     def _repr_html_(self) -> str:
         """A notebook shows the trace as the HTML of :meth:`view`'s default view."""
