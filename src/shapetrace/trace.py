@@ -37,6 +37,7 @@ from shapetrace.render.console import output_console
 from shapetrace.render.diagnostics import DiagnosticsView
 from shapetrace.render.graph import TraceGraph
 from shapetrace.render.json import trace_to_dict, write_json
+from shapetrace.render.report import TraceReport
 from shapetrace.render.table import TraceTable
 from shapetrace.render.views import make_view
 from shapetrace.symbolic.job import Job
@@ -207,6 +208,11 @@ class Trace:
         blocks folded, edges labelled with shapes (Graphviz; ``.save("net.svg")``, shown inline in
         notebooks). ``depth`` opens boxes that many levels deep (default: as deep as fits)."""
         return TraceGraph(self, depth=depth, expand=expand)
+
+    def report(self, expand: str | Iterable[str] | None = None) -> TraceReport:
+        """The interactive report: one self-contained HTML page (``.save("trace.html")``) with the
+        module tree, a filter box, each row's source, the picture and the diagnosis."""
+        return TraceReport(self, expand=expand)
 
     def _repr_html_(self) -> str:
         """A notebook shows the trace as the HTML of :meth:`view`'s default view."""

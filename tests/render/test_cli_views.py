@@ -109,7 +109,7 @@ def test_exports_write_the_view_shown(capsys, tmp_path, gpt_script):
 def test_bad_view_options_stop_before_the_script_runs(capsys, tmp_path, gpt_script):
     script, marker = gpt_script(2)
     code, _, err = run(capsys, "--flat", "--depth", "2", script)
-    assert code == 2 and "--depth applies to --tree and --summary" in err
+    assert code == 2 and "--depth applies to --tree, --summary and --graph" in err
     code, _, err = run(capsys, "--html", str(tmp_path / "missing" / "t.html"), script)
     assert code == 2 and "no such directory" in err
     assert not marker.exists()

@@ -161,4 +161,4 @@ def show(ipython: Any, traced: Trace, options: argparse.Namespace) -> None:
         console.print(view)
         if traced.diagnostics:
             console.print(DiagnosticsView(traced.diagnostics))
-    write_exports(view, options, console)
+    write_exports(traced, view, options, console)

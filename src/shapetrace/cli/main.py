@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         console.print(f"[dim]trace written to {options.json}[/dim]")
-    write_exports(view, options, console)
+    write_exports(run.trace, view, options, console)
     if exit_code == 0 and run.trace.contracts:  # a contract violated: the run is not a success
         return 1
     return exit_code

@@ -194,13 +194,14 @@ class TraceGraph:
         call = node.call
         assert call is not None
         name = f"call{call.index}"
+        kind = f"{_escape(call.type)} · " if call.path else ""  # a root's label is its class already
         if _one_op(node):
             op = node.children[0].op
             assert op is not None
-            detail = f"{_escape(call.type)} · {_escape(op.op)}"
+            detail = kind + _escape(op.op)
         else:
             ops = call.end_op - call.first_op
-            detail = f"{_escape(call.type)} · {ops} op{'s' if ops != 1 else ''}"
+            detail = kind + f"{ops} op{'s' if ops != 1 else ''}"
         label = self._call_label(node, parent) + f'<br/><font point-size="9" color="{GREY}">{detail}</font>'
         attributes = {"tooltip": _tooltip(call.file, call.line, call.code)}
         change = self._change(call.inputs, call.outputs)
@@ -234,7 +235,7 @@ class TraceGraph:
             attributes.update(color=RED, fillcolor="#fde2e1", penwidth="2")
         elif change:
             attributes.update(color=DEVICE if DEVICE in change else DTYPE, penwidth="1.6")
-        graph.node(name, f"<{label}>", **attributes)
+        graph.node(name, f"<{label}>", id=f"node-{name}", **attributes)  # the report finds rows by these ids
         self._first_op[name] = first_op
         if failing:
             self._diagnosis(graph, name)
@@ -359,7 +360,7 @@ class TraceGraph:
         label = '<br align="left"/>'.join(_escape(line) for line in lines) + '<br align="left"/>'
         label = label.replace(_escape(lines[0]), f"<b>{_escape(lines[0])}</b>", 1)
         graph.node(
-            "diagnosis", f"<{label}>", shape="note", style="filled", fillcolor="#fff5f5", color=RED,
+            "diagnosis", f"<{label}>", id="node-diagnosis", shape="note", style="filled", fillcolor="#fff5f5", color=RED,
             fontcolor="#5a1014", fontsize="10",
         )  # fmt: skip
         graph.edge(failed, "diagnosis", style="dashed", color=RED, arrowhead="none")

@@ -331,8 +331,17 @@ class TraceTree(ModuleTreeView):
     def make_rows(self) -> list[Row]:
         rows: list[Row] = []
         self._previous_site: tuple[str, int] | None = None
+        self.outline: list[
+            tuple[int | None, Node]
+        ] = []  # each row's parent row and node (the report folds them)
+        self._parents: list[int] = []
         self._emit(self._visible_children(self.tree.roots), None, 0, (), rows, top=True)
         return rows
+
+    def _add(self, rows: list[Row], row: Row, node: Node) -> int:
+        self.outline.append((self._parents[-1] if self._parents else None, node))
+        rows.append(row)
+        return len(rows) - 1
 
     def _emit(
         self, nodes: list[Node], parent: ModuleCall | None, level: int, guides: tuple[bool, ...], rows: list[Row],
@@ -343,11 +352,12 @@ class TraceTree(ModuleTreeView):
             prefix = "" if top else tree_prefix(guides, last)
             inner_guides = guides if top else (*guides, not last)
             if node.op is not None:
-                rows.append(self._op_row(node, prefix))
+                self._add(rows, self._op_row(node, prefix), node)
             elif node.group:
-                rows.append(self._group_row(node, prefix))
+                self._parents.append(self._add(rows, self._group_row(node, prefix), node))
                 self._previous_site = None
                 self._emit(self._visible_children(node.children), parent, level, inner_guides, rows)
+                self._parents.pop()
             else:
                 self._module(node, parent, level, prefix, inner_guides, rows)
 
@@ -365,13 +375,20 @@ class TraceTree(ModuleTreeView):
         children = self._visible_children(node.children)
         only = node.children[0] if len(node.children) == 1 else None
         if only is not None and only.op is not None and only.count == 1 and children:
-            rows.append(self._leaf_row(node, only.op, parent, prefix))  # a module that ran one op: one row
+            self._add(
+                rows, self._leaf_row(node, only.op, parent, prefix), node
+            )  # a module that ran one op: one row
             return
         collapsed = self.depth is not None and level >= self.depth
-        rows.append(self._module_row(node, parent, prefix, expanded=bool(children) and not collapsed))
+        self._parents.append(
+            self._add(
+                rows, self._module_row(node, parent, prefix, expanded=bool(children) and not collapsed), node
+            )
+        )
         self._previous_site = None
         if not collapsed:
             self._emit(children, call, level + 1, guides, rows)
+        self._parents.pop()
 
     def _site(self, file: str, line: int) -> str:
         return str(line) if self.one_file else short_location(file, line)
