@@ -161,6 +161,17 @@ class Browser:
         self.command("Input.insertText", {"text": text})
         self.settle()
 
+    def press(self, key: str, times: int = 1) -> None:
+        """Press a key (``"Backspace"``, ``"Enter"``) where the focus is."""
+        codes = {"Backspace": 8, "Enter": 13, "Escape": 27}
+        for _ in range(times):
+            for kind in ("rawKeyDown", "keyUp"):
+                self.command(
+                    "Input.dispatchKeyEvent",
+                    {"type": kind, "key": key, "code": key, "windowsVirtualKeyCode": codes[key]},
+                )
+        self.settle()
+
     def settle(self) -> None:
         """Let the page finish what a click or a key started (two animation frames)."""
         self.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")

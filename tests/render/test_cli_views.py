@@ -96,7 +96,7 @@ def test_exports_write_the_view_shown(capsys, tmp_path, gpt_script):
     code, out, _ = run(
         capsys, "--tree", "--html", str(html_path), "--svg", str(svg_path), "--markdown", str(md_path), script
     )
-    assert code == 0 and f"html written to {html_path}" in out
+    assert code == 0 and f"report written to {html_path}" in out
     _, rows = html_rows(html_path.read_text(encoding="utf-8"))
     shown = out.splitlines()
     assert rows and all(any(all(c in line for c in row) for line in shown) for row in rows)

@@ -292,7 +292,7 @@ function refresh() {
     const glyph = rows[i].querySelector(".toggle");
     if (glyph) glyph.textContent = (keep ? kids[i].some(k => keep.has(k)) : open[i]) ? "▾ " : "▸ ";
   });
-  count.textContent = query ? `${matched} row${matched === 1 ? "" : "s"} match` : `${shown} of ${rows.length} rows shown`;
+  count.textContent = query ? (matched === 1 ? "1 row matches" : `${matched} rows match`) : `${shown} of ${rows.length} rows shown`;
 }
 
 function escapeHtml(text) {
@@ -349,7 +349,12 @@ document.querySelector("#rows tbody").addEventListener("click", event => {
   refresh();
   select(i);
 });
-filter.addEventListener("input", refresh);
+filter.addEventListener("input", () => {
+  if (!filter.value.trim() && selected !== null) {  // back to the whole tree: keep the chosen row in sight
+    for (let j = data.rows[selected].p; j !== null; j = data.rows[j].p) open[j] = true;
+  }
+  refresh();
+});
 document.getElementById("open-all").addEventListener("click", () => { open.fill(true); refresh(); });
 document.getElementById("fold-all").addEventListener("click", () => {
   data.rows.forEach((r, i) => { open[i] = r.p === null ? true : false; }); refresh();
