@@ -12,8 +12,7 @@ import pytest
 import torch
 from browser import CHROMIUM, Browser
 from jaxtyping import Float
-from test_graph import UNet
-from views_support import html_rows, small_gpt
+from views_support import UNet, html_rows, small_gpt
 
 import shapetrace
 from shapetrace.cli.main import main

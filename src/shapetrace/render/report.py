@@ -235,7 +235,7 @@ h1{{font-size:16px;margin:0 0 8px}}
 header,#diagnosis{{margin-bottom:12px}}
 #panes{{display:flex;gap:16px;align-items:flex-start}}
 main{{flex:1 1 auto;min-width:0;overflow-x:auto}}
-aside{{flex:0 0 38%;position:sticky;top:8px;max-height:calc(100vh - 16px);overflow:auto;min-width:320px}}
+aside{{flex:0 0 36%;position:sticky;top:8px;max-height:calc(100vh - 16px);overflow:auto;min-width:320px}}
 @media (max-width: 1000px){{#panes{{display:block}}aside{{position:static;max-height:none}}}}
 .toolbar{{position:sticky;top:0;background:Canvas;padding:4px 0;z-index:1}}
 #filter{{font:inherit;width:24em;padding:2px 6px}}
@@ -247,7 +247,7 @@ aside{{flex:0 0 38%;position:sticky;top:8px;max-height:calc(100vh - 16px);overfl
 #rows tr.selected{{outline:2px solid {THEME.ansi_colors[4].hex};outline-offset:-2px}}
 #rows tr:hover{{background:rgba(127,127,127,.12)}}
 .toggle{{display:inline-block}}
-#rows td:nth-child(3){{max-width:56ch;overflow:hidden;text-overflow:ellipsis}}
+#rows td:nth-child(3){{max-width:44ch;overflow:hidden;text-overflow:ellipsis}}
 #source pre{{margin:0;padding:6px 8px;border:1px solid rgba(127,127,127,.4);border-radius:4px;overflow-x:auto}}
 #source .here{{background:rgba(61,123,240,.18);font-weight:bold}}
 #source .number{{color:{THEME.ansi_colors[0].hex};user-select:none}}
