@@ -16,11 +16,11 @@ Needs Chromium, Graphviz's dot, and nbclient, nbformat, nbconvert and ipykernel.
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 import tempfile
-import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +78,7 @@ def terminal(folder: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "shapetrace", str(script)], capture_output=True, text=True, env=env, cwd=ROOT
     )
-    console = Console(record=True, width=120, force_terminal=True, file=open(os.devnull, "w"))
+    console = Console(record=True, width=120, force_terminal=True, file=io.StringIO())
     console.print(Text.from_ansi(result.stdout))
     page = folder / "terminal.html"
     svg = console.export_svg(title="shapetrace fashion_32.py")
