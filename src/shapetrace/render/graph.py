@@ -62,12 +62,14 @@ class TraceGraph:
     ``source`` is the DOT text; :meth:`save` writes SVG, PNG, PDF or DOT; notebooks show it inline."""
 
     def __init__(
-        self, trace: Trace, depth: int | None = None, expand: str | Iterable[str] | None = None
-    ) -> None:
+        self, trace: Trace, depth: int | None = None, expand: str | Iterable[str] | None = None,
+        tree: ModuleTree | None = None,
+    ) -> None:  # fmt: skip
+        """``tree``: the trace's folded module tree with these ``expand`` globs, when the caller has it."""
         if depth is not None and depth < 0:
             raise ValueError(f"depth must be 0 or more, not {depth}")
         self.trace = trace
-        self.tree = ModuleTree(trace, expand=expand)
+        self.tree = tree if tree is not None else ModuleTree(trace, expand=expand)
         self.failing = trace.failing_op()
         self._failing_path = self._calls_around(self.failing)
         self.depth = self._auto_depth() if depth is None else depth
@@ -277,11 +279,12 @@ class TraceGraph:
     def _draw_edges(self, graph: graphviz.Digraph) -> None:
         trace, node_of = self.trace, self._node_of
         roots = [call for call in trace.modules if call.parent is None]
-        model_inputs = {meta.tensor_id for call in roots for meta in call.inputs}
+        # the model's inputs by their place in its arguments ([0], [1]): one node each, however often it ran
+        model_inputs = {meta.tensor_id: meta.path for call in roots for meta in call.inputs}
         failing = self.failing.index if self.failing is not None else None
         producer: dict[int, int] = {}
         edges: dict[tuple[str, str], _Edge] = {}
-        inputs: set[int] = set()
+        inputs: dict[str, str] = {}  # node -> label
         for op in trace.ops:
             target = node_of[op.index]
             for meta in op.inputs:
@@ -289,8 +292,9 @@ class TraceGraph:
                 if made_by is not None:
                     source = node_of[made_by]
                 elif meta.tensor_id in model_inputs or op.module_index is None:
-                    source = f"input{meta.tensor_id}"
-                    inputs.add(meta.tensor_id)
+                    path = model_inputs.get(meta.tensor_id)
+                    source = f"input{path}" if path is not None else f"input_t{meta.tensor_id}"
+                    inputs[source] = "input" if path in (None, "", "[0]") else f"input {path}"
                 else:
                     continue  # a parameter or buffer
                 if source is None or target is None or source == target:
@@ -303,22 +307,34 @@ class TraceGraph:
                 )  # into a repeat
             for meta in op.outputs:
                 producer[meta.tensor_id] = op.index
-        for tensor_id in inputs:
+        for name, label in inputs.items():
             graph.node(
-                f"input{tensor_id}", "input", shape="ellipse", style="filled", fillcolor="#eef6ee",
-                color="#7fb48a", fontsize="10",
-            )  # fmt: skip
-        for call in roots:
+                name,
+                label,
+                shape="ellipse",
+                style="filled",
+                fillcolor="#eef6ee",
+                color="#7fb48a",
+                fontsize="10",
+            )
+        outputs: set[str] = set()
+        for call in roots:  # the model's outputs: one node for each node that makes one
+            made = {
+                meta.tensor_id: i for i in range(call.first_op, call.end_op) for meta in trace.ops[i].outputs
+            }
             for meta in call.outputs:
-                made_by = producer.get(meta.tensor_id)
+                made_by = made.get(meta.tensor_id)
                 source = node_of[made_by] if made_by is not None else None
-                if source is not None:
-                    name = f"output{call.index}"
+                if source is None:
+                    continue
+                name = f"output_{source}"
+                if name not in outputs:
+                    outputs.add(name)
                     graph.node(
                         name, "output", shape="ellipse", style="filled", fillcolor="#eef3fb", color="#8aa6d6",
                         fontsize="10",
                     )  # fmt: skip
-                    edges.setdefault((source, name), _Edge()).shapes.setdefault(self._shape(meta), meta)
+                edges.setdefault((source, name), _Edge()).shapes.setdefault(self._shape(meta), meta)
         for (source, target), edge in edges.items():
             self._edge(graph, source, target, edge)
 

@@ -266,14 +266,25 @@ def _row_layout(columns: Sequence[Column], fit: Fit, wrap: bool = True, header: 
             line.append((text, style))
         line.append((after if right else gap + after, column_style))
 
-    def lay_out_one(row: Row) -> Line:
+    def lay_out_one(row: Row) -> Line:  # place() inlined: this runs for every row
         line: list[Fragment] = [(" ", None)]
+        append = line.append
         cells = row.cells
         for index, column_style, right, width, left, _ in plan:
             fragments = cells[index]
-            if cell_width(fragments) > width:
-                fragments = _cut(fragments, width, left)
-            place(line, fragments, column_style, right, width)
+            length = cell_width(fragments)
+            if length > width:
+                fragments, length = _cut(fragments, width, left), width
+            gap = " " * (width - length)
+            append((" " + gap if right else " ", column_style))
+            for text, style in fragments:
+                if column_style:
+                    key = (column_style, style or "")
+                    style = merged.get(key) or merged.setdefault(
+                        key, f"{column_style} {style}" if style else column_style
+                    )
+                append((text, style))
+            append((after if right else gap + after, column_style))
         return tuple(line)
 
     def lay_out(row: Row) -> list[Line]:

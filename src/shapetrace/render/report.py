@@ -37,7 +37,7 @@ class TraceReport:
     ) -> None:
         self.trace = trace
         self.tree = TraceTree(trace, expand=expand)
-        self.graph = TraceGraph(trace, depth=graph_depth, expand=expand)
+        self.graph = TraceGraph(trace, depth=graph_depth, tree=self.tree.tree)  # one folded tree for both
 
     # --- the page ---------------------------------------------------------------------------------
 
