@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,7 @@ z = x @ torch.rand(4, 5)""",
     "bad",
     "t.tree()",
     "%shapetrace --op sum --no-symbolic total = x.sum() + y.sum()",
+    "t.graph()",
 ]
 
 
@@ -101,6 +103,15 @@ def test_the_tree_and_a_traced_statement(notebook):
     assert "In [6]" in text
 
 
+@pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz (apt-get install graphviz)")
+def test_the_picture_shows_inline(notebook):
+    (picture,) = outputs(notebook.cells[6])
+    assert picture.startswith('<div style="max-width:100%;overflow:auto"><svg')  # no XML prolog in the page
+    assert ">blocks.0&#45;1<" in picture and ">×2<" in picture and ">attn<" in picture
+    assert "(2, 16, 48)" not in picture  # attn is one node at the depth that fits: qkv is inside
+    assert "image/svg+xml" in notebook.cells[6].outputs[0]["data"]
+
+
 CHECK_PAGE = """(() => {
   const luminance = rgb => {
     const [r, g, b] = rgb.map(c => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; });
@@ -146,7 +157,7 @@ def test_in_jupyterlab_styles_left_aligned_readable_and_each_output_its_own(note
     with Browser(width=1400, height=1000) as browser:
         browser.open(path)
         result = browser.evaluate(CHECK_PAGE)
-    assert result["boxes"] == 5 and result["cells"] > 300
+    assert result["boxes"] == 5 and result["cells"] > 300  # the picture is an SVG, not a .shapetrace box
     assert result["misaligned"] == 0 and result["codeAligns"] == ["left"]
     assert result["restyled"] == 0  # every colour is the one its own output set
     dark = sum(int(c) for c in re.findall(r"\d+", result["page"])[:3]) < 200

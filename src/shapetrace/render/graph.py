@@ -415,8 +415,9 @@ class TraceGraph:
         return self.to_svg()
 
     def _repr_html_(self) -> str:
-        """Inline in a notebook: the SVG, scrolled when wider than the cell."""
-        return f'<div style="max-width:100%;overflow:auto">{self.to_svg()}</div>'
+        """Inline in a notebook or a page: the SVG element (no XML prolog), scrolled when wider."""
+        svg = self.to_svg()
+        return f'<div style="max-width:100%;overflow:auto">{svg[svg.index("<svg") :]}</div>'
 
 
 # --- helpers ----------------------------------------------------------------------------------------

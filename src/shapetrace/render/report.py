@@ -196,11 +196,9 @@ class TraceReport:
 
     def _picture(self) -> str:
         try:
-            svg = self.graph.to_svg()
+            return f'<div class="picture">{self.graph._repr_html_()}</div>'
         except GraphvizMissing as missing:
             return f'<p class="hint">{html.escape(str(missing))}</p>'
-        svg = svg[svg.index("<svg") :]  # no XML prolog or DOCTYPE inside the page
-        return f'<div class="picture">{svg}</div>'
 
 
 def _cell_html(cell: Cell) -> str:
