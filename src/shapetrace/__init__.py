@@ -7,6 +7,7 @@
 """
 
 from shapetrace.capture.records import ErrorRecord, ModuleCall, OpRecord, TensorMeta
+from shapetrace.cli.magics import load_ipython_extension  # %load_ext shapetrace (IPython imported by IPython)
 from shapetrace.contracts import (
     ContractError,
     ContractViolation,
@@ -37,6 +38,7 @@ __all__ = [
     "UnresolvedHint",
     "UnresolvedHintWarning",
     "contract",
+    "load_ipython_extension",
     "trace",
     "trace_shapes",
 ]

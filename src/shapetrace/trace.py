@@ -34,8 +34,11 @@ from shapetrace.contracts import ContractCall, ContractViolation, UnresolvedHint
 from shapetrace.contracts.session import ContractSession, check_on_violation
 from shapetrace.diagnose import Diagnostic, attach_note, diagnose
 from shapetrace.diagnose.evidence import Evidence, EvidenceListener, collect_evidence
+from shapetrace.render.console import output_console
 from shapetrace.render.diagnostics import DiagnosticsView
+from shapetrace.render.graph import TraceGraph
 from shapetrace.render.json import trace_to_dict, write_json
+from shapetrace.render.report import TraceReport
 from shapetrace.render.table import TraceTable
 from shapetrace.render.views import make_view
 from shapetrace.symbolic.job import Job, Progress, check_budget
@@ -206,6 +209,17 @@ class Trace:
         """The torchinfo-style module summary: :meth:`view` ``("summary")``."""
         return self.view("summary", **options)
 
+    def graph(self, depth: int | None = None, expand: str | Iterable[str] | None = None) -> TraceGraph:
+        """The dataflow picture: ops and module calls as nodes, modules as nested boxes, repeated
+        blocks folded, edges labelled with shapes (Graphviz; ``.save("net.svg")``, shown inline in
+        notebooks). ``depth`` opens boxes that many levels deep (default: as deep as fits)."""
+        return TraceGraph(self, depth=depth, expand=expand)
+
+    def report(self, expand: str | Iterable[str] | None = None) -> TraceReport:
+        """The interactive report: one self-contained HTML page (``.save("trace.html")``) with the
+        module tree, a filter box, each row's source, the picture and the diagnosis."""
+        return TraceReport(self, expand=expand)
+
     def _repr_html_(self) -> str:
         """A notebook shows the trace as the HTML of :meth:`view`'s default view."""
         return self.view().to_html(page=False)
@@ -218,8 +232,9 @@ class Trace:
         return annotate(self)
 
     def print(self, console: Console | None = None) -> None:
-        """Print the table to ``console`` (a rich ``Console``; stdout by default)."""
-        console = console or Console()
+        """Print the table, and the diagnosis when there is one, to ``console`` (a rich ``Console``;
+        by default stdout, at the terminal's width: :func:`~shapetrace.render.console.output_console`)."""
+        console = console or output_console()
         console.print(self.table())
         if self.diagnostics:
             console.print(DiagnosticsView(self.diagnostics))

@@ -96,7 +96,7 @@ def test_exports_write_the_view_shown(capsys, tmp_path, gpt_script):
     code, out, _ = run(
         capsys, "--tree", "--html", str(html_path), "--svg", str(svg_path), "--markdown", str(md_path), script
     )
-    assert code == 0 and f"html written to {html_path}" in out
+    assert code == 0 and f"report written to {html_path}" in out
     _, rows = html_rows(html_path.read_text(encoding="utf-8"))
     shown = out.splitlines()
     assert rows and all(any(all(c in line for c in row) for line in shown) for row in rows)
@@ -109,7 +109,7 @@ def test_exports_write_the_view_shown(capsys, tmp_path, gpt_script):
 def test_bad_view_options_stop_before_the_script_runs(capsys, tmp_path, gpt_script):
     script, marker = gpt_script(2)
     code, _, err = run(capsys, "--flat", "--depth", "2", script)
-    assert code == 2 and "--depth applies to --tree and --summary" in err
+    assert code == 2 and "--depth applies to --tree, --summary and --graph" in err
     code, _, err = run(capsys, "--html", str(tmp_path / "missing" / "t.html"), script)
     assert code == 2 and "no such directory" in err
     assert not marker.exists()

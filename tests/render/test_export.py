@@ -64,8 +64,10 @@ def test_html_escapes_code_and_highlights_the_failed_op(mixed):
     assert "either = a | b" in html.unescape(document)
     _, rows = html_rows(document)
     assert rows == cells(mixed.table())
-    assert document.count('<tr class="highlight">') == 1
+    assert document.count("<tr style=\"background:") == 1
     assert "✗ raised" in document and "float16" in document
+    shown = html.unescape(re.sub(r"<[^>]+>", "", document))
+    assert "✗ matmul-shape" in shown and "Fix:" in shown  # the diagnosis panel follows, as in the console
 
 
 def test_markdown_is_a_table_of_the_same_rows(mixed):
@@ -99,11 +101,17 @@ def test_svg_is_valid_and_shows_every_line(gpt):
     assert len(texts) == len([line for line in plain_text.splitlines() if line.strip()])
     assert any("blocks.0-11" in t and "×12" in t for t in texts)
     assert any("layer_norm" in t for t in texts)
+    runs = list(root.iter("{http://www.w3.org/2000/svg}tspan"))
+    for run in runs:  # every run placed at its cell and stretched to its cells: no drift in any font
+        column = (float(run.get("x")) - 12) / 8.4
+        assert abs(column - round(column)) < 1e-6
+        assert abs(float(run.get("textLength")) - 8.4 * len(run.text)) < 1e-6
+    assert "<style" not in document
 
 
 def test_text_and_save_by_suffix(tmp_path, gpt):
     view = gpt.module_summary()
-    for name, check in (("s.html", "<table>"), ("s.svg", "<svg"), ("s.md", "| Layer (type) |"), ("s.txt", "Param #")):
+    for name, check in (("s.html", "<table "), ("s.svg", "<svg"), ("s.md", "| Layer (type) |"), ("s.txt", "Param #")):
         path = save(view, tmp_path / name)
         assert check in path.read_text(encoding="utf-8")
     with pytest.raises(ValueError, match="cannot tell the format"):
@@ -113,8 +121,11 @@ def test_text_and_save_by_suffix(tmp_path, gpt):
 
 def test_notebook_repr(gpt, mixed):
     fragment = mixed._repr_html_()
-    assert "<html" not in fragment and "<style>" in fragment and "<table>" in fragment
+    assert "<html" not in fragment and "<table" in fragment
+    assert "<style" not in fragment and "class=" not in fragment.replace('class="shapetrace"', "")  # all inline
+    assert all('style="' in td for td in re.findall(r"<t[dh](?:\s[^>]*)?>", fragment))  # each cell aligned itself
     assert html_rows(fragment)[1] == cells(mixed.table())
+    assert "✗ matmul-shape" in html.unescape(re.sub(r"<[^>]+>", "", fragment))  # the diagnosis, as the CLI prints it
     big = gpt._repr_html_()  # 330 ops: still the table
     assert html_rows(big)[1] == cells(gpt.table())
     assert ["", "models.py:83", "├─ ▾ blocks.0-11 ×12  Block", "27 ops", "(2, 16, 16)"] in html_rows(

@@ -12,6 +12,7 @@ import importlib.util
 import io
 import linecache
 import os
+import re
 import sys
 import tokenize
 from collections.abc import Callable
@@ -150,17 +151,36 @@ def code_without_comment(code: str) -> str:
 
 
 def short_location(file: str, line: int) -> str:
-    """``name.py:12``: tables and footers show file names; JSON keeps full paths."""
-    return f"{os.path.basename(file) or file}:{line}"
+    """``name.py:12``: tables and footers show file names; JSON keeps full paths. A notebook
+    cell's line reads ``In [3]:2``."""
+    return f"{notebook_cell(file) or os.path.basename(file) or file}:{line}"
 
 
 def display_path(file: str) -> str:
-    """``file`` relative to the working directory when it lies below it."""
+    """``file`` relative to the working directory when it lies below it; ``In [3]`` for a notebook cell."""
+    cell = notebook_cell(file)
+    if cell is not None:
+        return cell
     try:
         rel = os.path.relpath(file)
     except ValueError:
         return file
     return file if rel.startswith("..") else rel
+
+
+def notebook_cell(file: str) -> str | None:
+    """``In [3]`` when ``file`` is the name IPython compiled input cell 3 under (a temporary
+    file name such as ``/tmp/ipykernel_71/140795790.py``), else ``None``. Asks the running
+    IPython, if one is: IPython is never imported here."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    name_of = getattr(getattr(shell, "compile", None), "format_code_name", None)  # ("Cell", "In[3]") in tracebacks
+    named = name_of(file) if callable(name_of) else None
+    number = _CELL_NUMBER.search(named[1]) if isinstance(named, tuple) and len(named) == 2 else None
+    return f"In [{number.group(1)}]" if number else None
+
+
+_CELL_NUMBER = re.compile(r"^In\s*\[(\d+)\]$")
 
 
 # --- calls made at the user's line --------------------------------------------------------------

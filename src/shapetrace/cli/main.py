@@ -8,24 +8,15 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from rich.console import Console
-
 from shapetrace.cli.comment_modes import add_comment_options, comment_mode, run_comment_mode
 from shapetrace.cli.progress import run_with_progress
 from shapetrace.cli.runner import ScriptNotRunnable, run_script
 from shapetrace.cli.view_options import add_view_options, check_view_options, view_from_options, write_exports
 from shapetrace.contracts import ON_VIOLATION
+from shapetrace.render.console import output_console
 from shapetrace.render.diagnostics import DiagnosticsView
 from shapetrace.symbolic.job import check_budget
 from shapetrace.symbolic.spec import DimsError, parse_cli_dims
-
-
-def terminal_console() -> Console:
-    """Rich console for the CLI: the terminal's width, or 160 columns in a log or pipe."""
-    console = Console()
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(width=160)
-    return console
 
 
 class _Parser(argparse.ArgumentParser):
@@ -103,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     if run.exception is not None:
         sys.stderr.write(run.format_exception())
         sys.stderr.flush()
-    console = terminal_console()
+    console = output_console()  # the terminal's width, also into a pipe; 160 columns with none
     run_with_progress(run.trace)  # the symbolic pass, with a progress bar on stderr when it takes a while
     mode = comment_mode(options)
     view = view_from_options(run.trace, options)  # the flat table, or the tree/summary asked for
@@ -123,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         console.print(f"[dim]trace written to {options.json}[/dim]")
-    write_exports(view, options, console)
+    write_exports(run.trace, view, options, console)
     if exit_code == 0 and run.trace.contracts:  # a contract violated: the run is not a success
         return 1
     return exit_code

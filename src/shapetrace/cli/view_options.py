@@ -10,13 +10,16 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from shapetrace.render.export import save
+from shapetrace.render.graph import GRAPH_FORMATS, TraceGraph
 from shapetrace.render.grid import GridView
+from shapetrace.render.report import TraceReport
 from shapetrace.render.views import TREE_ABOVE_OPS, make_view
 
 if TYPE_CHECKING:
     from shapetrace.trace import Trace
 
-EXPORTS = (("html", "HTML"), ("svg", "SVG"), ("markdown", "Markdown"))  # option (= format), label
+EXPORTS = (("svg", "SVG"), ("markdown", "Markdown"))  # the view shown, as a file: option (= format), label
+FILES = ("html", "graph", *(name for name, _ in EXPORTS))  # every option naming a file to write
 
 
 def _depth(text: str) -> int:
@@ -46,7 +49,7 @@ def add_view_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     group.add_argument(
         "--depth", type=_depth, metavar="N",
-        help="show module calls at most N levels below the top-level ones (the tree, or the summary)",
+        help="show module calls at most N levels below the top-level ones (the tree, the summary, the picture)",
     )  # fmt: skip
     group.add_argument(
         "--module", action="append", metavar="PATTERN",
@@ -67,18 +70,26 @@ def add_view_options(parser: argparse.ArgumentParser) -> None:
         "--expand", action="append", metavar="PATTERN",
         help="never fold module calls matching this glob ('*': fold nothing) (repeatable)",
     )  # fmt: skip
-    for name, _ in EXPORTS:
-        group.add_argument(
-            f"--{name}", metavar="FILE", help=f"also write the view shown as {name.upper()} to FILE"
-        )
+    group.add_argument(
+        "--html", metavar="FILE",
+        help="also write the interactive report to FILE: one HTML page, no network (module tree, filter, "
+        "source, picture, diagnosis)",
+    )  # fmt: skip
+    group.add_argument(
+        "--graph", metavar="FILE",
+        help="also draw the dataflow picture to FILE (.svg, .png, .pdf or .dot; needs Graphviz's dot); "
+        "--depth N opens N levels of module boxes",
+    )  # fmt: skip
+    for name, label in EXPORTS:
+        group.add_argument(f"--{name}", metavar="FILE", help=f"also write the view shown as {label} to FILE")
 
 
 def check_view_options(options: argparse.Namespace) -> str | None:
     """A message for options that cannot work together or files that cannot be written (checked
     before the script runs, so nothing is lost), else ``None``."""
-    if options.view == "table" and options.depth is not None:
-        return "--depth applies to --tree and --summary, not to --flat"
-    for name, _ in EXPORTS:
+    if options.view == "table" and options.depth is not None and options.graph is None:
+        return "--depth applies to --tree, --summary and --graph, not to --flat"
+    for name in FILES:
         target = getattr(options, name)
         if target is None:
             continue
@@ -87,6 +98,8 @@ def check_view_options(options: argparse.Namespace) -> str | None:
             return f"--{name} {target}: no such directory: {folder}"
         if Path(target).is_dir():
             return f"--{name} {target}: is a directory"
+    if options.graph is not None and Path(options.graph).suffix.lower() not in GRAPH_FORMATS:
+        return f"--graph {options.graph}: name a .svg, .png, .pdf or .dot file"
     return None
 
 
@@ -97,7 +110,14 @@ def view_from_options(trace: Trace, options: argparse.Namespace) -> GridView:
     )  # fmt: skip
 
 
-def write_exports(view: GridView, options: argparse.Namespace, console: Console) -> None:
+def write_exports(trace: Trace, view: GridView, options: argparse.Namespace, console: Console) -> None:
+    """Write the files the options name: the report, the picture, the view as SVG or Markdown."""
+    if options.html is not None:
+        TraceReport(trace, expand=options.expand).save(options.html)
+        console.print(f"[dim]report written to {options.html}[/dim]")
+    if options.graph is not None:
+        TraceGraph(trace, depth=options.depth, expand=options.expand).save(options.graph)
+        console.print(f"[dim]graph written to {options.graph}[/dim]")
     for name, _ in EXPORTS:
         target = getattr(options, name)
         if target is not None:

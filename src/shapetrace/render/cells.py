@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
+from typing import Any
 
 from rich.cells import cell_len
+from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 
@@ -79,3 +82,12 @@ def merged(line: Line) -> Line:
         elif text:
             out.append((text, style))
     return tuple(out)
+
+
+def rich_lines(renderable: Any, width: int) -> list[Line]:
+    """Any rich renderable (a diagnosis panel) as fragment lines, as it prints at ``width`` columns."""
+    console = Console(file=io.StringIO(), width=width, color_system="truecolor", force_terminal=True)
+    return [
+        merged(tuple((segment.text, str(segment.style) if segment.style else None) for segment in line))
+        for line in console.render_lines(renderable, console.options, pad=False)
+    ]

@@ -1,17 +1,23 @@
 """A view written as a file: HTML (a real ``<table>``, one ``<tr>`` per row), SVG, Markdown or
 plain text. All four show the rows the console shows; none goes through rich's ``Table``, so a
-100,000-row view writes in seconds."""
+100,000-row view writes in seconds.
+
+HTML and SVG carry their colours inline, on each element: no style sheet, so a page or a notebook
+showing several of them never lets one restyle another, and notebook style sheets (which
+right-align table cells) cannot move them. The colours are mid-tones that read on light and dark
+backgrounds alike; text without a colour takes the page's."""
 
 from __future__ import annotations
 
 import html
 import os
 import re
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.style import Style
-from rich.terminal_theme import DEFAULT_TERMINAL_THEME
+from rich.terminal_theme import TerminalTheme
 
 from shapetrace.render.cells import Cell, Line, cell_width, merged, plain, text_width
 
@@ -26,104 +32,117 @@ FORMATS = {
     ".markdown": "markdown",
     ".txt": "text",
 }
-HIGHLIGHT = "#fde2e1"  # rows the console shows on a dark background (a failed op)
+HIGHLIGHT = "rgba(229, 72, 77, 0.18)"  # a failed op's row, over a light or a dark page
+SVG_HIGHLIGHT = "#fde2e1"  # the same on the SVG's white
+MONOSPACE = "ui-monospace,SFMono-Regular,Menlo,Consolas,'DejaVu Sans Mono',monospace"
+
+_MID = [  # black, red, green, yellow, blue, magenta, cyan, white: contrast >= 3 on white and on #1e1e1e
+    (127, 127, 127), (229, 72, 77), (47, 158, 68), (184, 134, 11),
+    (61, 123, 240), (179, 79, 209), (14, 143, 176), (127, 127, 127),
+]  # fmt: skip
+THEME = TerminalTheme((255, 255, 255), (0, 0, 0), _MID, _MID)  # dim text: grey, on either background
 
 
-class _Classes:
-    """rich style names as CSS classes (``s0``, ``s1``, ...), in the colours rich exports with."""
-
-    def __init__(self) -> None:
-        self.names: dict[str, str] = {}
-
-    def __call__(self, style: str | None) -> str:
-        if not style:
-            return ""
-        name = self.names.get(style)
-        if name is None:
-            name = self.names[style] = f"s{len(self.names)}"
-        return name
-
-    def css(self, scope: str, svg: bool = False) -> str:
-        rules = []
-        for style, name in self.names.items():
-            declarations = Style.parse(style).get_html_style(DEFAULT_TERMINAL_THEME)
-            if svg:  # text in SVG is painted with fill; backgrounds are rectangles
-                declarations = ";".join(
-                    d.replace("color:", "fill:", 1) if d.strip().startswith("color:") else d
-                    for d in declarations.split(";")
-                    if not d.strip().startswith(("background-color", "text-decoration-color"))
-                )
-            else:
-                declarations = ";".join(
-                    d for d in declarations.split(";") if not d.strip().startswith("background-color")
-                )
-            if declarations.strip():
-                rules.append(f"{scope} .{name}{{{declarations}}}")
-        return "\n".join(rules)
+@cache
+def css(style: str | None, svg: bool = False) -> str:
+    """A rich style as inline CSS in :data:`THEME`'s colours (for SVG, text is painted with
+    ``fill``; backgrounds are left to the row). Dim text without a colour is grey."""
+    if not style:
+        return ""
+    parsed = Style.parse(style)
+    if parsed.dim and parsed.color is not None:  # dim red would fade to pink on white: the colour alone
+        parsed += Style(dim=False)
+    declarations = []
+    for declaration in parsed.get_html_style(THEME).split("; "):
+        name = declaration.partition(":")[0]
+        if not declaration or name in ("text-decoration-color", "background-color"):
+            continue
+        declarations.append(
+            declaration.replace("color:", "fill:", 1) if svg and name == "color" else declaration
+        )
+    return ";".join(declarations).replace(": ", ":")
 
 
-def _spans(fragments: Cell | Line, classes: _Classes) -> str:
+def spans(fragments: Cell | Line) -> str:
+    """Fragments as HTML: each styled one a ``<span>`` with its colours inline."""
     out = []
     for text, style in fragments:
         escaped = html.escape(text, quote=False)
-        name = classes(style)
-        out.append(f'<span class="{name}">{escaped}</span>' if name else escaped)
+        declarations = css(style)
+        out.append(f'<span style="{declarations}">{escaped}</span>' if declarations else escaped)
     return "".join(out)
 
 
 # --- HTML -------------------------------------------------------------------------------------------
 
-_HTML_CSS = (
-    """\
-.shapetrace{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"DejaVu Sans Mono",monospace;font-size:13px;
-color:#000;background:#fff;padding:8px}
-.shapetrace pre{margin:0;font:inherit}
-.shapetrace table{border-collapse:collapse;margin:8px 0}
-.shapetrace th{font-weight:bold;text-align:left;border-bottom:1px solid #999;padding:2px 10px}
-.shapetrace td{padding:1px 10px;white-space:pre;vertical-align:top}
-.shapetrace .right{text-align:right}
-.shapetrace tr.highlight{background:"""
-    + HIGHLIGHT
-    + "}"
-)
+BOX = f"font-family:{MONOSPACE};font-size:13px;line-height:1.2;text-align:left;padding:4px 0"
+PRE = "margin:0;padding:0;font:inherit;line-height:inherit;background:none;color:inherit;white-space:pre;border:none"
+TABLE = "border-collapse:collapse;margin:8px 0;border:none;font:inherit;table-layout:auto;width:auto"
+CELL = "white-space:pre;vertical-align:top;padding:1px 1ch;border:none"  # notebooks right-align cells
+TH = f"{CELL};font-weight:bold;border-bottom:1px solid rgba(127,127,127,.6)"
+PAGE_STYLE = f""":root{{color-scheme:light dark}}
+body{{margin:16px;font-family:{MONOSPACE}}}"""
 
 
-def to_html(view: GridView, page: bool = True) -> str:
-    """The view as HTML: header and footer lines in ``<pre>``, the rows as a ``<table>``.
-    ``page=False`` gives a fragment (for a notebook) instead of a whole page."""
-    classes = _Classes()
-    body = ['<div class="shapetrace">']
+def html_fragment(view: GridView) -> str:
+    """The view as an HTML fragment, styled inline: header and footer lines in ``<pre>``, the
+    rows as a ``<table>``, then what follows the view (its diagnosis) in a ``<pre>``."""
+    body = [f'<div class="shapetrace" style="{BOX}">']
     header = view.header
     if header:
-        body.append('<pre class="header">' + "\n".join(_spans(line, classes) for line in header) + "</pre>")
+        body.append(f'<pre style="{PRE}">' + "\n".join(spans(line) for line in header) + "</pre>")
     if view.title:
-        body.append(f"<p><em>{html.escape(view.title)}</em></p>")
-    aligns = [' class="right"' if c.justify == "right" else "" for c in view.columns]
-    column_classes = [classes(c.style) for c in view.columns]
-    body.append("<table><thead><tr>")
-    body.append("".join(f"<th{a}>{html.escape(c.header)}</th>" for c, a in zip(view.columns, aligns)))
+        body.append(f'<p style="margin:8px 0 0;font-style:italic">{html.escape(view.title)}</p>')
+    aligns = ["right" if c.justify == "right" else "left" for c in view.columns]
+    column_styles = [css(c.style) for c in view.columns]
+    body.append(f'<table style="{TABLE}"><thead><tr>')
+    body.append(
+        "".join(
+            f'<th style="{TH};text-align:{a}">{html.escape(c.header)}</th>'
+            for c, a in zip(view.columns, aligns)
+        )
+    )
     body.append("</tr></thead><tbody>")
+    cell_styles = [
+        f' style="{CELL};text-align:{align}{";" + style if style else ""}"'
+        for align, style in zip(aligns, column_styles)
+    ]
     for row in view.rows:
-        cells = []
-        for fragments, align, column_class in zip(row.cells, aligns, column_classes):
-            classes_attr = " ".join(filter(None, ("right" if align else "", column_class)))
-            cells.append(f'<td class="{classes_attr}">' if classes_attr else "<td>")
-            cells.append(_spans(fragments, classes))
-            cells.append("</td>")
-        body.append(('<tr class="highlight">' if row.style else "<tr>") + "".join(cells) + "</tr>")
+        cells = "".join(
+            f"<td{style}>{spans(fragments)}</td>" for fragments, style in zip(row.cells, cell_styles)
+        )
+        body.append((f'<tr style="background:{HIGHLIGHT}">' if row.style else "<tr>") + cells + "</tr>")
     body.append("</tbody></table>")
     footer = view.footer
     if footer:
-        body.append('<pre class="footer">' + "\n".join(_spans(line, classes) for line in footer) + "</pre>")
+        body.append(f'<pre style="{PRE}">' + "\n".join(spans(line) for line in footer) + "</pre>")
+    after = view.after
+    if after:
+        body.append(
+            f'<pre style="{PRE};margin-top:8px">' + "\n".join(spans(line) for line in after) + "</pre>"
+        )
     body.append("</div>")
-    style = f"<style>\n{_HTML_CSS}\n{classes.css('.shapetrace')}\n</style>"
-    if not page:
-        return style + "\n" + "\n".join(body)
-    title = html.escape(view.title or f"shapetrace {getattr(view, 'name', 'trace')}")
+    return "\n".join(body)
+
+
+def html_page(title: str, body: str, style: str = "", script: str = "") -> str:
+    """A standalone page: UTF-8, light or dark as the reader's system is, ``style`` and ``script``
+    inline."""
     return (
-        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{title}</title>\n{style}\n'
-        "</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{html.escape(title)}</title>\n'
+        f"<style>\n{PAGE_STYLE}\n{style}</style>\n</head>\n<body>\n{body}\n"
+        + (f"<script>\n{script}\n</script>\n" if script else "")
+        + "</body>\n</html>\n"
     )
+
+
+def to_html(view: GridView, page: bool = True) -> str:
+    """The view as HTML: a standalone page, or (``page=False``) a fragment for a notebook."""
+    fragment = html_fragment(view)
+    if not page:
+        return fragment
+    return html_page(view.title or f"shapetrace {getattr(view, 'name', 'trace')}", fragment)
 
 
 # --- SVG --------------------------------------------------------------------------------------------
@@ -132,14 +151,17 @@ CHAR_WIDTH, LINE_HEIGHT, FONT_SIZE, MARGIN = 8.4, 18, 14, 12
 
 
 def to_svg(view: GridView) -> str:
-    """The view as the console lays it out (no width limit), one ``<text>`` per line. Each run of
-    text after blanks is placed at its column, so columns line up whatever the font's advance."""
+    """The view as the console lays it out (no width limit), one ``<text>`` per line. Every run
+    of text is placed at its column and stretched to its cells' width (``textLength``), so
+    nothing drifts whatever the font's advance."""
     lines: list[tuple[Line, str | None]] = [(line, None) for line in view.header]
     if lines:
         lines.append(((), None))
     lines.extend(view.layout(view.rows))
     lines.extend((line, None) for line in view.footer)
-    classes = _Classes()
+    if view.after:
+        lines.append(((), None))
+        lines.extend((line, None) for line in view.after)
     width = max((cell_width(line) for line, _ in lines), default=0)
     svg_width = round(width * CHAR_WIDTH + 2 * MARGIN)
     svg_height = round(len(lines) * LINE_HEIGHT + 2 * MARGIN)
@@ -150,30 +172,28 @@ def to_svg(view: GridView) -> str:
         if row_style:
             out.append(
                 f'<rect x="{MARGIN}" y="{top}" width="{svg_width - 2 * MARGIN}" height="{LINE_HEIGHT}" '
-                f'fill="{HIGHLIGHT}"/>'
+                f'fill="{SVG_HIGHLIGHT}"/>'
             )
-        column, place, spans = 0, True, []
+        column, runs = 0, []
         for text, style in merged(line):
-            if not text.strip():
-                place = place or bool(text)
-                column += text_width(text)
-                continue
-            name = classes(style)
-            attributes = (f' x="{MARGIN + column * CHAR_WIDTH:.1f}"' if place else "") + (
-                f' class="{name}"' if name else ""
-            )
-            spans.append(f"<tspan{attributes}>{escape(text, quote=False)}</tspan>")
-            column += text_width(text)
-            place = False
-        if spans:
-            out.append(f'<text y="{top + LINE_HEIGHT - 5}">{"".join(spans)}</text>')
-    style = (
-        f"text{{font-family:'DejaVu Sans Mono',Menlo,Consolas,monospace;font-size:{FONT_SIZE}px;"
-        f"white-space:pre;fill:#000}}\n{classes.css('svg', svg=True)}"
-    )
+            cells = text_width(text)
+            stripped = text.strip()
+            if stripped:
+                lead = text_width(text) - text_width(text.lstrip())
+                declarations = css(style, svg=True)
+                runs.append(
+                    f'<tspan x="{MARGIN + (column + lead) * CHAR_WIDTH:.1f}" '
+                    f'textLength="{text_width(stripped) * CHAR_WIDTH:.1f}" lengthAdjust="spacingAndGlyphs"'
+                    + (f' style="{declarations}"' if declarations else "")
+                    + f">{escape(stripped, quote=False)}</tspan>"
+                )
+            column += cells
+        if runs:
+            out.append(f'<text y="{top + LINE_HEIGHT - 5}">{"".join(runs)}</text>')
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{svg_width}" height="{svg_height}" '
-        f'viewBox="0 0 {svg_width} {svg_height}">\n<style>\n{style}\n</style>\n'
+        f'viewBox="0 0 {svg_width} {svg_height}" font-family="\'DejaVu Sans Mono\',Menlo,Consolas,monospace" '
+        f'font-size="{FONT_SIZE}" fill="#000" xml:space="preserve">\n'
         f'<rect width="100%" height="100%" fill="#ffffff"/>\n' + "\n".join(out) + "\n</svg>\n"
     )
 
@@ -190,7 +210,8 @@ def _markdown_cell(fragments: Cell) -> str:
 
 
 def to_markdown(view: GridView) -> str:
-    """The view as a Markdown table (GitHub flavour), header lines above it and footer lines below."""
+    """The view as a Markdown table (GitHub flavour), header lines above it, footer lines below,
+    then what follows the view (its diagnosis) as a code block."""
     out = []
     if view.title:
         out += [f"**{_markdown_cell(((view.title, None),))}**", ""]
@@ -204,6 +225,8 @@ def to_markdown(view: GridView) -> str:
     footer = [line for line in view.footer if plain(line).strip()]
     if footer:
         out += [""] + [_markdown_cell(line) + "  " for line in footer]
+    if view.after:  # the diagnosis panel, as the console draws it
+        out += ["", "```"] + [plain(line).rstrip() for line in view.after] + ["```"]
     return "\n".join(out) + "\n"
 
 
@@ -217,6 +240,9 @@ def to_text(view: GridView) -> str:
         lines.append("")
     lines.extend("".join(text for text, _ in line).rstrip() for line, _ in view.layout(view.rows))
     lines.extend(plain(line) for line in view.footer)
+    if view.after:
+        lines.append("")
+        lines.extend(plain(line).rstrip() for line in view.after)
     return "\n".join(lines) + "\n"
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from shapetrace.capture.records import ModuleCall, ParameterCount
 from shapetrace.render.cells import Cell, Line, cell
 from shapetrace.render.filters import Filter, module_changes_something
-from shapetrace.render.grid import Column, Row
+from shapetrace.render.grid import FAILED_ROW, Column, Row
 from shapetrace.render.table import shape_fragments
 from shapetrace.render.tree import ModuleTreeView, Node, fold_label, relative_name, tree_prefix
 
@@ -24,8 +24,8 @@ class ModuleSummary(ModuleTreeView):
     describe one instance."""
 
     columns = (
-        Column("Layer (type)", shrink=True, min_width=30),
-        Column("Output Shape", min_width=24),
+        Column("Layer (type)", give=1, floor=24, least=12),
+        Column("Output Shape", wraps=True),  # never cut
         Column("Param #", justify="right"),
         Column("Trainable"),
     )
@@ -136,7 +136,7 @@ class ModuleSummary(ModuleTreeView):
         shapes = (("✗ raised", "bold red"),) if call.failed else shape_fragments(call.outputs, *self.common)
         return Row(
             (label, shapes, cell(params), cell(trainable, "green" if trainable == "True" else None)),
-            style="on grey15" if call.failed else None,
+            style=FAILED_ROW if call.failed else None,
         )
 
     def _count(self, call: ModuleCall) -> ParameterCount | None:

@@ -13,12 +13,13 @@ from rich.text import Text
 from shapetrace.capture.records import OpRecord, TensorMeta
 from shapetrace.capture.source import code_without_comment, short_location
 from shapetrace.contracts import ContractError
-from shapetrace.render.cells import Cell, Line, cell, text_fragments, text_lines
+from shapetrace.render.cells import Cell, Line, cell, rich_lines, text_fragments, text_lines
 from shapetrace.render.contracts import flagged_ops as contract_flagged_ops
 from shapetrace.render.contracts import footer_lines as contract_footer
 from shapetrace.render.contracts import marker_rows as contract_markers
+from shapetrace.render.diagnostics import DiagnosticsView
 from shapetrace.render.filters import Filter
-from shapetrace.render.grid import Column, GridView, Row
+from shapetrace.render.grid import FAILED_ROW, VALUE_SEPARATOR, Column, GridView, Row
 from shapetrace.render.symbolic import footer_text as symbolic_footer
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def shape_fragments(metas: Iterable[TensorMeta], dtype: str | None, device: str 
     fragments: list[tuple[str, str | None]] = []
     for i, meta in enumerate(metas):
         if i:
-            fragments.append((", ", None))
+            fragments.append((VALUE_SEPARATOR, None))
         fragments.append((meta.shape_text(), "bold cyan"))
         dtype_name, device_name = _name(meta.dtype), _name(meta.device)
         if dtype_name != dtype:
@@ -78,6 +79,15 @@ def error_line(trace: Trace) -> str:
     return f"✗ {where} raised {error.type}: {message}"
 
 
+DIAGNOSIS_WIDTH = 100  # columns of the diagnosis panel in files and notebooks
+
+
+def diagnosis_lines(trace: Trace) -> list[Line]:
+    """The diagnosis and the lints as the console draws them after a view (none: no lines)."""
+    diagnostics = trace.diagnostics
+    return rich_lines(DiagnosticsView(diagnostics), DIAGNOSIS_WIDTH) if diagnostics else []
+
+
 class TraceTable(GridView):
     """Renders a :class:`~shapetrace.trace.Trace`: op number, ``file:line``, code, op, module and
     output shapes; a line's location and code are written once for consecutive ops on it.
@@ -85,11 +95,11 @@ class TraceTable(GridView):
 
     columns = (
         Column("#", style="dim", justify="right"),
-        Column("line", style="green"),
-        Column("code", shrink=True),  # too wide for the console: every column keeps its width, code is cut
-        Column("op", style="bold", min_width=12),
-        Column("module", style="blue", min_width=16),
-        Column("output shape", min_width=40),
+        Column("line", style="green", give=3, floor=10, least=6, cut="left"),
+        Column("code", give=1, floor=20),  # gives way first, down to nothing
+        Column("op", style="bold"),
+        Column("module", style="blue", give=2, floor=12, cut="left"),
+        Column("output shape", wraps=True),  # never cut
     )
 
     def __init__(self, trace: Trace, title: str | None = None, filter: Filter | None = None) -> None:
@@ -108,10 +118,13 @@ class TraceTable(GridView):
         for cells, op in zip(self._rows(ops, self.dtype, self.device), ops):
             while positions and positions[0] <= op.index:
                 rows.extend(Row(tuple(text_fragments(t) for t in m)) for m in markers[positions.pop(0)])
-            rows.append(Row(cells, style="on grey15" if op.failed else None))
+            rows.append(Row(cells, style=FAILED_ROW if op.failed else None))
         for position in positions:
             rows.extend(Row(tuple(text_fragments(t) for t in m)) for m in markers[position])
         return rows
+
+    def after_lines(self) -> list[Line]:
+        return diagnosis_lines(self.trace)
 
     def footer_lines(self) -> list[Line]:
         lines = text_lines(self._footer(self.dtype, self.device))

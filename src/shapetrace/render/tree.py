@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from shapetrace.capture.records import ModuleCall, OpRecord, TensorMeta
 from shapetrace.capture.source import code_without_comment, short_location
-from shapetrace.render.cells import Cell, Line, cell
+from shapetrace.render.cells import Cell, Line, cell, text_lines
+from shapetrace.render.contracts import footer_lines as contract_footer
 from shapetrace.render.filters import Filter, glob_matcher, patterns
-from shapetrace.render.grid import Column, GridView, Row
+from shapetrace.render.grid import FAILED_ROW, Column, GridView, Row
 from shapetrace.render.header import header_lines
-from shapetrace.render.table import common_dtype_device, error_line, shape_fragments
+from shapetrace.render.table import common_dtype_device, diagnosis_lines, error_line, shape_fragments
 
 if TYPE_CHECKING:
     from shapetrace.trace import Trace
@@ -271,6 +272,9 @@ class ModuleTreeView(GridView):
             return []
         return header_lines(self.trace)
 
+    def after_lines(self) -> list[Line]:
+        return diagnosis_lines(self.trace)
+
 
 class TraceTree(ModuleTreeView):
     """The module tree as rows: a module call shows its name, class, op count and output shape,
@@ -280,10 +284,10 @@ class TraceTree(ModuleTreeView):
 
     columns = (
         Column("#", style="dim", justify="right"),
-        Column("line", style="green", min_width=12),
-        Column("module / code", shrink=True, min_width=36),
-        Column("op", style="bold", min_width=10),
-        Column("output shape", min_width=30),
+        Column("line", style="green", give=2, floor=10, least=6, cut="left"),
+        Column("module / code", give=1, floor=24, least=12),  # the tree's guides, names and code
+        Column("op", style="bold"),
+        Column("output shape", wraps=True),  # never cut
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -327,8 +331,17 @@ class TraceTree(ModuleTreeView):
     def make_rows(self) -> list[Row]:
         rows: list[Row] = []
         self._previous_site: tuple[str, int] | None = None
+        self.outline: list[
+            tuple[int | None, Node]
+        ] = []  # each row's parent row and node (the report folds them)
+        self._parents: list[int] = []
         self._emit(self._visible_children(self.tree.roots), None, 0, (), rows, top=True)
         return rows
+
+    def _add(self, rows: list[Row], row: Row, node: Node) -> int:
+        self.outline.append((self._parents[-1] if self._parents else None, node))
+        rows.append(row)
+        return len(rows) - 1
 
     def _emit(
         self, nodes: list[Node], parent: ModuleCall | None, level: int, guides: tuple[bool, ...], rows: list[Row],
@@ -339,11 +352,12 @@ class TraceTree(ModuleTreeView):
             prefix = "" if top else tree_prefix(guides, last)
             inner_guides = guides if top else (*guides, not last)
             if node.op is not None:
-                rows.append(self._op_row(node, prefix))
+                self._add(rows, self._op_row(node, prefix), node)
             elif node.group:
-                rows.append(self._group_row(node, prefix))
+                self._parents.append(self._add(rows, self._group_row(node, prefix), node))
                 self._previous_site = None
                 self._emit(self._visible_children(node.children), parent, level, inner_guides, rows)
+                self._parents.pop()
             else:
                 self._module(node, parent, level, prefix, inner_guides, rows)
 
@@ -361,13 +375,20 @@ class TraceTree(ModuleTreeView):
         children = self._visible_children(node.children)
         only = node.children[0] if len(node.children) == 1 else None
         if only is not None and only.op is not None and only.count == 1 and children:
-            rows.append(self._leaf_row(node, only.op, parent, prefix))  # a module that ran one op: one row
+            self._add(
+                rows, self._leaf_row(node, only.op, parent, prefix), node
+            )  # a module that ran one op: one row
             return
         collapsed = self.depth is not None and level >= self.depth
-        rows.append(self._module_row(node, parent, prefix, expanded=bool(children) and not collapsed))
+        self._parents.append(
+            self._add(
+                rows, self._module_row(node, parent, prefix, expanded=bool(children) and not collapsed), node
+            )
+        )
         self._previous_site = None
         if not collapsed:
             self._emit(children, call, level + 1, guides, rows)
+        self._parents.pop()
 
     def _site(self, file: str, line: int) -> str:
         return str(line) if self.one_file else short_location(file, line)
@@ -391,7 +412,7 @@ class TraceTree(ModuleTreeView):
                 name,
                 self._shapes(op),
             ),
-            style="on grey15" if op.failed else None,
+            style=FAILED_ROW if op.failed else None,
         )
 
     def _leaf_row(self, node: Node, op: OpRecord, parent: ModuleCall | None, prefix: str) -> Row:
@@ -407,7 +428,7 @@ class TraceTree(ModuleTreeView):
                 cell(op.op),
                 self._shapes(op),
             ),
-            style="on grey15" if op.failed else None,
+            style=FAILED_ROW if op.failed else None,
         )
 
     def _module_row(self, node: Node, parent: ModuleCall | None, prefix: str, expanded: bool) -> Row:
@@ -425,7 +446,7 @@ class TraceTree(ModuleTreeView):
                 cell(f"{count} op{'s' if count != 1 else ''}", "dim"),
                 shapes,
             ),
-            style="on grey15" if call.failed else None,
+            style=FAILED_ROW if call.failed else None,
         )
 
     def _module_label(self, node: Node, parent: ModuleCall | None, prefix: str, glyph: str) -> Cell:
@@ -484,6 +505,7 @@ class TraceTree(ModuleTreeView):
             lines.append(((f"{self.shown_ops} op rows match: {self.filter.describe()}", "dim"),))
         if self.depth is not None:
             lines.append(((f"module calls deeper than depth {self.depth} are summarized on one row", "dim"),))
+        lines.extend(text_lines(contract_footer(trace)))  # each violation in full, as under the table
         error = error_line(trace)
         if error:
             lines.append(((error, "bold red"),))
