@@ -126,7 +126,7 @@ def test_a_failed_run_shows_its_diagnosis_and_the_failed_row(unet_report):
     with Browser(width=1500, height=1000) as browser:
         browser.open(path)
         diagnosis = browser.evaluate("document.getElementById('diagnosis').innerText")
-        assert "✗ cat-shape" in diagnosis and "Fix:" in diagnosis
+        assert "✗ cat-shape" in diagnosis and re.search(r"Fix( \(checked\))?:|Suggestion:", diagnosis)
         failed = browser.evaluate("[...document.querySelectorAll('#rows tr.failed')].map(tr => tr.children[3].textContent)")
         assert "cat" in failed
         browser.click(f'tr[data-i="{row_of(browser, t.failing_op().index)}"]')

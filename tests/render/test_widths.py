@@ -32,7 +32,7 @@ SOURCE = Path(__file__).resolve().parents[2] / "src"
 
 @pytest.fixture(scope="module")
 def patch_embed():
-    """The seed PatchEmbedding traced with dims: long symbolic shapes, ``(B, (H//32)*(W//32) + 1, D)``."""
+    """The seed PatchEmbedding traced with dims: long symbolic shapes, ``(B, H*W/1024 + 1, D)``."""
     model = load_example("patch_embed").PatchEmbedding(img_size=128)
     with shapetrace.trace(model, dims="B C H W", D=512) as t:
         model(torch.rand(8, 3, 128, 128))
@@ -84,7 +84,7 @@ def test_every_width_keeps_every_shape_whole(kind, patch_embed, failing, gpt12):
             header, shapes = shape_cells(text)
             assert header in SHAPE_HEADERS, (kind, width, header)
             assert [squeezed(s) for s in shapes] == expected, (kind, width)
-    assert "(B, (H//32)*(W//32) + 1, D)" in render(patch_embed.table(), width=60).replace("\n", "")
+    assert "(B, H*W/1024 + 1, D)" in render(patch_embed.table(), width=60).replace("\n", "")
 
 
 def test_at_120_columns_nothing_in_the_shape_column_is_clipped(gpt12):
