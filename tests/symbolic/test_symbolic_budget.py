@@ -3,6 +3,8 @@ and the status and the table say so."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 from torch import nn
@@ -89,7 +91,9 @@ def test_the_cli_shows_progress_on_stderr_while_a_long_pass_runs():
     with shapetrace.trace(model, dims="B D", symbolic_budget=600) as t:
         model(torch.rand(4, 8))
     stream = StringIO()
+    stdout = sys.stdout
     run_with_progress(t, Console(file=stream, force_terminal=True, width=100), show_after=0.0)
     shown = stream.getvalue()
     assert "symbolic shapes" in shown and f"/{len(t)}" in shown and "ops" in shown
     assert t.symbolic.state == "ran"
+    assert sys.stdout is stdout  # the bar leaves stdout as it found it: the table printed next is not lost

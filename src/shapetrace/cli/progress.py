@@ -39,7 +39,7 @@ def run_with_progress(trace: Trace, console: Console | None = None, show_after: 
                 return
             display = Progress(
                 SpinnerColumn(), TextColumn("symbolic shapes"), BarColumn(), MofNCompleteColumn(), TextColumn("ops"),
-                TimeElapsedColumn(), console=console, transient=True,
+                TimeElapsedColumn(), console=console, transient=True, redirect_stdout=False, redirect_stderr=False,
             )  # fmt: skip
             display.start()
             task = display.add_task("symbolic shapes", total=total)
