@@ -23,7 +23,7 @@ Three layers (docs/symbolic.md, "What the replay may not do"):
   random states are compared after the pass and restored if the forward drew from them.
 
 Not seen: writes by C extensions that open files themselves (other than ``torch.save``), a
-``print(..., file=f)`` whose ``f`` is computed, mutations of objects reachable only through
+``print`` whose ``file`` comes in ``**kwargs``, mutations of objects reachable only through
 other objects' attributes more than two levels deep, attribute writes on plain objects held in
 a local variable, and anything torch's own kernels do.
 """
@@ -272,7 +272,8 @@ class EffectGuard:
             if id(value) in self._containers:
                 return
             self._containers[id(value)] = (value, where)
-            self._snapshots.append(("container", value, _contents(value)))
+            if _size(value) <= MAX_SNAPSHOT:  # a bigger one is still watched for mutating calls
+                self._snapshots.append(("container", value, _contents(value)))
             if depth > 0 and isinstance(value, (list, dict)) and len(value) <= 1000:
                 items = value.items() if isinstance(value, dict) else enumerate(value)
                 for key, item in items:
@@ -332,6 +333,13 @@ class EffectGuard:
 
 
 _MISSING = object()
+MAX_SNAPSHOT = 100_000  # items (or characters) of a container copied to compare after a call
+
+
+def _size(container: Any) -> int:
+    if isinstance(container, (io.StringIO, io.BytesIO)):
+        return len(container.getbuffer()) if isinstance(container, io.BytesIO) else container.tell()
+    return len(container)
 
 
 def _contents(container: Any) -> Any:
