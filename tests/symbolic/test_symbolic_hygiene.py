@@ -93,3 +93,38 @@ def test_symbolic_off_keeps_concrete_shapes_and_records_no_arguments():
         x.sum()
     assert t.symbolic.state == "skipped" and t.ops[0].outputs[0].expr is None
     assert t._recorder.top_args == {} and t._recorder.root_calls == {}
+
+
+def test_what_the_pass_installs_is_put_back():
+    import logging
+    import sys
+    import warnings
+
+    model, x = nn.Linear(4, 3), torch.rand(2, 4)
+    with shapetrace.trace(model, dims="B D") as t:
+        model(x)
+    before = (nn.Module.__call__, sys.stdout, sys.stderr, warnings.showwarning, logging.Logger.isEnabledFor,
+              logging.Logger.handle, sys.getprofile())  # fmt: skip
+    assert t.symbolic.state == "ran"
+    after = (nn.Module.__call__, sys.stdout, sys.stderr, warnings.showwarning, logging.Logger.isEnabledFor,
+             logging.Logger.handle, sys.getprofile())  # fmt: skip
+    assert after == before
+
+
+def test_torch_dynamo_is_imported_only_for_a_pass_with_names(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "names.py"
+    script.write_text(
+        "import sys, torch, shapetrace\n"
+        "with shapetrace.trace() as t:\n"
+        "    torch.rand(2, 3).sum()\n"
+        "print(t.symbolic.state, 'torch._dynamo' in sys.modules)\n"
+        "B = 2\n"
+        "with shapetrace.trace() as t:\n"
+        "    torch.rand(B, 3).sum()\n"
+        "print(t.symbolic.state, 'torch._dynamo' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[:2] == ["skipped False", "ran True"]
