@@ -128,3 +128,44 @@ def test_torch_dynamo_is_imported_only_for_a_pass_with_names(tmp_path):
     )
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True)
     assert done.stdout.split("\n")[:2] == ["skipped False", "ran True"]
+
+
+def test_passes_in_two_threads_at_once_leave_nothing_behind(capsys):
+    import logging
+    import sys
+    import threading
+    import time
+    import warnings
+
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    class Slow(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(4, 3)
+
+        def forward(self, x):
+            if isinstance(x, FakeTensor):
+                time.sleep(0.3)  # both replays overlap here
+            print("forward")
+            return self.lin(x)
+
+    traces = []
+    for _ in range(2):
+        model = Slow()
+        with shapetrace.trace(model, dims="B D") as t:
+            model(torch.rand(2, 4))
+        traces.append(t)
+    capsys.readouterr()
+    before = (nn.Module.__call__, sys.stdout, sys.stderr, warnings.showwarning, logging.Logger.isEnabledFor,
+              logging.Logger.handle, dict(nn.modules.module._global_forward_pre_hooks))  # fmt: skip
+    states = []
+    threads = [threading.Thread(target=lambda t=t: states.append(t.symbolic.state)) for t in traces]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert states == ["ran", "ran"]
+    after = (nn.Module.__call__, sys.stdout, sys.stderr, warnings.showwarning, logging.Logger.isEnabledFor,
+             logging.Logger.handle, dict(nn.modules.module._global_forward_pre_hooks))  # fmt: skip
+    assert after == before and capsys.readouterr().out == ""
