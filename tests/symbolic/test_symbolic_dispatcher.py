@@ -97,3 +97,15 @@ def test_a_specialisation_that_remains_is_true_for_the_op():
     fixed = {s.dim: s for s in t.specializations}
     assert "B" not in fixed and fixed["T"].value == 7 and fixed["T"].reason.startswith("gru needs")
     assert t.modules[0].outputs[0].expr == "(B, T, 5)"  # T stands for the 7 it was fixed to
+
+
+def test_ops_outside_modules_use_the_python_dispatcher_too():
+    B, C, H, W = 2, 3, 8, 6
+    with shapetrace.trace() as t:
+        image = torch.rand(B, C, H, W)
+        up = F.interpolate(image, scale_factor=2)
+        padded = F.pad(up, (1, 1))
+    assert t.symbolic.state == "ran"
+    assert [op.outputs[0].expr for op in t.ops] == ["(B, C, H, W)", "(B, C, 2*H, 2*W)", "(B, C, 2*H, 2*W + 2)"]
+    assert t.specializations == []
+    assert padded.shape == (2, 3, 16, 14)

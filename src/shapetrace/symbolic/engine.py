@@ -235,7 +235,7 @@ class _Replay:
             with run.running():
                 args = rebuild(skeleton[0], tensor_for, run.copy_object)
                 kwargs = rebuild(skeleton[1], tensor_for, run.copy_object) if skeleton[1] else {}
-                result = func(*args, **kwargs)
+                result = _call_op(func, args, kwargs)
                 fakes = _tensors_of(result)
                 shapes = [run.shape(fake.shape) for fake in fakes]
         except KeyError:
@@ -724,6 +724,19 @@ def _resynchronised(same_op: Any, k: int, p: int, concrete_count: int, fake_coun
 def _static(raw: list) -> tuple[list, list]:
     """An op's own sizes as its symbolic ones (constants)."""
     return [tuple(m[0]) for m in raw[_OP_INPUTS]], [tuple(m[0]) for m in raw[_OP_OUTPUTS]]
+
+
+def _call_op(func: Any, args: tuple, kwargs: dict) -> Any:
+    """``func(*args, **kwargs)`` on fakes, with torch's Python dispatcher where the op needs it
+    (or when it rejects symbolic sizes without it), as the replay recorder does."""
+    if func in ts.python_dispatched():
+        with ts.python_dispatcher():
+            return func(*args, **kwargs)
+    try:
+        return func(*args, **kwargs)
+    except Exception:
+        with ts.python_dispatcher():
+            return func(*args, **kwargs)
 
 
 def _aligned_before(positions: dict[int, int], recorded: int) -> int:
