@@ -79,7 +79,7 @@ def test_a_unet_decoder_keeps_b_h_w_through_upsampling_padding_and_skip_connecti
     t = trace_of(Tiny(), torch.rand(2, 8, 16, 16), "B C H W")
     assert t.symbolic.state == "ran", t.symbolic.reason
     assert next(op for op in t.ops if op.op == "cat").outputs[0].expr == "(B, 16, H, W)"
-    assert t.modules[0].outputs[0].expr == "(B, C?, H, W)"  # 8 channels out: C by value only
+    assert t.modules[0].outputs[0].expr == "(B, 8, H, W)"  # 8 channels out: the conv's weight fixes them, not C
     assert {s.dim for s in t.specializations} <= {"C"}  # C = 8: the conv's weight needs it
 
 
@@ -98,3 +98,15 @@ def test_a_specialisation_that_remains_is_true_for_the_op():
     fixed = {s.dim: s for s in t.specializations}
     assert "B" not in fixed and fixed["T"].value == 7 and fixed["T"].reason.startswith("gru needs")
     assert t.modules[0].outputs[0].expr == "(B, T?, 5)"  # the 7 T was fixed to: T by value only
+
+
+def test_ops_outside_modules_use_the_python_dispatcher_too():
+    B, C, H, W = 2, 3, 8, 6
+    with shapetrace.trace() as t:
+        image = torch.rand(B, C, H, W)
+        up = F.interpolate(image, scale_factor=2)
+        padded = F.pad(up, (1, 1))
+    assert t.symbolic.state == "ran"
+    assert [op.outputs[0].expr for op in t.ops] == ["(B, C, H, W)", "(B, C, 2*H, 2*W)", "(B, C, 2*H, 2*W + 2)"]
+    assert t.specializations == []
+    assert padded.shape == (2, 3, 16, 14)

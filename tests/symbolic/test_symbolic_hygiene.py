@@ -132,3 +132,79 @@ def test_tensors_inside_an_object_argument_are_not_kept_alive_and_still_replayed
     batch_dim, channels, pixels = t.ops[1].outputs[0].expr.strip("()").split(", ")
     assert t.symbolic.state == "ran" and channels == "8"
     assert not batch_dim.isdigit() and "*" in pixels  # replayed on fakes: sizes stay symbolic
+
+
+def test_what_the_pass_installs_is_put_back():
+    import logging
+    import sys
+    import warnings
+
+    model, x = nn.Linear(4, 3), torch.rand(2, 4)
+    with shapetrace.trace(model, dims="B D") as t:
+        model(x)
+    before = (nn.Module.__call__, sys.stdout, sys.stderr, warnings.showwarning, logging.Logger.isEnabledFor,
+              logging.Logger.handle, sys.getprofile())  # fmt: skip
+    assert t.symbolic.state == "ran"
+    after = (nn.Module.__call__, sys.stdout, sys.stderr, warnings.showwarning, logging.Logger.isEnabledFor,
+             logging.Logger.handle, sys.getprofile())  # fmt: skip
+    assert after == before
+
+
+def test_torch_dynamo_is_imported_only_for_a_pass_with_names(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "names.py"
+    script.write_text(
+        "import sys, torch, shapetrace\n"
+        "with shapetrace.trace() as t:\n"
+        "    torch.rand(2, 3).sum()\n"
+        "print(t.symbolic.state, 'torch._dynamo' in sys.modules)\n"
+        "B = 2\n"
+        "with shapetrace.trace() as t:\n"
+        "    torch.rand(B, 3).sum()\n"
+        "print(t.symbolic.state, 'torch._dynamo' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[:2] == ["skipped False", "ran True"]
+
+
+def test_passes_in_two_threads_at_once_leave_nothing_behind(capsys):
+    import logging
+    import sys
+    import threading
+    import time
+    import warnings
+
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    class Slow(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(4, 3)
+
+        def forward(self, x):
+            if isinstance(x, FakeTensor):
+                time.sleep(0.3)  # both replays overlap here
+            print("forward")
+            return self.lin(x)
+
+    traces = []
+    for _ in range(2):
+        model = Slow()
+        with shapetrace.trace(model, dims="B D") as t:
+            model(torch.rand(2, 4))
+        traces.append(t)
+    capsys.readouterr()
+    before = (nn.Module.__call__, sys.stdout, sys.stderr, warnings.showwarning, logging.Logger.isEnabledFor,
+              logging.Logger.handle, dict(nn.modules.module._global_forward_pre_hooks))  # fmt: skip
+    states = []
+    threads = [threading.Thread(target=lambda t=t: states.append(t.symbolic.state)) for t in traces]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert states == ["ran", "ran"]
+    after = (nn.Module.__call__, sys.stdout, sys.stderr, warnings.showwarning, logging.Logger.isEnabledFor,
+             logging.Logger.handle, dict(nn.modules.module._global_forward_pre_hooks))  # fmt: skip
+    assert after == before and capsys.readouterr().out == ""

@@ -61,3 +61,27 @@ def test_a_forward_that_fails_ends_the_trace_there():
     assert t.error is not None and t.error.op_index == 1
     assert t.ops[0].outputs[0].expr == "(B, 4)" and t.ops[1].failed
     assert t.symbolic.state == "partial" and "raised" in t.symbolic.reason
+
+
+def test_trace_shapes_leaves_the_model_as_it_was_and_says_where_it_stopped():
+    class Remembers(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(8, 4)
+            self.history = []
+            self.norm = nn.BatchNorm1d(4)
+
+        def forward(self, x):
+            h = self.norm(self.lin(x))  # (B, 4)
+            self.history.append(h.shape)  # not on fake tensors
+            return h.relu()
+
+    model = Remembers().train()
+    weights = {name: p for name, p in model.named_parameters()}
+    stats = {name: b.clone() for name, b in model.named_buffers()}
+    t = shapetrace.trace_shapes(model, "B D", B=5, D=8)
+    assert model.history == [] and {name: p for name, p in model.named_parameters()} == weights
+    assert all(torch.equal(b, stats[name]) for name, b in model.named_buffers())  # running stats not moved
+    assert t.error is not None and "forward changes Remembers.history (list.append)" in t.error.message
+    by_op = {op.op: op.outputs[0].expr for op in t.ops}
+    assert by_op["linear"] == by_op["batch_norm"] == "(B, 4)" and "relu" not in by_op

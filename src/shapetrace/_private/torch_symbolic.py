@@ -276,40 +276,62 @@ _GLOBAL_MODULE_HOOKS = (
 )  # fmt: skip
 
 
+_isolated: dict[int, int] = {}  # threads running isolated code -> how deep
+_isolated_lock = threading.Lock()
+_wrapped_hooks: list[tuple[dict, Any, Callable, Callable]] = []  # (registry, key, hook, wrapper)
+
+
 @contextlib.contextmanager
 def isolated() -> Iterator[None]:
     """Run code apart from whatever is active on this thread: every TorchFunctionMode (a tracer,
     ``torch.device(...)`` as a context manager) and TorchDispatchMode is set aside (both stacks
     are per thread), and torch's global module hooks skip this thread (other threads still run
-    them); all of it is put back on exit."""
-    from torch.nn.modules import module
-
+    them: the first thread to enter wraps them, the last to leave unwraps them); all of it is put
+    back on exit."""
     functions = []
     while torch._C._len_torch_function_stack() > 0:
         functions.append(torch._C._pop_torch_function_stack())
     here = threading.get_ident()
-    wrapped = []
-    for name in _GLOBAL_MODULE_HOOKS:
-        registry = getattr(module, name)
-        for key, hook in list(registry.items()):
-            registry[key] = wrapper = _skipping_thread(hook, here)
-            wrapped.append((registry, key, hook, wrapper))
+    with _isolated_lock:
+        if not _isolated:
+            _wrap_global_hooks()
+        _isolated[here] = _isolated.get(here, 0) + 1
     try:
         with _disable_current_modes():
             yield
     finally:
-        for registry, key, hook, wrapper in wrapped:
-            if registry.get(key) is wrapper:  # removed meanwhile: stays removed
-                registry[key] = hook
+        with _isolated_lock:
+            _isolated[here] -= 1
+            if not _isolated[here]:
+                del _isolated[here]
+            if not _isolated:
+                _unwrap_global_hooks()
         for mode in reversed(functions):
             torch._C._push_on_torch_function_stack(mode)
 
 
-def _skipping_thread(hook: Callable, thread: int) -> Callable:
-    def skip_on_pass_thread(*args: Any) -> Any:
-        return None if threading.get_ident() == thread else hook(*args)
+def _wrap_global_hooks() -> None:
+    from torch.nn.modules import module
 
-    return skip_on_pass_thread
+    for name in _GLOBAL_MODULE_HOOKS:
+        registry = getattr(module, name)
+        for key, hook in list(registry.items()):
+            registry[key] = wrapper = _skipping_isolated(hook)
+            _wrapped_hooks.append((registry, key, hook, wrapper))
+
+
+def _unwrap_global_hooks() -> None:
+    for registry, key, hook, wrapper in _wrapped_hooks:
+        if registry.get(key) is wrapper:  # removed meanwhile: stays removed
+            registry[key] = hook
+    _wrapped_hooks.clear()
+
+
+def _skipping_isolated(hook: Callable) -> Callable:
+    def skip_on_isolated_threads(*args: Any) -> Any:
+        return None if threading.get_ident() in _isolated else hook(*args)
+
+    return skip_on_isolated_threads
 
 
 def size_hint(size: Any) -> int | None:

@@ -25,9 +25,12 @@ SHOW_AFTER = 0.5  # seconds: shorter passes show nothing
 def run_with_progress(trace: Trace, console: Console | None = None, show_after: float = SHOW_AFTER) -> None:
     """Run ``trace``'s symbolic pass now (if it has one to run), with a transient progress bar
     (ops replayed, of all ops) on ``console`` (stderr by default) once it has run ``show_after``
-    seconds. The console writes to the stream it was given, not to ``sys.stderr`` at write time:
-    the pass drops its own thread's writes to ``sys.stderr``."""
+    seconds, when ``console`` is a terminal. The console writes to the stream it was given, not to
+    ``sys.stderr`` at write time: the pass drops its own thread's writes to ``sys.stderr``."""
     console = console or Console(file=sys.stderr)
+    if not console.is_terminal:  # a log or a pipe: no bar
+        trace._symbolic()
+        return
     started = time.perf_counter()
     display: Progress | None = None
     task = None

@@ -283,7 +283,7 @@ def _memo_key(func: Any, args: tuple, kwargs: dict | None) -> Hashable | None:
     name = getattr(func, "__name__", "")
     if name.endswith("_") and not name.endswith("__") or name == "__setitem__" or (kwargs and "out" in kwargs):
         return None
-    parts: list[Any] = [func, torch.is_grad_enabled()]
+    parts: list[Any] = [func, torch.is_grad_enabled(), torch.get_default_dtype()]
     for value in (*args, *kwargs.items()) if kwargs else args:
         part = _argument_key(value, 0)
         if part is None:

@@ -23,7 +23,7 @@ Three layers (docs/symbolic.md, "What the replay may not do"):
   random states are compared after the pass and restored if the forward drew from them.
 
 Not seen: writes by C extensions that open files themselves (other than ``torch.save``), a
-``print(..., file=f)`` whose ``f`` is computed, mutations of objects reachable only through
+``print`` whose ``file`` comes in ``**kwargs``, mutations of objects reachable only through
 other objects' attributes more than two levels deep, attribute writes on plain objects held in
 a local variable, and anything torch's own kernels do.
 """
@@ -272,7 +272,8 @@ class EffectGuard:
             if id(value) in self._containers:
                 return
             self._containers[id(value)] = (value, where)
-            self._snapshots.append(("container", value, _contents(value)))
+            if _size(value) <= MAX_SNAPSHOT:  # a bigger one is still watched for mutating calls
+                self._snapshots.append(("container", value, _contents(value)))
             if depth > 0 and isinstance(value, (list, dict)) and len(value) <= 1000:
                 items = value.items() if isinstance(value, dict) else enumerate(value)
                 for key, item in items:
@@ -332,6 +333,13 @@ class EffectGuard:
 
 
 _MISSING = object()
+MAX_SNAPSHOT = 100_000  # items (or characters) of a container copied to compare after a call
+
+
+def _size(container: Any) -> int:
+    if isinstance(container, (io.StringIO, io.BytesIO)):
+        return len(container.getbuffer()) if isinstance(container, io.BytesIO) else container.tell()
+    return len(container)
 
 
 def _contents(container: Any) -> Any:
@@ -436,15 +444,20 @@ def _user_site(frame: Any) -> tuple[str, int]:
 # --- output, warnings and random states --------------------------------------------------------
 
 
-class _ThreadSink:
-    """Stands for ``sys.stdout``/``sys.stderr`` during a pass: this thread's writes are dropped,
-    every other thread's go to the stream it replaces."""
+_quiet: dict[int, int] = {}  # threads running a pass -> how many passes deep
+_quiet_lock = threading.Lock()
+_saved: dict[str, Any] = {}  # what the stand-ins replaced, while any thread runs a pass
 
-    def __init__(self, stream: Any, thread: int) -> None:
-        self._stream, self._thread = stream, thread
+
+class _ThreadSink:
+    """Stands for ``sys.stdout``/``sys.stderr`` while passes run: a pass's thread's writes are
+    dropped, every other thread's go to the stream it replaces."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
 
     def write(self, text: str) -> int:
-        if threading.get_ident() == self._thread:
+        if threading.get_ident() in _quiet:
             return len(text)
         return self._stream.write(text)
 
@@ -453,11 +466,48 @@ class _ThreadSink:
             self.write(line)
 
     def flush(self) -> None:
-        if threading.get_ident() != self._thread:
+        if threading.get_ident() not in _quiet:
             self._stream.flush()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+def _show_elsewhere(*args: Any, **kwargs: Any) -> None:
+    if threading.get_ident() not in _quiet:
+        _saved["showwarning"](*args, **kwargs)
+
+
+def _enabled_elsewhere(logger: logging.Logger, level: int) -> bool:
+    return threading.get_ident() not in _quiet and _saved["isEnabledFor"](logger, level)
+
+
+def _handle_elsewhere(logger: logging.Logger, record: logging.LogRecord) -> None:
+    if threading.get_ident() not in _quiet:
+        _saved["handle"](logger, record)
+
+
+def _install_stand_ins() -> None:
+    _saved.update(stdout=sys.stdout, stderr=sys.stderr, showwarning=warnings.showwarning,
+                  isEnabledFor=logging.Logger.isEnabledFor, handle=logging.Logger.handle)  # fmt: skip
+    sys.stdout, sys.stderr = _ThreadSink(sys.stdout), _ThreadSink(sys.stderr)
+    warnings.showwarning = _show_elsewhere
+    logging.Logger.isEnabledFor, logging.Logger.handle = _enabled_elsewhere, _handle_elsewhere
+
+
+def _remove_stand_ins() -> None:
+    """Put back what was replaced, where it is still ours (a stream the program set meanwhile stays)."""
+    if isinstance(sys.stdout, _ThreadSink):
+        sys.stdout = _saved["stdout"]
+    if isinstance(sys.stderr, _ThreadSink):
+        sys.stderr = _saved["stderr"]
+    if warnings.showwarning is _show_elsewhere:
+        warnings.showwarning = _saved["showwarning"]
+    if logging.Logger.isEnabledFor is _enabled_elsewhere:
+        logging.Logger.isEnabledFor = _saved["isEnabledFor"]
+    if logging.Logger.handle is _handle_elsewhere:
+        logging.Logger.handle = _saved["handle"]
+    _saved.clear()
 
 
 @contextlib.contextmanager
@@ -465,40 +515,24 @@ def kept_apart() -> Iterator[None]:
     """This thread's prints, log records and warnings dropped (torch's own, e.g. the ShapeEnv's
     debug records, and the forward's), random states restored if drawn from. The stand-ins for
     ``sys.stdout``/``sys.stderr``, ``warnings.showwarning`` and ``logging.Logger``'s
-    ``isEnabledFor`` and ``handle`` (torch's trace logger has its own ``isEnabledFor``) pass every
-    other thread's calls through unchanged."""
+    ``isEnabledFor`` and ``handle`` (torch's trace logger has its own ``isEnabledFor``) are put in
+    place by the first pass running in the process and removed by the last; they pass every other
+    thread's calls through unchanged."""
     here = threading.get_ident()
-    out, err, show = sys.stdout, sys.stderr, warnings.showwarning
-    enabled, handle = logging.Logger.isEnabledFor, logging.Logger.handle
-
-    def show_elsewhere(*args: Any, **kwargs: Any) -> None:
-        if threading.get_ident() != here:
-            show(*args, **kwargs)
-
-    def enabled_elsewhere(logger: logging.Logger, level: int) -> bool:
-        return threading.get_ident() != here and enabled(logger, level)
-
-    def handle_elsewhere(logger: logging.Logger, record: logging.LogRecord) -> None:
-        if threading.get_ident() != here:
-            handle(logger, record)
-
+    with _quiet_lock:
+        if not _quiet:
+            _install_stand_ins()
+        _quiet[here] = _quiet.get(here, 0) + 1
     states = _random_states()
-    sys.stdout, sys.stderr = _ThreadSink(out, here), _ThreadSink(err, here)
-    warnings.showwarning = show_elsewhere
-    logging.Logger.isEnabledFor, logging.Logger.handle = enabled_elsewhere, handle_elsewhere
     try:
         yield
     finally:
-        if sys.stdout.__class__ is _ThreadSink:
-            sys.stdout = out
-        if sys.stderr.__class__ is _ThreadSink:
-            sys.stderr = err
-        if warnings.showwarning is show_elsewhere:
-            warnings.showwarning = show
-        if logging.Logger.isEnabledFor is enabled_elsewhere:
-            logging.Logger.isEnabledFor = enabled
-        if logging.Logger.handle is handle_elsewhere:
-            logging.Logger.handle = handle
+        with _quiet_lock:
+            _quiet[here] -= 1
+            if not _quiet[here]:
+                del _quiet[here]
+            if not _quiet:
+                _remove_stand_ins()
         _restore_random_states(states)
 
 

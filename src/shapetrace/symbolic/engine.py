@@ -251,7 +251,7 @@ class _Replay:
             with run.running():
                 args = rebuild(skeleton[0], tensor_for, run.copy_object)
                 kwargs = rebuild(skeleton[1], tensor_for, run.copy_object) if skeleton[1] else {}
-                result = func(*args, **kwargs)
+                result = _call_op(func, args, kwargs)
                 fakes = _tensors_of(result)
                 shapes = [run.shape(fake.shape) for fake in fakes]
         except KeyError:
@@ -498,9 +498,7 @@ class _Replay:
                 recorder.hook_modules(self.job.model)
                 with ts.module_calls_through(module_call), guard.watching(), recorder:
                     module(*call_args, **call_kwargs)
-            except StopReplay as stop:
-                error = stop
-            except Exception as raised:
+            except (Exception, StopReplay) as raised:  # the forward's error, an effect, the budget
                 error = raised
             finally:
                 recorder.release()
@@ -509,25 +507,7 @@ class _Replay:
         result = self._read_call(run, recorder, positions, first, signature, live, site, _static_ids(module))
         if live & self.names.generated:
             self._alias_generated(run, recorder, module)
-        effect = guard.effect
-        if effect is not None:  # the call stops where the effect would have happened
-            before = _aligned_before(positions, guard.stopped_at) if guard.stopped_at is not None else 0
-            stopped_at = result.concrete_of[before] if before < len(result.concrete_of) else result.aligned
-            if stopped_at < result.aligned or result.aligned < len(signature):
-                result.aligned = min(result.aligned, stopped_at)
-                del result.ops[result.aligned :]
-                later = "the call's later shapes are concrete" if stopped_at else "shapes of this call are concrete"
-                result.reason = f"{effect.describe()}: {later}"
-            else:
-                self._note(f"{type(module).__name__}: {effect.describe()}; the replay stopped there")
-        elif isinstance(error, StopReplay):
-            result.out_of_time = error.what == OUT_OF_TIME
-            if result.aligned < len(signature):
-                result.reason = self._budget_reason() if result.out_of_time else error.describe()
-            elif not result.out_of_time:  # every op was replayed: say it where no op can
-                self._note(f"{type(module).__name__}: {error.describe()}; the replay stopped there")
-        elif error is not None and result.aligned < len(signature):  # what stopped it, rather than where
-            result.reason = f"{type(module).__name__}.forward did not run on fake tensors ({_short(error)})"
+        self._stopped(result, module, guard, error, positions)
         if result.out_of_time:
             self.out_of_time = True
 
@@ -539,6 +519,37 @@ class _Replay:
 
         self._add_specializations(run, op_index, recorder)
         return result
+
+    def _stopped(self, result: _CallResult, module: nn.Module, guard: EffectGuard, error: BaseException | None,
+                 positions: dict[int, int]) -> None:  # fmt: skip
+        """Say why the fake run of a call ended early: an effect it would have had (the ops after it
+        lose their symbolic sizes, even if they ran: the effect was found after the call), the
+        budget, or an error."""
+        ops_count = len(result.signature)
+        effect = guard.effect
+        if effect is not None:
+            stopped_at = 0  # found after the call: none of it counts
+            if guard.stopped_at is not None:
+                before = _aligned_before(positions, guard.stopped_at)
+                stopped_at = result.concrete_of[before] if before < len(result.concrete_of) else result.aligned
+            if stopped_at < result.aligned or result.aligned < ops_count:
+                result.aligned = min(result.aligned, stopped_at)
+                del result.ops[result.aligned :]
+                result.calls = {k: call for k, call in result.calls.items() if call[1][1] <= result.aligned}
+                if 0 not in result.calls:
+                    result.outputs = {}
+                later = "the call's later shapes are concrete" if stopped_at else "shapes of this call are concrete"
+                result.reason = f"{effect.describe()}: {later}"
+            else:  # every op was replayed: say it where no op can
+                self._note(f"{type(module).__name__}: {effect.describe()}; the replay stopped there")
+        elif isinstance(error, StopReplay):
+            result.out_of_time = error.what == OUT_OF_TIME
+            if result.aligned < ops_count:
+                result.reason = self._budget_reason() if result.out_of_time else error.describe()
+            elif not result.out_of_time:
+                self._note(f"{type(module).__name__}: {error.describe()}; the replay stopped there")
+        elif error is not None and result.aligned < ops_count:  # what stopped it, rather than where
+            result.reason = f"{type(module).__name__}.forward did not run on fake tensors ({_short(error)})"
 
     def _read_call(self, run: FakeRun, recorder: ReplayRecorder, positions: dict[int, int], first: int,
                    signature: tuple, live: set, site: tuple, static: set[int]) -> _CallResult:  # fmt: skip
@@ -907,6 +918,19 @@ def _resynchronised(same_op: Any, k: int, p: int, concrete_count: int, fake_coun
 def _static(raw: list) -> tuple[list, list]:
     """An op's own sizes as its symbolic ones (constants)."""
     return [tuple(m[0]) for m in raw[_OP_INPUTS]], [tuple(m[0]) for m in raw[_OP_OUTPUTS]]
+
+
+def _call_op(func: Any, args: tuple, kwargs: dict) -> Any:
+    """``func(*args, **kwargs)`` on fakes, with torch's Python dispatcher where the op needs it
+    (or when it rejects symbolic sizes without it), as the replay recorder does."""
+    if func in ts.python_dispatched():
+        with ts.python_dispatcher():
+            return func(*args, **kwargs)
+    try:
+        return func(*args, **kwargs)
+    except Exception:
+        with ts.python_dispatcher():
+            return func(*args, **kwargs)
 
 
 def _aligned_before(positions: dict[int, int], recorded: int) -> int:

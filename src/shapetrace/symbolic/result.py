@@ -37,7 +37,8 @@ class SymbolicStatus:
     """``state``: ``ran`` (every op has a symbolic shape), ``partial`` (some ops fell back to
     their concrete sizes, named by value only where unambiguous and marked ``?``), ``failed``
     (no op could be computed symbolically) or ``skipped`` (no dim had a name, or the pass was
-    turned off). ``reason`` says why when not ``ran``; ``notes`` list names that were not used;
+    turned off). ``reason`` says why when not ``ran``; ``notes`` list names that were not used and
+    calls the replay did not follow to their end;
     ``seconds`` is how long the pass took, ``reused_calls`` how many module calls it did not run
     again because an identical block had just run with the same inputs. ``divisible`` is the
     divisibility the expressions were printed under (``{"H": 4, "W": 4}``: ``H/4``, not
