@@ -35,8 +35,7 @@ def trace_shapes(model: nn.Module, /, *args: Any, **kwargs: Any):
     from shapetrace.symbolic.bridge import FakeRun, ReplayRecorder
     from shapetrace.symbolic.dims import Names
     from shapetrace.symbolic.effects import EffectGuard, StopReplay
-    from shapetrace.symbolic.engine import _modules_of
-    from shapetrace.symbolic.reuse import BlockReuse, Fingerprints, model_groups
+    from shapetrace.symbolic.reuse import BlockReuse, Fingerprints, all_modules, model_groups
     from shapetrace.trace import Trace, _summarize
 
     parameters = inspect.signature(model.forward).parameters
@@ -64,7 +63,7 @@ def trace_shapes(model: nn.Module, /, *args: Any, **kwargs: Any):
         names.bind(name, sizes[name], "in trace_shapes")
 
     run = FakeRun(names)
-    guard = EffectGuard(list(_modules_of(model)))
+    guard = EffectGuard(list(all_modules(model)))
     recorder = ReplayRecorder(run, guard)
     traced = Trace(recorder, _summarize(model))
     guard.position = lambda: len(recorder.ops)
