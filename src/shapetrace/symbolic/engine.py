@@ -59,7 +59,7 @@ from shapetrace.symbolic.result import (
     SymbolicResult,
     SymbolicStatus,
 )
-from shapetrace.symbolic.reuse import BlockReuse, Fingerprints, concrete_groups
+from shapetrace.symbolic.reuse import BlockReuse, Fingerprints, all_modules, concrete_groups
 from shapetrace.symbolic.skeleton import TensorRef, TensorSlot, has_opaque, rebuild, slots
 from shapetrace.symbolic.spec import DimSpec
 
@@ -465,7 +465,7 @@ class _Replay:
         raw = self.job.modules[r]
         first, site = raw[_CALL_FIRST], (raw[_CALL_CODE], raw[_CALL_LASTI])
         run = FakeRun(self.names)
-        guard = EffectGuard(list(modules_of(self.job.model or module)))
+        guard = EffectGuard(list(all_modules(self.job.model or module)))
         recorder = ReplayRecorder(run, guard, self.deadline, lambda done: self._report(first + done))
         guard.position = lambda: len(recorder.ops)
         run.position = lambda: len(recorder.ops)  # the op running now: appended when it returns
@@ -936,18 +936,6 @@ def _call_op(func: Any, args: tuple, kwargs: dict) -> Any:
 def _aligned_before(positions: dict[int, int], recorded: int) -> int:
     """How many aligned ops the fake run recorded before its op number ``recorded``."""
     return sum(1 for raw in positions if raw < recorded)
-
-
-def modules_of(model: nn.Module) -> Iterable[nn.Module]:
-    """``model`` and its submodules, each once (shared ones too)."""
-    seen: set[int] = set()
-    stack = [model]
-    while stack:
-        module = stack.pop()
-        if id(module) not in seen:
-            seen.add(id(module))
-            yield module
-            stack.extend(child for child in module._modules.values() if child is not None)
 
 
 def _through_compiled(recorder: ReplayRecorder, wrapper: nn.Module, original: nn.Module, args: tuple,

@@ -157,7 +157,7 @@ def model_groups(model: nn.Module, fingerprints: Fingerprints) -> dict[int, Hash
     """``id(module) -> group`` for the modules of ``model`` that have an identical twin in it
     (``trace_shapes``: no concrete run to compare with)."""
     seen: dict[int, list[int]] = {}
-    for module in _all_modules(model):
+    for module in all_modules(model):
         seen.setdefault(fingerprints.of(module), []).append(id(module))
     return {module: key for key, members in seen.items() if len(members) > 1 for module in members}
 
@@ -170,7 +170,8 @@ def _subtree_end(modules: list, i: int, end: int) -> int:
     return k
 
 
-def _all_modules(model: nn.Module) -> Iterable[nn.Module]:
+def all_modules(model: nn.Module) -> Iterable[nn.Module]:
+    """``model`` and its submodules, each once (a shared one too)."""
     seen: set[int] = set()
     stack = [model]
     while stack:

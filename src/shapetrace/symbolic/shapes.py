@@ -35,8 +35,7 @@ def run_on_specs(
     from shapetrace.symbolic.bridge import FakeRun, ReplayRecorder
     from shapetrace.symbolic.dims import Names
     from shapetrace.symbolic.effects import EffectGuard, StopReplay
-    from shapetrace.symbolic.engine import modules_of
-    from shapetrace.symbolic.reuse import BlockReuse, Fingerprints, model_groups
+    from shapetrace.symbolic.reuse import BlockReuse, Fingerprints, all_modules, model_groups
 
     parameters = inspect.signature(model.forward).parameters
     arguments = {name: value for name, value in kwargs.items() if name in parameters}
@@ -63,7 +62,7 @@ def run_on_specs(
         names.bind(name, sizes[name], "in trace_shapes")
 
     run = FakeRun(names)
-    guard = EffectGuard(list(modules_of(model)))
+    guard = EffectGuard(list(all_modules(model)))
     recorder = ReplayRecorder(run, guard)
     recorder.listeners = listeners
     guard.position = lambda: len(recorder.ops)
