@@ -50,7 +50,7 @@ from torch import nn
 
 from shapetrace._private import torch_symbolic as ts
 from shapetrace.capture.source import is_library_code
-from shapetrace.symbolic.naming import _call_at as call_at
+from shapetrace.symbolic.naming import call_at
 
 
 class StopReplay(BaseException):  # noqa: N818 (not an error: the replay stopping itself)

@@ -18,6 +18,7 @@ from types import CodeType
 import sympy
 from torch import nn
 
+from shapetrace.capture.source import positions
 from shapetrace.contracts import dim_names, forward_dims
 from shapetrace.contracts.spec_dims import is_variadic
 from shapetrace.symbolic.spec import DimSpec
@@ -48,7 +49,7 @@ def factory_dim_names(code: CodeType | None, lasti: int, name: str, rank: int) -
     ``__init__`` (parameters and buffers are not inputs)."""
     if code is None or name not in _FACTORIES or code.co_name == "__init__":
         return None
-    call = _call_at(code, lasti)
+    call = call_at(code, lasti)
     if call is None or _called_name(call) != name:
         return None
     nodes = _size_nodes(call, name)
@@ -84,12 +85,13 @@ def size_expression(node: ast.expr, symbols: dict[str, sympy.Expr]) -> sympy.Exp
     return None
 
 
-def _call_at(code: CodeType, lasti: int) -> ast.Call | None:
-    positions = list(code.co_positions())
+def call_at(code: CodeType, lasti: int) -> ast.Call | None:
+    """The call expression the instruction at ``lasti`` of ``code`` executes, if it is one."""
+    found = positions(code)
     index = lasti // 2
-    if not 0 <= index < len(positions) or None in positions[index]:
+    if not 0 <= index < len(found) or None in found[index]:
         return None
-    return _calls_in(_source(code.co_filename)).get(tuple(positions[index]))
+    return _calls_in(_source(code.co_filename)).get(tuple(found[index]))
 
 
 def _source(filename: str) -> str:
