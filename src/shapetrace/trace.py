@@ -26,7 +26,7 @@ from torch import nn
 
 from shapetrace._private.torch_api import torch_function_mode_depth
 from shapetrace.capture.interrupts import interrupts_deferred
-from shapetrace.capture.parameters import summarize
+from shapetrace.capture.parameters import TracedModels, summarize, traced_modules
 from shapetrace.capture.recorder import Recorder
 from shapetrace.capture.recording import Recording
 from shapetrace.capture.records import ErrorRecord, ModuleCall, OpRecord, Summary
@@ -43,7 +43,7 @@ from shapetrace.render.table import TraceTable
 from shapetrace.render.views import make_view
 from shapetrace.symbolic.job import Job, Progress, check_budget
 from shapetrace.symbolic.listener import ArgumentKeeper
-from shapetrace.symbolic.result import Specialization, SymbolicResult, SymbolicStatus, skipped
+from shapetrace.symbolic.result import PASS_OFF, Specialization, SymbolicResult, SymbolicStatus, skipped
 from shapetrace.symbolic.shapes import run_on_specs
 from shapetrace.symbolic.spec import DimsOption, dims_option
 
@@ -55,16 +55,39 @@ class Trace:
     pass's shapes when it has names to work with.
     """
 
-    def __init__(self, summary: Summary) -> None:
+    def __init__(self) -> None:
         self.recording = Recording()
-        self.summary = summary
         self.finished = False
-        self.evidence: Evidence | None = None  # live-object facts for diagnostics, taken at the end
         self.contracts: list[ContractViolation] = []  # violations, in the order found (docs/contracts.md)
         self.contract_warnings: list[UnresolvedHint] = []  # annotations that could not be checked
         self._contract_session: ContractSession | None = None
         self._symbolic_job: Job | None = None  # the symbolic pass to run when shapes are first read
         self._symbolic_result: SymbolicResult | None = None
+        self._models: TracedModels | None = None  # the traced modules, weakly: read for the two below
+        self._heard: EvidenceListener | None = None  # what the failing op's arguments were
+        self._summary: Summary | None = None
+        self._evidence: Evidence | None = None
+
+    @property
+    def summary(self) -> Summary:
+        """The model and its parameter counts, read from the model when first asked for (empty, with
+        ``freed``, when the model was freed before)."""
+        if self._summary is None:
+            models = self._models
+            trees = models.trees() if models is not None else None
+            if trees is None:
+                return Summary(freed=models is not None)
+            self._summary = summarize(trees, of_model=models.of_model)
+        return self._summary
+
+    @property
+    def evidence(self) -> Evidence | None:
+        """Live-object facts for diagnostics (:mod:`shapetrace.diagnose.evidence`): taken when the
+        block raised, else when first asked for, from the traced modules if they are alive."""
+        if self._evidence is None and self.finished:
+            trees = self._models.trees() if self._models is not None else None
+            self._evidence = collect_evidence(traced_modules(trees or []), self._heard)
+        return self._evidence
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -126,9 +149,12 @@ class Trace:
         """The symbolic pass's result, run the first time it is needed (after the block ends)."""
         if self._symbolic_result is None:
             if self._symbolic_job is None:
-                return skipped("the trace has not ended" if not self.finished else "the symbolic pass is off")
+                return skipped("the trace has not ended" if not self.finished else PASS_OFF)
             job, self._symbolic_job = self._symbolic_job, None
             self._symbolic_result = job.run(progress)
+        if self._models is not None and self._models.holding:
+            self.summary, self.evidence  # noqa: B018 (all the trace reads of the modules, now)
+            self._models.release()
         return self._symbolic_result
 
     def __len__(self) -> int:
@@ -241,24 +267,29 @@ class Trace:
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    def _finish(self, recorder: Recorder, exc: BaseException | None, heard: EvidenceListener) -> None:
-        """Take what the ended block recorded from ``recorder`` (before it is released)."""
+    def _finish(
+        self, recorder: Recorder, exc: BaseException | None, heard: EvidenceListener, hold_modules: bool = True
+    ) -> None:
+        """Take what the ended block recorded from ``recorder`` (before it is released); the
+        traced modules until the trace is first read (``hold_modules``), else by weak reference."""
         recorder.close_open_calls()
         error = ErrorRecord(_type_name(exc), str(exc), _failing_op_index(recorder, exc)) if exc is not None else None
         self.recording = Recording(recorder.ops, recorder.modules, recorder.indirect_calls, error, tuple(recorder.notes))
         self.finished = True
-        self.summary = summarize(recorder.trees, of_model=recorder.model is not None)
+        self._models = TracedModels(recorder.trees, of_model=recorder.model is not None, hold=hold_modules)
+        self._heard = heard
+        self._summary = self._evidence = None
         for name in ("ops", "modules", "module_call_counts", "diagnostics"):
             self.__dict__.pop(name, None)
-        self.evidence = collect_evidence(recorder, heard, exc)
-        if exc is not None:
+        if exc is not None:  # the diagnosis goes onto the exception now: its evidence too
+            self._evidence = collect_evidence(traced_modules(recorder.trees), heard, exc)
             attach_note(self, exc)
 
     def _attach_symbolic(self, job: Job | None, result: SymbolicResult | None = None) -> None:
         """Give the ended trace its symbolic pass to run (``job``) or its ``result``, else none."""
         self._symbolic_job = job
         if result is None and job is None:
-            result = skipped("the symbolic pass is off")
+            result = skipped(PASS_OFF)
         self._symbolic_result = result
         for name in ("ops", "modules"):
             self.__dict__.pop(name, None)
@@ -282,6 +313,11 @@ class trace:
     ``symbolic=False`` turns that pass off; ``symbolic_budget`` caps its time in seconds (default:
     the larger of 2 s and 5x the traced forward; ops not reached keep their concrete sizes).
 
+    The trace keeps the model (without one, the root modules it saw) until its shapes are first
+    read: the symbolic pass, parameter counts and the debugger's evidence read them then, and
+    let go (it keeps no tensor: metadata only). ``hold_modules=False`` keeps only weak references
+    from the start, so an unread trace keeps nothing alive; read it while the model is alive.
+
     Contracts (docs/contracts.md): every module ``forward`` with jaxtyping hints, functions
     decorated with ``@shapetrace.contract`` and those listed in ``contracts=[fn, ...]`` are
     checked on each call; a violation is recorded in ``Trace.contracts`` and, by
@@ -298,8 +334,10 @@ class trace:
         dims: str | Mapping[str, str] | DimsOption | None = None,
         symbolic: bool = True,
         symbolic_budget: float | None = None,
+        hold_modules: bool = True,
         **sizes: int,
     ) -> None:
+        self.hold_modules = hold_modules
         self.dim_names = dims_option(dims, sizes)  # a bad spec raises here, before anything runs
         self.symbolic = symbolic
         self.symbolic_budget = check_budget(symbolic_budget)
@@ -315,7 +353,7 @@ class trace:
         self._kept: ArgumentKeeper | None = None
 
     def __enter__(self) -> Trace:
-        trace = self._trace = Trace(Summary())
+        trace = self._trace = Trace()
         try:
             with interrupts_deferred():  # a Ctrl-C now waits until everything is installed...
                 self._start(trace)
@@ -379,7 +417,7 @@ class trace:
             recorder.remove_hooks()  # nothing of ours stays installed, whatever happens below
             try:
                 session.remove()
-                trace._finish(recorder, exc, heard)
+                trace._finish(recorder, exc, heard, self.hold_modules)
                 kept = self._kept
                 job = (
                     Job.capture(recorder, kept, self.dim_names, self.model, self.symbolic_budget, block_seconds)
@@ -411,7 +449,7 @@ def trace_shapes(model: nn.Module, /, *args: Any, **kwargs: Any) -> Trace:
     Returns the :class:`Trace`, its shapes at these sizes and as expressions; if the forward
     raises, the trace ends there and ``Trace.error`` says why (nothing is raised).
     """
-    traced = Trace(Summary())
+    traced = Trace()
     heard = EvidenceListener()
     recorder, error, result = run_on_specs(model, args, kwargs, (heard,))
     try:

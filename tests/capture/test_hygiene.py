@@ -4,12 +4,14 @@ when the forward fails."""
 from __future__ import annotations
 
 import gc
+import io
 import sys
 import weakref
 
 import pytest
 import torch
 from capture_support import assert_nothing_installed, module_hook_state
+from rich.console import Console
 from torch import nn
 
 import shapetrace
@@ -133,6 +135,36 @@ def test_a_finished_trace_keeps_no_tensor_alive():
     gc.collect()
     assert x_ref() is None and y_ref() is None
     assert [op.op for op in t.ops] == ["layer_norm", "linear", "dropout", "+"]
+
+
+def test_a_trace_keeps_the_model_until_first_read_or_with_hold_modules_false_not_at_all():
+    def traced_call(**options):
+        model, x = Block(), torch.rand(2, 3, 16)
+        with shapetrace.trace(model, dims="B T D", **options) as t:
+            model(x)
+        return t, weakref.ref(model), weakref.ref(model.proj.weight)
+
+    held, model_ref, _ = traced_call()
+    gc.collect()
+    assert model_ref() is not None  # the pass has not run yet: it needs the model
+    assert held.ops[-1].outputs[0].expr.startswith("(B, T, ") and held.summary.parameters == 2 * 16 + 16 * 16 + 16
+    gc.collect()
+    assert model_ref() is None  # read: let go (and nothing of the pass keeps it)
+    assert held.summary.parameters == 2 * 16 + 16 * 16 + 16 and held.diagnostics == []
+
+    t, model_ref, weight_ref = traced_call(hold_modules=False)
+    gc.collect()
+    assert model_ref() is None and weight_ref() is None  # nothing read yet, nothing kept
+    assert [op.op for op in t.ops] == ["layer_norm", "linear", "dropout", "+"]  # the records stand
+    assert t.ops[-1].outputs[0].shape == (2, 3, 16) and t.ops[-1].outputs[0].expr is None
+    assert t.symbolic.state == "skipped" and "freed before the trace was read" in t.symbolic.reason
+    assert t.summary.freed and t.summary.parameters is None
+    out = io.StringIO()
+    t.print(Console(file=out, width=200))
+    assert "symbolic shapes skipped (the traced model was freed before the trace was read" in out.getvalue()
+    out = io.StringIO()
+    Console(file=out, width=200).print(t.tree())
+    assert "parameters unknown: the model was freed before the trace was read" in out.getvalue()
 
 
 def test_a_failed_trace_keeps_no_tensor_alive():

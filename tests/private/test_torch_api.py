@@ -87,3 +87,12 @@ def test_own_tensors_are_the_modules_registered_parameters_and_buffers():
     assert dict(parameters) == dict(norm.named_parameters(recurse=False))
     assert dict(buffers) == dict(norm.named_buffers(recurse=False))
     assert torch_api.own_parameters(norm) == list(norm.parameters(recurse=False))
+
+
+def test_submodule_slots_are_the_modules_registered_children_in_order():
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU())
+    net.register_module("gone", None)
+    slots = torch_api.submodule_slots(net)
+    assert list(slots) == ["0", "1", "gone"] and slots["gone"] is None
+    assert [(n, c) for n, c in slots.items() if c is not None] == list(net.named_children())
+    assert torch_api.child_modules(net) == list(net.named_children())

@@ -75,6 +75,12 @@ def module_call_frame(
     return None
 
 
+def submodule_slots(module: torch.nn.Module) -> dict[str, torch.nn.Module | None]:
+    """``module``'s own registry of submodules by name (``None`` for a removed one), read as is:
+    the module-tree walk at every trace start reads it in reverse."""
+    return module._modules
+
+
 def child_modules(module: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
     """``module``'s direct submodules with their names (``named_children()`` without the generator
     and its de-duplication; walks that run at every trace start use it)."""

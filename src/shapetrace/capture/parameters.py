@@ -3,13 +3,14 @@ taken when a trace ends: records hold no modules."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from torch import nn
 from torch.nn.parameter import is_lazy
 
-from shapetrace._private.torch_api import child_modules, own_parameters
+from shapetrace._private.torch_api import own_parameters, submodule_slots
 from shapetrace.capture.records import ParameterCount, Summary
 
 
@@ -27,17 +28,57 @@ class ModuleTree:
     def of(cls, root: nn.Module) -> ModuleTree:
         modules: list[tuple[nn.Module, str]] = []
         paths: dict[int, str] = {}
-
-        def visit(module: nn.Module, prefix: str) -> None:
+        pending = [(root, "")]  # a stack: the walk is named_modules()'s depth-first, pre-order
+        while pending:
+            module, path = pending.pop()
             if id(module) in paths:
-                return
-            paths[id(module)] = prefix
-            modules.append((module, prefix))
-            for name, child in child_modules(module):
-                visit(child, f"{prefix}.{name}" if prefix else name)
-
-        visit(root, "")
+                continue
+            paths[id(module)] = path
+            modules.append((module, path))
+            prefix = f"{path}." if path else ""
+            for name, child in reversed(submodule_slots(module).items()):
+                if child is not None:
+                    pending.append((child, prefix + name))
         return cls(root, modules, paths)
+
+
+class TracedModels:
+    """The model a trace was given, or the root modules it saw: what parameter counts, the
+    debugger's evidence and the symbolic pass read when the trace is first read. Held until
+    :meth:`release` (with ``hold=False``, only by weak reference from the start)."""
+
+    def __init__(self, trees: Sequence[ModuleTree], of_model: bool, hold: bool = True) -> None:
+        self.of_model = of_model
+        self._refs = tuple(weakref.ref(tree.root) for tree in trees)
+        self._held = tuple(tree.root for tree in trees) if hold else ()
+
+    def trees(self) -> list[ModuleTree] | None:
+        """A fresh walk of each root; ``None`` when one of them has been freed."""
+        roots = [ref() for ref in self._refs]
+        if any(root is None for root in roots):
+            return None
+        return [ModuleTree.of(root) for root in roots if root is not None]
+
+    @property
+    def holding(self) -> bool:
+        """Whether the modules are still held (not only weakly referenced)."""
+        return bool(self._held)
+
+    def release(self) -> None:
+        """Keep only weak references from now on."""
+        self._held = ()
+
+
+def traced_modules(trees: Sequence[ModuleTree]) -> list[tuple[nn.Module, str]]:
+    """Every module of ``trees`` once, with its path in the first tree that has it."""
+    seen: set[int] = set()
+    found = []
+    for tree in trees:
+        for module, path in tree.modules:
+            if id(module) not in seen:
+                seen.add(id(module))
+                found.append((module, path))
+    return found
 
 
 def parameter_counts(tree: ModuleTree, seen: set[int] | None = None) -> dict[str, ParameterCount]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -349,13 +349,3 @@ class Recorder(TorchFunctionMode):
     def current_call(self) -> int | None:
         """The index of the module call running now, ``None`` outside any."""
         return self._stack[-1] if self._stack else None
-
-    def traced_modules(self) -> Iterator[tuple[nn.Module, str]]:
-        """Every module of the traced model (or, without one, of the roots seen), with its path,
-        once each; call while the trace is open or just ended, before :meth:`release`."""
-        seen: set[int] = set()
-        for tree in self.trees:
-            for module, _ in tree.modules:
-                if id(module) not in seen:
-                    seen.add(id(module))
-                    yield module, self._paths.get(id(module), "")

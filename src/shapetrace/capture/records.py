@@ -227,6 +227,7 @@ class Summary:
     trainable: int | None = None
     modules: dict[str, ParameterCount] = field(default_factory=dict)
     uninitialised: int = 0  # parameters of lazy modules not called yet: the totals are unknown
+    freed: bool = False  # the model was freed before the trace was read: nothing is known of it
 
 
 # --- flattening nested values into tensor metadata -------------------------------------------

@@ -122,8 +122,14 @@ class ContractSession(Listener):
         try:
             for fn in functions:
                 self._patch(fn)
+            contracts: dict[type, tuple] = {}  # one lookup per class: a model has few
             for module, _ in modules:
-                self._wrap(module)
+                cls = type(module)
+                found = contracts.get(cls)
+                if found is None:
+                    found = contracts[cls] = forward_contract(cls)
+                if found[1] is not None:
+                    self._wrap(module, found)
         except BaseException:
             self.remove()
             raise
@@ -154,10 +160,11 @@ class ContractSession(Listener):
         self._seen.clear()
         self._seen_modules.clear()
 
-    def _wrap(self, module: nn.Module) -> bool:
-        """Give ``module`` a checked forward if its class forward has jaxtyping hints; ``False``
-        when a trace entered after this one checks it for now (ask again later)."""
-        fn, contract = forward_contract(type(module))
+    def _wrap(self, module: nn.Module, found: tuple | None = None) -> bool:
+        """Give ``module`` a checked forward if its class forward has jaxtyping hints (``found``:
+        its class's :func:`forward_contract`, when known); ``False`` when a trace entered after
+        this one checks it for now (ask again later)."""
+        fn, contract = found if found is not None else forward_contract(type(module))
         if contract is None:
             return True
         previous = vars(module).get("forward", _MISSING)

@@ -3,8 +3,9 @@
 - :class:`EvidenceListener` hears the failing op's arguments from the recorder (the failure path
   only) and keeps them as :func:`describe_call` gives them: plain values, each tensor replaced
   by its operand index.
-- :func:`collect_evidence`: when the trace ends, which tensors are parameters, buffers or plain
-  tensor attributes of the traced modules, by ``id`` (the modules are alive, so are their tensors);
+- :func:`collect_evidence`: which tensors are parameters, buffers or plain tensor attributes of
+  the traced modules, by ``id`` (taken when the trace ends if the block raised, else when the
+  diagnosis is first read, from the modules if they are still alive: so are their tensors);
   names only: their metadata is in the ops that used them. Also: each module path's class,
   modules kept in plain lists and dicts, and, when the block raised while a torch module was
   being built, that construction's arguments and the user's line.
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import CodeType, FrameType, TracebackType
 from typing import Any, NamedTuple
@@ -22,7 +24,7 @@ from torch import nn
 from torch.nn.parameter import is_lazy
 
 from shapetrace._private.torch_api import DisableTorchFunction, own_tensors
-from shapetrace.capture.recorder import Listener, Recorder
+from shapetrace.capture.recorder import Listener
 from shapetrace.capture.source import is_library_code
 
 _PLAIN = (bool, int, float, complex, type(None), torch.dtype, torch.device, torch.layout, torch.memory_format)
@@ -201,12 +203,12 @@ class EvidenceListener(Listener):
 
 
 def collect_evidence(
-    recorder: Recorder, heard: EvidenceListener, exc: BaseException | None = None
+    modules: Iterable[tuple[nn.Module, str]], heard: EvidenceListener | None = None, exc: BaseException | None = None
 ) -> Evidence:
-    """Evidence from a recorder whose trace just ended (its modules are still referenced), and
-    from the exception that ended it."""
-    evidence = Evidence(call=heard.call, failure_message=heard.message)
-    modules = list(recorder.traced_modules())
+    """Evidence from the traced ``modules`` (each once, with its path; alive), from what ``heard``
+    kept of the failing op, and from the exception that ended the block."""
+    evidence = Evidence(call=heard.call if heard else None, failure_message=heard.message if heard else None)
+    modules = list(modules)
     known = {id(module) for module, _ in modules}
     for module, path in modules:
         evidence.module_classes.setdefault(path, type(module))

@@ -30,7 +30,9 @@ def header_lines(trace: Trace) -> list[Line]:
     summary = trace.summary
     ops, modules = trace.ops, trace.modules
     model = summary.model_type or ", ".join(dict.fromkeys(m.type for m in modules if m.parent is None)) or "—"
-    if summary.uninitialised:
+    if summary.freed:
+        params = "parameters unknown: the model was freed before the trace was read"
+    elif summary.uninitialised:
         params = f"parameters unknown: {summary.uninitialised} of lazy modules not initialised yet"
     elif summary.parameters is None:
         params = "parameters unknown (pass the model: trace(model))" if modules else "no modules"

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 
 from shapetrace.capture.source import short_location
-from shapetrace.symbolic.result import GUESS, RAN, SKIPPED
+from shapetrace.symbolic.job import NO_NAMES
+from shapetrace.symbolic.result import GUESS, PASS_OFF, RAN, SKIPPED
 
 if TYPE_CHECKING:
     from shapetrace.trace import Trace
@@ -17,10 +18,12 @@ MAX_SPECIALIZATIONS = 6
 
 
 def footer_text(trace: Trace) -> Text:
-    """Footer lines for the trace table (empty when the pass was skipped)."""
+    """Footer lines for the trace table (empty when the pass was off or had no name to work with)."""
     status = trace.symbolic
     text = Text()
     if status.state == SKIPPED:
+        if status.reason not in (PASS_OFF, NO_NAMES):  # the user would expect names: say why not
+            text.append(f"\nsymbolic shapes {status.describe()}", style="yellow")
         return text
     dims = trace.dims
     if dims:

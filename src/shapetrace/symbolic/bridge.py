@@ -16,6 +16,7 @@ import copy
 import os
 import sys
 import time
+import weakref
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,20 @@ class Replacement:
     line: int
 
 
+def _weak_method(method: Callable) -> Callable:
+    """``method``, called through a weak reference to its object: torch keeps a ShapeEnv in
+    class-level ``lru_cache``s after the pass, and it must not keep the pass (and with it the
+    user's model) alive."""
+    ref = weakref.WeakMethod(method)
+
+    def call(*args: Any) -> None:
+        bound = ref()
+        if bound is not None:
+            bound(*args)
+
+    return call
+
+
 class FakeRun:
     """Fake tensors for one call, sized by canonical expressions over ``names``."""
 
@@ -55,7 +70,7 @@ class FakeRun:
         self._from_env: dict[sympy.Symbol, sympy.Symbol] = {}
         self.replacements: list[Replacement] = []
         self.position: Callable[[], int | None] = lambda: None
-        self.env.on_replacement = self._on_replacement
+        self.env.on_replacement = _weak_method(self._on_replacement)
         self._fakes: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # id(real) -> (fake, real)
         self._canonical: dict[sympy.Expr, Any] = {}  # env expression -> canonical (symbols are all made first)
         self._shapes: dict[int, tuple[Any, Shape]] = {}  # id(sizes) -> (sizes, canonical shape)

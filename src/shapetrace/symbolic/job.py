@@ -9,8 +9,9 @@ imports: seconds) is loaded.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from torch import nn
 
@@ -25,6 +26,10 @@ from shapetrace.symbolic.spec import DimsOption
 MIN_BUDGET = 2.0  # seconds: the default budget is the larger of this and FORWARD_MULTIPLE x the forward
 FORWARD_MULTIPLE = 5.0
 
+FREED = (
+    "the traced model was freed before the trace was read (hold_modules=False): keep a reference "
+    "to it until then"
+)
 NO_NAMES = "no dim has a name: no module call, no dims=, no inputs made like torch.rand(B, C, H, W)"
 
 # progress(done_ops, total_ops): called while the pass runs (the CLI shows it)
@@ -46,14 +51,18 @@ class Job:
     """The recorder's raw ops and module calls, the arguments of ops outside module calls and of
     root module calls (kept by :class:`~shapetrace.symbolic.listener.ArgumentKeeper`), the user's
     names, and the time the traced forward took (root module calls, else the whole block) for the
-    pass's budget."""
+    pass's budget.
+
+    A job made by :meth:`capture` holds the model and the root modules by weak reference (a trace
+    nobody reads keeps no model alive); :meth:`run` takes them back, or skips the pass when one
+    was freed."""
 
     ops: list[OpEntry]
     modules: list[CallEntry]
     top_args: dict[int, tuple]
-    root_calls: dict[int, tuple]
+    root_calls: dict[int, tuple]  # call index -> (module or its weak reference, args, kwargs, grad enabled, training)
     option: DimsOption
-    model: nn.Module | None
+    model: nn.Module | weakref.ReferenceType[nn.Module] | None
     forward_seconds: float = 0.0
     budget: float | None = None  # seconds; None: the larger of MIN_BUDGET and FORWARD_MULTIPLE x forward
 
@@ -63,7 +72,9 @@ class Job:
         budget: float | None = None, block_seconds: float = 0.0,
     ) -> Job:  # fmt: skip
         forward = kept.root_seconds or block_seconds
-        return cls(recorder.ops, recorder.modules, kept.top_args, kept.root_calls, option, model, forward, budget)
+        roots = {index: (weakref.ref(call[0]), *call[1:]) for index, call in kept.root_calls.items()}
+        held = weakref.ref(model) if model is not None else None
+        return cls(recorder.ops, recorder.modules, kept.top_args, roots, option, held, forward, budget)
 
     @property
     def seconds(self) -> float:
@@ -77,9 +88,26 @@ class Job:
         has a name); never raises."""
         if not self.has_names():
             return skipped(NO_NAMES)
+        live = self._alive()
+        if live is None:
+            return skipped(FREED)
         from shapetrace.symbolic.engine import run_pass
 
-        return run_pass(self, progress)
+        return run_pass(live, progress)
+
+    def _alive(self) -> Job | None:
+        """This job with its model and root modules taken back from their weak references;
+        ``None`` when one of them has been freed."""
+        model = self.model() if isinstance(self.model, weakref.ref) else self.model
+        roots = {}
+        for index, (module, *rest) in self.root_calls.items():
+            module = module() if isinstance(module, weakref.ref) else module
+            if module is None:
+                return None
+            roots[index] = (module, *rest)
+        if self.model is not None and model is None:
+            return None
+        return replace(self, root_calls=roots, model=model)
 
     def has_names(self) -> bool:
         """Whether any dim gets a name: ``dims=``/sizes, a root module call with a tensor argument

@@ -89,6 +89,9 @@ class SymbolicResult:
     module_outputs: dict[int, Exprs] = field(default_factory=dict)
 
 
+PASS_OFF = "the symbolic pass is off"
+
+
 def skipped(reason: str, notes: tuple[str, ...] = ()) -> SymbolicResult:
     return SymbolicResult(SymbolicStatus(SKIPPED, reason, notes=notes))
 
