@@ -7,7 +7,9 @@ minimum is the better measure of cost). Rows: a plain forward; a bare TorchFunct
 floor every op-level tracer pays); shapetrace.trace(model); and, when installed, the peers
 torchinfo and torchview (bench-only: `pip install torchinfo torchview graphviz`).
 Per-op cost = (traced - plain) / recorded ops. Also printed: the cost on tiny tensors, where
-kernel time does not hide the tracer's own cost.
+kernel time does not hide the tracer's own cost; our own work per op above the bare mode, on a
+chain of tiny ops outside any module (no module hooks: the op path alone); and the fixed cost of
+one trace (entering and leaving it around an empty block, for the small ViT's 65 modules).
 """
 
 from __future__ import annotations
@@ -93,6 +95,52 @@ def report(title: str, model, x, rounds: int, peers: bool = True) -> None:
         )
 
 
+def op_chain(x: torch.Tensor, w: torch.Tensor, steps: int = 300) -> torch.Tensor:
+    for _ in range(steps):
+        x = x + 1        # (4, 4)
+        x = torch.relu(x)  # (4, 4)
+        x = x @ w        # (4, 4)
+    return x
+
+
+def report_op_path(rounds: int) -> None:
+    """Microseconds per op on a chain of tiny ops: plain, the bare mode, and shapetrace."""
+    x, w = torch.rand(4, 4), torch.rand(4, 4)
+    ops = 900
+
+    def run_bare(_m, _x):
+        with BareMode():
+            op_chain(x, w)
+
+    def run_traced(_m, _x):
+        with shapetrace.trace(symbolic=False):
+            op_chain(x, w)
+
+    runs = {"plain": lambda _m, _x: op_chain(x, w), "bare TorchFunctionMode": run_bare, "shapetrace.trace": run_traced}
+    results = measure(runs, None, None, rounds)
+    bare_median, bare_min = results["bare TorchFunctionMode"]
+    print("\nop path (900 tiny ops, no modules): µs per op, and above the bare mode")
+    print(f"  {'':26s} {'µs/op':>7s} {'above':>7s} {'min µs/op':>10s} {'min above':>10s}")
+    for name, (value, best) in results.items():
+        print(
+            f"  {name:26s} {value / ops * 1e6:7.2f} {(value - bare_median) / ops * 1e6:7.2f}"
+            f" {best / ops * 1e6:10.2f} {(best - bare_min) / ops * 1e6:10.2f}"
+        )
+
+
+def report_fixed_cost(rounds: int) -> None:
+    """Milliseconds to enter and leave a trace of the small ViT around an empty block."""
+    model = SmallViT()
+
+    def empty(_m, _x):
+        with shapetrace.trace(model):
+            pass
+
+    (value, best) = measure({"empty trace": empty}, None, None, rounds * 10)["empty trace"]
+    modules = len(list(model.modules()))
+    print(f"\nfixed cost per trace ({modules} modules, empty block): {value * 1e3:.3f} ms (min {best * 1e3:.3f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
@@ -105,6 +153,8 @@ def main() -> None:
     report("SmallGPT (B 8, T 64, D 128, 4 blocks)", SmallGPT(), torch.randint(0, 1000, (8, 64)), rounds, peers)
     tiny = SmallViT(img=32, patch=16, dim=16, depth=6, heads=2)
     report("tiny ViT (B 1, D 16: the tracer's own cost)", tiny, torch.rand(1, 3, 32, 32), rounds * 4, peers)
+    report_op_path(rounds)
+    report_fixed_cost(rounds)
 
 
 if __name__ == "__main__":
