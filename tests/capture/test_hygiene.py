@@ -228,7 +228,7 @@ def test_a_failure_of_ours_at_exit_leaves_nothing_installed_and_the_users_error_
 
 
 def test_gc_paused_re_enables_the_collector_even_when_building_fails():
-    from shapetrace.trace import gc_paused
+    from shapetrace.capture.collector import gc_paused
 
     assert gc.isenabled()
     try:

@@ -20,6 +20,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 
+from shapetrace.capture.collector import gc_paused
 from shapetrace.render.cells import (
     Cell,
     Fragment,
@@ -110,14 +111,15 @@ class GridView:
     # --- rich -----------------------------------------------------------------------------------
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        for line in self.header:
-            yield line_text(line)
-        if self.header:
-            yield Text()
-        rows = self.rows
-        yield _Segments(self.layout(rows, options.max_width))
-        for line in self.footer:
-            yield line_text(line)
+        with gc_paused():  # rows, lines and segments form no cycles
+            for line in self.header:
+                yield line_text(line)
+            if self.header:
+                yield Text()
+            rows = self.rows
+            yield _Segments(self.layout(rows, options.max_width))
+            for line in self.footer:
+                yield line_text(line)
 
     # --- layout ---------------------------------------------------------------------------------
 
