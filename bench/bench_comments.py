@@ -4,9 +4,12 @@ flat as the script grows (linear cost).
 Each script is a model whose forward has N tensor lines in the seeds' style (a chain of views,
 linears and adds, each with its `# (B, ...)` comment); `--check` reads the comments, `--write`
 rewrites them after they were stripped. Both run in-process (`shapetrace.cli.main.main`), so
-Python's and torch's start-up are not counted.
+Python's and torch's start-up are not counted, nor is what the first symbolic pass of a process
+pays once (torch._dynamo's import, torch's tables): a short script is checked first. Each time
+is the minimum of ``--repeat`` runs (the machine may be shared). The times include tracing the
+script and its symbolic pass; ``--phases`` splits them.
 
-    python bench/bench_comments.py --lines 500 1000 2000
+    python bench/bench_comments.py --lines 500 1000 2000 [--repeat 3] [--phases]
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ import io
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from shapetrace.cli.main import main as shapetrace_main
+import shapetrace.cli.main as cli_main
 
 _LINES = [
     ("x = self.fc(x)", "# (B, T, D)"),
@@ -59,27 +64,67 @@ if __name__ == "__main__":
 '''
 
 
-def run(*args: str) -> float:
+_PHASES = {"run_script": "trace", "run_with_progress": "pass", "run_comment_mode": "comments"}
+spent: dict[str, float] = {}
+
+
+def _timed(name: str, function: Callable) -> Callable:
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+
+    return timed
+
+
+for _attribute, _phase in _PHASES.items():
+    setattr(cli_main, _attribute, _timed(_phase, getattr(cli_main, _attribute)))
+
+
+def run(*args: str) -> tuple[float, dict[str, float]]:
+    """Seconds for ``shapetrace *args``, and the seconds of each phase."""
+    spent.clear()
     start = time.perf_counter()
     quiet = contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO())
     with quiet[0], quiet[1], contextlib.suppress(SystemExit):
-        shapetrace_main(list(args))
-    return time.perf_counter() - start
+        cli_main.main(list(args))
+    return time.perf_counter() - start, dict(spent)
+
+
+def best(repeat: int, path: Path, text: str, *args: str) -> tuple[float, dict[str, float]]:
+    """The fastest of ``repeat`` runs, ``path`` rewritten to ``text`` before each."""
+    runs = []
+    for _ in range(repeat):
+        path.write_text(text)
+        runs.append(run(*args, str(path)))
+    return min(runs, key=lambda found: found[0])
+
+
+def _phases_text(phases: dict[str, float]) -> str:
+    return "  ".join(f"{name} {phases.get(name, 0.0):5.2f}" for name in _PHASES.values())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, nargs="+", default=[250, 500, 1000, 2000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--phases", action="store_true", help="also the seconds of trace, pass and comments")
     options = parser.parse_args()
     print(f"{'lines':>6s} {'--check s':>10s} {'ms/line':>8s} {'--write s':>10s} {'ms/line':>8s}")
     with tempfile.TemporaryDirectory() as folder:
+        warm = Path(folder) / "warm.py"
+        warm.write_text(script(20))
+        run("--check", str(warm))  # the process's first pass: imports and torch's tables
         for lines in options.lines:
             path = Path(folder) / f"long_{lines}.py"
-            path.write_text(script(lines))
-            check = run("--check", str(path))
-            path.write_text(re.sub(r"  +# \(.*\)$", "", script(lines), flags=re.M))
-            write = run("--write", str(path))
+            check, check_phases = best(options.repeat, path, script(lines), "--check")
+            stripped = re.sub(r"  +# \(.*\)$", "", script(lines), flags=re.M)
+            write, write_phases = best(options.repeat, path, stripped, "--write")
             print(f"{lines:6d} {check:10.2f} {check / lines * 1e3:8.2f} {write:10.2f} {write / lines * 1e3:8.2f}")
+            if options.phases:
+                print(f"{'':6s} --check: {_phases_text(check_phases)}   --write: {_phases_text(write_phases)}")
 
 
 if __name__ == "__main__":
