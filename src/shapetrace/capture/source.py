@@ -219,7 +219,12 @@ _FIRST_LINE_CALLER = _function_code(f"_call = lambda func, args, kwargs: {_CALL}
 
 def _make_caller(code: CodeType, line: int, globals_: dict) -> Callable:
     template, first_line = (_CALLER, line - 1) if line > 1 else (_FIRST_LINE_CALLER, 1)
-    body = template.replace(co_filename=code.co_filename, co_firstlineno=first_line, co_name=code.co_name)
+    body = template.replace(
+        co_filename=code.co_filename, co_firstlineno=first_line, co_name=code.co_name,
+        # an unused constant naming the site: a code's hash ignores its file and line, and the
+        # callers of one function would all collide in AT_LINE_CODES and library_code
+        co_consts=(*template.co_consts, (code.co_filename, line)),
+    )  # fmt: skip
     AT_LINE_CODES.add(body)
     library_code[body] = True  # not the user's frame: walks for the user's line pass over it
     return FunctionType(body, globals_, code.co_name)
