@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import os
 import sys
@@ -70,8 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``shapetrace`` command: ``argv`` (default: the process's arguments) -> exit code."""
     with _startup_frozen():
-        return _main(argv)
+        exit_code = _main(argv)
+    if argv is None:  # the command's own process (`shapetrace`, `python -m shapetrace`): about to exit
+        _freeze_at_exit()
+    return exit_code
 
 
 @contextmanager
@@ -86,6 +91,15 @@ def _startup_frozen() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+def _freeze_at_exit() -> None:
+    """Freeze every object first thing at exit: the interpreter's collections while it shuts down
+    then skip the millions of objects torch._dynamo, sympy and the trace leave (measured on
+    examples/patch_embed.py: exit 1.7 s -> 0.3 s; a plain torch script's exit takes 0.9 s). Only
+    cyclic garbage left at exit is not finalized, which Python does not promise either; the other
+    atexit functions (``weakref.finalize``, logging's flush) still run, after it."""
+    atexit.register(gc.freeze)  # registered last: runs first
 
 
 def _main(argv: list[str] | None) -> int:
