@@ -8,7 +8,8 @@ command's extra time goes.
 2. The command's time in one process, split: Python and torch imported, shapetrace's imports, the
    traced script, the symbolic pass (its first use in a process imports torch's fake tensors,
    ShapeEnv, torch._dynamo and sympy, then runs a few ops to fill torch's tables: each shown apart),
-   and printing the table. Minimum of ``--runs`` fresh processes per part.
+   printing the table, and the interpreter's exit after ``main`` returned. Minimum of ``--runs``
+   fresh processes per part.
 """
 
 from __future__ import annotations
@@ -64,13 +65,14 @@ def job_run(self, progress=None):
 job.Job.run = job_run
 with contextlib.redirect_stdout(io.StringIO()):
     start = time.perf_counter()
-    cli_main.main(sys.argv[1:])
+    cli_main.main()  # the command's own arguments (sys.argv[1:]), as `shapetrace` calls it
     command = time.perf_counter() - start
 spent["rendering"] = command - spent["trace"] - spent["symbolic"]
 spent["symbolic pass"] = spent["symbolic"] - sum(v for k, v in spent.items() if k.startswith(("symbolic ", "torch.")))
 del spent["symbolic"]
 print(json.dumps({"python + torch import": torch_imported - started + START,
-                  "shapetrace imports": shapetrace_imported - torch_imported, **spent}))
+                  "shapetrace imports": shapetrace_imported - torch_imported, **spent,
+                  "main returned": time.time()}))
 """
 
 
@@ -90,7 +92,10 @@ def _phases(script: Path) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, "-c", code, str(script)], check=True, capture_output=True, text=True, cwd=ROOT
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    ended = time.time()
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    found["interpreter exit"] = ended - found.pop("main returned")
+    return found
 
 
 def main() -> None:
