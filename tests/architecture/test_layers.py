@@ -24,6 +24,11 @@ LAZY_IMPORTS = {
     # torch's sympy functions (they import torch's symbolic machinery): when a size needs them
     "shapetrace.symbolic.naming": {"shapetrace._private.torch_symbolic"},
     "shapetrace.symbolic.printer": {"shapetrace._private.torch_symbolic"},
+    # the command line's start-up: the comment modules (rich's syntax highlighting, pygments) for
+    # --annotate/--write/--check only
+    "shapetrace.cli.comment_modes": {
+        "shapetrace.comments.annotate", "shapetrace.comments.check", "shapetrace.comments.write",
+    },
     "shapetrace.testing.comment_checks": {"shapetrace.cli.runner", "shapetrace.comments"},  # `import shapetrace.testing` stays light
     "shapetrace.testing.report": {"shapetrace.render.diagnostics"},
     "shapetrace.testing.traced": {"shapetrace.comments.files"},

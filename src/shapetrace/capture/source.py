@@ -206,13 +206,25 @@ callers: dict[CodeType, dict[int, Callable]] = {}  # code -> instruction offset 
 _CALL = "func(*args, **kwargs) if kwargs else func(*args)"
 
 
+def _function_code(source: str) -> CodeType:
+    compiled = compile(source, "<caller>", "exec", dont_inherit=True)
+    return next(c for c in compiled.co_consts if isinstance(c, CodeType))
+
+
+# A def whose return statement sits on its second line (pytest hides its frame), moved to the
+# user's line by `co_firstlineno` (line numbers are relative to it): no source of `line` lines.
+_CALLER = _function_code(f"def _call(func, args, kwargs):\n    __tracebackhide__ = True; return {_CALL}")
+_FIRST_LINE_CALLER = _function_code(f"_call = lambda func, args, kwargs: {_CALL}")
+
+
 def _make_caller(code: CodeType, line: int, globals_: dict) -> Callable:
-    if line > 1:  # a def whose return statement sits on `line`; pytest hides its frame
-        source = "\n" * (line - 2) + f"def _call(func, args, kwargs):\n    __tracebackhide__ = True; return {_CALL}"
-    else:
-        source = f"_call = lambda func, args, kwargs: {_CALL}"
-    compiled = compile(source, code.co_filename, "exec", dont_inherit=True)
-    body = next(c for c in compiled.co_consts if isinstance(c, CodeType)).replace(co_name=code.co_name)
+    template, first_line = (_CALLER, line - 1) if line > 1 else (_FIRST_LINE_CALLER, 1)
+    body = template.replace(
+        co_filename=code.co_filename, co_firstlineno=first_line, co_name=code.co_name,
+        # an unused constant naming the site: a code's hash ignores its file and line, and the
+        # callers of one function would all collide in AT_LINE_CODES and library_code
+        co_consts=(*template.co_consts, (code.co_filename, line)),
+    )  # fmt: skip
     AT_LINE_CODES.add(body)
     library_code[body] = True  # not the user's frame: walks for the user's line pass over it
     return FunctionType(body, globals_, code.co_name)

@@ -6,13 +6,9 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
-from shapetrace.comments.annotate import annotate
-from shapetrace.comments.check import check_comments
-from shapetrace.comments.write import write_comments
-
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from shapetrace.cli.runner import ScriptRun
 
 MODES = ("annotate", "write", "check")
@@ -46,13 +42,19 @@ def run_comment_mode(mode: str, run: ScriptRun, console: Console) -> int:
     if run.exception is not None:
         print(f"shapetrace: --{mode} skipped: the script raised", file=sys.stderr)
         return run.exit_code
-    if mode == "annotate":
+    if mode == "annotate":  # the comment modules (sympy, pygments) are imported for their mode only
+        from shapetrace.comments.annotate import annotate
+
         console.print(annotate(run.trace), soft_wrap=True)  # long lines stay whole, for copying
         return run.exit_code
     if mode == "check":
+        from shapetrace.comments.check import check_comments
+
         report = check_comments(run.trace)
         print(str(report), flush=True)
         return report.exit_code or run.exit_code
+    from shapetrace.comments.write import write_comments
+
     written = write_comments(run.trace)
     print(str(written), flush=True)
     return 1 if written.failed else run.exit_code

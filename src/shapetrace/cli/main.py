@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -67,6 +71,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``shapetrace`` command: ``argv`` (default: the process's arguments) -> exit code."""
+    with _startup_frozen():
+        exit_code = _main(argv)
+    if argv is None:  # the command's own process (`shapetrace`, `python -m shapetrace`): about to exit
+        _freeze_at_exit()
+    return exit_code
+
+
+@contextmanager
+def _startup_frozen() -> Iterator[None]:
+    """Keep what is alive before the script runs (torch, sympy, shapetrace: millions of objects
+    that live as long as the process) out of the garbage collector's full collections while the
+    script, the symbolic pass and the comments run: each full collection would rescan them
+    (measured: 0.3 s each, two or three in a 2000-line ``--write``). Given back afterwards, so
+    that a caller running ``main`` in-process collects its garbage as usual."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _freeze_at_exit() -> None:
+    """Freeze every object first thing at exit: the interpreter's collections while it shuts down
+    then skip the millions of objects torch._dynamo, sympy and the trace leave (measured on
+    examples/patch_embed.py: exit 1.7 s -> 0.3 s; a plain torch script's exit takes 0.9 s). Only
+    cyclic garbage left at exit is not finalized, which Python does not promise either; the other
+    atexit functions (``weakref.finalize``, logging's flush) still run, after it."""
+    atexit.register(gc.freeze)  # registered last: runs first
+
+
+def _main(argv: list[str] | None) -> int:
     options = build_parser().parse_args(argv)
     problem = check_view_options(options) or json_target_problem(options.json)
     if problem:

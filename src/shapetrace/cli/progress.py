@@ -7,16 +7,10 @@ import time
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from shapetrace.trace import Trace
 
 SHOW_AFTER = 0.5  # seconds: shorter passes show nothing
@@ -40,9 +34,12 @@ def run_with_progress(trace: Trace, console: Console | None = None, show_after: 
         if display is None:
             if time.perf_counter() - started < show_after:
                 return
-            display = Progress(
-                SpinnerColumn(), TextColumn("symbolic shapes"), BarColumn(), MofNCompleteColumn(), TextColumn("ops"),
-                TimeElapsedColumn(), console=console, transient=True, redirect_stdout=False, redirect_stderr=False,
+            from rich import progress as bars  # rich's progress bars: only for a pass that takes a while
+
+            display = bars.Progress(
+                bars.SpinnerColumn(), bars.TextColumn("symbolic shapes"), bars.BarColumn(),
+                bars.MofNCompleteColumn(), bars.TextColumn("ops"), bars.TimeElapsedColumn(), console=console,
+                transient=True, redirect_stdout=False, redirect_stderr=False,
             )  # fmt: skip
             display.start()
             task = display.add_task("symbolic shapes", total=total)

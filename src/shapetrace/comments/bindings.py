@@ -13,6 +13,7 @@ For a comment on a line of function ``f`` a name is looked up, in order:
 from __future__ import annotations
 
 import ast
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -64,9 +65,17 @@ class _Scope:
     class_name: str | None = None  # the class a method is defined in
     params: list[str] = field(default_factory=list)  # positional, after self
     bindings: dict[str, list[_Binding]] = field(default_factory=dict)
+    _lines: dict[str, list[int]] = field(default_factory=dict, repr=False)  # name -> its binding lines, sorted
 
     def add(self, name: str, binding: _Binding) -> None:
         self.bindings.setdefault(name, []).append(binding)
+
+    def rebound_between(self, name: str, after: int, before: int) -> bool:
+        """Whether the scope binds ``name`` on a line strictly between ``after`` and ``before``."""
+        lines = self._lines.get(name)
+        if lines is None:
+            lines = self._lines[name] = sorted(b.line for b in self.bindings.get(name, ()))
+        return bisect.bisect_left(lines, before) > bisect.bisect_right(lines, after)
 
 
 class SourceNames:
@@ -78,6 +87,11 @@ class SourceNames:
         self.returns: dict[int, _Scope] = {}  # line of the only `return` of a forward -> its scope
         _collect(self.module, tree.body)
         self._visit(tree, self.module, None)
+        self._innermost = _innermost_by_line(self.functions)
+        self.in_functions: dict[str, list[_Binding]] = {}  # name -> its bindings in every function
+        for scope in self.functions:
+            for name, bindings in scope.bindings.items():
+                self.in_functions.setdefault(name, []).extend(bindings)
 
     def _visit(self, node: ast.AST, scope: _Scope, class_name: str | None) -> None:
         for child in ast.iter_child_nodes(node):
@@ -105,11 +119,16 @@ class SourceNames:
 
     def scope_at(self, line: int) -> _Scope:
         """The innermost function holding ``line`` (the module scope outside any)."""
-        best = self.module
-        for scope in self.functions:
-            if scope.first_line <= line <= scope.last_line and scope.first_line >= best.first_line:
-                best = scope
-        return best
+        found = self._innermost[line] if 0 <= line < len(self._innermost) else None
+        return found if found is not None else self.module
+
+
+def _innermost_by_line(functions: Sequence[_Scope]) -> list[_Scope | None]:
+    """Per line, the innermost of ``functions`` holding it (the one that starts last)."""
+    table: list[_Scope | None] = [None] * (max((s.last_line for s in functions), default=0) + 1)
+    for scope in sorted(functions, key=lambda s: s.first_line):  # stable: inner ones overwrite
+        table[scope.first_line : scope.last_line + 1] = [scope] * (scope.last_line - scope.first_line + 1)
+    return table
 
 
 def _scope_nodes(body: Sequence[ast.stmt]):
@@ -298,7 +317,7 @@ class Resolver:
         module = self.names.module
         if name in module.bindings:
             return self._from_bindings(module, module.bindings[name], line, run, seen)
-        assigned = [b for s in self.names.functions for b in s.bindings.get(name, ())]
+        assigned = self.names.in_functions.get(name, ())
         if assigned and all(b.kind == "assign" for b in assigned):
             values = {self._literal(b.expr, b.line, run, seen) for b in assigned}
             if len(values) == 1 and None not in values:
@@ -342,7 +361,7 @@ class Resolver:
             or not binding.top_level
             or binding.line >= line
             or param not in scope.params
-            or any(scope.first_line < b.line < binding.line for b in scope.bindings.get(param, ()))
+            or scope.rebound_between(param, scope.first_line, binding.line)
         ):
             return None
         call = self.modules[run.context]

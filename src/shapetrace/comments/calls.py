@@ -44,9 +44,10 @@ class CallGraph:
     def __init__(self, sources: Mapping[str, SourceFile]) -> None:
         self.bodies: dict[str, list[ast.AST]] = defaultdict(list)  # function name -> its definitions
         self.line_calls: dict[str, dict[int, set[str]]] = {}  # file -> line -> names its statement calls
-        self.functions: dict[str, list[tuple[int, int, str]]] = {}  # file -> (first, last, name), outer first
         self.callers: dict[str, set[tuple[str, int, bool]]] = defaultdict(set)  # name -> (file, line, bare)
         self._callees: dict[tuple[str, int], frozenset[str]] = {}
+        self._function_by_line: dict[str, list[str | None]] = {}  # file -> line -> innermost function
+        self._sole_callers: dict[tuple[str, int], tuple[str, int] | None] = {}
         for path, source in sources.items():
             if source.tree is not None:
                 self._index(path, source.tree)
@@ -68,7 +69,10 @@ class CallGraph:
                 for line in range(node.lineno, max(last, node.lineno) + 1):
                     line_calls[line] = calls  # ast.walk is breadth first: inner statements win
         self.line_calls[path] = line_calls
-        self.functions[path] = sorted(functions)
+        by_line: list[str | None] = [None] * (max((last for _, last, _ in functions), default=0) + 1)
+        for first, last, name in sorted(functions):  # outer first: inner ones overwrite
+            by_line[first : last + 1] = [name] * (last - first + 1)
+        self._function_by_line[path] = by_line
 
     def callees(self, file: str, line: int) -> frozenset[str]:
         """The names of the functions the statement at ``file:line`` calls, and those they call."""
@@ -96,6 +100,12 @@ class CallGraph:
         name and uses what it returns, when only one statement calls it: every run of that
         function is on its behalf. ``None`` for a function that returns nothing, or whose call
         is a statement of its own (``main()``)."""
+        key = (file, line)
+        if key not in self._sole_callers:
+            self._sole_callers[key] = self._find_sole_caller(file, line)
+        return self._sole_callers[key]
+
+    def _find_sole_caller(self, file: str, line: int) -> tuple[str, int] | None:
         function = self.function_at(file, line)
         if function is None or len(self.bodies.get(function, ())) != 1:
             return None
@@ -107,11 +117,8 @@ class CallGraph:
 
     def function_at(self, file: str, line: int) -> str | None:
         """The innermost function defined around ``file:line``."""
-        name = None
-        for first, last, function in self.functions.get(file, ()):
-            if first <= line <= last:
-                name = function
-        return name
+        by_line = self._function_by_line.get(file, ())
+        return by_line[line] if 0 <= line < len(by_line) else None
 
     def is_callee(self, site: tuple[str, int], file: str, line: int) -> bool:
         """Whether code at ``file:line`` belongs to a function the line at ``site`` calls."""

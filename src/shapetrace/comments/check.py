@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import sympy
@@ -283,9 +284,11 @@ def _merge_floor(expr: sympy.Expr) -> sympy.Expr:
     return sympy.floor(rest.args[0] * coefficient)
 
 
+@lru_cache(maxsize=4096)
 def flatten_floors(expr: sympy.Expr) -> sympy.Expr:
     """``(x//a)//b`` -> ``x//(a*b)`` (true for every real x and positive integers a, b), so that
-    ``((H - 4)//2 - 4)//2`` and ``H//4 - 3`` are the same expression."""
+    ``((H - 4)//2 - 4)//2`` and ``H//4 - 3`` are the same expression. Cached: the lines of a
+    file repeat the same few dims."""
     previous = None
     while previous != expr:
         previous, expr = expr, expr.replace(_nested_floor, _merge_floor)

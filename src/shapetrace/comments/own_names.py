@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 import sympy
 
@@ -150,15 +151,22 @@ def _whole_dims(values: dict[str, Value]) -> dict[sympy.Expr, sympy.Symbol]:
 def _solved(values: dict[str, Value], multiples: dict[sympy.Symbol, sympy.Expr]) -> tuple[dict, dict]:
     """``trace symbol -> expression of a function name`` (as placeholders) and ``placeholder ->
     name``: where the function's ``H`` is the trace's ``H/2``, with H taken as a multiple of 8
-    (``H -> 8*H``), the function's H is 4 units, so the trace's H is ``H/4`` units of it."""
+    (``H -> 8*H``), the function's H is 4 units, so the trace's H is ``H/4`` units of it.
+    The same for every line of a function's run: solved once (the result is only read)."""
+    return _solved_once(tuple(values.items()), tuple(multiples.items()))
+
+
+@lru_cache(maxsize=1024)
+def _solved_once(values: tuple[tuple[str, Value], ...], multiples: tuple[tuple[sympy.Symbol, sympy.Expr], ...]
+                 ) -> tuple[dict, dict]:  # fmt: skip
     solved: dict[sympy.Symbol, sympy.Expr] = {}
     own: dict[sympy.Dummy, sympy.Symbol] = {}
-    for name, value in values.items():
+    for name, value in values:
         expr = value.expr
         if expr is None or len(expr.free_symbols) != 1 or expr == sympy.Symbol(name, integer=True, positive=True):
             continue  # a number, an expression of several dims, or the trace's own dim
         (trace_symbol,) = expr.free_symbols
-        scaled = expr.xreplace(multiples)
+        scaled = expr.xreplace(dict(multiples))
         slope = sympy.diff(scaled, trace_symbol)
         if trace_symbol in solved or scaled.has(sympy.floor, sympy.ceiling, sympy.Mod) or not slope.is_Rational \
                 or slope == 0:  # fmt: skip
