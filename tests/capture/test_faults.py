@@ -3,12 +3,15 @@ TorchScript, nested tensors."""
 
 from __future__ import annotations
 
+import gc
 import os
 import random
+import runpy
 import signal
 import threading
 import time
 import warnings
+import weakref
 
 import pytest
 import torch
@@ -170,3 +173,20 @@ def test_warnings_of_traced_ops_name_the_users_line_as_without_a_trace():
         (__file__, lines[2]),
     ]
     assert all(w.filename == __file__ for w in caught)
+
+
+def test_a_script_run_again_in_one_process_warns_in_its_own_module_and_frees_the_earlier_run(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text("import torch\nx = torch.rand(2, 3, 4)\ny = torch.nn.functional.softmax(x)\n")
+    kept = []
+    for _ in range(3):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            with shapetrace.trace(symbolic=False):
+                namespace = runpy.run_path(str(script))
+        # each run's warning is new to its own module (a shared caller would count it in the first run's)
+        assert [(w.filename, w.lineno) for w in caught if "implicit" in str(w.message).lower()] == [(str(script), 3)]
+        kept.append(weakref.ref(namespace["x"]))
+        del namespace
+    gc.collect()
+    assert [ref() is None for ref in kept[:-1]] == [True, True]  # no earlier run's globals held by a caller

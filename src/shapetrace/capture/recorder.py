@@ -191,7 +191,7 @@ class Recorder(TorchFunctionMode):
             code, lasti = frame.f_code, frame.f_lasti
             by_offset = _callers.get(code)  # caller_at's cache, read here first: one call less per op
             call = by_offset.get(lasti) if by_offset is not None else None
-            if call is None:
+            if call is None or call.__globals__ is not frame.f_globals:
                 call = caller_at(code, lasti, frame.f_globals)
         else:
             code, lasti, call = None, -1, _call

@@ -192,12 +192,14 @@ def caller_at(code: CodeType, lasti: int, globals_: dict) -> Callable[[Callable,
     """A function that calls ``func(*args, **kwargs)`` from ``code``'s file and the line of
     ``lasti``, in the module ``globals_``: a warning torch raises inside the call (C++ warnings
     name the innermost Python frame) is then attributed to the user's line and counted in the
-    user's module's warning registry, as without a trace. Cached per call site."""
+    user's module's warning registry, as without a trace. Cached per call site, and made again
+    for other module globals: code objects compare equal across files and across runs of one
+    file, and a run's globals must not be kept, nor its warnings counted in another's."""
     by_offset = callers.get(code)
     if by_offset is None:
         by_offset = callers[code] = {}
     caller = by_offset.get(lasti)
-    if caller is None:
+    if caller is None or caller.__globals__ is not globals_:
         caller = by_offset[lasti] = _make_caller(code, line_of(code, lasti), globals_)
     return caller
 
