@@ -203,6 +203,10 @@ def test_relations_the_value_ranges_decide_are_decided_as_torch_decides_them(mon
 
     asked = []
     monkeypatch.setattr(ShapeEnv, "_maybe_evaluate_static", lambda self, expr, **kw: asked.append(expr))
-    assert env._maybe_evaluate_static(sympy.Eq(16 * numel, 0)) == sympy.false and asked == []  # torch not asked
+    assert (
+        env._maybe_evaluate_static(sympy.Eq(16 * numel, 0)) == sympy.false and asked == []
+    )  # torch not asked
     assert env._maybe_evaluate_static(sympy.Eq(h, 3)) is None and asked == [sympy.Eq(h, 3)]
-    assert callable(ts.RecordingShapeEnv._maybe_evaluate_static.cache_clear)  # torch clears it on narrowed ranges
+    assert callable(
+        ts.RecordingShapeEnv._maybe_evaluate_static.cache_clear
+    )  # torch clears it on narrowed ranges

@@ -7,13 +7,15 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from test_symbolic_reuse import (  # a sibling test module (pytest puts tests/symbolic on sys.path)
+    EXAMPLES,
+    everything,
+)
 from torch import nn
 from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
 import shapetrace
 from shapetrace._private import torch_symbolic as ts
-
-from test_symbolic_reuse import EXAMPLES, everything  # tests/symbolic is on sys.path (pytest rootdir-relative imports)
 
 
 def with_and_without_ranges_first(monkeypatch, run) -> tuple:

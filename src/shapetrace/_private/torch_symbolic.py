@@ -54,7 +54,8 @@ __all__ = [
 ]
 
 FloorDiv = sympy_functions.FloorDiv  # torch's `a // b` on sizes
-_DECIDABLE = (sympy.core.relational.Relational, sympy.And, sympy.Or, sympy.Not)  # relations static evaluation is asked
+# what torch's static evaluation is asked about sizes: relations and their combinations
+_DECIDABLE = (sympy.core.relational.Relational, sympy.And, sympy.Or, sympy.Not)
 
 
 class RecordingShapeEnv(ShapeEnv):
