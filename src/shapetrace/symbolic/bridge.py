@@ -121,7 +121,7 @@ class FakeRun:
         """:meth:`shape` of each recorded tensor of an op or a call (cached per metas object)."""
         found = self._metas.get(id(metas))
         if found is None or found[0] is not metas:
-            found = self._metas[id(metas)] = (metas, [self.shape(m[0]) for m in metas])
+            found = self._metas[id(metas)] = (metas, [self.shape(m.shape) for m in metas])
         return found[1]
 
     # --- specialisations -----------------------------------------------------------------------

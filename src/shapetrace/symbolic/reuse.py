@@ -271,7 +271,7 @@ class BlockReuse:
             ids.update(zip((id(t) for t in block.output_tensors), (id(t) for t in outputs)))
             for entry in block.ops:  # tensors made inside the block get new ids
                 for meta in entry.outputs:
-                    ids.setdefault(meta[4], next(self._fresh_ids))
+                    ids.setdefault(meta.tensor_id, next(self._fresh_ids))
             renamed = lambda metas: _renamed(metas, ids)  # noqa: E731
         else:
             renamed = lambda metas: metas  # noqa: E731
