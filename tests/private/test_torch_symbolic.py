@@ -179,3 +179,32 @@ def test_fake_tensors_are_recognised_and_warm_up_runs_once():
     assert ts.is_fake(fake) and not ts.is_fake(torch.empty(2)) and isinstance(fake, ts.FakeTensor)
     ts.warm_up()
     ts.warm_up()  # the second is free
+
+
+def test_relations_the_value_ranges_decide_are_decided_as_torch_decides_them(monkeypatch):
+    """RecordingShapeEnv._maybe_evaluate_static decides from value ranges first (torch's
+    ShapeEnv.var_to_range, replacements, _maybe_evaluate_static with its cache_clear, and
+    torch.utils._sympy.value_ranges.bound_sympy): the same answers as torch's own evaluation."""
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    mode, env = ts.make_fake_mode()
+    with mode:
+        x = torch.empty(_named(env, "B", 2), 3, _named(env, "H", 64), _named(env, "W", 48))
+        y = F.avg_pool2d(F.max_pool2d(F.conv2d(x, torch.empty(8, 3, 7, 7), stride=2, padding=3), 3, 2, 1), 2)
+    b, _, h, w = (ts.size_expr(s) for s in y.shape)
+    numel = 8 * b * h * w
+    relations = [
+        numel < 2, sympy.Eq(numel, 0), h >= 1, sympy.Ne(ts.sympy_functions.Max(1, h) * ts.sympy_functions.Max(1, w), h * w),
+        sympy.Eq(h, 1), sympy.Eq(b, 2),  # undecided: sizes 1 and 2 are in the ranges
+    ]  # fmt: skip
+    ours = [env._maybe_evaluate_static(r) for r in relations]
+    torchs = [ShapeEnv._maybe_evaluate_static(env, r) for r in relations]
+    assert ours == torchs == [sympy.false, sympy.false, sympy.true, sympy.false, None, None]
+
+    # torch clears its static-evaluation cache through this attribute when a range narrows
+    assert ts.RecordingShapeEnv._maybe_evaluate_static.cache_clear is ShapeEnv._maybe_evaluate_static.cache_clear
+    asked = []
+    monkeypatch.setattr(ShapeEnv, "_maybe_evaluate_static", lambda self, expr, **kw: asked.append(expr))
+    assert env._maybe_evaluate_static(sympy.Eq(16 * numel, 0)) == sympy.false
+    assert asked == []  # torch was not asked
+    assert env._maybe_evaluate_static(sympy.Eq(h, 3)) is None and asked == [sympy.Eq(h, 3)]

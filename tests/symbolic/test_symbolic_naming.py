@@ -126,6 +126,20 @@ def test_script_constants_are_names_bound_to_one_literal_only(tmp_path):
     assert script_constants([str(model), str(train)]) == {"P": 77, "steps": 100}
 
 
+def test_script_constants_come_from_the_users_files_only(tmp_path):
+    import json.decoder
+
+    from shapetrace.symbolic.naming import is_users_file, script_constants
+
+    library = json.decoder.__file__  # binds NUMBER_RE etc.; an installed or standard module is not the user's
+    assert not is_users_file(library) and not is_users_file(torch.nn.functional.__file__)
+    assert not is_users_file(shapetrace.__file__) and not is_users_file("<stdin>")
+    model = tmp_path / "model.py"
+    model.write_text("D = 512\n")
+    assert is_users_file(str(model))
+    assert script_constants([library, torch.nn.functional.__file__, str(model)]) == {"D": 512}
+
+
 def test_forward_statements_name_argument_dims():
     from shapetrace.symbolic.naming import forward_statement_specs
 

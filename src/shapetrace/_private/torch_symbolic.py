@@ -25,6 +25,7 @@ from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, free_unbacked_symbols
 from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils._sympy import functions as sympy_functions
+from torch.utils._sympy.value_ranges import bound_sympy
 
 __all__ = [
     "FakeTensor",
@@ -53,11 +54,14 @@ __all__ = [
 ]
 
 FloorDiv = sympy_functions.FloorDiv  # torch's `a // b` on sizes
+# what torch's static evaluation is asked about sizes: relations and their combinations
+_DECIDABLE = (sympy.core.relational.Relational, sympy.And, sympy.Or, sympy.Not)
 
 
 class RecordingShapeEnv(ShapeEnv):
     """A ShapeEnv that tells ``on_replacement(symbol, target, guards_so_far)`` each time torch fixes a
-    symbol to a number or to another expression (a dim "specialised" by a guard)."""
+    symbol to a number or to another expression (a dim "specialised" by a guard), and that decides
+    relations from its value ranges first (:meth:`_maybe_evaluate_static`)."""
 
     on_replacement: Callable[[sympy.Symbol, sympy.Expr, int], None] | None = None
 
@@ -66,6 +70,68 @@ class RecordingShapeEnv(ShapeEnv):
         super()._set_replacement(a, tgt, msg)
         if not known and a in self.replacements and self.on_replacement is not None:
             self.on_replacement(a, self.replacements[a], len(self.guards))
+
+    def _maybe_evaluate_static(self, expr: sympy.Basic, *, unbacked_only: bool = False, compute_hint: bool = False,
+                               size_oblivious: bool = False, axioms: Any = None, var_to_range: Any = None) -> Any:  # fmt: skip
+        """Torch's static evaluation (a relation is decided without a guard when the ShapeEnv's
+        facts decide it), tried first on the relation as it is, from the value ranges of its
+        symbols alone. Torch's version expands and simplifies first, which costs 10-100 ms of
+        sympy on the sizes a few strided convs and pools make (``numel < 2``, ``Eq(numel, 0)``
+        on ``C*B*((H - 1)//4 + 1)*...``, asked again for every channel count), and then asks the
+        same value ranges. Both are sound for every size the ranges allow, so when this decides,
+        torch decides the same; otherwise torch's own evaluation runs."""
+        plain = not (unbacked_only or compute_hint or axioms or var_to_range)
+        if plain and isinstance(expr, _DECIDABLE):
+            decided = self._decided_by_ranges(expr)
+            if decided is not None:
+                return decided
+        return super()._maybe_evaluate_static(expr, unbacked_only=unbacked_only, compute_hint=compute_hint,
+                                              size_oblivious=size_oblivious, axioms=axioms, var_to_range=var_to_range)  # fmt: skip
+
+    # torch clears its static-evaluation cache through this attribute when a value range narrows
+    _maybe_evaluate_static.cache_clear = ShapeEnv._maybe_evaluate_static.cache_clear  # type: ignore[attr-defined]
+
+    def _decided_by_ranges(self, expr: sympy.Basic) -> sympy.Basic | None:
+        """``true``/``false`` when the value ranges of ``expr``'s symbols decide it, else ``None``
+        (also for a symbol torch replaced: its replacement is torch's to apply)."""
+        symbols = _free_symbols(expr)
+        ranges = self.var_to_range
+        if any(name in self.replacements or name not in ranges for name in symbols):
+            return None
+        return _decide(expr, symbols, tuple(ranges[name] for name in symbols))
+
+
+@functools.lru_cache(maxsize=4096)
+def _free_symbols(expr: sympy.Basic) -> tuple[sympy.Symbol, ...]:
+    return tuple(sorted(expr.free_symbols, key=str))
+
+
+@functools.lru_cache(maxsize=4096)
+def _decide(relation: sympy.Basic, symbols: tuple, symbol_ranges: tuple) -> sympy.Basic | None:
+    """The truth value of ``relation`` for every value its ``symbols`` take in their ranges, else
+    ``None`` (a pure function of its arguments: cached across ShapeEnvs, as torch caches its own
+    static evaluation).
+    First from the ranges alone; then with each ``Max(1, x)`` (``Max(0, x)``) whose ``x`` the
+    ranges keep at or above 1 (0) written ``x``, as torch's ``ShapeEnv.simplify`` writes it (the
+    contiguous strides of a fake tensor are ``Max(1, W)``, ``Max(1, H)*Max(1, W)``): a stride
+    check ``Ne(Max(1, H)*Max(1, W), H*W)`` is then false as written."""
+    ranges = dict(zip(symbols, symbol_ranges))
+    bound = bound_sympy(relation, ranges)
+    if bound.is_singleton():
+        return bound.lower
+    floors = {}
+    for atom in relation.atoms(sympy_functions.Max):  # torch's Max, as ShapeEnv.simplify finds it
+        if len(atom.args) == 2 and atom.args[0] in (0, 1):
+            low, rest = atom.args
+            if bound_sympy(rest, ranges).lower >= low:
+                floors[atom] = rest
+    if not floors:
+        return None
+    simpler = relation.xreplace(floors)
+    if simpler is sympy.true or simpler is sympy.false:
+        return simpler
+    bound = bound_sympy(simpler, ranges)
+    return bound.lower if bound.is_singleton() else None
 
 
 def make_fake_mode() -> tuple[FakeTensorMode, RecordingShapeEnv]:

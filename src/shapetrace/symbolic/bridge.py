@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
 import sys
 import time
 import weakref
@@ -32,6 +31,7 @@ from shapetrace.capture.source import user_frame
 from shapetrace.contracts.session import suspended as contracts_suspended
 from shapetrace.symbolic.dims import Names, Shape, symbol
 from shapetrace.symbolic.effects import EffectGuard, StopReplay, kept_apart
+from shapetrace.symbolic.naming import SHAPETRACE_ROOT
 
 
 @dataclass
@@ -136,7 +136,7 @@ class FakeRun:
         """:meth:`shape` of each recorded tensor of an op or a call (cached per metas object)."""
         found = self._metas.get(id(metas))
         if found is None or found[0] is not metas:
-            found = self._metas[id(metas)] = (metas, [self.shape(m[0]) for m in metas])
+            found = self._metas[id(metas)] = (metas, [self.shape(m.shape) for m in metas])
         return found[1]
 
     # --- specialisations -----------------------------------------------------------------------
@@ -288,7 +288,6 @@ class ReplayRecorder(Recorder):
 
 
 OUT_OF_TIME = "the symbolic pass ran out of time"
-_SHAPETRACE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "")
 _PLAIN = (int, float, bool, str, type(None), torch.dtype, torch.device, torch.layout, torch.memory_format)
 
 
@@ -365,7 +364,7 @@ def _called_directly(hook: Any) -> bool:
     if called_from is None:
         return False
     outer = called_from.f_back
-    while outer is not None and outer.f_code.co_filename.startswith(_SHAPETRACE):
+    while outer is not None and outer.f_code.co_filename.startswith(SHAPETRACE_ROOT):
         outer = outer.f_back
     return outer is not None and outer is user_frame(called_from)
 

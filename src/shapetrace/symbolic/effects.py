@@ -50,7 +50,7 @@ from torch import nn
 
 from shapetrace._private import torch_symbolic as ts
 from shapetrace.capture.source import is_library_code
-from shapetrace.symbolic.naming import call_at
+from shapetrace.symbolic.naming import SHAPETRACE_ROOT, THIRD_PARTY, call_at, is_users_file
 
 
 class StopReplay(BaseException):  # noqa: N818 (not an error: the replay stopping itself)
@@ -226,7 +226,7 @@ class EffectGuard:
                 what = self._py_effects.get(code)
                 if what is not None:
                     self.stop(what, frame.f_back)
-                elif id(frame.f_globals) not in self._seen_globals and _is_users(code.co_filename):
+                elif id(frame.f_globals) not in self._seen_globals and is_users_file(code.co_filename):
                     self._watch_globals(frame.f_globals)
 
     def _check_method(self, frame: Any, owner: Any, name: str) -> None:
@@ -280,7 +280,7 @@ class EffectGuard:
                     self._watch(item, f"{where}[{key!r}]", depth - 1)
 
     def _watch_class(self, cls: type) -> None:
-        if id(cls) in self._seen_globals or not _is_users(getattr(sys.modules.get(cls.__module__), "__file__", None)):
+        if id(cls) in self._seen_globals or not is_users_file(getattr(sys.modules.get(cls.__module__), "__file__", None)):
             return
         self._seen_globals.add(id(cls))
         self._snapshots.append(("class", cls, dict(vars(cls))))
@@ -301,7 +301,7 @@ class EffectGuard:
             elif (
                 hasattr(value, "__dict__")
                 and not isinstance(value, (types.ModuleType, types.FunctionType, nn.Module, torch.Tensor))
-                and _is_users(getattr(sys.modules.get(type(value).__module__), "__file__", None))
+                and is_users_file(getattr(sys.modules.get(type(value).__module__), "__file__", None))
             ):
                 self._snapshots.append(("attributes", value, dict(vars(value))))
 
@@ -416,26 +416,15 @@ def _module_name(module: Any) -> str:
     return "self" if isinstance(module, nn.Module) else type(module).__name__
 
 
-_THIRD_PARTY = tuple(os.path.join(path, "") for path in {sys.prefix, sys.base_prefix, sys.exec_prefix} if path)
-_SHAPETRACE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "")
-
-
-def _is_users(file: str | None) -> bool:
-    """Whether a source file is the user's own code: not the standard library or an installed
-    package (their module state is theirs: caches, registries), not shapetrace."""
-    return bool(file) and not file.startswith(_THIRD_PARTY) and not file.startswith(_SHAPETRACE) and \
-        not file.startswith("<")  # fmt: skip
-
-
 def _user_site(frame: Any) -> tuple[str, int]:
     """File and line of the user's code that made the call: the first frame outside installed
     packages and the standard library (else the first outside torch), below the replay's own."""
     first = None
-    while frame is not None and not frame.f_code.co_filename.startswith(_SHAPETRACE):
+    while frame is not None and not frame.f_code.co_filename.startswith(SHAPETRACE_ROOT):
         code = frame.f_code
         if not is_library_code(code):
             first = first or frame
-            if not code.co_filename.startswith(_THIRD_PARTY) and not code.co_filename.startswith("<"):
+            if not code.co_filename.startswith(THIRD_PARTY) and not code.co_filename.startswith("<"):
                 return code.co_filename, frame.f_lineno
         frame = frame.f_back
     return (first.f_code.co_filename, first.f_lineno) if first is not None else ("", 0)

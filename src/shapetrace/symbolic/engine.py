@@ -37,6 +37,7 @@ from torch import nn
 from shapetrace._private import torch_symbolic as ts
 from shapetrace.capture.names import op_names
 from shapetrace.capture.recording import site
+from shapetrace.capture.records import OpEntry, TensorEntry
 from shapetrace.capture.source import short_location, source_line
 from shapetrace.symbolic.bridge import OUT_OF_TIME, FakeRun, Replacement, ReplayRecorder
 from shapetrace.symbolic.dims import Context, Fixed, Names, Rendering, Shape, symbol
@@ -65,11 +66,6 @@ from shapetrace.symbolic.spec import DimSpec
 
 if TYPE_CHECKING:  # job.py imports this module when a pass runs
     from shapetrace.symbolic.job import Job, Progress
-
-# Raw layouts: see capture/recorder.py.
-_OP_FUNC, _OP_MODULE, _OP_CODE, _OP_LASTI, _OP_INPUTS, _OP_OUTPUTS, _OP_FAILED = 0, 1, 2, 3, 4, 5, 6
-_CALL_PATH, _CALL_TYPE, _CALL_PARENT, _CALL_FIRST, _CALL_END, _CALL_INPUTS, _CALL_OUTPUTS, _CALL_FAILED = 1, 2, 4, 6, 7, 8, 9, 10
-_CALL_CODE, _CALL_LASTI = 11, 12
 
 # Functions torch calls on SymInts/SymFloats only (a concrete run never records them).
 SYMBOLIC_ONLY = frozenset(
@@ -119,8 +115,8 @@ class _Replay:
         self._rendered: dict[tuple, tuple[str, str]] = {}
         self._values: dict[sympy.Expr, int | None] = {}  # names are bound before any value is asked
         self.names = Names(constants=dict(job.option.sizes))
-        files = {raw[_OP_CODE].co_filename for raw in job.ops if raw[_OP_CODE] is not None}
-        files.update(raw[_CALL_CODE].co_filename for raw in job.modules if raw[_CALL_CODE] is not None)
+        files = {op.code.co_filename for op in job.ops if op.code is not None}
+        files.update(call.code.co_filename for call in job.modules if call.code is not None)
         self.names.script = {n: v for n, v in script_constants(sorted(files)).items() if n not in job.option.sizes}
         self.by_id: dict[int, Shape] = {}  # tensor id -> canonical shape of its latest producer
         self.op_in: dict[int, list[Shape | None]] = {}
@@ -140,9 +136,9 @@ class _Replay:
 
     def run(self) -> SymbolicResult:
         ops, modules = self.job.ops, self.job.modules
-        roots = [i for i, raw in enumerate(modules) if raw[_CALL_PARENT] is None]
-        events = [((modules[r][_CALL_FIRST], 0), r) for r in roots]
-        events += [((j, 1), j) for j, raw in enumerate(ops) if raw[1] is None]
+        roots = [i for i, call in enumerate(modules) if call.parent is None]
+        events = [((modules[r].first_op, 0), r) for r in roots]
+        events += [((j, 1), j) for j, op in enumerate(ops) if op.module_index is None]
         events.sort(key=lambda event: event[0])
         ends = {r: (roots[k + 1] if k + 1 < len(roots) else len(modules)) for k, r in enumerate(roots)}
         for (first, kind), index in events:
@@ -204,22 +200,23 @@ class _Replay:
     # --- ops outside module calls ------------------------------------------------------------
 
     def _top_op(self, j: int) -> None:
-        func, _, code, lasti, inputs, outputs, failed = self.job.ops[j]
+        op = self.job.ops[j]
+        func, code, lasti, inputs, outputs = op.func, op.code, op.lasti, op.inputs, op.outputs
         name = op_names(func)[0]
-        shapes_in = [self._known(raw[4], raw[0]) for raw in inputs]
+        shapes_in = [self._known(meta.tensor_id, meta.shape) for meta in inputs]
         self.op_in[j] = shapes_in
-        if failed or not outputs:  # nothing to compute (`loss.backward()`, `x.item()`)
+        if op.failed or not outputs:  # nothing to compute (`loss.backward()`, `x.item()`)
             return
         if self.out_of_time:
             self._fall_back(j, self._budget_reason())
             return
         live = self._free_names(shapes_in)
         if not inputs or is_factory(name):  # a new tensor (`x.new_zeros(B, N)`: x gives only dtype, device)
-            created = [self._created(code, lasti, name, raw) for raw in outputs]
+            created = [self._created(code, lasti, name, meta) for meta in outputs]
             self._set_outputs(j, outputs, created, Context())
             return
         if not live:  # every input has fixed sizes: so have the outputs, as they ran
-            static = [tuple(int(v) for v in raw[0]) for raw in outputs]
+            static = [tuple(int(v) for v in meta.shape) for meta in outputs]
             self._set_outputs(j, outputs, static, Context())
             return
         skeleton = self.job.top_args.get(j)
@@ -230,7 +227,7 @@ class _Replay:
         if opaque is not None:
             self._fall_back(j, f"its arguments include a {opaque.type_name}, which the replay does not repeat")
             return
-        metas = {raw[4]: raw for raw in inputs}
+        metas = {meta.tensor_id: meta for meta in inputs}
         key = self._op_key(func, code, lasti, skeleton, metas)
         cached = self._op_cache.get(key) if key is not None else None
         if cached is not None:
@@ -242,9 +239,10 @@ class _Replay:
 
         def tensor_for(ref: TensorRef) -> Any:
             if ref.id not in made:
-                shape, dtype, device, requires_grad, _ = metas[ref.id][:5]  # KeyError: not replayed
-                concrete = tuple(int(v) for v in shape)
-                made[ref.id] = run.tensor(self._known(ref.id, concrete), concrete, dtype, device, requires_grad)
+                meta = metas[ref.id]  # KeyError: not replayed
+                concrete = tuple(int(v) for v in meta.shape)
+                made[ref.id] = run.tensor(self._known(ref.id, concrete), concrete, meta.dtype, meta.device,
+                                          meta.requires_grad)  # fmt: skip
             return made[ref.id]
 
         try:
@@ -261,7 +259,7 @@ class _Replay:
             self._fall_back(j, f"{name} did not run on fake tensors ({_short(error)})")
             return
         if len(shapes) != len(outputs) or not all(
-            self._matches(s, tuple(raw[0])) for s, raw in zip(shapes, outputs)
+            self._matches(s, tuple(meta.shape)) for s, meta in zip(shapes, outputs)
         ):
             self._fall_back(j, "its symbolic sizes disagree with the sizes it ran with")
             return
@@ -272,11 +270,11 @@ class _Replay:
             self._op_cache[key] = (shapes, context)
         self._set_outputs(j, outputs, shapes, context)
 
-    def _created(self, code: Any, lasti: int, name: str, raw: tuple) -> Shape:
+    def _created(self, code: Any, lasti: int, name: str, meta: TensorEntry) -> Shape:
         """A new tensor's shape: its dims named after the factory's size variables; a literal
         size is a number; a factory call the source does not show (``torch.rand(*shape)``, one
         in an ``__init__``) has sizes the pass does not know the origin of."""
-        concrete = tuple(int(v) for v in raw[0])
+        concrete = tuple(int(v) for v in meta.shape)
         if not is_factory(name):
             return concrete
         sizes = factory_dim_names(code, lasti, name, len(concrete))
@@ -298,19 +296,19 @@ class _Replay:
     def _set_outputs(self, j: int, outputs: list, shapes: list[Shape], context: Context) -> None:
         self.op_out[j] = list(shapes)
         self.contexts[j] = context
-        for raw, shape in zip(outputs, shapes):
-            self.by_id[raw[4]] = shape
+        for meta, shape in zip(outputs, shapes):
+            self.by_id[meta.tensor_id] = shape
 
     def _fall_back(self, j: int, reason: str) -> None:
         self.fallback[j] = reason
         if not self.reason:
-            raw = self.job.ops[j]
-            self.reason = f"op {j} ({op_names(raw[_OP_FUNC])[0]}) at {_site_text(raw[2], raw[3])}: {reason}"
+            op = self.job.ops[j]
+            self.reason = f"op {j} ({op_names(op.func)[0]}) at {_site_text(op.code, op.lasti)}: {reason}"
 
     def _op_key(self, func: Any, code: Any, lasti: int, skeleton: tuple, metas: dict) -> Any:
         def shaped(ref: TensorRef) -> tuple:
-            shape, dtype, device, requires_grad = metas[ref.id][:4]
-            return self._known(ref.id, shape), dtype, device, requires_grad
+            meta = metas[ref.id]
+            return self._known(ref.id, meta.shape), meta.dtype, meta.device, meta.requires_grad
 
         try:
             key = (func, code, lasti, _freeze(skeleton, shaped))
@@ -322,8 +320,8 @@ class _Replay:
     # --- root module calls ---------------------------------------------------------------------
 
     def _root_call(self, r: int, next_root: int) -> None:
-        raw = self.job.modules[r]
-        first, end = raw[_CALL_FIRST], raw[_CALL_END] if raw[_CALL_END] is not None else len(self.job.ops)
+        call = self.job.modules[r]
+        first, end = call.first_op, call.end_op if call.end_op is not None else len(self.job.ops)
         entry = self.job.root_calls.get(r)
         module = entry[0] if entry is not None else None
         why_not = (
@@ -337,14 +335,14 @@ class _Replay:
         )  # fmt: skip
         if why_not is not None:
             for j in range(first, end):
-                if not self.job.ops[j][_OP_FAILED]:
+                if not self.job.ops[j].failed:
                     self._fall_back(j, why_not)
             if first == end:  # no op to carry the reason (a TorchScript module records none)
-                self._note(f"{raw[_CALL_PATH] or raw[_CALL_TYPE]}: {why_not}; its shapes are concrete")
+                self._note(f"{call.path or call.type}: {why_not}; its shapes are concrete")
             return
         module, args, kwargs, grad, training = entry
         plan, live = self._plan_inputs(module, args, kwargs)
-        signature = tuple((c[_OP_FUNC], c[_OP_CODE], c[_OP_LASTI]) for c in self.job.ops[first:end])
+        signature = tuple((c.func, c.code, c.lasti) for c in self.job.ops[first:end])
         key = self._call_key(module, args, kwargs, grad, training, plan)
         result = self._call_cache.get(key) if key is not None else None
         if result is None or result.signature != signature:
@@ -462,8 +460,8 @@ class _Replay:
 
     def _run_call(self, r: int, next_root: int, module: nn.Module, args: tuple, kwargs: dict, grad: bool,
                   plan: dict, live: set, signature: tuple) -> _CallResult:  # fmt: skip
-        raw = self.job.modules[r]
-        first, site = raw[_CALL_FIRST], (raw[_CALL_CODE], raw[_CALL_LASTI])
+        call = self.job.modules[r]
+        first, site = call.first_op, (call.code, call.lasti)
         run = FakeRun(self.names)
         guard = EffectGuard(list(all_modules(self.job.model or module)))
         recorder = ReplayRecorder(run, guard, self.deadline, lambda done: self._report(first + done))
@@ -554,19 +552,19 @@ class _Replay:
     def _read_call(self, run: FakeRun, recorder: ReplayRecorder, positions: dict[int, int], first: int,
                    signature: tuple, live: set, site: tuple, static: set[int]) -> _CallResult:  # fmt: skip
         ops = self.job.ops
-        fakes = [recorder.ops[raw] for raw in sorted(positions, key=positions.__getitem__)]
+        fakes = [recorder.ops[index] for index in sorted(positions, key=positions.__getitem__)]
         # Ops of library code (an nn.Linear called as the root) are placed at the line that called
         # the root module: the user's line in the concrete run, the pass's caller in the fake one.
-        fake_site = (recorder.modules[0][_CALL_CODE], recorder.modules[0][_CALL_LASTI]) if recorder.modules else None
+        fake_site = (recorder.modules[0].code, recorder.modules[0].lasti) if recorder.modules else None
         result = _CallResult(aligned=0, signature=signature)
 
         def same_op(k: int, p: int) -> bool:
             if k >= len(signature) or p >= len(fakes):
                 return False
             fake = fakes[p]
-            fake_at = (fake[_OP_CODE], fake[_OP_LASTI])
+            fake_at = (fake.code, fake.lasti)
             func, code, lasti = signature[k]
-            return (fake[_OP_FUNC], site if fake_at == fake_site else fake_at) == (func, (code, lasti))
+            return (fake.func, site if fake_at == fake_site else fake_at) == (func, (code, lasti))
 
         k = p = 0  # the next concrete op, the next fake op
         while k < len(signature):
@@ -589,8 +587,8 @@ class _Replay:
                 concrete_skip, fake_skip = skip
                 for j in range(k, k + concrete_skip):
                     skipped = ops[first + j]
-                    if all(len(m[0]) == 0 for m in skipped[_OP_OUTPUTS]):  # a scalar or nothing: no size to name
-                        result.ops.append(([None] * len(skipped[_OP_INPUTS]), [() for _ in skipped[_OP_OUTPUTS]]))
+                    if all(len(m.shape) == 0 for m in skipped.outputs):  # a scalar or nothing: no size to name
+                        result.ops.append(([None] * len(skipped.inputs), [() for _ in skipped.outputs]))
                     else:
                         result.ops.append(None)
                         result.skipped[j] = "the fake run took another path here (the code depends on values)"
@@ -599,19 +597,19 @@ class _Replay:
                 result.aligned = k
                 continue
             fake = fakes[p]
-            if fake[_OP_FAILED] or concrete[_OP_FAILED]:
+            if fake.failed or concrete.failed:
                 break
-            outputs = run.shapes(fake[_OP_OUTPUTS])
-            if len(outputs) != len(concrete[_OP_OUTPUTS]) or not all(
-                self._matches(s, m[0]) for s, m in zip(outputs, concrete[_OP_OUTPUTS])
+            outputs = run.shapes(fake.outputs)
+            if len(outputs) != len(concrete.outputs) or not all(
+                self._matches(s, m.shape) for s, m in zip(outputs, concrete.outputs)
             ):
                 result.reason = "its symbolic sizes disagree with the sizes it ran with"
                 break
-            inputs = run.shapes(fake[_OP_INPUTS])
-            if len(inputs) != len(concrete[_OP_INPUTS]):
-                inputs = [None] * len(concrete[_OP_INPUTS])
+            inputs = run.shapes(fake.inputs)
+            if len(inputs) != len(concrete.inputs):
+                inputs = [None] * len(concrete.inputs)
             else:  # a parameter's or buffer's sizes are numbers by construction
-                inputs = [_fixed(s) if m[4] in static else s for s, m in zip(inputs, concrete[_OP_INPUTS])]
+                inputs = [_fixed(s) if m.tensor_id in static else s for s, m in zip(inputs, concrete.inputs)]
             result.ops.append((inputs, outputs))
             result.concrete_of.append(k)
             k = result.aligned = k + 1
@@ -619,22 +617,22 @@ class _Replay:
         kept = sorted(positions)
         concrete_of = result.concrete_of
 
-        def concrete_position(raw: int) -> int:
+        def concrete_position(index: int) -> int:
             """The concrete position of the first kept op at or after a recorder index."""
-            fake = bisect.bisect_left(kept, raw)
+            fake = bisect.bisect_left(kept, index)
             return concrete_of[fake] if fake < len(concrete_of) else result.aligned
 
         for k, call in enumerate(recorder.modules):
-            end = call[_CALL_END] if call[_CALL_END] is not None else len(recorder.ops)
-            span = (concrete_position(call[_CALL_FIRST]), concrete_position(end))
+            end = call.end_op if call.end_op is not None else len(recorder.ops)
+            span = (concrete_position(call.first_op), concrete_position(end))
             if span[0] > result.aligned:
                 break
-            inputs = [run.shape(m[0]) for m in call[_CALL_INPUTS]]
-            done = span[1] <= result.aligned and not call[_CALL_FAILED]
-            outputs = [run.shape(m[0]) for m in call[_CALL_OUTPUTS]] if done else None
-            result.calls[k] = (call[_CALL_TYPE], span, inputs, outputs)
+            inputs = [run.shape(m.shape) for m in call.inputs]
+            done = span[1] <= result.aligned and not call.failed
+            outputs = [run.shape(m.shape) for m in call.outputs] if done else None
+            result.calls[k] = (call.type, span, inputs, outputs)
             if k == 0 and outputs is not None:
-                result.outputs = {m[5] if len(m) > 5 else "": s for m, s in zip(call[_CALL_OUTPUTS], outputs)}
+                result.outputs = {m.path: s for m, s in zip(call.outputs, outputs)}
         result.contexts = self._op_contexts(run, result, live, concrete_position)
         return result
 
@@ -664,7 +662,7 @@ class _Replay:
         ``B, C, H, W = x.shape`` on an argument whose dim is exactly that generated dim."""
         modules = {id(m): m for m in root.modules()}
         for call in recorder.modules[1:]:
-            module = modules.get(call[0])
+            module = modules.get(call.module_id)
             if module is None:
                 continue
             specs = {**forward_statement_specs(module), **forward_dim_specs(module)}
@@ -675,19 +673,19 @@ class _Replay:
             except (TypeError, ValueError):
                 continue
             owner = f"{type(module).__name__}.forward"
-            for meta in call[_CALL_INPUTS]:
-                argument = _argument_at(meta[5] if len(meta) > 5 else "", parameters)
+            for meta in call.inputs:
+                argument = _argument_at(meta.path, parameters)
                 spec = specs.get(argument) if argument is not None else None
-                dim_names = spec.for_rank(len(meta[0])) if spec is not None else None
-                for name, size in zip(dim_names or (), run.shape(meta[0])):
+                dim_names = spec.for_rank(len(meta.shape)) if spec is not None else None
+                for name, size in zip(dim_names or (), run.shape(meta.shape)):
                     if name is not None and isinstance(size, sympy.Symbol) and size.name in self.names.generated:
                         self.names.alias(size.name, name.lstrip("#"), f"in {argument} of {owner}")
 
     def _initialises_lazy_module(self, j: int) -> bool:
         """Whether op ``j`` ran inside a lazy module's call that the replay finds initialised:
         the ops that made its parameters ran once, in the traced call, and not in the replay."""
-        module = self.job.ops[j][_OP_MODULE]
-        return module is not None and self.job.modules[module][_CALL_TYPE].startswith("Lazy")
+        module = self.job.ops[j].module_index
+        return module is not None and self.job.modules[module].type.startswith("Lazy")
 
     def _apply_call(self, r: int, next_root: int, first: int, end: int, result: _CallResult,
                     module: nn.Module) -> None:  # fmt: skip
@@ -702,48 +700,48 @@ class _Replay:
                 self.op_in[j] = inputs
                 self.op_out[j] = outputs
                 self.contexts[j] = result.contexts[k]
-                for raw, shape in zip(ops[j][_OP_OUTPUTS], outputs):
-                    self.by_id[raw[4]] = shape
+                for meta, shape in zip(ops[j].outputs, outputs):
+                    self.by_id[meta.tensor_id] = shape
                 continue
             # Past what the fake run followed: inputs the replay made keep their shapes (the
             # failing op's panel reads (B, C, H, W)); parameters are numbers, the rest unknown.
             if static is None:
                 static = _static_ids(module)
-            self.op_in[j] = [self._fallback_input(raw, static) for raw in ops[j][_OP_INPUTS]]
+            self.op_in[j] = [self._fallback_input(meta, static) for meta in ops[j].inputs]
             self.contexts[j] = Context()
-            if not ops[j][_OP_FAILED]:
+            if not ops[j].failed:
                 self._fall_back(j, result.reason or "the fake run stopped before this op")
         for i in range(r, next_root):
-            raw = modules[i]
+            call = modules[i]
             found = result.calls.get(i - r)
-            if found is None or found[0] not in (raw[_CALL_TYPE], raw[_CALL_TYPE].removeprefix("Lazy")):
+            if found is None or found[0] not in (call.type, call.type.removeprefix("Lazy")):
                 continue
-            if found[1][0] != raw[_CALL_FIRST] - first and not all(
-                self._initialises_lazy_module(j) for j in range(raw[_CALL_FIRST], first + found[1][0])
+            if found[1][0] != call.first_op - first and not all(
+                self._initialises_lazy_module(j) for j in range(call.first_op, first + found[1][0])
             ):  # its first ops may be a lazy module's initialisation, which the replay does not repeat
                 continue
             last = min(max(found[1][1] - 1, 0), len(result.contexts) - 1)  # the call's last op
             self.call_contexts[i] = result.contexts[last]
             _, _, inputs, outputs = found
-            if len(inputs) == len(raw[_CALL_INPUTS]) and all(
-                self._matches(s, tuple(m[0])) for s, m in zip(inputs, raw[_CALL_INPUTS])
+            if len(inputs) == len(call.inputs) and all(
+                self._matches(s, tuple(m.shape)) for s, m in zip(inputs, call.inputs)
             ):
                 self.call_in[i] = inputs
-            if outputs is not None and len(outputs) == len(raw[_CALL_OUTPUTS]) and all(
-                self._matches(s, tuple(m[0])) for s, m in zip(outputs, raw[_CALL_OUTPUTS])
+            if outputs is not None and len(outputs) == len(call.outputs) and all(
+                self._matches(s, tuple(m.shape)) for s, m in zip(outputs, call.outputs)
             ):
                 self.call_out[i] = outputs
-        for meta in modules[r][_CALL_OUTPUTS]:  # what the call returned, for the ops after it
-            shape = result.outputs.get(meta[5] if len(meta) > 5 else "")
-            if shape is not None and self._matches(shape, tuple(meta[0])):
-                self.by_id[meta[4]] = shape
+        for meta in modules[r].outputs:  # what the call returned, for the ops after it
+            shape = result.outputs.get(meta.path)
+            if shape is not None and self._matches(shape, tuple(meta.shape)):
+                self.by_id[meta.tensor_id] = shape
 
-    def _fallback_input(self, raw: tuple, static: set[int]) -> Shape | None:
-        concrete = tuple(int(v) for v in raw[0])
-        known = self._known(raw[4], concrete)
+    def _fallback_input(self, meta: TensorEntry, static: set[int]) -> Shape | None:
+        concrete = tuple(int(v) for v in meta.shape)
+        known = self._known(meta.tensor_id, concrete)
         if any(isinstance(size, sympy.Expr) for size in known):
             return known
-        return _fixed(concrete) if raw[4] in static else None
+        return _fixed(concrete) if meta.tensor_id in static else None
 
     # --- specialisations -----------------------------------------------------------------------
 
@@ -759,22 +757,22 @@ class _Replay:
 
     def _specialization(self, run: FakeRun, rep: Replacement, index: int | None, recorder) -> Specialization:
         if index is not None:
-            raw = self.job.ops[index]
-            op = op_names(raw[_OP_FUNC])[0]
-            file, line = site(raw[_OP_CODE], raw[_OP_LASTI])
+            entry = self.job.ops[index]
+            op = op_names(entry.func)[0]
+            file, line = site(entry.code, entry.lasti)
         else:
             fake = recorder.ops[rep.position] if recorder is not None and rep.position is not None else None
-            op = op_names(fake[_OP_FUNC])[0] if fake is not None else None
+            op = op_names(fake.func)[0] if fake is not None else None
             file, line = rep.file, rep.line
         return specialization(run, rep, self.names.all[rep.name], op, index, file, line)
 
     # --- the result ----------------------------------------------------------------------------
 
-    def _texts(self, raws: list, shapes: list | None, rendering: Rendering, context: Context | None) -> Exprs:
+    def _texts(self, metas: tuple[TensorEntry, ...], shapes: list | None, rendering: Rendering, context: Context | None) -> Exprs:
         """The texts of a record's tensors (each shape rendered once per naming context)."""
         texts = []
-        for k, raw in enumerate(raws):
-            concrete = tuple(int(v) for v in raw[0])
+        for k, meta in enumerate(metas):
+            concrete = tuple(int(v) for v in meta.shape)
             shape = shapes[k] if shapes is not None and k < len(shapes) else None
             if shape is None or len(shape) != len(concrete):
                 shape = None
@@ -797,14 +795,14 @@ class _Replay:
         shapes = [*self.op_in.values(), *self.op_out.values(), *self.call_in.values(), *self.call_out.values()]
         rendering = Rendering.of(names, (shape for found in shapes for shape in found))
         result = SymbolicResult(SymbolicStatus(RAN))
-        for j, raw in enumerate(ops):
+        for j, op in enumerate(ops):
             context = self.contexts.get(j)
-            result.op_inputs[j] = self._texts(raw[_OP_INPUTS], self.op_in.get(j), rendering, context)
-            result.op_outputs[j] = self._texts(raw[_OP_OUTPUTS], self.op_out.get(j), rendering, context)
-        for i, raw in enumerate(modules):
+            result.op_inputs[j] = self._texts(op.inputs, self.op_in.get(j), rendering, context)
+            result.op_outputs[j] = self._texts(op.outputs, self.op_out.get(j), rendering, context)
+        for i, call in enumerate(modules):
             context = self.call_contexts.get(i)
-            result.module_inputs[i] = self._texts(raw[_CALL_INPUTS], self.call_in.get(i), rendering, context)
-            result.module_outputs[i] = self._texts(raw[_CALL_OUTPUTS], self.call_out.get(i), rendering, context)
+            result.module_inputs[i] = self._texts(call.inputs, self.call_in.get(i), rendering, context)
+            result.module_outputs[i] = self._texts(call.outputs, self.call_out.get(i), rendering, context)
         for name, where in names.fixed.items():
             value = names.values[name]
             result.specializations.append(
@@ -890,9 +888,9 @@ def _op_positions(recorded: list) -> dict[int, int]:
     """``recorder index -> position`` of the ops a fake run recorded that a concrete run records
     too: ``torch.sym_float`` and kin run only on symbolic numbers."""
     positions: dict[int, int] = {}
-    for raw, entry in enumerate(recorded):
-        if entry[_OP_FUNC] not in SYMBOLIC_ONLY:
-            positions[raw] = len(positions)
+    for index, entry in enumerate(recorded):
+        if entry.func not in SYMBOLIC_ONLY:
+            positions[index] = len(positions)
     return positions
 
 
@@ -915,9 +913,9 @@ def _resynchronised(same_op: Any, k: int, p: int, concrete_count: int, fake_coun
     return None
 
 
-def _static(raw: list) -> tuple[list, list]:
+def _static(op: OpEntry) -> tuple[list, list]:
     """An op's own sizes as its symbolic ones (constants)."""
-    return [tuple(m[0]) for m in raw[_OP_INPUTS]], [tuple(m[0]) for m in raw[_OP_OUTPUTS]]
+    return [tuple(m.shape) for m in op.inputs], [tuple(m.shape) for m in op.outputs]
 
 
 def _call_op(func: Any, args: tuple, kwargs: dict) -> Any:
@@ -935,7 +933,7 @@ def _call_op(func: Any, args: tuple, kwargs: dict) -> Any:
 
 def _aligned_before(positions: dict[int, int], recorded: int) -> int:
     """How many aligned ops the fake run recorded before its op number ``recorded``."""
-    return sum(1 for raw in positions if raw < recorded)
+    return sum(1 for index in positions if index < recorded)
 
 
 def _through_compiled(recorder: ReplayRecorder, wrapper: nn.Module, original: nn.Module, args: tuple,

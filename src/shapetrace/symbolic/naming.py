@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import linecache
+import os
+import sys
 from collections.abc import Iterable
 from functools import lru_cache
 from types import CodeType
@@ -320,6 +322,19 @@ def _bound_names(statement: ast.stmt) -> set[str]:
     return found
 
 
+# --- the user's files ------------------------------------------------------------------------
+
+THIRD_PARTY = tuple(os.path.join(path, "") for path in {sys.prefix, sys.base_prefix, sys.exec_prefix} if path)
+SHAPETRACE_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "")
+
+
+def is_users_file(file: str | None) -> bool:
+    """Whether a source file is the user's own code: not the standard library or an installed
+    package (their module state is theirs: caches, registries), not shapetrace."""
+    return bool(file) and not file.startswith(THIRD_PARTY) and not file.startswith(SHAPETRACE_ROOT) and \
+        not file.startswith("<")  # fmt: skip
+
+
 # --- the script's int constants --------------------------------------------------------------
 
 
@@ -327,9 +342,11 @@ def script_constants(filenames: Iterable[str]) -> dict[str, int]:
     """The names the user's files bind to one int literal and nothing else, with that value
     (``B, C, H, W = 8, 3, 128, 128``, ``D = 512``): a name a file binds to two values, or any
     other way too (a parameter, a loop variable, ``h = self.heads``), is not a constant of that
-    file; one two files give different values is none. 0 and 1 are not named."""
+    file; one two files give different values is none. 0 and 1 are not named. Files of installed
+    packages and of the standard library are not the user's (and parsing a library's modules
+    costs seconds: diffusers' UNet blocks)."""
     values: dict[str, set[int]] = {}
-    for filename in dict.fromkeys(filenames):
+    for filename in dict.fromkeys(name for name in filenames if is_users_file(name)):
         for name, found in _literal_bindings(_source(filename)).items():
             if len(found) == 1 and None not in found:  # a constant of this file
                 values.setdefault(name, set()).update(found)

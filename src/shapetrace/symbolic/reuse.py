@@ -41,11 +41,6 @@ from shapetrace._private.torch_api import DisableTorchFunction, child_modules
 from shapetrace.capture.records import CallEntry, OpEntry, TensorEntry
 from shapetrace.capture.source import user_frame
 
-# Raw layouts: see capture/recorder.py.
-_OP_MODULE, _OP_INPUTS, _OP_OUTPUTS = 1, 4, 5
-_CALL_ID, _CALL_PATH, _CALL_TYPE, _CALL_COUNT, _CALL_PARENT, _CALL_DEPTH = 0, 1, 2, 3, 4, 5
-_CALL_FIRST, _CALL_END, _CALL_INPUTS, _CALL_OUTPUTS, _CALL_FAILED, _CALL_CODE, _CALL_LASTI = 6, 7, 8, 9, 10, 11, 12
-
 _NUMBERING = re.compile(r"^_?((layer|block|stage|level)_?(idx|id|index|num|number|no)|idx|index|name|prefix)$")
 _NOT_COMPARED = frozenset({"_parameters", "_buffers", "_modules", "_flat_weights", "_flat_weight_refs"})
 _PLAIN = (int, float, bool, str, bytes, complex, type(None), torch.dtype, torch.device, torch.layout, enum.Enum)
@@ -109,24 +104,25 @@ def concrete_groups(ops: list, modules: list, root: int, end: int, root_module: 
     """``offset -> group`` for the module calls ``root+1 .. end-1`` (offset = index - root) that
     have a twin: an identical module whose concrete call did the same ops, at the same lines,
     with the same sizes, and the same module calls inside."""
-    by_path = _modules_by_path(root_module, modules[root][_CALL_PATH])
+    by_path = _modules_by_path(root_module, modules[root].path)
     first_pass: dict[tuple, list[int]] = {}
     for i in range(root + 1, end):
-        module = by_path.get(modules[i][_CALL_PATH])
-        if module is None or modules[i][_CALL_FAILED] or modules[i][_CALL_END] is None:
+        call = modules[i]
+        module = by_path.get(call.path)
+        if module is None or call.failed or call.end_op is None:
             continue
         first_pass.setdefault((type(module), fingerprints.of(module)), []).append(i)
     op_keys: dict[int, tuple] = {}
 
     def op_key(j: int, call: int) -> tuple:
-        raw = ops[j]
+        op = ops[j]
         found = op_keys.get(j)
         if found is None:
             found = op_keys[j] = (
-                raw[0], raw[2], raw[3], tuple(m[0] for m in raw[_OP_INPUTS]), tuple(m[0] for m in raw[_OP_OUTPUTS]),
-                raw[6],
+                op.func, op.code, op.lasti, tuple(m.shape for m in op.inputs), tuple(m.shape for m in op.outputs),
+                op.failed,
             )  # fmt: skip
-        module = raw[_OP_MODULE]
+        module = op.module_index
         return found, (module - call if module is not None else None)
 
     groups: dict[int, Hashable] = {}
@@ -137,13 +133,12 @@ def concrete_groups(ops: list, modules: list, root: int, end: int, root_module: 
         for i in members:
             call = modules[i]
             last = _subtree_end(modules, i, end)
-            prefix = len(call[_CALL_PATH])
+            prefix = len(call.path)
             inner = tuple(
-                (modules[k][_CALL_PATH][prefix:], modules[k][_CALL_TYPE], modules[k][_CALL_FAILED],
-                 modules[k][_CALL_FIRST] - call[_CALL_FIRST])
+                (modules[k].path[prefix:], modules[k].type, modules[k].failed, modules[k].first_op - call.first_op)
                 for k in range(i + 1, last)
-            )  # fmt: skip
-            done = tuple(op_key(j, i) for j in range(call[_CALL_FIRST], call[_CALL_END]))
+            )
+            done = tuple(op_key(j, i) for j in range(call.first_op, call.end_op))
             by_key.setdefault((identity, inner, done), []).append(i)
         for key, same in by_key.items():
             if len(same) > 1:
@@ -163,9 +158,9 @@ def model_groups(model: nn.Module, fingerprints: Fingerprints) -> dict[int, Hash
 
 
 def _subtree_end(modules: list, i: int, end: int) -> int:
-    depth = modules[i][_CALL_DEPTH]
+    depth = modules[i].depth
     k = i + 1
-    while k < end and modules[k][_CALL_DEPTH] > depth:
+    while k < end and modules[k].depth > depth:
         k += 1
     return k
 
@@ -207,8 +202,8 @@ def _modules_by_path(root: nn.Module, root_path: str) -> dict[str, nn.Module]:
 class _Block:
     """A replayed call, kept to stand for its twins."""
 
-    ops: list  # the op entries of the call, in order
-    calls: list  # its module call entries (itself first)
+    ops: list[OpEntry]  # the op entries of the call, in order
+    calls: list[CallEntry]  # its module call entries (itself first)
     first_call: int  # the index the call was recorded at (entries refer to calls by index)
     input_ids: list[int]  # ids of its input tensors, in signature order
     output: Any  # output skeleton: ("tensor", index into output_tensors) / ("input", i) / containers / values
@@ -251,13 +246,13 @@ class BlockReuse:
         first_op = len(recorder.ops)
         result = run()
         calls = recorder.modules[offset:]
-        if calls and calls[0][_CALL_ID] == id(module) and not any(c[_CALL_FAILED] for c in calls):
+        if calls and calls[0].module_id == id(module) and not any(c.failed for c in calls):
             outputs: list[torch.Tensor] = []
             skeleton = _output_skeleton(result, {id(t): i for i, t in enumerate(inputs)}, outputs)
             if skeleton is not None:
                 indirect = {k - offset for k in recorder.indirect_calls if k >= offset}
                 self.done[(group, signature)] = _Block(
-                    [list(entry) for entry in recorder.ops[first_op:]], [list(c) for c in calls], offset,
+                    recorder.ops[first_op:], calls, offset,
                     [id(t) for t in inputs], skeleton, outputs, indirect,
                 )  # fmt: skip
         return result
@@ -269,54 +264,56 @@ class BlockReuse:
             for tensor in block.output_tensors:  # an alias has the same sizes and costs no sympy work
                 made = tensor.detach()
                 outputs.append(made.requires_grad_(True) if tensor.requires_grad else made)
-        source_first = block.calls[0][_CALL_FIRST]
+        top = block.calls[0]
+        source_first = top.first_op
         if self.rename:
             ids = dict(zip(block.input_ids, (id(t) for t in inputs)))
             ids.update(zip((id(t) for t in block.output_tensors), (id(t) for t in outputs)))
             for entry in block.ops:  # tensors made inside the block get new ids
-                for meta in entry[_OP_OUTPUTS]:
-                    ids.setdefault(meta[4], next(self._fresh_ids))
+                for meta in entry.outputs:
+                    ids.setdefault(meta.tensor_id, next(self._fresh_ids))
             renamed = lambda metas: _renamed(metas, ids)  # noqa: E731
         else:
             renamed = lambda metas: metas  # noqa: E731
         first_op, first_call = len(recorder.ops), len(recorder.modules)
         stack = recorder._stack
         parent, depth = (stack[-1] if stack else None), len(stack)
-        source_path = block.calls[0][_CALL_PATH]
+        source_path = top.path
         path = recorder._paths.get(id(module), source_path)
         submodules = _modules_by_path(module, path)
         frame = user_frame(caller)  # the line that called the module, as the recorder finds it
         shift = first_call - block.first_call
+        new = tuple.__new__  # entries made without NamedTuple.__new__'s keyword handling: blocks splice many
         for k, call in enumerate(block.calls):
-            copy = list(call)
-            copy[_CALL_PATH] = path + call[_CALL_PATH][len(source_path) :]
-            sub = submodules.get(copy[_CALL_PATH])
-            key = copy[_CALL_ID] = id(sub) if sub is not None else call[_CALL_ID]
-            copy[_CALL_COUNT] = recorder._calls[key] = recorder._calls.get(key, 0) + 1
-            copy[_CALL_PARENT] = parent if k == 0 else call[_CALL_PARENT] + shift
-            copy[_CALL_DEPTH] = depth + call[_CALL_DEPTH] - block.calls[0][_CALL_DEPTH]
-            copy[_CALL_FIRST] = first_op + call[_CALL_FIRST] - source_first
-            copy[_CALL_END] = first_op + call[_CALL_END] - source_first
-            copy[_CALL_INPUTS] = renamed(call[_CALL_INPUTS])
-            copy[_CALL_OUTPUTS] = renamed(call[_CALL_OUTPUTS])
-            if k == 0 and frame is not None:
-                copy[_CALL_CODE], copy[_CALL_LASTI] = frame.f_code, frame.f_lasti
-            recorder.modules.append(CallEntry(*copy))
+            call_path = path + call.path[len(source_path) :]
+            sub = submodules.get(call_path)
+            key = id(sub) if sub is not None else call.module_id
+            count = recorder._calls[key] = recorder._calls.get(key, 0) + 1
+            code, lasti = (frame.f_code, frame.f_lasti) if k == 0 and frame is not None else (call.code, call.lasti)
+            recorder.modules.append(new(CallEntry, (
+                key, call_path, call.type, count, parent if k == 0 else call.parent + shift,
+                depth + call.depth - top.depth, first_op + call.first_op - source_first,
+                first_op + call.end_op - source_first, renamed(call.inputs), renamed(call.outputs), call.failed, code,
+                lasti,
+            )))  # fmt: skip
             if k in block.indirect:
                 recorder.indirect_calls.add(first_call + k)
         for entry in block.ops:
-            copy = list(entry)
-            if copy[_OP_MODULE] is not None:
-                copy[_OP_MODULE] += shift
-            copy[_OP_INPUTS] = renamed(entry[_OP_INPUTS])
-            copy[_OP_OUTPUTS] = renamed(entry[_OP_OUTPUTS])
-            recorder.ops.append(OpEntry(*copy))
+            module_index = entry.module_index
+            recorder.ops.append(new(OpEntry, (
+                entry.func, module_index + shift if module_index is not None else None, entry.code, entry.lasti,
+                renamed(entry.inputs), renamed(entry.outputs), entry.failed,
+            )))  # fmt: skip
         self.reused += 1
         return _rebuild_output(block.output, outputs, inputs)
 
 
 def _renamed(entries: tuple[TensorEntry, ...], ids: dict[int, int]) -> tuple[TensorEntry, ...]:
-    return tuple(entry._replace(tensor_id=ids.get(entry.tensor_id, entry.tensor_id)) for entry in entries)
+    new = tuple.__new__
+    return tuple(
+        new(TensorEntry, (e.shape, e.dtype, e.device, e.requires_grad, ids.get(e.tensor_id, e.tensor_id), e.path))
+        for e in entries
+    )
 
 
 def _signature(value: Any, tensors: list[torch.Tensor], depth: int = 0) -> Hashable | None:
