@@ -148,7 +148,7 @@ class Recorder(TorchFunctionMode):
         frame = caller = _getframe(1)
         while frame is not None:
             code = frame.f_code
-            skip = _library.get(code)
+            skip = _library.get(id(code))
             if skip is None:
                 skip = is_library_code(code)
             if not skip:
@@ -189,7 +189,7 @@ class Recorder(TorchFunctionMode):
         module_index = stack[-1] if stack else None
         if frame is not None:
             code, lasti = frame.f_code, frame.f_lasti
-            by_offset = _callers.get(code)  # caller_at's cache, read here first: one call less per op
+            by_offset = _callers.get(id(code))  # caller_at's cache, read here first: one call less per op
             call = by_offset.get(lasti) if by_offset is not None else None
             if call is None or call.__globals__ is not frame.f_globals:
                 call = caller_at(code, lasti, frame.f_globals)

@@ -41,22 +41,27 @@ def _library_roots() -> tuple[str, ...]:
 
 LIBRARY_ROOTS = _library_roots()
 
-# code object -> True when it belongs to a library whose frames are skipped. Read on the hot path.
-library_code: dict[CodeType, bool] = {}
+# id(code object) -> True when it belongs to a library whose frames are skipped. Read on the hot
+# path, so keyed by id: a code object's hash is not cached (0.5 us for Module._call_impl's, per
+# lookup) and equal code objects of different files would share an entry. Each code keyed here or
+# in `callers` is kept in _codes, so that its id stays its own while it is a key.
+library_code: dict[int, bool] = {}
+_codes: dict[int, CodeType] = {}
 
 
 def is_library_code(code: CodeType) -> bool:
     """Whether frames of ``code`` are skipped when looking for the user's line (cached)."""
-    known = library_code.get(code)
+    known = library_code.get(id(code))
     if known is None:
-        known = library_code[code] = code.co_filename.startswith(LIBRARY_ROOTS)
+        known = library_code[id(code)] = code.co_filename.startswith(LIBRARY_ROOTS)
+        _codes[id(code)] = code
     return known
 
 
 def user_frame(frame: FrameType | None) -> FrameType | None:
     """The first frame at or above ``frame`` that is not library code (once per module call)."""
     while frame is not None:
-        skip = library_code.get(frame.f_code)
+        skip = library_code.get(id(frame.f_code))
         if skip is None:
             skip = is_library_code(frame.f_code)
         if not skip:
@@ -195,16 +200,24 @@ def caller_at(code: CodeType, lasti: int, globals_: dict) -> Callable[[Callable,
     user's module's warning registry, as without a trace. Cached per call site, and made again
     for other module globals: code objects compare equal across files and across runs of one
     file, and a run's globals must not be kept, nor its warnings counted in another's."""
-    by_offset = callers.get(code)
+    by_offset = callers.get(id(code))
     if by_offset is None:
-        by_offset = callers[code] = {}
+        site = (code.co_filename, code.co_qualname, code.co_firstlineno)
+        older = _site_codes.get(site)
+        if older is not None and older != id(code):  # the same function compiled again (a script re-run):
+            for cache in (callers, library_code, _codes):  # forget the old code, its callers and their globals
+                cache.pop(older, None)
+        _site_codes[site] = id(code)
+        by_offset = callers[id(code)] = {}
+        _codes[id(code)] = code
     caller = by_offset.get(lasti)
     if caller is None or caller.__globals__ is not globals_:
         caller = by_offset[lasti] = _make_caller(code, line_of(code, lasti), globals_)
     return caller
 
 
-callers: dict[CodeType, dict[int, Callable]] = {}  # code -> instruction offset -> caller
+callers: dict[int, dict[int, Callable]] = {}  # id(code) -> instruction offset -> caller (as library_code)
+_site_codes: dict[tuple[str, str, int], int] = {}  # (file, function, first line) -> id of its code in callers
 _CALL = "func(*args, **kwargs) if kwargs else func(*args)"
 
 
@@ -228,5 +241,6 @@ def _make_caller(code: CodeType, line: int, globals_: dict) -> Callable:
         co_consts=(*template.co_consts, (code.co_filename, line)),
     )  # fmt: skip
     AT_LINE_CODES.add(body)
-    library_code[body] = True  # not the user's frame: walks for the user's line pass over it
+    library_code[id(body)] = True  # not the user's frame: walks for the user's line pass over it
+    _codes[id(body)] = body
     return FunctionType(body, globals_, code.co_name)
