@@ -133,7 +133,7 @@ def write_json(trace: Trace, out: TextIO) -> None:
     """Write the trace to ``out`` as :func:`trace_to_dict` gives it, streamed: one op, module call
     or diagnostic per line, each encoded by ``json``'s C encoder as it comes (a trace of a million
     ops is written without its whole document in memory)."""
-    encode = json.JSONEncoder(separators=(", ", ": ")).encode  # no indent: the C encoder
+    encode = json.JSONEncoder(separators=(", ", ": "), check_circular=False).encode  # no indent: the C encoder; plain data
     out.write("{")
     for n, (key, value) in enumerate(_sections(trace)):
         out.write(("\n  " if n == 0 else ",\n  ") + encode(key) + ": ")
