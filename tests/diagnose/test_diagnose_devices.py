@@ -139,3 +139,29 @@ def test_a_sequential_layer_input_is_not_named_after_the_sequential_argument(run
     _, _, d = run_failing(Stack(), torch.rand(2, 4))
     assert (d.kind, d.module) == ("matmul-shape", "layers.2 (Linear)")
     assert [(o.role, o.meta.shape) for o in d.operands][0] == ("input", (2, 8))
+
+
+class Normalized(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def test_a_buffer_whose_id_an_earlier_tensor_had_does_not_decide_the_models_device():
+    # The buffers are made on the CPU inside the trace, then moved: their CPU tensors are freed,
+    # and CPython may give a moved buffer the id of one of them (it did, depending on the tests
+    # run before). The evidence must not take that earlier CPU tensor for the buffer.
+    images = torch.rand(2, 3, 8, 8)
+    with pytest.raises(RuntimeError), trace() as t:
+        model = Normalized().to("meta")
+        model(images)
+    buffer = next(a for a in t.evidence.attributes.values() if a.name == "std")
+    for op in t.ops[:-1]:  # what ids reused by buffers look like: here every CPU tensor's
+        t.evidence.attributes[op.outputs[0].tensor_id] = buffer
+    d = t.diagnostics[0]
+    assert d.kind == "device-mismatch"
+    assert "`x` (2, 3, 8, 8) is on cpu" in d.message and "while the model is on meta" in d.message, d.message

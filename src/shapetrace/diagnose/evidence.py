@@ -25,6 +25,7 @@ from torch.nn.parameter import is_lazy
 
 from shapetrace._private.torch_api import DisableTorchFunction, own_tensors
 from shapetrace.capture.recorder import Listener
+from shapetrace.capture.records import TensorMeta
 from shapetrace.capture.source import is_library_code
 
 _PLAIN = (bool, int, float, complex, type(None), torch.dtype, torch.device, torch.layout, torch.memory_format)
@@ -132,6 +133,14 @@ class ModuleAttribute(NamedTuple):
     name: str
     kind: str  # "parameter" | "buffer" | "attribute"
     owner: type
+    # the tensor's device and sizes when the evidence was taken (None for a lazy module's parameter):
+    # an op's operand with this id and other metadata was another, earlier tensor whose id was reused
+    device: torch.device | None = None
+    shape: tuple[int, ...] | None = None
+
+    def holds(self, meta: TensorMeta) -> bool:
+        """Whether ``meta`` (an operand with this attribute's id) can be this attribute's tensor."""
+        return self.device is None or (meta.device == self.device and meta.shape == self.shape)
 
     @property
     def label(self) -> str:
@@ -264,6 +273,16 @@ def _plain_arguments(frame: FrameType) -> tuple[tuple[str, Any], ...]:
     return tuple(found)
 
 
+def _placed(tensor: torch.Tensor) -> tuple[torch.device | None, tuple[int, ...] | None]:
+    """A module tensor's device and sizes (none for a lazy module's parameter, which has no size yet)."""
+    if is_lazy(tensor):
+        return None, None
+    try:
+        return tensor.device, tuple(tensor.shape)
+    except RuntimeError:  # a nested tensor has no sizes
+        return None, None
+
+
 def _numel(parameter: torch.Tensor) -> int:
     return 0 if is_lazy(parameter) else parameter.numel()  # a LazyModule's parameter has no size yet
 
@@ -298,11 +317,11 @@ def _add_attributes(found: dict[int, ModuleAttribute], module: nn.Module, path: 
     parameters, buffers = own_tensors(module)
     for name, param in parameters.items():
         if param is not None and id(param) not in found:
-            found[id(param)] = ModuleAttribute(path, name_of_type, name, "parameter", cls)
+            found[id(param)] = ModuleAttribute(path, name_of_type, name, "parameter", cls, *_placed(param))
             sizes[id(param)] = (_numel(param), param.requires_grad)
     for name, buffer in buffers.items():
         if buffer is not None and id(buffer) not in found:
-            found[id(buffer)] = ModuleAttribute(path, name_of_type, name, "buffer", cls)
+            found[id(buffer)] = ModuleAttribute(path, name_of_type, name, "buffer", cls, *_placed(buffer))
     if cls.__module__.startswith("torch."):
         return  # torch's own layers register every tensor they hold
     for name, value in vars(module).items():
@@ -318,4 +337,4 @@ def _add_attributes(found: dict[int, ModuleAttribute], module: nn.Module, path: 
             continue
         for label, item in items:
             if isinstance(item, torch.Tensor) and id(item) not in found:
-                found[id(item)] = ModuleAttribute(path, name_of_type, label, "attribute", cls)
+                found[id(item)] = ModuleAttribute(path, name_of_type, label, "attribute", cls, *_placed(item))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import re
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -147,20 +148,21 @@ class Dataflow:
         for op in self.ops:
             for meta in op.inputs:
                 attribute = self.attributes.get(meta.tensor_id)
-                if attribute is not None and attribute.kind != "attribute":
+                if attribute is not None and attribute.kind != "attribute" and attribute.holds(meta):
                     found.setdefault(meta.tensor_id, meta)
         return list(found.values())
 
     def model_device(self) -> str | None:
         """The device most parameters and buffers the ops used are on."""
-        devices = [m.device_name for m in self.model_tensors]
-        return max(set(devices), key=devices.count) if devices else None
+        devices = Counter(m.device_name for m in self.model_tensors)
+        return devices.most_common(1)[0][0] if devices else None  # a tie: the first used
 
     # --- origins ------------------------------------------------------------------------------
 
     def origin(self, meta: TensorMeta, at: int) -> Origin:
         """Where an operand of op ``at`` came from, one step back."""
-        if self.attribute(meta.tensor_id, at) is not None:
+        attribute = self.attribute(meta.tensor_id, at)
+        if attribute is not None and attribute.holds(meta):
             return self._unproduced_origin(meta.tensor_id, at)
         op = self.producer(meta.tensor_id, at)
         if op is not None:
