@@ -72,13 +72,10 @@ class Trace:
         """The model and its parameter counts, read from the model when first asked for (empty, with
         ``freed``, when the model was freed before)."""
         if self._summary is None:
-            models = self._models
-            if models is None:
+            if not self.finished:
                 return Summary()
-            trees = models.trees()
-            if trees is None:
-                return Summary(freed=True)
-            self._summary = summarize(trees, of_model=models.of_model)
+            self._read_modules()
+        assert self._summary is not None
         return self._summary
 
     @property
@@ -86,9 +83,21 @@ class Trace:
         """Live-object facts for diagnostics (:mod:`shapetrace.diagnose.evidence`): taken when the
         block raised, else when first asked for, from the traced modules if they are alive."""
         if self._evidence is None and self.finished:
-            trees = self._models.trees() if self._models is not None else None
-            self._evidence = collect_evidence(traced_modules(trees or []), self._heard)
+            self._read_modules()
         return self._evidence
+
+    def _read_modules(self) -> None:
+        """Take the parameter counts and the evidence not taken yet from the traced modules, in one
+        walk of them (none when they were freed)."""
+        models = self._models
+        trees = models.trees() if models is not None else None
+        if self._summary is None:
+            if models is None or trees is None:
+                self._summary = Summary(freed=models is not None)
+            else:
+                self._summary = summarize(trees, of_model=models.of_model)
+        if self._evidence is None:
+            self._evidence = collect_evidence(traced_modules(trees or []), self._heard)
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -154,7 +163,7 @@ class Trace:
             job, self._symbolic_job = self._symbolic_job, None
             self._symbolic_result = job.run(progress)
         if self._models is not None and self._models.holding:
-            self.summary, self.evidence  # noqa: B018 (all the trace reads of the modules, now)
+            self._read_modules()  # all the trace reads of the modules, now: then let them go
             self._models.release()
         return self._symbolic_result
 
