@@ -29,6 +29,7 @@ from shapetrace.capture.names import NOT_OPS
 from shapetrace.capture.recorder import Recorder
 from shapetrace.capture.source import user_frame
 from shapetrace.contracts.session import suspended as contracts_suspended
+from shapetrace.symbolic.carried import carried
 from shapetrace.symbolic.dims import Names, Shape, symbol
 from shapetrace.symbolic.effects import EffectGuard, StopReplay, kept_apart
 from shapetrace.symbolic.naming import SHAPETRACE_ROOT
@@ -248,21 +249,28 @@ class ReplayRecorder(Recorder):
         with self.guard.paused() if self.guard is not None else contextlib.nullcontext():
             if self.on_op is not None:  # the progress display writes to stderr: not the forward's doing
                 self.on_op(len(self.ops))
+            made = carried(func, args, kwargs)
+            if made is not None:  # the outputs carry the inputs' sizes: torch's reasoning adds nothing
+                return self._record_as(func, made, types, args, kwargs)
             key = _memo_key(func, args, kwargs) if func not in NOT_OPS else None
             if key is not None:
                 known = self.memo.get(key)
                 if known is not None:  # the same op on the same sizes already ran in this call
-                    result = Recorder.__torch_function__(self, known, types, args, kwargs)
-                    if self.ops and self.ops[-1].func is known:
-                        self.ops[-1] = self.ops[-1]._replace(func=func)
                     self.memo_hits += 1
-                    return result
+                    return self._record_as(func, known, types, args, kwargs)
             result = self._run_op(func, types, args, kwargs)
             if key is not None:
                 made = _Outputs.of(result)
                 if made is not None:
                     self.memo[key] = made
             return result
+
+    def _record_as(self, func: Any, made: Callable, types: Any, args: tuple, kwargs: dict | None) -> Any:
+        """Record ``func`` with ``made`` making its outputs instead of torch."""
+        result = Recorder.__torch_function__(self, made, types, args, kwargs)
+        if self.ops and self.ops[-1].func is made:
+            self.ops[-1] = self.ops[-1]._replace(func=func)
+        return result
 
     def _run_op(self, func: Any, types: Any, args: tuple, kwargs: dict | None) -> Any:
         if func in ts.python_dispatched():
@@ -343,11 +351,9 @@ class _Outputs:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """New tensors with the first outputs' sizes, strides, dtypes and devices (aliases: making
-        a fake tensor from symbolic sizes anew costs torch sympy work)."""
-        made = []
-        for tensor in self.tensors:
-            alias = tensor.detach()
-            made.append(alias.requires_grad_(True) if tensor.requires_grad else alias)
+        a fake tensor from symbolic sizes anew costs torch sympy work). Under autograd, views of
+        them: a leaf would refuse the in-place ops (``out += identity``) the first outputs allow."""
+        made = [torch.ops.aten.alias(tensor) if tensor.requires_grad else tensor.detach() for tensor in self.tensors]
         if self.kind is None:
             return made[0]
         return self.kind(made)

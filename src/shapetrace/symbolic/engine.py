@@ -40,6 +40,7 @@ from shapetrace.capture.recording import site
 from shapetrace.capture.records import OpEntry, TensorEntry
 from shapetrace.capture.source import short_location, source_line
 from shapetrace.symbolic.bridge import OUT_OF_TIME, FakeRun, Replacement, ReplayRecorder
+from shapetrace.symbolic.carried import carried
 from shapetrace.symbolic.dims import Context, Fixed, Names, Rendering, Shape, symbol
 from shapetrace.symbolic.effects import EffectGuard, StopReplay, kept_apart
 from shapetrace.symbolic.naming import (
@@ -920,7 +921,11 @@ def _static(op: OpEntry) -> tuple[list, list]:
 
 def _call_op(func: Any, args: tuple, kwargs: dict) -> Any:
     """``func(*args, **kwargs)`` on fakes, with torch's Python dispatcher where the op needs it
-    (or when it rejects symbolic sizes without it), as the replay recorder does."""
+    (or when it rejects symbolic sizes without it), as the replay recorder does; an op whose
+    outputs carry its inputs' sizes is answered without torch (:mod:`.carried`)."""
+    made = carried(func, args, kwargs)
+    if made is not None:
+        return made()
     if func in ts.python_dispatched():
         with ts.python_dispatcher():
             return func(*args, **kwargs)

@@ -1,0 +1,273 @@
+"""Ops whose outputs carry their inputs' sizes, answered in the replay without torch's reasoning.
+
+An activation, a dropout, a softmax, a normalisation, ``x + y`` on two tensors of the same sizes,
+``linear`` on a concrete last dim, ``cat`` along a concrete dim: torch's fake run of each asks
+its ``ShapeEnv`` the same questions about every symbolic size (broadcasting, contiguity, the
+decompositions symbolic sizes send them through) and gets the answer the op's definition already
+gives: the output has the input's sizes, or the input's with one concrete dim changed. On a
+DenseNet, ``batch_norm`` and ``relu`` were 70% of the pass (20-40 ms each on nested floor
+divisions). Here the output is made directly: an alias of the input, or a new contiguous tensor.
+
+Only where torch's run could not have told more. An op is answered here when:
+- its sizes cannot change an expression: the dims it checks against a parameter (a norm's
+  channels, ``linear``'s last dim, ``cat``'s dim) are concrete, and the other tensors' sizes are
+  the same expressions (no broadcasting: ``Eq(H, H')`` would be a guard, maybe a replacement);
+- its output's dtype, device and strides are its input's (floating dtypes alike; contiguous
+  inputs; no ``out=``), and no value flows (a fake tensor holding a constant runs in torch);
+- under autograd, its output can be what torch's would be: not a leaf (an in-place op on it then
+  works as on torch's output).
+Everything else runs in torch as before. tests/symbolic/test_symbolic_carried.py checks that the
+expressions, specialisations and statuses equal a replay without this, on the examples and on
+real layouts (docs/symbolic.md, "Ops that cannot change a size").
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from shapetrace._private import torch_symbolic as ts
+
+F = torch.nn.functional
+_T = torch.Tensor
+
+Maker = Callable[..., Any]
+
+# Output: the input's sizes, dtype, device and (for a contiguous input) strides.
+ELEMENTWISE = frozenset(
+    getattr(owner, name)
+    for owner, names in (
+        (F, "relu relu6 gelu silu mish sigmoid tanh hardswish hardsigmoid hardtanh leaky_relu elu selu celu "
+            "softplus softsign tanhshrink logsigmoid dropout dropout1d dropout2d dropout3d alpha_dropout "
+            "softmax log_softmax"),
+        (torch, "relu sigmoid tanh softmax log_softmax dropout"),
+        (_T, "relu sigmoid tanh softmax log_softmax"),
+    )
+    for name in names.split()
+    if hasattr(owner, name)
+)
+
+
+def _inplace_positions(functions: frozenset) -> dict[Callable, int]:
+    """Where each function takes ``inplace`` positionally (``F.dropout(x, p, training, inplace)``)."""
+    positions = {}
+    for func in functions:
+        try:
+            parameters = list(inspect.signature(func).parameters)
+        except (TypeError, ValueError):  # a builtin without a signature has no inplace argument
+            continue
+        if "inplace" in parameters:
+            positions[func] = parameters.index("inplace")
+    return positions
+
+
+INPLACE_AT = _inplace_positions(ELEMENTWISE)
+# Output: the first operand's sizes, when the other is a number or has the same sizes.
+BINARY = frozenset(
+    getattr(owner, name)
+    for owner, names in (
+        (torch, "add sub mul div"),
+        (_T, "add sub mul div __add__ __radd__ __sub__ __rsub__ __mul__ __rmul__ __truediv__ __rtruediv__"),
+    )
+    for name in names.split()
+)
+# The same, in place: the output is the first operand itself.
+BINARY_IN_PLACE = frozenset(
+    getattr(_T, name) for name in ["add_", "sub_", "mul_", "div_", "__iadd__", "__isub__", "__imul__", "__itruediv__"]
+)
+
+
+def _channels(x: torch.Tensor, args: tuple, kwargs: dict) -> Sequence[int]:
+    return (1,)
+
+
+def _trailing(x: torch.Tensor, args: tuple, kwargs: dict) -> Sequence[int]:
+    normalized = _argument(args, kwargs, 1, "normalized_shape")
+    count = 1 if isinstance(normalized, int) else len(normalized)
+    return range(x.dim() - count, x.dim())
+
+
+# Normalisations: the input's sizes; the dims each checks against its weights must be concrete.
+NORMS: dict[Callable, Callable[[torch.Tensor, tuple, dict], Sequence[int]]] = {
+    getattr(F, name): checked
+    for name, checked in (
+        ("batch_norm", _channels), ("instance_norm", _channels), ("group_norm", _channels),
+        ("layer_norm", _trailing), ("rms_norm", _trailing),
+    )
+    if hasattr(F, name)
+}  # fmt: skip
+CATS = frozenset({torch.cat, torch.concat, torch.concatenate})
+
+
+def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
+    """A callable making ``func``'s fake outputs when the op's outputs carry its inputs' sizes
+    (this module's docstring), else ``None``: the op runs in torch."""
+    kwargs = kwargs or {}
+    if "out" in kwargs or not args:
+        return None
+    if func in ELEMENTWISE:
+        return _elementwise(func, args, kwargs)
+    if func in NORMS:
+        return _norm(NORMS[func], args, kwargs)
+    if func in BINARY:
+        return _binary(args, kwargs, in_place=False)
+    if func in BINARY_IN_PLACE:
+        return _binary(args, kwargs, in_place=True)
+    if func is F.linear:
+        return _linear(args, kwargs)
+    if func in CATS:
+        return _cat(args, kwargs)
+    return None
+
+
+# --- the rules ---------------------------------------------------------------------------------
+
+
+def _elementwise(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
+    x = args[0]
+    if not _plain(x) or any(isinstance(value, torch.dtype) for value in (*args, *kwargs.values())):
+        return None  # softmax(x, dim, dtype=...) changes the dtype
+    position = INPLACE_AT.get(func)
+    if kwargs.get("inplace") or (position is not None and len(args) > position and args[position]):
+        return _itself(x)
+    return _alias_of(x, (x,))
+
+
+def _norm(checked: Callable, args: tuple, kwargs: dict) -> Maker | None:
+    x = args[0]
+    if not _plain(x, contiguous=False) or x.dim() < 2:
+        return None
+    if not all(_concrete(x.shape[d]) for d in checked(x, args, kwargs)):
+        return None
+    tensors = _tensors(args, kwargs)
+    if not all(_constant_free(t) and t.dtype == x.dtype for t in tensors):
+        return None  # a weight in another dtype: torch's promotion or error decides
+    if x.is_contiguous():
+        return _alias_of(x, tensors)
+    if checked is _trailing:  # layer_norm and rms_norm make a contiguous output of any input
+        return _new(list(x.shape), x, tensors)
+    return None
+
+
+def _binary(args: tuple, kwargs: dict, in_place: bool) -> Maker | None:
+    if len(args) != 2 or set(kwargs) - {"alpha"}:
+        return None
+    x, other = args
+    if not _plain(x):
+        return None
+    if isinstance(other, torch.Tensor):
+        if not (_plain(other) and other.dtype == x.dtype and other.device == x.device):
+            return None
+        if ts.size_exprs(other.shape) != ts.size_exprs(x.shape):
+            return None  # broadcasting: torch's questions can fix a size
+    elif type(other) not in (int, float):
+        return None
+    if in_place:
+        return _itself(x)
+    return _alias_of(x, (x, other) if isinstance(other, torch.Tensor) else (x,))
+
+
+def _linear(args: tuple, kwargs: dict) -> Maker | None:
+    x = args[0]
+    weight = _argument(args, kwargs, 1, "weight")
+    bias = _argument(args, kwargs, 2, "bias")
+    if not _plain(x, contiguous=False) or x.dim() < 1 or not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+        return None
+    tensors = (x, weight) if bias is None else (x, weight, bias)
+    if not all(isinstance(t, torch.Tensor) and _constant_free(t) and t.dtype == x.dtype and t.device == x.device
+               for t in tensors):  # fmt: skip
+        return None
+    features = ts.size_exprs(weight.shape)
+    if not all(isinstance(f, int) for f in features) or ts.size_expr(x.shape[-1]) != features[1]:
+        return None
+    if bias is not None and (bias.dim() != 1 or ts.size_exprs(bias.shape) != (features[0],)):
+        return None
+    return _new([*x.shape[:-1], features[0]], x, tensors)
+
+
+def _cat(args: tuple, kwargs: dict) -> Maker | None:
+    tensors = _argument(args, kwargs, 0, "tensors")
+    dim = _argument(args, kwargs, 1, "dim", default=0)
+    if set(kwargs) - {"tensors", "dim"} or type(tensors) not in (list, tuple) or not tensors or type(dim) is not int:
+        return None
+    first = tensors[0]
+    if not all(isinstance(t, torch.Tensor) and _plain(t) for t in tensors):
+        return None
+    ndim = first.dim()
+    if ndim == 0 or not -ndim <= dim < ndim:
+        return None
+    dim %= ndim
+    sizes = [ts.size_exprs(t.shape) for t in tensors]
+    if any(t.dim() != ndim or t.dtype != first.dtype or t.device != first.device for t in tensors):
+        return None
+    along = [s[dim] for s in sizes]
+    if not all(isinstance(size, int) for size in along):
+        return None
+    if any(s[:dim] + s[dim + 1 :] != sizes[0][:dim] + sizes[0][dim + 1 :] for s in sizes):
+        return None
+    shape = list(first.shape)
+    shape[dim] = sum(along)
+    return _new(shape, first, tensors)
+
+
+# --- conditions and outputs --------------------------------------------------------------------
+
+
+def _plain(x: Any, contiguous: bool = True) -> bool:
+    """A fake floating tensor holding no constant (and contiguous, unless asked not to be)."""
+    return (
+        isinstance(x, torch.Tensor) and _constant_free(x) and x.dtype.is_floating_point
+        and (not contiguous or x.is_contiguous())
+    )  # fmt: skip
+
+
+def _constant_free(t: torch.Tensor) -> bool:
+    return ts.is_fake(t) and t.constant is None
+
+
+def _concrete(size: Any) -> bool:
+    return isinstance(ts.size_expr(size), int)
+
+
+def _needs_grad(tensors: Sequence[Any]) -> bool:
+    return torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors)
+
+
+def _itself(x: torch.Tensor) -> Maker:
+    """An in-place op: torch returns its first operand."""
+    return lambda *args, **kwargs: x
+
+
+def _alias_of(x: torch.Tensor, tensors: Sequence[Any]) -> Maker | None:
+    """A new tensor with ``x``'s sizes and strides; under autograd, a view of ``x`` (a leaf
+    would refuse the in-place ops torch's output allows, so an op on a leaf runs in torch)."""
+    if not _needs_grad(tensors):
+        return lambda *args, **kwargs: x.detach()
+    if not x.requires_grad or x.is_leaf:
+        return None
+    return lambda *args, **kwargs: torch.ops.aten.alias(x)
+
+
+def _new(shape: list, like: torch.Tensor, tensors: Sequence[Any]) -> Maker:
+    """A new contiguous tensor of ``shape`` in ``like``'s dtype and device; under autograd, not a leaf."""
+    grad = _needs_grad(tensors)
+
+    def make(*args: Any, **kwargs: Any) -> torch.Tensor:
+        made = torch.empty(shape, dtype=like.dtype, device=like.device)
+        return made.requires_grad_().clone() if grad else made
+
+    return make
+
+
+def _tensors(args: tuple, kwargs: dict) -> list[torch.Tensor]:
+    """The tensor arguments (a norm's input, weights and statistics)."""
+    return [value for value in (*args, *kwargs.values()) if isinstance(value, torch.Tensor)]
+
+
+def _argument(args: tuple, kwargs: dict, position: int, name: str, default: Any = None) -> Any:
+    if len(args) > position:
+        return args[position]
+    return kwargs.get(name, default)
