@@ -1,0 +1,220 @@
+"""Ops whose outputs carry their inputs' sizes are answered without torch's symbolic reasoning
+(shapetrace/symbolic/carried.py): the pass gives the expressions, specialisations and verdicts a
+replay running every op in torch gives, and each condition that lets torch's run tell more sends
+the op to torch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from test_symbolic_reuse import (  # a sibling test module (pytest puts tests/symbolic on sys.path)
+    EXAMPLES,
+    everything,
+)
+from test_symbolic_static_evaluation import DenseStage
+from torch import nn
+
+import shapetrace
+from shapetrace._private import torch_symbolic as ts
+from shapetrace.symbolic import bridge, engine
+from shapetrace.symbolic.carried import carried
+from shapetrace.symbolic.dims import Names, symbol
+
+
+def with_and_without_carrying(monkeypatch, run) -> tuple:
+    """``run()`` traced twice and the pass run: carried ops answered directly, then all run in torch."""
+    first = run()
+    first.symbolic
+    with monkeypatch.context() as patched:
+        for module in (bridge, engine):
+            patched.setattr(module, "carried", lambda *args: None)
+        alone = run()
+        alone.symbolic
+    return first, alone
+
+
+class BasicBlock(nn.Module):
+    """ResNet's: in-place ReLUs and ``out += identity`` on the outputs of carried ops."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels)
+        self.conv2, self.bn2 = nn.Conv2d(channels, channels, 3, padding=1), nn.BatchNorm2d(channels)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))  # (B, C, H, W)
+        out = self.bn2(self.conv2(out))  # (B, C, H, W)
+        out += x  # (B, C, H, W)
+        return self.relu(out)  # (B, C, H, W)
+
+
+class Stage(nn.Module):
+    """A strided stem, two basic blocks, a head over flattened pixels (linear, layer_norm, cat)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 7, 2, 3), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+        self.blocks = nn.Sequential(BasicBlock(8), BasicBlock(8))
+        self.norm = nn.LayerNorm(8)
+        self.proj = nn.Linear(8, 16)
+        self.cls = nn.Parameter(torch.zeros(1, 1, 16))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(self.stem(x))  # (B, 8, H/2, W/2)
+        tokens = self.norm(x.flatten(2).transpose(1, 2))  # (B, H*W/4, 8)
+        tokens = F.gelu(self.proj(tokens)) * 0.5  # (B, H*W/4, 16)
+        return torch.cat([self.cls.expand(x.shape[0], -1, -1), tokens], dim=1)  # (B, H*W/4 + 1, 16)
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["no_grad", "autograd"])
+def test_a_conv_stage_gives_what_torch_alone_gives(monkeypatch, grad):
+    model = Stage().eval()
+    images = torch.rand(2, 3, 32, 24)
+
+    def run():
+        with torch.set_grad_enabled(grad), shapetrace.trace(model, dims="B C H W") as t:
+            model(images)
+        return t
+
+    first, alone = with_and_without_carrying(monkeypatch, run)
+    assert everything(first) == everything(alone)
+    assert first.symbolic.state == "ran"
+    assert first.ops[-1].outputs[0].expr == "(B, H*W/4 + 1, 16)"
+
+
+def test_in_place_ops_on_reused_outputs_run_under_autograd():
+    """A memoised op's outputs under autograd are views, not leaves: ``out += identity`` on one
+    works as on torch's own output (it stopped the replay of every ResNet traced with grad)."""
+    model = nn.Sequential(BasicBlock(4), BasicBlock(4)).eval()
+    with shapetrace.trace(model, dims="B C H W") as t:
+        model(torch.rand(2, 4, 8, 8))
+    assert t.symbolic.state == "ran", t.symbolic.reason
+    assert t.ops[-1].outputs[0].expr == "(B, C?, H, W)"  # the first conv fixed C to 4
+
+
+def test_a_dense_conv_stage_gives_what_torch_alone_gives(monkeypatch):
+    model = DenseStage().eval()
+    images = torch.rand(2, 3, 64, 48)
+
+    def run():
+        with torch.no_grad(), shapetrace.trace(model, dims="B C H W") as t:
+            model(images)
+        return t
+
+    first, alone = with_and_without_carrying(monkeypatch, run)
+    assert everything(first) == everything(alone)
+    assert first.symbolic.state == "ran"
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_the_examples_give_what_torch_alone_gives(monkeypatch, examples, name):
+    def run():
+        with shapetrace.trace() as t:
+            getattr(examples.load(name), EXAMPLES[name])()
+        return t
+
+    first, alone = with_and_without_carrying(monkeypatch, run)
+    assert everything(first) == everything(alone)
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "vit"])
+def test_transformers_layouts_give_what_torch_alone_gives(monkeypatch, kind):
+    transformers = pytest.importorskip("transformers")
+    if kind == "gpt2":
+        config = transformers.GPT2Config(n_layer=2, n_head=2, n_embd=32, vocab_size=100, n_positions=32)
+        model, inputs, dims = transformers.GPT2LMHeadModel(config), {"input_ids": torch.randint(0, 100, (2, 7))}, {
+            "input_ids": "B T"}  # fmt: skip
+    else:
+        config = transformers.ViTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                        intermediate_size=64, image_size=32, patch_size=8)  # fmt: skip
+        model, inputs, dims = transformers.ViTModel(config), {"pixel_values": torch.rand(2, 3, 32, 32)}, {
+            "pixel_values": "B C H W"}  # fmt: skip
+    model.eval()
+
+    def run():
+        with shapetrace.trace(model, dims=dims) as t:  # autograd on, as a script runs
+            model(**inputs)
+        return t
+
+    first, alone = with_and_without_carrying(monkeypatch, run)
+    assert everything(first) == everything(alone)
+    assert first.symbolic.state == "ran"
+
+
+# --- the conditions, one by one --------------------------------------------------------------------
+
+
+@pytest.fixture
+def fakes():
+    """Fake tensors sized by B, C, H, W (2, 3, 8, 8): ``make(shape)``, a shape of names and numbers."""
+    names = Names()
+    for name, value in (("B", 2), ("C", 3), ("H", 8), ("W", 8)):
+        names.bind(name, value, "test")
+    run = bridge.FakeRun(names)
+
+    def make(shape, requires_grad=False, dtype=torch.float32):
+        canonical = tuple(symbol(s) if isinstance(s, str) else s for s in shape)
+        concrete = tuple(names.all[s] if isinstance(s, str) else s for s in shape)
+        return run.tensor(canonical, concrete, dtype, torch.device("cpu"), requires_grad)
+
+    with run.running(grad=True):
+        yield make
+
+
+def _sizes(tensor):
+    return tuple(str(size) for size in ts.size_exprs(tensor.shape))
+
+
+def test_carried_outputs_have_the_inputs_sizes(fakes):
+    x = fakes(("B", 16, "H", "W"))
+    for func, args in [(F.relu, (x,)), (F.gelu, (x,)), (F.dropout, (x, 0.1, True)), (F.softmax, (x, -1)),
+                       (F.batch_norm, (x, torch.zeros(16), torch.ones(16))), (F.group_norm, (x, 4)),
+                       (torch.add, (x, fakes(("B", 16, "H", "W")))), (torch.Tensor.__mul__, (x, 0.5))]:  # fmt: skip
+        made = carried(func, args, {})
+        assert made is not None, func
+        out = made()
+        assert out is not x and _sizes(out) == _sizes(x) and out.is_contiguous() and out.dtype == x.dtype
+    tokens = fakes(("B", "H", 16))
+    assert _sizes(carried(F.linear, (tokens, torch.zeros(32, 16)), {})()) == (*_sizes(tokens)[:2], "32")
+    pieces = [fakes(("B", 4, "H")), fakes(("B", 12, "H"))]
+    assert _sizes(carried(torch.cat, (pieces, 1), {})()) == (_sizes(pieces[0])[0], "16", _sizes(pieces[0])[2])
+    moved = fakes(("B", 16, "H")).transpose(1, 2)  # layer_norm of any input is contiguous
+    assert carried(F.layer_norm, (moved, (16,)), {})().is_contiguous()
+
+
+def test_in_place_forms_return_their_operand(fakes):
+    x = fakes(("B", 16, "H"))
+    assert carried(F.relu, (x, True), {})() is x
+    assert carried(F.relu, (x,), {"inplace": True})() is x
+    assert carried(torch.Tensor.__iadd__, (x, fakes(("B", 16, "H"))), {})() is x
+    assert carried(F.dropout, (x, 0.1, True), {})() is not x  # training=True is not inplace=True
+
+
+def test_ops_whose_sizes_torch_could_tell_more_about_run_in_torch(fakes):
+    x = fakes(("B", "C", "H"))
+    assert carried(F.batch_norm, (x, torch.zeros(3), torch.ones(3)), {}) is None  # C is checked against 3
+    assert carried(F.linear, (x, torch.zeros(4, 3)), {}) is None  # H is checked against 3
+    assert carried(F.layer_norm, (x, (3,)), {}) is None
+    assert carried(torch.add, (x, fakes(("B", "C", 1))), {}) is None  # broadcasting
+    assert carried(torch.add, (x, fakes(("B", "C", "W"))), {}) is None  # Eq(H, W) would be a guard
+    assert carried(torch.cat, ([x, fakes(("B", "C", "W"))], 2), {}) is None  # a symbolic dim concatenated
+    assert carried(torch.cat, ([x, x], 1), {"axis": 0}) is None
+    assert carried(F.softmax, (x, -1), {"dtype": torch.float64}) is None  # another dtype
+    assert carried(torch.add, (x, fakes(("B", "C", "H"), dtype=torch.float64)), {}) is None  # promotion
+    assert carried(F.relu, (fakes(("B", "C", "H"), dtype=torch.int64),), {}) is None
+    assert carried(F.relu, (x.transpose(1, 2),), {}) is None  # strides torch would choose
+    assert carried(torch.add, (x, x), {"out": x}) is None
+
+
+def test_under_autograd_outputs_are_never_leaves(fakes):
+    leaf = fakes(("B", 16, "H"), requires_grad=True)
+    assert carried(F.relu, (leaf,), {}) is None  # its output must not be a leaf: torch's is not
+    inner = leaf * 2  # not a leaf
+    out = carried(F.relu, (inner,), {})()
+    assert out.requires_grad and not out.is_leaf
+    out += 1  # an in-place op works, as on torch's output
+    tokens = fakes(("B", "H", 16))
+    made = carried(F.linear, (tokens, torch.zeros(8, 16, requires_grad=True)), {})()  # a weight needs grad
+    assert made.requires_grad and not made.is_leaf
