@@ -245,8 +245,8 @@ class ReplayRecorder(Recorder):
         __tracebackhide__ = True
         if self.deadline is not None and time.perf_counter() > self.deadline:
             raise StopReplay(OUT_OF_TIME, effect=False)
-        args, kwargs = self.run.fakes_in(args, kwargs)
-        with self.guard.paused() if self.guard is not None else contextlib.nullcontext():
+        with self._unwatched():
+            args, kwargs = self.run.fakes_in(args, kwargs)
             if self.on_op is not None:  # the progress display writes to stderr: not the forward's doing
                 self.on_op(len(self.ops))
             made = carried(func, args, kwargs)
@@ -290,9 +290,17 @@ class ReplayRecorder(Recorder):
 
     def _enter_module(self, module: Any, args: tuple) -> None:
         recorded = len(self.modules)
-        super()._enter_module(module, args)
-        if recorded in self.indirect_calls and _called_directly(sys._getframe(1)):
-            self.indirect_calls.discard(recorded)
+        with self._unwatched():
+            super()._enter_module(module, args)
+            if recorded in self.indirect_calls and _called_directly(sys._getframe(1)):
+                self.indirect_calls.discard(recorded)
+
+    def _exit_module(self, module: Any, args: tuple, kwargs_and_output: tuple) -> None:
+        with self._unwatched():
+            super()._exit_module(module, args, kwargs_and_output)
+
+    def _unwatched(self) -> contextlib.AbstractContextManager:
+        return self.guard.paused() if self.guard is not None else contextlib.nullcontext()
 
 
 OUT_OF_TIME = "the symbolic pass ran out of time"
