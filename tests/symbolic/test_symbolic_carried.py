@@ -171,7 +171,8 @@ def test_carried_outputs_have_the_inputs_sizes(fakes):
     x = fakes(("B", 16, "H", "W"))
     for func, args in [(F.relu, (x,)), (F.gelu, (x,)), (F.dropout, (x, 0.1, True)), (F.softmax, (x, -1)),
                        (F.batch_norm, (x, torch.zeros(16), torch.ones(16))), (F.group_norm, (x, 4)),
-                       (torch.add, (x, fakes(("B", 16, "H", "W")))), (torch.Tensor.__mul__, (x, 0.5))]:  # fmt: skip
+                       (torch.add, (x, fakes(("B", 16, "H", "W")))), (torch.Tensor.__mul__, (x, 0.5)),
+                       (torch.mul, (x, fakes(("B", 16, 1, 1)))), (torch.mul, (fakes((16, 1, 1)), x))]:  # fmt: skip
         made = carried(func, args, {})
         assert made is not None, func
         out = made()
@@ -180,6 +181,9 @@ def test_carried_outputs_have_the_inputs_sizes(fakes):
     assert _sizes(carried(F.linear, (tokens, torch.zeros(32, 16)), {})()) == (*_sizes(tokens)[:2], "32")
     pieces = [fakes(("B", 4, "H")), fakes(("B", 12, "H"))]
     assert _sizes(carried(torch.cat, (pieces, 1), {})()) == (_sizes(pieces[0])[0], "16", _sizes(pieces[0])[2])
+    size = fakes(("B", 16, "H", "W")).shape[2:]
+    resized = carried(F.interpolate, (fakes(("B", 16, 4, 4)),), {"size": size, "mode": "bilinear"})()
+    assert _sizes(resized) == (_sizes(x)[0], "16", *_sizes(x)[2:])
     moved = fakes(("B", 16, "H")).transpose(1, 2)  # layer_norm of any input is contiguous
     assert carried(F.layer_norm, (moved, (16,)), {})().is_contiguous()
 
@@ -197,7 +201,8 @@ def test_ops_whose_sizes_torch_could_tell_more_about_run_in_torch(fakes):
     assert carried(F.batch_norm, (x, torch.zeros(3), torch.ones(3)), {}) is None  # C is checked against 3
     assert carried(F.linear, (x, torch.zeros(4, 3)), {}) is None  # H is checked against 3
     assert carried(F.layer_norm, (x, (3,)), {}) is None
-    assert carried(torch.add, (x, fakes(("B", "C", 1))), {}) is None  # broadcasting
+    assert carried(torch.add, (x, fakes(("B", 1, "W"))), {}) is None  # broadcasting where not 1
+    assert carried(torch.Tensor.__iadd__, (fakes(("B", "C", 1)), x), {}) is None  # torch refuses
     assert carried(torch.add, (x, fakes(("B", "C", "W"))), {}) is None  # Eq(H, W) would be a guard
     assert carried(torch.cat, ([x, fakes(("B", "C", "W"))], 2), {}) is None  # a symbolic dim concatenated
     assert carried(torch.cat, ([x, x], 1), {"axis": 0}) is None
@@ -206,6 +211,7 @@ def test_ops_whose_sizes_torch_could_tell_more_about_run_in_torch(fakes):
     assert carried(F.relu, (fakes(("B", "C", "H"), dtype=torch.int64),), {}) is None
     assert carried(F.relu, (x.transpose(1, 2),), {}) is None  # strides torch would choose
     assert carried(torch.add, (x, x), {"out": x}) is None
+    assert carried(F.interpolate, (fakes(("B", "C", 4, 4)),), {"scale_factor": 2.0}) is None  # H*2: torch's
 
 
 def test_under_autograd_outputs_are_never_leaves(fakes):

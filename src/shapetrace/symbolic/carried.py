@@ -1,17 +1,19 @@
 """Ops whose outputs carry their inputs' sizes, answered in the replay without torch's reasoning.
 
-An activation, a dropout, a softmax, a normalisation, ``x + y`` on two tensors of the same sizes,
-``linear`` on a concrete last dim, ``cat`` along a concrete dim: torch's fake run of each asks
-its ``ShapeEnv`` the same questions about every symbolic size (broadcasting, contiguity, the
-decompositions symbolic sizes send them through) and gets the answer the op's definition already
-gives: the output has the input's sizes, or the input's with one concrete dim changed. On a
-DenseNet, ``batch_norm`` and ``relu`` were 70% of the pass (20-40 ms each on nested floor
-divisions). Here the output is made directly: an alias of the input, or a new contiguous tensor.
+An activation, a dropout, a softmax, a normalisation, ``x + y`` on tensors of the same sizes (or
+with one of them ones where the other is not, ``(B, C, 1, 1)``), ``linear`` on a concrete last
+dim, ``cat`` along a concrete dim, ``interpolate`` to sizes given: torch's fake run of each asks
+its ``ShapeEnv`` about every symbolic size (broadcasting, contiguity, the decompositions
+symbolic sizes send them through) and gets the answer the op's definition already gives: the
+output has the input's sizes, or the input's with one concrete dim changed, or the sizes the
+caller gave. On a DenseNet, ``batch_norm`` and ``relu`` were 70% of the pass (20-40 ms each on
+nested floor divisions). Here the output is made directly: an alias of the input, or a new
+contiguous tensor. No size is computed: each is carried.
 
 Only where torch's run could not have told more. An op is answered here when:
 - its sizes cannot change an expression: the dims it checks against a parameter (a norm's
   channels, ``linear``'s last dim, ``cat``'s dim) are concrete, and the other tensors' sizes are
-  the same expressions (no broadcasting: ``Eq(H, H')`` would be a guard, maybe a replacement);
+  the same expressions or literal ones (``Eq(H, H')`` would be a guard, maybe a replacement);
 - its output's dtype, device and strides are its input's (floating dtypes alike; contiguous
   inputs; no ``out=``), and no value flows (a fake tensor holding a constant runs in torch);
 - under autograd, its output can be what torch's would be: not a leaf (an in-place op on it then
@@ -120,6 +122,8 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
         return _linear(args, kwargs)
     if func in CATS:
         return _cat(args, kwargs)
+    if func is F.interpolate:
+        return _interpolate(args, kwargs)
     return None
 
 
@@ -158,16 +162,40 @@ def _binary(args: tuple, kwargs: dict, in_place: bool) -> Maker | None:
     x, other = args
     if not _plain(x):
         return None
-    if isinstance(other, torch.Tensor):
-        if not (_plain(other) and other.dtype == x.dtype and other.device == x.device):
-            return None
-        if ts.size_exprs(other.shape) != ts.size_exprs(x.shape):
-            return None  # broadcasting: torch's questions can fix a size
-    elif type(other) not in (int, float):
+    if type(other) in (int, float):
+        return _itself(x) if in_place else _alias_of(x, (x,))
+    if not (_plain(other) and other.dtype == x.dtype and other.device == x.device):
         return None
-    if in_place:
-        return _itself(x)
-    return _alias_of(x, (x, other) if isinstance(other, torch.Tensor) else (x,))
+    if _spans(x, other):
+        full = x
+    elif _spans(other, x) and not in_place:
+        full = other
+    else:
+        return None  # sizes that broadcast only where they are equal: torch's question could fix one
+    return _itself(x) if in_place else _alias_of(full, (x, other))
+
+
+def _spans(full: torch.Tensor, part: torch.Tensor) -> bool:
+    """Whether ``part`` broadcasts to ``full``'s sizes as written: each of its dims, aligned from
+    the right, is ``full``'s (the same expression) or a literal 1 (``(B, C, 1, 1)`` against
+    ``(B, C, H, W)``: torch's broadcasting asks nothing it cannot answer from the ranges)."""
+    whole, piece = ts.size_exprs(full.shape), ts.size_exprs(part.shape)
+    if len(piece) > len(whole):
+        return False
+    return all(p == 1 or p == w for w, p in zip(whole[len(whole) - len(piece) :], piece))
+
+
+def _interpolate(args: tuple, kwargs: dict) -> Maker | None:
+    x = args[0]
+    size = _argument(args, kwargs, 1, "size")
+    if size is None or _argument(args, kwargs, 2, "scale_factor") is not None:
+        return None  # a scale factor makes a new expression: torch's
+    if not _plain(x) or not 3 <= x.dim() <= 5:
+        return None
+    sizes = list(size) if isinstance(size, (list, tuple)) else [size] * (x.dim() - 2)
+    if len(sizes) != x.dim() - 2 or not all(isinstance(s, (int, torch.SymInt)) for s in sizes):
+        return None
+    return _new([*x.shape[:2], *sizes], x, (x,))
 
 
 def _linear(args: tuple, kwargs: dict) -> Maker | None:
