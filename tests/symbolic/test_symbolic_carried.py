@@ -108,6 +108,48 @@ def test_a_dense_conv_stage_gives_what_torch_alone_gives(monkeypatch):
     assert first.symbolic.state == "ran"
 
 
+class Recurrent(nn.Module):
+    """Embeddings through a GRU (batch first), a bidirectional LSTM with projections (time first),
+    attention-style pooling over time, and an adaptive pool."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(50, 16)
+        self.gru = nn.GRU(16, 24, num_layers=2, batch_first=True)
+        self.lstm = nn.LSTM(24, 32, bidirectional=True, proj_size=8)
+        self.pool = nn.AdaptiveAvgPool1d(4)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x, _ = self.gru(self.embed(tokens))  # (B, T, 24)
+        y, (h, c) = self.lstm(x.transpose(0, 1).contiguous())  # (T, B, 16), (2, B, 8), (2, B, 32)
+        scores = F.softmax(y.sum(-1), dim=0)  # (T, B)
+        pooled = (y * scores[..., None]).sum(0)  # (B, 16)
+        return self.pool(pooled[:, None, :]) + h.mean(0)[:, :4, None].transpose(1, 2)  # (B, 1, 4)
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["no_grad", "autograd"])
+def test_recurrent_layers_keep_the_time_dim_that_torch_fixes(monkeypatch, grad):
+    """torch's fake GRU and LSTM unroll the time loop, which fixes T to its traced size; the
+    carried ones keep T, and everything else is what torch gives."""
+    model = Recurrent().eval()
+    tokens = torch.randint(0, 50, (3, 11))
+
+    def run():
+        with torch.set_grad_enabled(grad), shapetrace.trace(model, dims="B T") as t:
+            model(tokens)
+        return t
+
+    first, alone = with_and_without_carrying(monkeypatch, run)
+    assert first.symbolic.state == alone.symbolic.state == "ran"
+    assert first.specializations == [] and [s.dim for s in alone.specializations] == ["T"]
+    by_op = {op.op: op.outputs for op in first.ops}
+    assert [m.expr for m in by_op["gru"]] == ["(B, T, 24)", "(2, B, 24)"]
+    assert [m.expr for m in by_op["lstm"]] == ["(T, B, 16)", "(2, B, 8)", "(2, B, 32)"]
+    assert first.ops[-1].outputs[0].expr == "(B, 1, 4)"
+    unfixed = [[[e.replace("T?", "T") for e in exprs] for exprs in op] for op in everything(alone)[0]]
+    assert [[list(exprs) for exprs in op] for op in everything(first)[0]] == unfixed
+
+
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_the_examples_give_what_torch_alone_gives(monkeypatch, examples, name):
     def run():
@@ -184,6 +226,7 @@ def test_carried_outputs_have_the_inputs_sizes(fakes):
     size = fakes(("B", 16, "H", "W")).shape[2:]
     resized = carried(F.interpolate, (fakes(("B", 16, 4, 4)),), {"size": size, "mode": "bilinear"})()
     assert _sizes(resized) == (_sizes(x)[0], "16", *_sizes(x)[2:])
+    assert _sizes(carried(F.adaptive_avg_pool2d, (x, (1, None)), {})()) == (_sizes(x)[0], "16", "1", _sizes(x)[3])
     moved = fakes(("B", 16, "H")).transpose(1, 2)  # layer_norm of any input is contiguous
     assert carried(F.layer_norm, (moved, (16,)), {})().is_contiguous()
 

@@ -102,6 +102,12 @@ NORMS: dict[Callable, Callable[[torch.Tensor, tuple, dict], Sequence[int]]] = {
     if hasattr(F, name)
 }  # fmt: skip
 CATS = frozenset({torch.cat, torch.concat, torch.concatenate})
+# Output sizes the caller gives: the input's leading dims, then ``output_size`` (None: the input's).
+ADAPTIVE_POOLS = {getattr(F, f"adaptive_avg_pool{n}d"): n for n in (1, 2, 3)}
+# torch's recurrent kernels (nn.RNN, nn.GRU, nn.LSTM call them): the output is the input's sizes
+# with the last dim the hidden state's (times 2 when bidirectional); the final states are the
+# initial states' sizes.
+RECURRENT = frozenset({torch.rnn_tanh, torch.rnn_relu, torch.gru, torch.lstm})
 
 
 def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
@@ -124,6 +130,10 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
         return _cat(args, kwargs)
     if func is F.interpolate:
         return _interpolate(args, kwargs)
+    if func in ADAPTIVE_POOLS:
+        return _adaptive_pool(ADAPTIVE_POOLS[func], args, kwargs)
+    if func in RECURRENT:
+        return _recurrent(args, kwargs)
     return None
 
 
@@ -239,6 +249,43 @@ def _cat(args: tuple, kwargs: dict) -> Maker | None:
     shape = list(first.shape)
     shape[dim] = sum(along)
     return _new(shape, first, tensors)
+
+
+def _adaptive_pool(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
+    x = args[0]
+    size = _argument(args, kwargs, 1, "output_size")
+    if not _plain(x) or x.dim() not in (spatial + 1, spatial + 2):
+        return None
+    sizes = list(size) if isinstance(size, (list, tuple)) else [size] * spatial
+    if len(sizes) != spatial or not all(s is None or isinstance(s, (int, torch.SymInt)) for s in sizes):
+        return None
+    kept = x.shape[-spatial:]
+    return _new([*x.shape[:-spatial], *(k if s is None else s for s, k in zip(sizes, kept))], x, (x,))
+
+
+def _recurrent(args: tuple, kwargs: dict) -> Maker | None:
+    """``torch.gru(input, hx, weights, bias, layers, dropout, train, bidirectional, batch_first)``;
+    ``torch.lstm`` takes ``(h0, c0)`` as ``hx`` and returns ``(output, h_n, c_n)``. A packed
+    sequence (``data, batch_sizes, hx, ...``) runs in torch."""
+    if len(args) != 9 or kwargs:
+        return None
+    x, hx, weights, bidirectional = args[0], args[1], args[2], args[7]
+    states = list(hx) if isinstance(hx, (list, tuple)) else [hx]
+    if not _plain(x) or not all(_plain(state) and state.dtype == x.dtype for state in states):
+        return None
+    if x.dim() not in (2, 3) or not _concrete(x.shape[-1]) or not _concrete(states[0].shape[-1]):
+        return None  # the input's features are checked against the weights
+    tensors = [x, *states, *(w for w in weights if isinstance(w, torch.Tensor))]
+    if any(w.dtype != x.dtype for w in tensors):
+        return None
+    features = (2 if bidirectional else 1) * ts.size_expr(states[0].shape[-1])
+    output = _new([*x.shape[:-1], features], x, tensors)
+    finals = [_new(list(state.shape), state, tensors) for state in states]
+
+    def make(*args: Any, **kwargs: Any) -> tuple:
+        return (output(), *(final() for final in finals))
+
+    return make
 
 
 # --- conditions and outputs --------------------------------------------------------------------
