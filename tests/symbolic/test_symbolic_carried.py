@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from test_symbolic_reuse import (  # a sibling test module (pytest puts tests/symbolic on sys.path)
     EXAMPLES,
     everything,
+    with_and_without,
 )
-from test_symbolic_static_evaluation import DenseStage
+from test_symbolic_static_evaluation import DenseStage, transformers_layout
 from torch import nn
 
 import shapetrace
@@ -23,15 +24,9 @@ from shapetrace.symbolic.dims import Names, symbol
 
 
 def with_and_without_carrying(monkeypatch, run) -> tuple:
-    """``run()`` traced twice and the pass run: carried ops answered directly, then all run in torch."""
-    first = run()
-    first.symbolic
-    with monkeypatch.context() as patched:
-        for module in (bridge, engine):
-            patched.setattr(module, "carried", lambda *args: None)
-        alone = run()
-        alone.symbolic
-    return first, alone
+    """Carried ops answered directly, then every op run in torch."""
+    off = lambda *args: None  # noqa: E731
+    return with_and_without(monkeypatch, run, (bridge, "carried", off), (engine, "carried", off))
 
 
 class BasicBlock(nn.Module):
@@ -163,17 +158,7 @@ def test_the_examples_give_what_torch_alone_gives(monkeypatch, examples, name):
 
 @pytest.mark.parametrize("kind", ["gpt2", "vit"])
 def test_transformers_layouts_give_what_torch_alone_gives(monkeypatch, kind):
-    transformers = pytest.importorskip("transformers")
-    if kind == "gpt2":
-        config = transformers.GPT2Config(n_layer=2, n_head=2, n_embd=32, vocab_size=100, n_positions=32)
-        model, inputs, dims = transformers.GPT2LMHeadModel(config), {"input_ids": torch.randint(0, 100, (2, 7))}, {
-            "input_ids": "B T"}  # fmt: skip
-    else:
-        config = transformers.ViTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                        intermediate_size=64, image_size=32, patch_size=8)  # fmt: skip
-        model, inputs, dims = transformers.ViTModel(config), {"pixel_values": torch.rand(2, 3, 32, 32)}, {
-            "pixel_values": "B C H W"}  # fmt: skip
-    model.eval()
+    model, inputs, dims = transformers_layout(kind)
 
     def run():
         with shapetrace.trace(model, dims=dims) as t:  # autograd on, as a script runs

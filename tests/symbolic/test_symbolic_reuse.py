@@ -26,15 +26,22 @@ def everything(t) -> tuple:
     )  # fmt: skip
 
 
-def with_and_without_reuse(monkeypatch, run) -> tuple:
-    """``run()`` traced twice, and the pass run: blocks reused, then every block replayed."""
-    reused = run()
-    reused.symbolic
+def with_and_without(monkeypatch, run, *patches: tuple) -> tuple:
+    """``run()`` traced twice, and the pass run: as shapetrace runs it, then with each
+    ``(object, attribute, value)`` of ``patches`` set (one of its shortcuts turned off)."""
+    first = run()
+    first.symbolic
     with monkeypatch.context() as patched:
-        patched.setattr(engine, "concrete_groups", lambda *args: {})
-        full = run()
-        full.symbolic
-    return reused, full
+        for target, name, value in patches:
+            patched.setattr(target, name, value)
+        second = run()
+        second.symbolic
+    return first, second
+
+
+def with_and_without_reuse(monkeypatch, run) -> tuple:
+    """Blocks reused, then every block replayed."""
+    return with_and_without(monkeypatch, run, (engine, "concrete_groups", lambda *args: {}))
 
 
 class Block(nn.Module):

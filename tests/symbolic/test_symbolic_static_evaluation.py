@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from test_symbolic_reuse import (  # a sibling test module (pytest puts tests/symbolic on sys.path)
     EXAMPLES,
     everything,
+    with_and_without,
 )
 from torch import nn
 from torch.fx.experimental.symbolic_shapes import ShapeEnv
@@ -19,14 +20,9 @@ from shapetrace._private import torch_symbolic as ts
 
 
 def with_and_without_ranges_first(monkeypatch, run) -> tuple:
-    """``run()`` traced twice and the pass run: relations decided from ranges first, then by torch alone."""
-    first = run()
-    first.symbolic
-    with monkeypatch.context() as patched:
-        patched.setattr(ts.RecordingShapeEnv, "_maybe_evaluate_static", ShapeEnv._maybe_evaluate_static)
-        alone = run()
-        alone.symbolic
-    return first, alone
+    """Relations decided from ranges first, then by torch alone."""
+    return with_and_without(monkeypatch, run,
+                            (ts.RecordingShapeEnv, "_maybe_evaluate_static", ShapeEnv._maybe_evaluate_static))  # fmt: skip
 
 
 class DenseStage(nn.Module):
@@ -72,8 +68,8 @@ def test_the_examples_give_what_torch_alone_gives(monkeypatch, examples, name):
     assert everything(first) == everything(alone)
 
 
-@pytest.mark.parametrize("kind", ["gpt2", "vit"])
-def test_transformers_layouts_give_what_torch_alone_gives(monkeypatch, kind):
+def transformers_layout(kind: str) -> tuple:
+    """A 2-layer GPT-2 or ViT from a transformers config, in eval mode: (model, inputs, dims)."""
     transformers = pytest.importorskip("transformers")
     if kind == "gpt2":
         config = transformers.GPT2Config(n_layer=2, n_head=2, n_embd=32, vocab_size=100, n_positions=32)
@@ -84,7 +80,12 @@ def test_transformers_layouts_give_what_torch_alone_gives(monkeypatch, kind):
                                         intermediate_size=64, image_size=32, patch_size=8)  # fmt: skip
         model, inputs, dims = transformers.ViTModel(config), {"pixel_values": torch.rand(2, 3, 32, 32)}, {
             "pixel_values": "B C H W"}  # fmt: skip
-    model.eval()
+    return model.eval(), inputs, dims
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "vit"])
+def test_transformers_layouts_give_what_torch_alone_gives(monkeypatch, kind):
+    model, inputs, dims = transformers_layout(kind)
 
     def run():
         with torch.no_grad(), shapetrace.trace(model, dims=dims) as t:
