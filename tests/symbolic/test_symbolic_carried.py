@@ -212,6 +212,11 @@ def test_carried_outputs_have_the_inputs_sizes(fakes):
     resized = carried(F.interpolate, (fakes(("B", 16, 4, 4)),), {"size": size, "mode": "bilinear"})()
     assert _sizes(resized) == (_sizes(x)[0], "16", *_sizes(x)[2:])
     assert _sizes(carried(F.adaptive_avg_pool2d, (x, (1, None)), {})()) == (_sizes(x)[0], "16", "1", _sizes(x)[3])
+    for weight, padding, dilation in [((32, 16, 3, 3), 1, 1), ((32, 16, 1, 1), 0, 1), ((32, 16, 3, 5), "same", 2),
+                                      ((32, 16, 3, 3), (2, 2), 2)]:  # fmt: skip
+        conv = carried(F.conv2d, (x, torch.zeros(weight), None, 1, padding, dilation), {})
+        assert _sizes(conv()) == (_sizes(x)[0], "32", *_sizes(x)[2:])
+    assert _sizes(carried(F.conv2d, (x, torch.zeros(16, 1, 3, 3)), {"padding": 1, "groups": 16})()) == _sizes(x)
     moved = fakes(("B", 16, "H")).transpose(1, 2)  # layer_norm of any input is contiguous
     assert carried(F.layer_norm, (moved, (16,)), {})().is_contiguous()
 
@@ -239,6 +244,10 @@ def test_ops_whose_sizes_torch_could_tell_more_about_run_in_torch(fakes):
     assert carried(F.relu, (fakes(("B", "C", "H"), dtype=torch.int64),), {}) is None
     assert carried(F.relu, (x.transpose(1, 2),), {}) is None  # strides torch would choose
     assert carried(torch.add, (x, x), {"out": x}) is None
+    images = fakes(("B", 16, "H", "W"))
+    assert carried(F.conv2d, (images, torch.zeros(32, 16, 3, 3)), {"padding": 1, "stride": 2}) is None  # H/2: torch's
+    assert carried(F.conv2d, (images, torch.zeros(32, 16, 3, 3)), {}) is None  # H - 2: torch's
+    assert carried(F.conv2d, (fakes(("B", "C", "H", "W")), torch.zeros(32, 3, 1, 1)), {}) is None  # C against 3
     assert carried(F.interpolate, (fakes(("B", "C", 4, 4)),), {"scale_factor": 2.0}) is None  # H*2: torch's
 
 

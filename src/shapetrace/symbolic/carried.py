@@ -2,7 +2,8 @@
 
 An activation, a dropout, a softmax, a normalisation, ``x + y`` on tensors of the same sizes (or
 with one of them ones where the other is not, ``(B, C, 1, 1)``), ``linear`` on a concrete last
-dim, ``cat`` along a concrete dim, ``interpolate`` to sizes given: torch's fake run of each asks
+dim, a convolution padded to keep its size, ``cat`` along a concrete dim, ``interpolate`` to
+sizes given, a GRU or LSTM: torch's fake run of each asks
 its ``ShapeEnv`` about every symbolic size (broadcasting, contiguity, the decompositions
 symbolic sizes send them through) and gets the answer the op's definition already gives: the
 output has the input's sizes, or the input's with one concrete dim changed, or the sizes the
@@ -102,6 +103,9 @@ NORMS: dict[Callable, Callable[[torch.Tensor, tuple, dict], Sequence[int]]] = {
     if hasattr(F, name)
 }  # fmt: skip
 CATS = frozenset({torch.cat, torch.concat, torch.concatenate})
+# Convolutions that keep their input's size (stride 1, padding "same": 2 * padding == dilation *
+# (kernel - 1)): the output is the input's sizes with the channels the weight's.
+CONVS = {getattr(F, f"conv{n}d"): n for n in (1, 2, 3)}
 # Output sizes the caller gives: the input's leading dims, then ``output_size`` (None: the input's).
 ADAPTIVE_POOLS = {getattr(F, f"adaptive_avg_pool{n}d"): n for n in (1, 2, 3)}
 # torch's recurrent kernels (nn.RNN, nn.GRU, nn.LSTM call them): the output is the input's sizes
@@ -130,6 +134,8 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
         return _cat(args, kwargs)
     if func is F.interpolate:
         return _interpolate(args, kwargs)
+    if func in CONVS:
+        return _conv(CONVS[func], args, kwargs)
     if func in ADAPTIVE_POOLS:
         return _adaptive_pool(ADAPTIVE_POOLS[func], args, kwargs)
     if func in RECURRENT:
@@ -249,6 +255,41 @@ def _cat(args: tuple, kwargs: dict) -> Maker | None:
     shape = list(first.shape)
     shape[dim] = sum(along)
     return _new(shape, first, tensors)
+
+
+def _conv(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
+    """``F.conv2d(x, weight, bias, stride, padding, dilation, groups)`` with stride 1 and the
+    padding that keeps each size (``padding="same"``, or 1 for a 3x3 kernel)."""
+    x, weight = args[0], _argument(args, kwargs, 1, "weight")
+    bias = _argument(args, kwargs, 2, "bias")
+    if not _plain(x) or x.dim() not in (spatial + 1, spatial + 2) or not isinstance(weight, torch.Tensor):
+        return None
+    tensors = (x, weight) if bias is None else (x, weight, bias)
+    if not all(isinstance(t, torch.Tensor) and _constant_free(t) and t.dtype == x.dtype and t.device == x.device
+               for t in tensors):  # fmt: skip
+        return None
+    kernel = ts.size_exprs(weight.shape)
+    groups = _argument(args, kwargs, 6, "groups", default=1)
+    if weight.dim() != spatial + 2 or not all(isinstance(k, int) for k in kernel) or type(groups) is not int:
+        return None
+    if ts.size_expr(x.shape[-spatial - 1]) != kernel[1] * groups:
+        return None  # the input's channels are checked against the weight's
+    stride = _per_dim(_argument(args, kwargs, 3, "stride", default=1), spatial)
+    dilation = _per_dim(_argument(args, kwargs, 5, "dilation", default=1), spatial)
+    padding = _argument(args, kwargs, 4, "padding", default=0)
+    if stride is None or dilation is None or any(s != 1 for s in stride):
+        return None
+    if padding != "same":
+        padding = _per_dim(padding, spatial)
+        if padding is None or any(2 * p != d * (k - 1) for p, d, k in zip(padding, dilation, kernel[2:])):
+            return None  # the output's size is a new expression: torch's
+    return _new([*x.shape[: -spatial - 1], kernel[0], *x.shape[-spatial:]], x, tensors)
+
+
+def _per_dim(value: Any, spatial: int) -> list[int] | None:
+    """A conv's ``stride``/``padding``/``dilation`` as one int per spatial dim, if it is ints."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value] * spatial
+    return values if len(values) == spatial and all(type(v) is int for v in values) else None
 
 
 def _adaptive_pool(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
