@@ -4,12 +4,15 @@ command's extra time goes.
     python bench/bench_cli.py [--runs 7] [SCRIPT]      (default: examples/patch_embed.py)
 
 1. ``python SCRIPT`` and ``python -m shapetrace SCRIPT`` (what the ``shapetrace`` command runs),
-   interleaved, minimum of ``--runs`` each, and their ratio (the goal: <= 1.5x).
+   interleaved, minimum of ``--runs`` each, and their ratio (the goal: <= 1.5x). shapetrace runs
+   as installed: from its compiled bytecode, as torch and the other packages do (pip compiles
+   it). Where ``PYTHONDONTWRITEBYTECODE`` is set (this shell's environment), the command is also
+   timed as that environment runs it, compiling shapetrace's sources at every start (~0.1 s).
 2. The command's time in one process, split: Python and torch imported, shapetrace's imports, the
    traced script, the symbolic pass (its first use in a process imports torch's fake tensors,
    ShapeEnv, torch._dynamo and sympy, then runs a few ops to fill torch's tables: each shown apart),
    printing the table, and the interpreter's exit after ``main`` returned. Minimum of ``--runs``
-   fresh processes per part.
+   fresh processes per part, shapetrace as installed.
 """
 
 from __future__ import annotations
@@ -76,9 +79,13 @@ print(json.dumps({"python + torch import": torch_imported - started + START,
 """
 
 
-def _wall(command: list[str]) -> float:
+# shapetrace as installed: its bytecode written once (next to its sources, as for any package) and read
+INSTALLED = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+
+
+def _wall(command: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
     return time.perf_counter() - start
 
 
@@ -90,8 +97,9 @@ def _interpreter_start() -> float:
 def _phases(script: Path) -> dict[str, float]:
     code = _PHASES.replace("START", repr(_interpreter_start()))
     out = subprocess.run(
-        [sys.executable, "-c", code, str(script)], check=True, capture_output=True, text=True, cwd=ROOT
-    )
+        [sys.executable, "-c", code, str(script)], check=True, capture_output=True, text=True, cwd=ROOT,
+        env=INSTALLED,
+    )  # fmt: skip
     ended = time.time()
     found = json.loads(out.stdout.strip().splitlines()[-1])
     found["interpreter exit"] = ended - found.pop("main returned")
@@ -106,18 +114,27 @@ def main() -> None:
     env_note = os.environ.get("PYTHONPATH", "")
     print(f"script {options.script.relative_to(ROOT) if options.script.is_absolute() else options.script}"
           f"  (PYTHONPATH={env_note or '-'})")  # fmt: skip
-    plain: list[float] = []
-    traced: list[float] = []
-    for _ in range(options.runs):  # interleaved: the machine's load hits both alike
-        plain.append(_wall([sys.executable, str(options.script)]))
-        traced.append(_wall([sys.executable, "-m", "shapetrace", str(options.script)]))
-    print(f"python SCRIPT      {min(plain):6.2f} s  (min of {options.runs})")
-    print(f"shapetrace SCRIPT  {min(traced):6.2f} s")
-    print(f"ratio              {min(traced) / min(plain):6.2f}x  (goal <= 1.5x)")
+    command = [sys.executable, "-m", "shapetrace", str(options.script)]
+    _wall(command, INSTALLED)  # writes shapetrace's bytecode if it is not there yet
+    timed = {"plain": ([sys.executable, str(options.script)], None), "installed": (command, INSTALLED)}
+    if "PYTHONDONTWRITEBYTECODE" in os.environ:
+        timed["no bytecode"] = (command, None)
+    seconds: dict[str, list[float]] = {name: [] for name in timed}
+    for _ in range(options.runs):  # interleaved: the machine's load hits all alike
+        for name, (run, env) in timed.items():
+            seconds[name].append(_wall(run, env))
+    plain, installed = min(seconds["plain"]), min(seconds["installed"])
+    print(f"python SCRIPT      {plain:6.2f} s  (min of {options.runs})")
+    print(f"shapetrace SCRIPT  {installed:6.2f} s  (as installed: from shapetrace's compiled bytecode)")
+    print(f"ratio              {installed / plain:6.2f}x  (goal <= 1.5x)")
+    if "no bytecode" in seconds:
+        unbuilt = min(seconds["no bytecode"])
+        print(f"  no bytecode      {unbuilt:6.2f} s  {unbuilt / plain:.2f}x  (PYTHONDONTWRITEBYTECODE, set here: "
+              "shapetrace's sources compiled at every start)")  # fmt: skip
     parts: dict[str, list[float]] = {}
     for _ in range(options.runs):
-        for name, seconds in _phases(options.script).items():
-            parts.setdefault(name, []).append(seconds)
+        for name, value in _phases(options.script).items():
+            parts.setdefault(name, []).append(value)
     print(f"\nthe command, part by part (min of {options.runs} processes):")
     for name, values in parts.items():
         print(f"  {name:<24s} {min(values):6.3f} s")
