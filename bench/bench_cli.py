@@ -4,10 +4,11 @@ command's extra time goes.
     python bench/bench_cli.py [--runs 7] [SCRIPT]      (default: examples/patch_embed.py)
 
 1. ``python SCRIPT`` and ``python -m shapetrace SCRIPT`` (what the ``shapetrace`` command runs),
-   interleaved, minimum of ``--runs`` each, and their ratio (the goal: <= 1.5x). shapetrace runs
-   as installed: from its compiled bytecode, as torch and the other packages do (pip compiles
-   it). Where ``PYTHONDONTWRITEBYTECODE`` is set (this shell's environment), the command is also
-   timed as that environment runs it, compiling shapetrace's sources at every start (~0.1 s).
+   interleaved, minimum of ``--runs`` each, and their ratio (the goal: <= 1.5x). The command runs
+   shapetrace as installed: a copy of the package with its bytecode compiled (as pip installs it,
+   and as torch and the other packages run). It is also timed from the source tree as this
+   environment runs it: with ``PYTHONDONTWRITEBYTECODE`` set and no bytecode there, shapetrace's
+   ~100 sources are compiled at every start (~0.1 s). The source tree is left as it is.
 2. The command's time in one process, split: Python and torch imported, shapetrace's imports, the
    traced script, the symbolic pass (its first use in a process imports torch's fake tensors,
    ShapeEnv, torch._dynamo and sympy, then runs a few ops to fill torch's tables: each shown apart),
@@ -18,10 +19,14 @@ command's extra time goes.
 from __future__ import annotations
 
 import argparse
+import compileall
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -79,13 +84,21 @@ print(json.dumps({"python + torch import": torch_imported - started + START,
 """
 
 
-# shapetrace as installed: its bytecode written once (next to its sources, as for any package) and read
-INSTALLED = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+def _installed(folder: Path) -> dict[str, str]:
+    """The environment that runs a copy of the shapetrace package this bench imports, its bytecode
+    compiled in it, as pip installs a package."""
+    package = Path(importlib.util.find_spec("shapetrace").origin).parent
+    shutil.copytree(package, folder / "shapetrace", ignore=shutil.ignore_patterns("__pycache__"))
+    compileall.compile_dir(folder / "shapetrace", quiet=1)
+    path = os.pathsep.join(filter(None, (str(folder), os.environ.get("PYTHONPATH"))))
+    return {**os.environ, "PYTHONPATH": path}
 
 
 def _wall(command: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=env)
+    subprocess.run(
+        command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=env
+    )
     return time.perf_counter() - start
 
 
@@ -94,11 +107,11 @@ def _interpreter_start() -> float:
     return _wall([sys.executable, "-c", "pass"])
 
 
-def _phases(script: Path) -> dict[str, float]:
+def _phases(script: Path, env: dict[str, str]) -> dict[str, float]:
     code = _PHASES.replace("START", repr(_interpreter_start()))
     out = subprocess.run(
         [sys.executable, "-c", code, str(script)], check=True, capture_output=True, text=True, cwd=ROOT,
-        env=INSTALLED,
+        env=env,
     )  # fmt: skip
     ended = time.time()
     found = json.loads(out.stdout.strip().splitlines()[-1])
@@ -114,27 +127,30 @@ def main() -> None:
     env_note = os.environ.get("PYTHONPATH", "")
     print(f"script {options.script.relative_to(ROOT) if options.script.is_absolute() else options.script}"
           f"  (PYTHONPATH={env_note or '-'})")  # fmt: skip
-    command = [sys.executable, "-m", "shapetrace", str(options.script)]
-    _wall(command, INSTALLED)  # writes shapetrace's bytecode if it is not there yet
-    timed = {"plain": ([sys.executable, str(options.script)], None), "installed": (command, INSTALLED)}
-    if "PYTHONDONTWRITEBYTECODE" in os.environ:
-        timed["no bytecode"] = (command, None)
-    seconds: dict[str, list[float]] = {name: [] for name in timed}
-    for _ in range(options.runs):  # interleaved: the machine's load hits all alike
-        for name, (run, env) in timed.items():
-            seconds[name].append(_wall(run, env))
-    plain, installed = min(seconds["plain"]), min(seconds["installed"])
+    with tempfile.TemporaryDirectory() as folder:
+        installed_env = _installed(Path(folder))
+        command = [sys.executable, "-m", "shapetrace", str(options.script)]
+        timed = {
+            "plain": ([sys.executable, str(options.script)], None),
+            "installed": (command, installed_env),
+            "source tree": (command, None),
+        }
+        seconds: dict[str, list[float]] = {name: [] for name in timed}
+        for _ in range(options.runs):  # interleaved: the machine's load hits all alike
+            for name, (run, env) in timed.items():
+                seconds[name].append(_wall(run, env))
+        parts: dict[str, list[float]] = {}
+        for _ in range(options.runs):
+            for name, value in _phases(options.script, installed_env).items():
+                parts.setdefault(name, []).append(value)
+    plain, installed, source = (min(seconds[name]) for name in timed)
+    how = "as this environment runs it"
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        how = "PYTHONDONTWRITEBYTECODE is set: its sources compiled at every start, unless built before"
     print(f"python SCRIPT      {plain:6.2f} s  (min of {options.runs})")
-    print(f"shapetrace SCRIPT  {installed:6.2f} s  (as installed: from shapetrace's compiled bytecode)")
+    print(f"shapetrace SCRIPT  {installed:6.2f} s  (as installed: shapetrace's bytecode compiled)")
     print(f"ratio              {installed / plain:6.2f}x  (goal <= 1.5x)")
-    if "no bytecode" in seconds:
-        unbuilt = min(seconds["no bytecode"])
-        print(f"  no bytecode      {unbuilt:6.2f} s  {unbuilt / plain:.2f}x  (PYTHONDONTWRITEBYTECODE, set here: "
-              "shapetrace's sources compiled at every start)")  # fmt: skip
-    parts: dict[str, list[float]] = {}
-    for _ in range(options.runs):
-        for name, value in _phases(options.script).items():
-            parts.setdefault(name, []).append(value)
+    print(f"  source tree      {source:6.2f} s  {source / plain:.2f}x  ({how})")
     print(f"\nthe command, part by part (min of {options.runs} processes):")
     for name, values in parts.items():
         print(f"  {name:<24s} {min(values):6.3f} s")
