@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -243,3 +244,105 @@ def test_a_json_target_nobody_reads_fails_up_front_instead_of_waiting(script, tm
     os.mkfifo(fifo)
     assert main(["--json", str(fifo), str(script(GOOD))]) == 2
     assert capsys.readouterr().err == f"shapetrace: --json {fifo}: cannot write it (No such device or address)\n"
+
+
+NAMED = """\
+import torch
+
+B, N = 2, 3
+x = torch.rand(B, N)                  # (B, N)
+y = x.transpose(0, 1)                 # (N, B)
+"""
+
+
+@pytest.mark.parametrize("source, runs_the_pass", [(NAMED, True), (GOOD, False)])
+def test_the_pass_starts_up_without_the_collector_and_main_gives_it_back(
+    script, capsys, monkeypatch, source, runs_the_pass
+):
+    """The symbolic pass's imports and warm-up run with the cyclic collector off; from its first
+    op on it runs with the collector, what was alive by then frozen; after main the collector is
+    as it was and nothing stays frozen (a caller running main in-process collects as usual)."""
+    from shapetrace._private import torch_symbolic
+    from shapetrace.cli import progress
+
+    seen = []
+    warm_up = torch_symbolic.warm_up
+    monkeypatch.setattr(torch_symbolic, "warm_up", lambda: (seen.append(("warm-up", gc.isenabled())), warm_up()))
+    run_with_progress = progress.run_with_progress
+
+    def spying(trace, console=None, show_after=progress.SHOW_AFTER, started=None):
+        def first_op():
+            started()
+            seen.append(("first op", gc.isenabled(), gc.get_freeze_count() > frozen_by_main))
+
+        frozen_by_main = gc.get_freeze_count()
+        return run_with_progress(trace, console, show_after, started=first_op)
+
+    monkeypatch.setattr("shapetrace.cli.main.run_with_progress", spying)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert main([str(script(source))]) == 0
+    assert ("(B, N)" in capsys.readouterr().out) == runs_the_pass
+    assert seen == ([("warm-up", False), ("first op", True, True)] if runs_the_pass else [])
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+@pytest.mark.parametrize("source, starts", [(NAMED, 1), (GOOD, 0)])
+def test_the_pass_reports_its_start_once_and_not_when_it_does_not_run(script, source, starts):
+    import io
+
+    from rich.console import Console
+
+    from shapetrace.cli.progress import run_with_progress
+    from shapetrace.cli.runner import run_script
+
+    run = run_script(script(source))
+    started = []
+    run_with_progress(run.trace, Console(file=io.StringIO()), started=lambda: started.append(1))
+    assert len(started) == starts
+    assert run.trace.dims == ({"B": 2, "N": 3} if starts else {})
+
+
+IMPORTS = """\
+import gc, sys, weakref
+import torch
+
+
+def import_shapetrace():
+    for name in [m for m in sys.modules if m.startswith("shapetrace")]:
+        del sys.modules[name]
+    import shapetrace
+
+    return shapetrace
+
+
+class Node:
+    pass
+
+
+garbage = Node()
+garbage.cycle = garbage
+garbage_alive = weakref.ref(garbage)
+del garbage
+collections = []
+gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info["generation"]))
+shapetrace = import_shapetrace()
+oldest = {id(o) for o in gc.get_objects(generation=2)}
+print(collections, gc.isenabled(), gc.get_freeze_count(), id(shapetrace.Trace) in oldest, garbage_alive())
+gc.disable()
+import_shapetrace()
+print(gc.isenabled())
+gc.enable()
+gc.freeze()
+import_shapetrace()
+print(gc.get_freeze_count() > 0)
+"""
+
+
+def test_importing_shapetrace_moves_its_objects_to_the_oldest_generation_without_scanning_them():
+    """The import runs with the collector paused, and what it made goes to the oldest generation
+    without a collection (nothing stays frozen), after one young collection of the garbage there
+    was before (it would otherwise be kept until a full collection); a collector paused before
+    stays paused, objects frozen before stay frozen (moving them would unfreeze them all)."""
+    done = subprocess.run([sys.executable, "-c", IMPORTS], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["[1] True 0 True None", "False", "True"]

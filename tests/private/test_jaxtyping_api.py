@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from jaxtyping import Float, Int, Shaped, jaxtyped
@@ -101,3 +104,34 @@ def test_jaxtyped_wrappers_are_recognised_in_both_styles():
     for wrapper in (jaxtyped(f, typechecker=None), jaxtyped(typechecker=lambda fn: fn)(f)):
         assert jt.is_jaxtyped(wrapper) and wrapper.__wrapped__ is f
     assert not jt.is_jaxtyped(f)
+
+
+LAZY = """\
+import sys
+import torch
+import shapetrace
+from shapetrace._private import jaxtyping_api as jt
+
+
+class Plain(torch.nn.Module):
+    def forward(self, x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        return x * scale
+
+
+with shapetrace.trace(Plain()) as t:
+    Plain()(torch.rand(2, 3))
+print(sorted(m for m in ("jaxtyping", "typeguard") if m in sys.modules), jt.is_array_hint(torch.Tensor))
+
+from jaxtyping import Float, jaxtyped  # the user's code imports jaxtyping: now it is used
+
+print(jt.is_array_hint(Float[torch.Tensor, "B"]), jt.is_jaxtyped(jaxtyped(lambda x: x, typechecker=None)))
+print(type(jt.array_hint_parts(Float[torch.Tensor, "B"])[4][0]) is jt.NamedDim, jt.memo_depth())
+"""
+
+
+def test_jaxtyping_and_typeguard_are_imported_only_once_a_hint_needs_them():
+    """Neither is imported by a trace whose modules have plain annotations (~20 ms of the CLI's
+    start-up); once the user's code imports jaxtyping, its hints are recognised and read."""
+    done = subprocess.run([sys.executable, "-c", LAZY], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["[] False", "True True", "True 0"]

@@ -4,6 +4,7 @@ torch_api.module_call_kwargs): these fail loudly when torch moves them."""
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import sys
 import threading
 
@@ -208,3 +209,33 @@ def test_relations_the_value_ranges_decide_are_decided_as_torch_decides_them(mon
     assert env._maybe_evaluate_static(sympy.Eq(16 * numel, 0)) == sympy.false
     assert asked == []  # torch was not asked
     assert env._maybe_evaluate_static(sympy.Eq(h, 3)) is None and asked == [sympy.Eq(h, 3)]
+
+
+def test_the_user_frame_is_torchs_found_from_the_same_files():
+    """RecordingShapeEnv._get_user_frame (torch's ShapeEnv._get_user_frame, with the files of
+    symbolic_shapes.uninteresting_files() found without importing them): the same files, the same frame."""
+    from torch.fx.experimental import symbolic_shapes
+
+    assert ts.uninteresting_files() == symbolic_shapes.uninteresting_files()
+    assert "_get_user_frame" in vars(symbolic_shapes.ShapeEnv)  # torch still asks this method for its frames
+    _, env = ts.make_fake_mode()
+
+    def in_user_code():
+        frame = sys._getframe()
+        return frame, env._get_user_frame(), symbolic_shapes.ShapeEnv._get_user_frame(env), env._get_sloc()
+
+    caller, ours, torchs, where = in_user_code()
+    assert ours is torchs is caller
+    assert (where.framework_loc.lineno, where.framework_loc.name) == (caller.f_lineno, "in_user_code")  # as torch says it
+
+
+def test_the_first_symbol_does_not_import_torch_export():
+    """torch's own user-frame lookup imports torch.export, aot_autograd and networkx (~0.3 s) on a
+    process's first symbol; the pass's ShapeEnv does not (a fresh process: this one may have them)."""
+    code = (
+        "import sys\nfrom shapetrace._private import torch_symbolic as ts\nts.warm_up()\n"
+        "print(sorted(m for m in ('torch.export._trace', 'networkx') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import glob
+import importlib.util
+import os
 import sys
 import threading
 import types
@@ -91,6 +94,18 @@ class RecordingShapeEnv(ShapeEnv):
     # torch clears its static-evaluation cache through this attribute when a value range narrows
     _maybe_evaluate_static.cache_clear = ShapeEnv._maybe_evaluate_static.cache_clear  # type: ignore[attr-defined]
 
+    def _get_user_frame(self) -> types.FrameType | None:
+        """Torch's: the innermost frame outside torch's symbolic-shape machinery, where torch says
+        a symbol was made or a guard added (in its messages). The same frame, from the same files
+        (:func:`uninteresting_files`), but found without importing the modules torch's own list
+        imports to name them (``torch.export``, aot_autograd, networkx, inductor's code cache:
+        ~0.3 s on a process's first symbol)."""
+        files = uninteresting_files()
+        frame = sys._getframe(1)  # torch's starts at its own frame, in a file it skips
+        while frame is not None and frame.f_code.co_filename in files:
+            frame = frame.f_back
+        return frame
+
     def _decided_by_ranges(self, expr: sympy.Basic) -> sympy.Basic | None:
         """``true``/``false`` when the value ranges of ``expr``'s symbols decide it, else ``None``
         (also for a symbol torch replaced: its replacement is torch's to apply)."""
@@ -99,6 +114,28 @@ class RecordingShapeEnv(ShapeEnv):
         if any(name in self.replacements or name not in ranges for name in symbols):
             return None
         return _decide(expr, symbols, tuple(ranges[name] for name in symbols))
+
+
+# torch.fx.experimental.symbolic_shapes.uninteresting_files(): the modules it names (it imports them)
+_UNINTERESTING_MODULES = (
+    "torch.fx.experimental.symbolic_shapes", "torch.export._trace", "torch.fx.experimental.recording",
+    "torch.fx.experimental.sym_node", "torch.fx.interpreter", "torch.fx._symbolic_trace", "torch",
+    "torch._compile", "torch._dynamo.eval_frame", "torch._inductor.sizevars", "torch._library.custom_ops",
+    "torch._library.fake_impl", "torch._subclasses.meta_utils", "torch._subclasses.fake_tensor",
+    "torch._logging._internal", "torch._logging.structured",
+)  # fmt: skip
+
+
+@functools.cache
+def uninteresting_files() -> frozenset[str]:
+    """The files torch's ``uninteresting_files()`` lists (frames a ShapeEnv looks past for the
+    user's line), found from the module names: the modules are not imported."""
+    import torch._dynamo.guards  # imported with torch._dynamo, which ShapeEnv() imports
+
+    files = {importlib.util.find_spec(name).origin for name in _UNINTERESTING_MODULES}
+    operators = os.path.dirname(importlib.util.find_spec("torch._higher_order_ops").origin)
+    files.update(glob.glob(os.path.join(operators, "*.py")))
+    return frozenset(files | torch._dynamo.guards.uninteresting_files() | {"<string>"})
 
 
 @functools.lru_cache(maxsize=4096)

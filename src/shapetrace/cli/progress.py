@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -16,23 +17,38 @@ if TYPE_CHECKING:
 SHOW_AFTER = 0.5  # seconds: shorter passes show nothing
 
 
-def run_with_progress(trace: Trace, console: Console | None = None, show_after: float = SHOW_AFTER) -> None:
+def run_with_progress(
+    trace: Trace,
+    console: Console | None = None,
+    show_after: float = SHOW_AFTER,
+    started: Callable[[], None] | None = None,
+) -> None:
     """Run ``trace``'s symbolic pass now (if it has one to run), with a transient progress bar
     (ops replayed, of all ops) on ``console`` (stderr by default) once it has run ``show_after``
     seconds, when ``console`` is a terminal. The console writes to the stream it was given, not to
-    ``sys.stderr`` at write time: the pass drops its own thread's writes to ``sys.stderr``."""
+    ``sys.stderr`` at write time: the pass drops its own thread's writes to ``sys.stderr``.
+    ``started`` is called once, at the pass's first progress report: its imports and warm-up
+    done, before it replays the first op (never, when the pass does not run)."""
     console = console or Console(file=sys.stderr)
-    if not console.is_terminal:  # a log or a pipe: no bar
+    with_bar = console.is_terminal  # a log or a pipe: no bar
+    if not with_bar and started is None:
         trace._symbolic()
         return
-    started = time.perf_counter()
+    began = time.perf_counter()
     display: Progress | None = None
     task = None
+    reported = False
 
     def report(done: int, total: int) -> None:
-        nonlocal display, task
+        nonlocal display, task, reported
+        if not reported:
+            reported = True
+            if started is not None:
+                started()
+        if not with_bar:
+            return
         if display is None:
-            if time.perf_counter() - started < show_after:
+            if time.perf_counter() - began < show_after:
                 return
             from rich import progress as bars  # rich's progress bars: only for a pass that takes a while
 

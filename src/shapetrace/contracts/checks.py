@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import Any, Union
 
 import torch
-import typeguard
 
 from shapetrace._private import jaxtyping_api as jt
 from shapetrace.contracts.hints import MAX_DEPTH, field_hints, has_array_hint, hint_text, is_special_class
@@ -402,12 +401,16 @@ class TypeguardCheck(Check):
     ``typeguard.check_type``."""
 
     def __init__(self, hint: Any) -> None:
+        import typeguard  # ~10 ms: imported by the first hint that needs it, not with every trace
+
         self.hint = hint
+        self._check_type = typeguard.check_type
+        self._error = typeguard.TypeCheckError
 
     def check(self, value: Any, path: str, state: CallState) -> CheckFailure | None:
         try:
-            typeguard.check_type(value, self.hint)
-        except typeguard.TypeCheckError as error:
+            self._check_type(value, self.hint)
+        except self._error as error:
             return CheckFailure(path, self, value, str(error))
         return None
 
