@@ -220,9 +220,8 @@ def _linear(args: tuple, kwargs: dict) -> Maker | None:
     bias = _argument(args, kwargs, 2, "bias")
     if not _plain(x, contiguous=False) or x.dim() < 1 or not isinstance(weight, torch.Tensor) or weight.dim() != 2:
         return None
-    tensors = (x, weight) if bias is None else (x, weight, bias)
-    if not all(isinstance(t, torch.Tensor) and _constant_free(t) and t.dtype == x.dtype and t.device == x.device
-               for t in tensors):  # fmt: skip
+    tensors = _with_weights(x, weight, bias)
+    if tensors is None:
         return None
     features = ts.size_exprs(weight.shape)
     if not all(isinstance(f, int) for f in features) or ts.size_expr(x.shape[-1]) != features[1]:
@@ -264,9 +263,8 @@ def _conv(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
     bias = _argument(args, kwargs, 2, "bias")
     if not _plain(x) or x.dim() not in (spatial + 1, spatial + 2) or not isinstance(weight, torch.Tensor):
         return None
-    tensors = (x, weight) if bias is None else (x, weight, bias)
-    if not all(isinstance(t, torch.Tensor) and _constant_free(t) and t.dtype == x.dtype and t.device == x.device
-               for t in tensors):  # fmt: skip
+    tensors = _with_weights(x, weight, bias)
+    if tensors is None:
         return None
     kernel = ts.size_exprs(weight.shape)
     groups = _argument(args, kwargs, 6, "groups", default=1)
@@ -376,6 +374,16 @@ def _new(shape: list, like: torch.Tensor, tensors: Sequence[Any]) -> Maker:
         return made.requires_grad_().clone() if grad else made
 
     return make
+
+
+def _with_weights(x: torch.Tensor, weight: Any, bias: Any) -> tuple | None:
+    """``(x, weight[, bias])`` when the weights are fakes in ``x``'s dtype and on its device
+    (another dtype: torch's promotion or error decides), else ``None``."""
+    tensors = (x, weight) if bias is None else (x, weight, bias)
+    if all(isinstance(t, torch.Tensor) and _constant_free(t) and t.dtype == x.dtype and t.device == x.device
+           for t in tensors):  # fmt: skip
+        return tensors
+    return None
 
 
 def _tensors(args: tuple, kwargs: dict) -> list[torch.Tensor]:
