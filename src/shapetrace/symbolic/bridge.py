@@ -260,9 +260,9 @@ class ReplayRecorder(Recorder):
                     return self._record_as(func, known, types, args, kwargs)
             result = self._run_op(func, types, args, kwargs)
             if key is not None:
-                made = _Outputs.of(result)
-                if made is not None:
-                    self.memo[key] = made
+                outputs = _Outputs.of(result)
+                if outputs is not None:
+                    self.memo[key] = outputs
             return result
 
     def _record_as(self, func: Any, made: Callable, types: Any, args: tuple, kwargs: dict | None) -> Any:
