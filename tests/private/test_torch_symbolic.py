@@ -239,3 +239,28 @@ def test_the_first_symbol_does_not_import_torch_export():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_guards_are_added_without_building_their_log_record(monkeypatch):
+    """torch's ShapeEnv logs each guard it adds through ShapeEnv._log_guard, building a structured
+    record (symbolic_shapes.trace_structured: the guard's text, two stack walks) while its trace
+    logger has a handler; the pass's ShapeEnv adds the same guard and builds no record."""
+    from torch._logging import _internal as torch_logging
+    from torch.fx.experimental import symbolic_shapes
+
+    assert "_log_guard" in vars(symbolic_shapes.ShapeEnv)
+    records = []
+    monkeypatch.setattr(torch_logging.trace_log, "handlers", [object()])  # a handler: torch builds records
+    monkeypatch.setattr(symbolic_shapes, "trace_structured", lambda name, metadata_fn, **kw: records.append(name))
+
+    def divisibility_guard(env):
+        sizes = [ts.symint(env, ts.named_symbol(env, name, value), value) for name, value in (("B", 2), ("H", 64))]
+        with ts.FakeTensorMode(shape_env=env):
+            torch.empty(*sizes).view(-1, 8)  # 8 divides B*H
+        return len(env.guards)
+
+    _, ours = ts.make_fake_mode()
+    added = divisibility_guard(ours)
+    assert added > 0 and "guard_added_fast" not in records
+    assert divisibility_guard(symbolic_shapes.ShapeEnv(duck_shape=False)) == added
+    assert "guard_added_fast" in records  # torch's own ShapeEnv built the records

@@ -94,6 +94,13 @@ class RecordingShapeEnv(ShapeEnv):
     # torch clears its static-evaluation cache through this attribute when a value range narrows
     _maybe_evaluate_static.cache_clear = ShapeEnv._maybe_evaluate_static.cache_clear  # type: ignore[attr-defined]
 
+    def _log_guard(self, prefix: str, g: sympy.Basic, forcing_spec: bool) -> None:
+        """Torch's logs each guard it adds, and first builds the structured record: the guard's
+        text and two stack walks (a third of the time of a guard on nested floor divisions). The
+        pass drops its thread's log records (``symbolic/effects.py``), and with them the record
+        that would tell torch's lazy trace handler to remove itself: the pass's guards are not
+        logged."""
+
     def _get_user_frame(self) -> types.FrameType | None:
         """Torch's: the innermost frame outside torch's symbolic-shape machinery, where torch says
         a symbol was made or a guard added (in its messages). The same frame, from the same files
