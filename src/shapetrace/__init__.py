@@ -6,9 +6,9 @@
 >>> t.print()
 """
 
-from shapetrace.capture.collector import imported_long_lived as _imported_long_lived
+from shapetrace.capture.collector import long_lived as _long_lived
 
-with _imported_long_lived():
+with _long_lived():
     from shapetrace.capture.records import ErrorRecord, ModuleCall, OpRecord, TensorMeta
     from shapetrace.cli.magics import load_ipython_extension  # %load_ext (IPython imported by IPython)
     from shapetrace.contracts import (

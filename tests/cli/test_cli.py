@@ -256,50 +256,28 @@ y = x.transpose(0, 1)                 # (N, B)
 
 
 @pytest.mark.parametrize("source, runs_the_pass", [(NAMED, True), (GOOD, False)])
-def test_the_pass_starts_up_without_the_collector_and_main_gives_it_back(
-    script, capsys, monkeypatch, source, runs_the_pass
-):
-    """The symbolic pass's imports and warm-up run with the cyclic collector off; from its first
-    op on it runs with the collector, what was alive by then frozen; after main the collector is
-    as it was and nothing stays frozen (a caller running main in-process collects as usual)."""
+def test_the_pass_runs_without_the_collector_and_main_gives_it_back(script, capsys, monkeypatch, source, runs_the_pass):
+    """The symbolic pass runs with the cyclic collector paused, from its imports and warm-up to
+    its last op; after main the collector is as it was and nothing stays frozen (a caller running
+    main in-process collects as usual)."""
     from shapetrace._private import torch_symbolic
-    from shapetrace.cli import progress
+    from shapetrace.symbolic import engine
 
     seen = []
-    warm_up = torch_symbolic.warm_up
+    warm_up, call_op = torch_symbolic.warm_up, engine._call_op
     monkeypatch.setattr(torch_symbolic, "warm_up", lambda: (seen.append(("warm-up", gc.isenabled())), warm_up()))
-    run_with_progress = progress.run_with_progress
 
-    def spying(trace, console=None, show_after=progress.SHOW_AFTER, started=None):
-        def first_op():
-            started()
-            seen.append(("first op", gc.isenabled(), gc.get_freeze_count() > frozen_by_main))
+    def replayed(*args, **kwargs):  # the script's ops, replayed
+        seen.append(("replay", gc.isenabled()))
+        return call_op(*args, **kwargs)
 
-        frozen_by_main = gc.get_freeze_count()
-        return run_with_progress(trace, console, show_after, started=first_op)
-
-    monkeypatch.setattr("shapetrace.cli.main.run_with_progress", spying)
+    monkeypatch.setattr(engine, "_call_op", replayed)
     assert gc.isenabled() and gc.get_freeze_count() == 0
     assert main([str(script(source))]) == 0
     assert ("(B, N)" in capsys.readouterr().out) == runs_the_pass
-    assert seen == ([("warm-up", False), ("first op", True, True)] if runs_the_pass else [])
+    assert seen[:2] == ([("warm-up", False), ("replay", False)] if runs_the_pass else [])
+    assert all(not enabled for _, enabled in seen)
     assert gc.isenabled() and gc.get_freeze_count() == 0
-
-
-@pytest.mark.parametrize("source, starts", [(NAMED, 1), (GOOD, 0)])
-def test_the_pass_reports_its_start_once_and_not_when_it_does_not_run(script, source, starts):
-    import io
-
-    from rich.console import Console
-
-    from shapetrace.cli.progress import run_with_progress
-    from shapetrace.cli.runner import run_script
-
-    run = run_script(script(source))
-    started = []
-    run_with_progress(run.trace, Console(file=io.StringIO()), started=lambda: started.append(1))
-    assert len(started) == starts
-    assert run.trace.dims == ({"B": 2, "N": 3} if starts else {})
 
 
 IMPORTS = """\

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sympy
 
-from shapetrace._private.torch_symbolic import FloorDiv
+from shapetrace._private.torch_symbolic import FloorDiv, sympy_functions
 from shapetrace.symbolic.dims import symbol
 from shapetrace.symbolic.printer import expr_text, shape_text
 
@@ -63,16 +63,23 @@ def test_shape_text_keeps_the_comma_of_one_dim():
         (FloorDiv(3 * H, 4), {H: 8}, "3*H/4", {H: 4}),
         (FloorDiv(H, 32), {H: 28}, None, {H: 4}),  # 28 is not divisible by 32: stays H//32
         (FloorDiv(H - 1, 2) + 1, {H: 127}, None, {}),  # odd: nothing assumed
+        (FloorDiv(H + 2 * W - 1, 4), {H: 32, W: 6}, "H/4 + W/2 - 1", {H: 4, W: 2}),  # the constant rounds down
+        (sympy_functions.CeilDiv(H, 4), {H: 128}, "H/4", {H: 4}),
+        (H - 4 * FloorDiv(H, 4) + W, {H: 128, W: 8}, "W", {H: 4}),  # the remainder, as torch may write it
+        (sympy_functions.PythonMod(H, 4) + W, {H: 128, W: 8}, "W", {H: 4}),
+        (FloorDiv(sympy_functions.Max(1, H), 2), {H: 64}, "H/2", {H: 2}),  # sympy's floor decides a max
     ],
 )
-def test_divisible_sizes_print_as_the_seeds_write_them(expr, values, text, divisors):
+@pytest.mark.parametrize("form", ["torch's", "sympy's floor"])
+def test_divisible_sizes_print_as_the_seeds_write_them(expr, values, text, divisors, form):
+    """The same divisibility and text from torch's size expression and from its floor form."""
     from shapetrace.symbolic.printer import divided, divisors_for, floor_form
 
-    plain = floor_form(expr)
-    assert divisors_for([plain], values) == divisors
-    simpler = divided(plain, divisors)
+    written = expr if form == "torch's" else floor_form(expr)
+    assert divisors_for([written], values) == divisors
+    simpler = divided(written, divisors)
     assert (expr_text(simpler) if simpler is not None else None) == text
     if simpler is not None:  # equal to the exact expression wherever the divisors divide the sizes
         for scale in (1, 3, 10):
             point = {sym: d * scale for sym, d in divisors.items()}
-            assert simpler.xreplace(point) == plain.xreplace(point)
+            assert simpler.xreplace(point) == floor_form(expr).xreplace(point)

@@ -23,24 +23,30 @@ def gc_paused() -> Iterator[None]:
 
 
 @contextmanager
-def imported_long_lived() -> Iterator[None]:
-    """Import with the cyclic collector paused: shapetrace's modules (and torch, sympy, rich, ...
-    when not imported yet) make millions of objects that live as long as the process, and the
-    collections while they are made would scan them again and again (measured on the command's
-    start-up: 0.4 s). Afterwards they go to the oldest generation, where their first collections
-    would have put them, without the young collection that would scan them all once more
-    (0.18 s); the young garbage there was before is collected first, so that none is kept
-    longer. A collector paused before stays paused; objects frozen before stay frozen (and
-    nothing is moved: unfreezing would move them too)."""
+def long_lived(garbage: bool = False) -> Iterator[None]:
+    """Run a block that makes many objects living as long as the process, with the cyclic
+    collector paused: imports (``import shapetrace`` with torch, sympy, rich, ... when not
+    imported yet: millions of objects), the symbolic pass (torch._dynamo on the first one, sympy's
+    and torch's caches). The collections while they are made would scan them again and again
+    (measured on the command's start-up: 0.4 s), and once in the oldest generation they would
+    count towards its next full collection, which scans every object of the process (150-300 ms
+    after a first pass on a ResNet; more in a larger program). Afterwards they go to the oldest
+    generation without either; in a process that froze its objects (the command does), they are
+    frozen with them. ``garbage=True``: the block also makes cyclic garbage (the pass's fake
+    tensors): one collection of what the block made frees it first. The young garbage there was
+    before is collected before the block, so that none is kept longer. A collector paused before
+    stays paused, and nothing is moved."""
     enabled, frozen = gc.isenabled(), gc.get_freeze_count() > 0
-    if enabled and not frozen:
+    if enabled:
         gc.collect(1)
     gc.disable()
     try:
         yield
     finally:
         if enabled:
+            if garbage:
+                gc.collect(0)  # the block's objects: all in the youngest generation while paused
+            gc.freeze()  # every tracked object set aside ...
             if not frozen:
-                gc.freeze()  # every tracked object set aside, and back in the oldest generation
-                gc.unfreeze()
+                gc.unfreeze()  # ... and back in the oldest generation
             gc.enable()

@@ -7,7 +7,7 @@ import atexit
 import gc
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
@@ -93,33 +93,6 @@ def _startup_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
-@contextmanager
-def _collector_off_until_frozen() -> Iterator[Callable[[], None]]:
-    """The cyclic collector off until the function given is called, which freezes what is alive
-    then and turns the collector back on (the exit calls it if nothing did). For the symbolic
-    pass's start-up, up to its first op: importing torch's fake tensors, ShapeEnv and
-    torch._dynamo makes about a million objects that live as long as the process, which the
-    collector would otherwise scan again and again while they are made (measured on
-    examples/patch_embed.py: 0.09 s). Frozen by the first op, they stay out of the pass's own
-    collections; :func:`_startup_frozen` gives them back with the rest."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    frozen = False
-
-    def freeze() -> None:
-        nonlocal frozen
-        if not frozen:
-            frozen = True
-            gc.freeze()
-            if was_enabled:
-                gc.enable()
-
-    try:
-        yield freeze
-    finally:
-        freeze()
-
-
 def _freeze_at_exit() -> None:
     """Freeze every object first thing at exit: the interpreter's collections while it shuts down
     then skip the millions of objects torch._dynamo, sympy and the trace leave (measured on
@@ -158,8 +131,7 @@ def _main(argv: list[str] | None) -> int:
         sys.stderr.write(run.format_exception())
         sys.stderr.flush()
     console = output_console()  # the terminal's width, also into a pipe; 160 columns with none
-    with _collector_off_until_frozen() as freeze:  # the pass's imports: not rescanned while they are made
-        run_with_progress(run.trace, started=freeze)  # the pass, with a progress bar when it takes a while
+    run_with_progress(run.trace)  # the pass, with a progress bar when it takes a while
     mode = comment_mode(options)
     view = view_from_options(run.trace, options)  # the flat table, or the tree/summary asked for
     diagnostics = run.trace.diagnostics  # the failure explained, then the device lints

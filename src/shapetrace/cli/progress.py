@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -21,32 +20,22 @@ def run_with_progress(
     trace: Trace,
     console: Console | None = None,
     show_after: float = SHOW_AFTER,
-    started: Callable[[], None] | None = None,
 ) -> None:
     """Run ``trace``'s symbolic pass now (if it has one to run), with a transient progress bar
     (ops replayed, of all ops) on ``console`` (stderr by default) once it has run ``show_after``
     seconds, when ``console`` is a terminal. The console writes to the stream it was given, not to
-    ``sys.stderr`` at write time: the pass drops its own thread's writes to ``sys.stderr``.
-    ``started`` is called once, at the pass's first progress report: its imports and warm-up
-    done, before it replays the first op (never, when the pass does not run)."""
+    ``sys.stderr`` at write time: the pass drops its own thread's writes to ``sys.stderr``."""
     console = console or Console(file=sys.stderr)
     with_bar = console.is_terminal  # a log or a pipe: no bar
-    if not with_bar and started is None:
+    if not with_bar:
         trace._symbolic()
         return
     began = time.perf_counter()
     display: Progress | None = None
     task = None
-    reported = False
 
     def report(done: int, total: int) -> None:
-        nonlocal display, task, reported
-        if not reported:
-            reported = True
-            if started is not None:
-                started()
-        if not with_bar:
-            return
+        nonlocal display, task
         if display is None:
             if time.perf_counter() - began < show_after:
                 return

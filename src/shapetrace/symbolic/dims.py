@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import sympy
 
 from shapetrace.capture.records import GENERATED_PREFIX
-from shapetrace.symbolic.printer import divided, divisors_for, expr_text, floor_form, shape_text
+from shapetrace.symbolic.printer import divided, divisors_for, expr_text, shape_text
 from shapetrace.symbolic.result import GUESS
 
 Size = sympy.Expr | int | None
@@ -163,9 +163,8 @@ class Rendering:
         """A rendering that assumes what the floor divisions in ``shapes`` need, as far as the
         traced sizes are divisible."""
         exprs = {size for shape in shapes for size in shape or () if isinstance(size, sympy.Expr)}
-        floors = [floor_form(e) for e in exprs if not e.is_Symbol and e.free_symbols]
         values = {symbol(name): value for name, value in names.values.items()}
-        return cls(names, divisors_for(floors, values))
+        return cls(names, divisors_for((e for e in exprs if not e.is_Symbol and e.free_symbols), values))
 
     @property
     def divisible(self) -> dict[str, int]:
@@ -178,7 +177,7 @@ class Rendering:
         if found is None:
             name = self._namer()
             exact = expr_text(expr, name)
-            simpler = divided(floor_form(expr), self.divisors) if self.divisors else None
+            simpler = divided(expr, self.divisors) if self.divisors else None
             if simpler is not None:
                 for sym in expr.free_symbols & self.divisors.keys():
                     self._used[sym] = self.divisors[sym]

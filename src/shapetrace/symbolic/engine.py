@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from shapetrace._private import torch_symbolic as ts
+from shapetrace.capture.collector import long_lived
 from shapetrace.capture.names import op_names
 from shapetrace.capture.recording import site
 from shapetrace.capture.records import OpEntry, TensorEntry
@@ -78,9 +79,11 @@ PROGRESS_EVERY = 0.1  # seconds between progress reports
 
 def run_pass(job: Job, progress: Progress | None = None) -> SymbolicResult:
     """The symbolic result of a finished trace; never raises (a failure is the result's status).
-    Torch's symbolic machinery is imported before the budget's clock starts."""
+    Torch's symbolic machinery is imported before the budget's clock starts. The pass fills
+    torch's and sympy's caches: the collector is paused (``long_lived``), the pass's garbage
+    collected at its end."""
     try:
-        with ts.isolated(), kept_apart():  # another trace records nothing; torch's log records dropped too
+        with long_lived(garbage=True), ts.isolated(), kept_apart():  # another trace records nothing; torch's log records dropped too
             ts.warm_up()  # the first pass in a process imports torch._dynamo and fills torch's tables: seconds
             return _Replay(job, progress).run()
     except Exception as error:  # a failure here must not cost the user the concrete trace

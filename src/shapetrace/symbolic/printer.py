@@ -69,22 +69,36 @@ def floor_form(expr: sympy.Expr) -> sympy.Expr:
     return expr.func(*args) if any(a is not b for a, b in zip(args, expr.args)) else expr
 
 
+def _floors() -> tuple[type, ...]:
+    """The operations that round (a size is no multiple there): torch's and sympy's."""
+    fn = _torch_functions()
+    return (fn.FloorDiv, fn.CleanDiv, fn.CeilDiv, fn.Mod, fn.PythonMod, sympy.floor, sympy.ceiling, sympy.Mod)
+
+
+def _denominator(node: sympy.Basic) -> int:
+    """What ``node`` divides by when it rounds (``H//4``, ``H % 4``, ``floor(H/4)``), else 1."""
+    fn = _torch_functions()
+    if isinstance(node, (fn.FloorDiv, fn.CleanDiv, fn.CeilDiv, fn.Mod, fn.PythonMod, sympy.Mod)):
+        denominator = node.args[1]
+    elif isinstance(node, (sympy.floor, sympy.ceiling)):
+        denominator = sympy.fraction(sympy.together(node.args[0]))[1]
+    else:
+        return 1
+    return int(denominator) if denominator.is_Integer and int(denominator) > 1 else 1
+
+
 def required_divisors(expr: sympy.Expr) -> dict[sympy.Symbol, int]:
-    """Per symbol of ``expr`` (in :func:`floor_form`), the multiple it must be of for every floor
-    in ``expr`` to divide exactly: the product of the denominators of the floors around it
-    (``((H - 4)//2 - 4)//2`` needs H divisible by 4)."""
+    """Per symbol of ``expr`` (torch's size expression, or its :func:`floor_form`), the multiple
+    it must be of for every floor in ``expr`` to divide exactly: the product of the denominators
+    of the floors around it (``((H - 4)//2 - 4)//2`` needs H divisible by 4)."""
     needed: dict[sympy.Symbol, int] = {}
 
     def visit(node: sympy.Basic, outer: int) -> None:
-        if isinstance(node, (sympy.floor, sympy.ceiling, sympy.Mod)):
-            if isinstance(node, sympy.Mod):
-                denominator = node.args[1]
-            else:
-                denominator = sympy.fraction(sympy.together(node.args[0]))[1]
-            if denominator.is_Integer and int(denominator) > 1:
-                outer *= int(denominator)
-                for sym in node.free_symbols:
-                    needed[sym] = math.lcm(needed.get(sym, 1), outer)
+        denominator = _denominator(node)
+        if denominator > 1:
+            outer *= denominator
+            for sym in node.free_symbols:
+                needed[sym] = math.lcm(needed.get(sym, 1), outer)
         for arg in node.args:
             visit(arg, outer)
 
@@ -93,11 +107,11 @@ def required_divisors(expr: sympy.Expr) -> dict[sympy.Symbol, int]:
 
 
 def divided(expr: sympy.Expr, divisors: Mapping[sympy.Symbol, int]) -> sympy.Expr | None:
-    """``expr`` (in :func:`floor_form`) where each symbol is a multiple of its divisor:
-    ``(H - 1)//2 + 1`` is ``H/2`` and ``4*(H//4)`` is ``H`` when 4 divides H. ``None`` when a
-    floor stays (the divisors are not enough) or nothing changes."""
+    """``expr`` (torch's size expression, or its :func:`floor_form`) where each symbol is a
+    multiple of its divisor: ``(H - 1)//2 + 1`` is ``H/2`` and ``4*(H//4)`` is ``H`` when 4
+    divides H. ``None`` when a floor stays (the divisors are not enough) or nothing changes."""
     used = {sym: d for sym, d in divisors.items() if d > 1 and sym in expr.free_symbols}
-    if not used or not expr.has(sympy.floor, sympy.ceiling, sympy.Mod):
+    if not used or not expr.has(*_floors()):
         return None
     return _divided(expr, tuple(sorted(used.items(), key=lambda item: item[0].name)))
 
@@ -105,15 +119,78 @@ def divided(expr: sympy.Expr, divisors: Mapping[sympy.Symbol, int]) -> sympy.Exp
 @lru_cache(maxsize=4096)
 def _divided(expr: sympy.Expr, used: tuple[tuple[sympy.Symbol, int], ...]) -> sympy.Expr | None:
     multiples = {sym: sympy.Dummy(sym.name, integer=True, positive=True) for sym, _ in used}
-    scaled = expr.xreplace({sym: d * multiples[sym] for sym, d in used})
-    if scaled.has(sympy.floor, sympy.ceiling, sympy.Mod):
+    scaling = {sym: d * multiples[sym] for sym, d in used}
+    try:
+        scaled = _exactly(expr, scaling)
+    except _NotPolynomial:  # a max, a power of a size, ...: sympy's floor decides
+        scaled = floor_form(expr).xreplace(scaling)
+        if scaled.has(sympy.floor, sympy.ceiling, sympy.Mod):
+            return None
+    if scaled is None:
         return None
     return scaled.xreplace({multiples[sym]: sym / d for sym, d in used})
 
 
+class _NotPolynomial(Exception):
+    """A size expression with an operation :func:`_exactly` does not divide."""
+
+
+def _exactly(expr: sympy.Expr, scaling: Mapping[sympy.Symbol, sympy.Expr]) -> sympy.Expr | None:
+    """``expr`` with its symbols scaled, as a polynomial, when every floor division, ceiling
+    division and remainder in it comes out exact (``(4*h - 1)//2`` is ``2*h - 1``: the terms
+    with a symbol divide, the constant rounds); ``None`` when one does not. Sizes are sums of
+    products of integers and symbols: this asks sympy for no more than sums and products
+    (its ``floor`` asks its assumptions about every term: ~10 ms per nested size on a first
+    pass, when its caches are empty)."""
+    if expr.is_Symbol:
+        return scaling.get(expr, expr)
+    if expr.is_Integer:
+        return expr
+    args = []
+    for arg in expr.args:
+        exact = _exactly(arg, scaling)
+        if exact is None:
+            return None
+        args.append(exact)
+    if expr.is_Add:
+        return sympy.Add(*args)
+    if expr.is_Mul:
+        return sympy.Mul(*args)
+    fn = _torch_functions()
+    if isinstance(expr, (fn.FloorDiv, fn.CleanDiv)):
+        return _floor_divided(args[0], args[1])
+    if isinstance(expr, fn.CeilDiv):
+        quotient = _floor_divided(-args[0], args[1])
+        return None if quotient is None else -quotient
+    if isinstance(expr, (fn.Mod, fn.PythonMod, sympy.Mod)):
+        quotient = _floor_divided(args[0], args[1])
+        return None if quotient is None else args[0] - args[1] * quotient
+    raise _NotPolynomial
+
+
+def _floor_divided(numerator: sympy.Expr, divisor: sympy.Expr) -> sympy.Expr | None:
+    """``numerator // divisor`` as a polynomial when every term with a symbol is a multiple of
+    the divisor (the constant term rounds down), else ``None``."""
+    if not divisor.is_Integer or int(divisor) <= 0:
+        raise _NotPolynomial
+    d = int(divisor)
+    constant, terms = 0, []
+    for term in sympy.Add.make_args(numerator):
+        coefficient, rest = term.as_coeff_Mul()
+        if not coefficient.is_Integer:
+            raise _NotPolynomial
+        if rest == 1:
+            constant += int(coefficient)
+        elif int(coefficient) % d:
+            return None
+        else:
+            terms.append(int(coefficient) // d * rest)
+    return sympy.Add(*terms, constant // d)
+
+
 def divisors_for(exprs: Iterable[sympy.Expr], values: Mapping[sympy.Symbol, int]) -> dict[sympy.Symbol, int]:
-    """The divisibility to assume per symbol: what the floors of ``exprs`` (in :func:`floor_form`)
-    need, as far as the traced size ``values`` allow (a 28 is assumed divisible by 4, never 32)."""
+    """The divisibility to assume per symbol: what the floors of ``exprs`` need, as far as the
+    traced size ``values`` allow (a 28 is assumed divisible by 4, never 32)."""
     needed: dict[sympy.Symbol, int] = {}
     for expr in exprs:
         for sym, d in required_divisors(expr).items():
