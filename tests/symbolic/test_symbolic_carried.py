@@ -219,6 +219,12 @@ def test_carried_outputs_have_the_inputs_sizes(fakes):
     assert _sizes(carried(F.conv2d, (x, torch.zeros(16, 1, 3, 3)), {"padding": 1, "groups": 16})()) == _sizes(x)
     moved = fakes(("B", 16, "H")).transpose(1, 2)  # layer_norm of any input is contiguous
     assert carried(F.layer_norm, (moved, (16,)), {})().is_contiguous()
+    queries, keys = fakes(("B", 4, "H", 8)), fakes(("B", 4, "H", 8))
+    scores = carried(torch.matmul, (queries, keys.transpose(-2, -1)), {})()  # attention's scores
+    assert _sizes(scores) == (*_sizes(queries)[:3], _sizes(queries)[2]) and scores.is_contiguous()
+    assert _sizes(carried(torch.Tensor.__matmul__, (scores, queries), {})()) == _sizes(queries)
+    assert _sizes(carried(torch.bmm, (fakes(("B", "H", 8)), fakes(("B", 8, "W"))), {})()) == (
+        *_sizes(fakes(("B", "H", 8)))[:2], _sizes(fakes(("B", 8, "W")))[2])
 
 
 def test_in_place_forms_return_their_operand(fakes):
@@ -249,6 +255,13 @@ def test_ops_whose_sizes_torch_could_tell_more_about_run_in_torch(fakes):
     assert carried(F.conv2d, (images, torch.zeros(32, 16, 3, 3)), {}) is None  # H - 2: torch's
     assert carried(F.conv2d, (fakes(("B", "C", "H", "W")), torch.zeros(32, 3, 1, 1)), {}) is None  # C against 3
     assert carried(F.interpolate, (fakes(("B", "C", 4, 4)),), {"scale_factor": 2.0}) is None  # H*2: torch's
+    rows = fakes(("B", "H", 8))
+    assert carried(torch.matmul, (rows, fakes(("B", "W", "H"))), {}) is None  # Eq(8, W): torch's question
+    assert carried(torch.matmul, (rows, fakes((1, 8, "H"))), {}) is None  # batch dims that broadcast
+    assert carried(torch.matmul, (rows, fakes((8, "H"))), {}) is None  # a 2-d operand broadcasts too
+    assert carried(torch.matmul, (rows, fakes((8,))), {}) is None  # a vector
+    assert carried(torch.bmm, (fakes(("H", 8)), fakes((8, "H"))), {}) is None  # bmm needs 3 dims: torch says so
+    assert carried(torch.matmul, (rows, fakes(("B", 8, "H"), dtype=torch.float64)), {}) is None
 
 
 def test_under_autograd_outputs_are_never_leaves(fakes):

@@ -3,7 +3,7 @@
 An activation, a dropout, a softmax, a normalisation, ``x + y`` on tensors of the same sizes (or
 with one of them ones where the other is not, ``(B, C, 1, 1)``), ``linear`` on a concrete last
 dim, a convolution padded to keep its size, ``cat`` along a concrete dim, ``interpolate`` to
-sizes given, a GRU or LSTM: torch's fake run of each asks
+sizes given, a GRU or LSTM, a matrix product on the same batch dims: torch's fake run of each asks
 its ``ShapeEnv`` about every symbolic size (broadcasting, contiguity, the decompositions
 symbolic sizes send them through) and gets the answer the op's definition already gives: the
 output has the input's sizes, or the input's with one concrete dim changed, or the sizes the
@@ -112,6 +112,9 @@ ADAPTIVE_POOLS = {getattr(F, f"adaptive_avg_pool{n}d"): n for n in (1, 2, 3)}
 # with the last dim the hidden state's (times 2 when bidirectional); the final states are the
 # initial states' sizes.
 RECURRENT = frozenset({torch.rnn_tanh, torch.rnn_relu, torch.gru, torch.lstm})
+# Matrix products of operands with the same batch dims: the batch dims, then the rows of the
+# first and the columns of the second, in a new contiguous tensor.
+MATMULS = frozenset({torch.matmul, torch.bmm, _T.matmul, _T.__matmul__, _T.bmm})
 
 
 def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
@@ -140,6 +143,8 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
         return _adaptive_pool(ADAPTIVE_POOLS[func], args, kwargs)
     if func in RECURRENT:
         return _recurrent(args, kwargs)
+    if func in MATMULS:
+        return _matmul(func, args, kwargs)
     return None
 
 
@@ -300,6 +305,23 @@ def _adaptive_pool(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
         return None
     kept = x.shape[-spatial:]
     return _new([*x.shape[:-spatial], *(k if s is None else s for s, k in zip(sizes, kept))], x, (x,))
+
+
+def _matmul(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
+    """``a @ b`` where both have the same number of dims (at least 2) and the same batch dims
+    as written, and ``a``'s columns are ``b``'s rows as written (``(B, h, T, d) @ (B, h, d, T)``:
+    attention's scores); broadcasting batch dims and vectors run in torch."""
+    if len(args) != 2 or kwargs:
+        return None
+    a, b = args
+    if not (_plain(a, contiguous=False) and _plain(b, contiguous=False)) or a.dtype != b.dtype or a.device != b.device:
+        return None
+    if a.dim() != b.dim() or a.dim() < 2 or (func in (torch.bmm, _T.bmm) and a.dim() != 3):
+        return None
+    left, right = ts.size_exprs(a.shape), ts.size_exprs(b.shape)
+    if left[:-2] != right[:-2] or left[-1] != right[-2]:
+        return None  # torch would ask whether they are equal: a guard, maybe a replacement
+    return _new([*a.shape[:-1], b.shape[-1]], a, (a, b))
 
 
 def _recurrent(args: tuple, kwargs: dict) -> Maker | None:
