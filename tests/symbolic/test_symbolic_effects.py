@@ -103,6 +103,57 @@ class PrintsAndLogs(Base):
         return h.relu()
 
 
+class Child(nn.Module):
+    def __init__(self, folder) -> None:
+        super().__init__()
+        self.folder = folder
+
+    def forward(self, h):
+        with open(self.folder / "log.txt", "a") as log:  # effect: child open
+            log.write(f"{tuple(h.shape)}\n")
+        return h
+
+
+class ChildWritesLog(Base):
+    """The effect in a submodule's forward."""
+
+    def __init__(self, folder) -> None:
+        super().__init__(folder)
+        self.child = Child(folder)
+
+    def forward(self, x):
+        return self.child(self.lin(x)).relu()
+
+
+class HookAppendsToGlobal(Base):
+    """The effect in a forward hook of a submodule (torch calls it after the global hooks)."""
+
+    def __init__(self, folder) -> None:
+        super().__init__(folder)
+        self.lin.register_forward_hook(self.remember)
+
+    def remember(self, module, args, output):
+        LOG.append(tuple(output.shape))  # effect: hook append
+
+    def forward(self, x):
+        return self.lin(x).relu()
+
+
+class PreHookWritesLog(Base):
+    """The effect in a forward pre-hook of a submodule."""
+
+    def __init__(self, folder) -> None:
+        super().__init__(folder)
+        self.lin.register_forward_pre_hook(self.note)
+
+    def note(self, module, args):
+        with open(self.folder / "log.txt", "a") as log:  # effect: pre-hook open
+            log.write(f"{tuple(args[0].shape)}\n")
+
+    def forward(self, x):
+        return self.lin(x.relu())
+
+
 def program(model_type, folder, traced: bool):
     """Build a model, call it (traced or not), call it again; return what it left behind."""
     global CALLS
@@ -152,6 +203,8 @@ def same_state(a: dict, b: dict) -> bool:
         (AppendsToAttribute, "forward changes AppendsToAttribute.history (list.append)", "effect: attribute append"),
         (SetsAttribute, "forward sets `self.last`", "effect: setattr"),
         (WritesOpenFile, "forward writes to a file", "effect: json"),
+        (ChildWritesLog, "forward opens a file for writing", "effect: child open"),
+        (HookAppendsToGlobal, "forward changes global LOG of ", "effect: hook append"),
     ],
 )
 def test_a_forward_that_writes_or_mutates_leaves_the_program_as_it_was(tmp_path, model_type, effect, marker):
@@ -169,6 +222,22 @@ def test_a_forward_that_writes_or_mutates_leaves_the_program_as_it_was(tmp_path,
     assert effect in status.reason and f"at test_symbolic_effects.py:{line_of(marker)}" in status.reason
     assert trace.ops[0].op == "linear" and trace.ops[0].outputs[0].expr == "(B, 3)"
     assert trace.ops[-1].outputs[0].expr == "(B?, 3)"  # after the stop: concrete, named by value
+
+
+def test_a_pre_hook_that_writes_leaves_the_program_as_it_was(tmp_path):
+    """The replay watches a module's own hooks as it watches forward (torch's Module.__call__
+    around them is not watched)."""
+    untraced, traced = tmp_path / "untraced", tmp_path / "traced"
+    untraced.mkdir()
+    traced.mkdir()
+    outputs, state, files, _ = program(PreHookWritesLog, untraced, traced=False)
+    outputs_t, state_t, files_t, trace = program(PreHookWritesLog, traced, traced=True)
+    assert all(torch.equal(a, b) for a, b in zip(outputs, outputs_t))
+    assert files == files_t and same_state(state, state_t)
+    status = trace.symbolic
+    assert status.state == "partial" and "opens a file for writing" in status.reason
+    assert f"at test_symbolic_effects.py:{line_of('effect: pre-hook open')}" in status.reason
+    assert trace.ops[0].op == "relu" and trace.ops[0].outputs[0].expr == "(B, D)"
 
 
 def test_a_checkpoint_saved_in_forward_still_loads(tmp_path):

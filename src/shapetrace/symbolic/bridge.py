@@ -289,15 +289,23 @@ class ReplayRecorder(Recorder):
             return Recorder.__torch_function__(self, func, types, args, kwargs)
 
     def _enter_module(self, module: Any, args: tuple) -> None:
+        """The global forward pre-hook, which torch calls before a module's own pre-hooks: from
+        here the effect guard watches (the module's hooks and ``forward``: the user's code)."""
         recorded = len(self.modules)
         with self._unwatched():
             super()._enter_module(module, args)
             if recorded in self.indirect_calls and _called_directly(sys._getframe(1)):
                 self.indirect_calls.discard(recorded)
+        if self.guard is not None:
+            self.guard.watch_from_here(True)
 
     def _exit_module(self, module: Any, args: tuple, kwargs_and_output: tuple) -> None:
+        """The global forward hook, which torch calls after ``forward`` and before a module's own
+        forward hooks: the guard stops watching unless the module has some."""
         with self._unwatched():
             super()._exit_module(module, args, kwargs_and_output)
+        if self.guard is not None and not module._forward_hooks:
+            self.guard.watch_from_here(False)
 
     def _unwatched(self) -> contextlib.AbstractContextManager:
         return self.guard.paused() if self.guard is not None else contextlib.nullcontext()

@@ -141,27 +141,27 @@ _MODULE_INIT = nn.Module.__init__.__code__
 # --- the guard ---------------------------------------------------------------------------------
 
 
-class _Switch:
-    """Turns a watching guard's profile function off (or back on) for a stretch of code; a plain
-    class, not a generator: its own calls are seen by the profile on the way in."""
+class _Pause:
+    """Turns a watching guard's profile function off for a stretch of code, and back on after
+    it; a plain class, not a generator: its own calls are seen by the profile on the way in."""
 
-    __slots__ = ("guard", "on", "changed")
+    __slots__ = ("guard", "changed")
 
-    def __init__(self, guard: EffectGuard, on: bool) -> None:
-        self.guard, self.on, self.changed = guard, on, False
+    def __init__(self, guard: EffectGuard) -> None:
+        self.guard, self.changed = guard, False
 
     def __enter__(self) -> None:
         guard = self.guard
-        self.changed = guard._profile_on and guard._paused == self.on
+        self.changed = guard._profile_on and not guard._paused
         if self.changed:
-            guard._paused = not self.on
-            sys.setprofile(guard._profile if self.on else None)
+            guard._paused = True
+            sys.setprofile(None)
 
     def __exit__(self, *exc_info: object) -> None:
         if self.changed:
             guard = self.guard
-            guard._paused = self.on
-            sys.setprofile(None if self.on else guard._profile)
+            guard._paused = False
+            sys.setprofile(guard._profile)
 
 
 class EffectGuard:
@@ -200,15 +200,20 @@ class EffectGuard:
             if changed is not None and self.effect is None:
                 self.effect = changed
 
-    def paused(self) -> _Switch:
+    def paused(self) -> _Pause:
         """shapetrace's and torch's own code (an op, the replay's bookkeeping around a module
         call) runs without the profile: it is not the user's, and the profile function costs a
         Python call per call it sees (a third of a pass when it saw them)."""
-        return _Switch(self, on=False)
+        return _Pause(self)
 
-    def resumed(self) -> _Switch:
-        """The user's code called from a paused stretch (a module's ``forward``) runs watched."""
-        return _Switch(self, on=True)
+    def watch_from_here(self, on: bool) -> None:
+        """Turn the profile function on (or off) until the enclosing switch ends: the replay's
+        module hooks watch a module's own hooks and ``forward`` (the user's code), not torch's
+        ``Module.__call__`` around them (20-40 calls per module call, each a Python call to the
+        profile function)."""
+        if self._profile_on and self._paused == on:
+            self._paused = not on
+            sys.setprofile(self._profile if on else None)
 
     def stop(self, what: str, frame: Any) -> None:
         """Record the effect (the first one wins) and raise it in the replayed code."""

@@ -490,9 +490,8 @@ class _Replay:
                 raise StopReplay(f"calls TorchScript module {type(called).__name__}, whose ops the replay "
                                  "does not follow", *_frame_site(caller))  # fmt: skip
 
-            def run_forward() -> Any:
-                with guard.resumed():  # torch's __call__, the user's hooks and forward: watched
-                    return ts.plain_call(called, call_args, call_kwargs)
+            def run_forward() -> Any:  # the recorder's module hooks watch the user's hooks and forward
+                return ts.plain_call(called, call_args, call_kwargs)
 
             with guard.paused():  # the reuse bookkeeping is the pass's own
                 return reuse.call(called, call_args, call_kwargs, run_forward, caller)
