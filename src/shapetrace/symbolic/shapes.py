@@ -74,7 +74,9 @@ def run_on_specs(
 
     def module_call(called: nn.Module, call_args: tuple, call_kwargs: dict) -> Any:
         caller = sys._getframe(1).f_back
-        return reuse.call(called, call_args, call_kwargs, lambda: ts.plain_call(called, call_args, call_kwargs), caller)
+        with guard.paused():  # the reuse bookkeeping is the pass's own; the recorder's hooks watch forward
+            return reuse.call(called, call_args, call_kwargs, lambda: ts.plain_call(called, call_args, call_kwargs),
+                              caller)  # fmt: skip
 
     with run.running(torch.is_grad_enabled()):
 
