@@ -274,3 +274,18 @@ def test_under_autograd_outputs_are_never_leaves(fakes):
     tokens = fakes(("B", "H", 16))
     made = carried(F.linear, (tokens, torch.zeros(8, 16, requires_grad=True)), {})()  # a weight needs grad
     assert made.requires_grad and not made.is_leaf
+
+
+def test_parameters_of_carried_ops_get_no_fake_copy(monkeypatch):
+    """A carried op reads its weights' sizes, dtype and device from the real parameters: the
+    replay makes fake copies only of what an op torch runs receives (the strided conv's)."""
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2)).eval()
+    copied = []
+    fake_of = ts.fake_of
+    monkeypatch.setattr(ts, "fake_of", lambda mode, tensor: (copied.append(tensor), fake_of(mode, tensor))[1])
+    B, H, W = 2, 32, 32
+    with torch.no_grad(), shapetrace.trace(model) as t:
+        model(torch.rand(B, 3, H, W))
+    assert [op.outputs[0].expr for op in t.ops[1:]] == ["(B, 8, H, W)"] * 3 + ["(B, 16, H/2 - 1, W/2 - 1)"]
+    strided = model[3]
+    assert {id(c) for c in copied} == {id(strided.weight), id(strided.bias)}

@@ -246,12 +246,12 @@ class ReplayRecorder(Recorder):
         if self.deadline is not None and time.perf_counter() > self.deadline:
             raise StopReplay(OUT_OF_TIME, effect=False)
         with self._unwatched():
-            args, kwargs = self.run.fakes_in(args, kwargs)
             if self.on_op is not None:  # the progress display writes to stderr: not the forward's doing
                 self.on_op(len(self.ops))
-            made = carried(func, args, kwargs)
+            made = carried(func, args, kwargs)  # on the real parameters: their fakes are made for torch only
             if made is not None:  # the outputs carry the inputs' sizes: torch's reasoning adds nothing
                 return self._record_as(func, made, types, args, kwargs)
+            args, kwargs = self.run.fakes_in(args, kwargs)
             key = _memo_key(func, args, kwargs) if func not in NOT_OPS else None
             if key is not None:
                 known = self.memo.get(key)

@@ -168,8 +168,8 @@ def _norm(checked: Callable, args: tuple, kwargs: dict) -> Maker | None:
     if not all(_concrete(x.shape[d]) for d in checked(x, args, kwargs)):
         return None
     tensors = _tensors(args, kwargs)
-    if not all(_constant_free(t) and t.dtype == x.dtype for t in tensors):
-        return None  # a weight in another dtype: torch's promotion or error decides
+    if not all(_weight(t) and t.dtype == x.dtype and t.device == x.device for t in tensors):
+        return None  # a weight in another dtype or on another device: torch's promotion or error decides
     if x.is_contiguous():
         return _alias_of(x, tensors)
     if checked is _trailing:  # layer_norm and rms_norm make a contiguous output of any input
@@ -364,6 +364,14 @@ def _constant_free(t: torch.Tensor) -> bool:
     return ts.is_fake(t) and t.constant is None
 
 
+def _weight(t: torch.Tensor) -> bool:
+    """A tensor an op may be carried with: a fake holding no constant, or a real tensor (a
+    parameter or a buffer, of concrete sizes: the replay makes its fake copy only for an op
+    torch runs, and a carried op reads no more than its sizes, dtype, device and
+    ``requires_grad``)."""
+    return t.constant is None if ts.is_fake(t) else True
+
+
 def _concrete(size: Any) -> bool:
     return isinstance(ts.size_expr(size), int)
 
@@ -399,10 +407,10 @@ def _new(shape: list, like: torch.Tensor, tensors: Sequence[Any]) -> Maker:
 
 
 def _with_weights(x: torch.Tensor, weight: Any, bias: Any) -> tuple | None:
-    """``(x, weight[, bias])`` when the weights are fakes in ``x``'s dtype and on its device
-    (another dtype: torch's promotion or error decides), else ``None``."""
+    """``(x, weight[, bias])`` when the weights (:func:`_weight`) are in ``x``'s dtype and on its
+    device (another dtype: torch's promotion or error decides), else ``None``."""
     tensors = (x, weight) if bias is None else (x, weight, bias)
-    if all(isinstance(t, torch.Tensor) and _constant_free(t) and t.dtype == x.dtype and t.device == x.device
+    if all(isinstance(t, torch.Tensor) and _weight(t) and t.dtype == x.dtype and t.device == x.device
            for t in tensors):  # fmt: skip
         return tensors
     return None
