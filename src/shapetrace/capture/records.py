@@ -89,6 +89,8 @@ class CallEntry(NamedTuple):
 _Entry = TypeVar("_Entry", OpEntry, CallEntry)
 _new = tuple.__new__
 _TENSOR_FIELDS = len(TensorEntry._fields)
+_OP_HEAD = 6  # the fields of a raw op before its tensors'
+_CALL_HEAD = 12  # of a raw call
 
 
 class Entries(MutableSequence[_Entry]):
@@ -164,10 +166,11 @@ class OpEntries(Entries[OpEntry]):
         return number
 
     def _named(self, raw: tuple) -> OpEntry:
-        number, module_index, code, lasti, failed, n, *tensors = raw
+        number, module_index, code, lasti, failed, n = raw[:_OP_HEAD]
+        split = _OP_HEAD + n
         return _new(OpEntry, (
-            self.funcs[number], module_index, code, lasti, _tensor_entries(tensors, 0, n),
-            _tensor_entries(tensors, n, len(tensors)), failed,
+            self.funcs[number], module_index, code, lasti, _tensor_entries(raw, _OP_HEAD, split),
+            _tensor_entries(raw, split, len(raw)), failed,
         ))  # fmt: skip
 
 
@@ -175,16 +178,19 @@ class CallEntries(Entries[CallEntry]):
     """The module call entries of a recording."""
 
     def _named(self, raw: tuple) -> CallEntry:
-        module_id, path, type_name, call, parent, depth, first_op, end_op, failed, code, lasti, n, *tensors = raw
+        module_id, path, type_name, call, parent, depth, first_op, end_op, failed, code, lasti, n = raw[:_CALL_HEAD]
+        split = _CALL_HEAD + n
         return _new(CallEntry, (
             module_id, path, type_name, call, parent, depth, first_op, end_op,
-            _tensor_entries(tensors, 0, n), _tensor_entries(tensors, n, len(tensors)), failed, code, lasti,
+            _tensor_entries(raw, _CALL_HEAD, split), _tensor_entries(raw, split, len(raw)), failed, code, lasti,
         ))  # fmt: skip
 
 
-def _tensor_entries(fields: list, start: int, stop: int) -> tuple[TensorEntry, ...]:
-    """The tensor entries whose raw fields are ``fields[start:stop]``."""
-    return tuple([_new(TensorEntry, fields[i : i + _TENSOR_FIELDS]) for i in range(start, stop, _TENSOR_FIELDS)])
+def _tensor_entries(raw: tuple, start: int, stop: int) -> tuple[TensorEntry, ...]:
+    """The tensor entries whose fields are ``raw[start:stop]``."""
+    if stop - start == _TENSOR_FIELDS:  # one tensor, the most common
+        return (_new(TensorEntry, raw[start:stop]),)
+    return tuple([_new(TensorEntry, raw[i : i + _TENSOR_FIELDS]) for i in range(start, stop, _TENSOR_FIELDS)])
 
 
 def started_call(
@@ -198,11 +204,10 @@ def started_call(
 def ended_call(start: tuple, end_op: int, failed: bool, more_inputs: tuple = (), outputs: tuple = ()) -> tuple:
     """The raw entry ``start`` (from :func:`started_call`) when the call has ended, with the
     keyword-argument inputs known only then and its ``outputs`` (both from :func:`raw_tensors`)."""
-    module_id, path, type_name, call, parent, depth, first_op, _, _, code, lasti, n, *inputs = start
-    inputs += more_inputs
+    module_id, path, type_name, call, parent, depth, first_op, _, _, code, lasti, n = start[:_CALL_HEAD]
     return (
-        module_id, path, type_name, call, parent, depth, first_op, end_op, failed, code, lasti, len(inputs),
-        *inputs, *outputs,
+        module_id, path, type_name, call, parent, depth, first_op, end_op, failed, code, lasti, n + len(more_inputs),
+        *start[_CALL_HEAD:], *more_inputs, *outputs,
     )  # fmt: skip
 
 
@@ -389,6 +394,7 @@ _MAX_DEPTH = 6
 def raw_tensor_entry(tensor: torch.Tensor, path: str = "") -> tuple:
     """``tensor``'s raw entry: :class:`TensorEntry`'s fields in an exact tuple (see :class:`Entries`).
     A nested tensor's ragged dims are ``None``."""
+    shape: tuple[int | None, ...]
     try:
         shape = tuple(tensor.shape)
     except RuntimeError:  # a strided nested tensor has no sizes: only its regular dims have one
