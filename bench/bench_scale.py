@@ -3,8 +3,10 @@
 A trace of N ops is N/33 forwards of a tiny 1-layer model (33 ops and 15 module calls each),
 traced in one block. For each N it prints microseconds per op (per row for the table): the same
 forwards untraced (plain), traced, and the traced block's full garbage collections (count and
-seconds, part of capture); and the peak memory per op that capturing and writing the JSON file
-allocate (tracemalloc, each in a separate pass because tracing allocations slows everything).
+seconds, part of capture); building the records, the diagnostics (which the JSON file holds),
+writing the JSON file with both already built; and the peak memory per op that capturing and
+writing the JSON file allocate (tracemalloc, each in a separate pass because tracing allocations
+slows everything).
 Capture should stay flat in N: the recorder's raw entries are tuples the cyclic garbage collector
 stops tracking (capture/records.py), so a long trace is not rescanned by full collections.
 
@@ -100,8 +102,8 @@ def main() -> None:
     with shapetrace.trace(symbolic=False) as probe:
         model(idx)
     per_forward = len(probe)
-    head = ("ops", "plain", "capture", "full GCs", "GC s", "cap. peak", "records", "json", "json peak", "table")
-    units = ("", "µs/op", "µs/op", "", "", "B/op", "µs/op", "µs/op", "B/op", "µs/row")
+    head = ("ops", "plain", "capture", "full GCs", "GC s", "cap. peak", "records", "diagnose", "json", "json peak", "table")
+    units = ("", "µs/op", "µs/op", "", "", "B/op", "µs/op", "µs/op", "µs/op", "B/op", "µs/row")
     print(" ".join(f"{h:>10s}" for h in head))
     print(" ".join(f"{u:>10s}" for u in units))
     for ops in options.ops:
@@ -112,6 +114,7 @@ def main() -> None:
             capture, t = traced(model, idx, forwards)
         n = len(t)
         records = seconds(lambda t=t: (t.ops, t.modules))
+        diagnose = seconds(lambda t=t: t.diagnostics)
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "trace.json")
             write = seconds(lambda t=t, path=path: t.save_json(path))
@@ -124,7 +127,8 @@ def main() -> None:
         gc.collect()
         print(
             f"{n:>10,d} {untraced / n * 1e6:10.2f} {capture / n * 1e6:10.2f} {full.count:10d} {full.seconds:10.2f}"
-            f" {capture_bytes / captured:10.0f} {records / n * 1e6:10.2f} {write / n * 1e6:10.2f} {peak / n:10.0f}"
+            f" {capture_bytes / captured:10.0f} {records / n * 1e6:10.2f} {diagnose / n * 1e6:10.2f} {write / n * 1e6:10.2f}"
+            f" {peak / n:10.0f}"
             f" {table / n * 1e6:10.2f}"
         )
 
