@@ -84,7 +84,8 @@ class CallEntry(NamedTuple):
 # - a raw call entry is ``(module_id, path, type, call, parent, depth, first_op, end_op, failed,
 #   code, lasti, n, *inputs, *outputs)``, its tensors the same way.
 #
-# Only this section reads a raw entry.
+# The recorder builds raw ops and tensors inline on its hot path; calls are built here. Only this
+# section reads a raw entry.
 
 _Entry = TypeVar("_Entry", OpEntry, CallEntry)
 _new = tuple.__new__
