@@ -1,10 +1,14 @@
 """Cost per op as a trace grows: capture, building the records, the JSON file, the table.
 
-A trace of N ops is N/30 forwards of a tiny 1-layer model (about 30 ops each), traced in one
-block. For each N it prints microseconds per op (per row for the table) and, for the JSON file,
-the peak memory the writing adds per op (tracemalloc, measured in a separate pass because tracing
-allocations slows everything). Capture should stay flat in N: the entries are tuples the cyclic
-garbage collector stops tracking, so a long trace is not rescanned at every collection.
+A trace of N ops is N/33 forwards of a tiny 1-layer model (33 ops and 15 module calls each),
+traced in one block. For each N it prints microseconds per op (per row for the table): the same
+forwards untraced (plain), traced, and the traced block's full garbage collections (count and
+seconds, part of capture); building the records, the diagnostics (which the JSON file holds),
+writing the JSON file with both already built; and the peak memory per op that capturing and
+writing the JSON file allocate (tracemalloc, each in a separate pass because tracing allocations
+slows everything).
+Capture should stay flat in N: the recorder's raw entries are tuples the cyclic garbage collector
+stops tracking (capture/records.py), so a long trace is not rescanned by full collections.
 
     python bench/bench_scale.py --ops 10000 100000 1000000
 """
@@ -26,12 +30,50 @@ from rich.console import Console
 import shapetrace
 
 
+def plain(model: torch.nn.Module, idx: torch.Tensor, forwards: int) -> float:
+    start = time.perf_counter()
+    with torch.no_grad():
+        for _ in range(forwards):
+            model(idx)
+    return time.perf_counter() - start
+
+
 def traced(model: torch.nn.Module, idx: torch.Tensor, forwards: int) -> tuple[float, shapetrace.Trace]:
     start = time.perf_counter()
     with torch.no_grad(), shapetrace.trace(symbolic=False) as t:
         for _ in range(forwards):
             model(idx)
     return time.perf_counter() - start, t
+
+
+class FullCollections:
+    """Counts the full (oldest generation) garbage collections while it is open, and their seconds."""
+
+    def __enter__(self) -> FullCollections:
+        self.count, self.seconds, self._started = 0, 0.0, 0.0
+        gc.callbacks.append(self._heard)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._heard)
+
+    def _heard(self, phase: str, info: dict) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.count += 1
+            self.seconds += time.perf_counter() - self._started
+
+
+def capture_peak(model: torch.nn.Module, idx: torch.Tensor, forwards: int) -> tuple[int, int]:
+    """Peak bytes allocated while capturing, and the ops captured."""
+    tracemalloc.start()
+    _, t = traced(model, idx, forwards)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak, len(t)
 
 
 def seconds(action) -> float:
@@ -60,24 +102,35 @@ def main() -> None:
     with shapetrace.trace(symbolic=False) as probe:
         model(idx)
     per_forward = len(probe)
-    print(f"{'ops':>10s} {'capture':>9s} {'records':>9s} {'json':>9s} {'json peak':>10s} {'table':>9s}")
-    print(f"{'':>10s} {'µs/op':>9s} {'µs/op':>9s} {'µs/op':>9s} {'B/op':>10s} {'µs/row':>9s}")
+    head = ("ops", "plain", "capture", "full GCs", "GC s", "cap. peak", "records", "diagnose", "json", "json peak", "table")
+    units = ("", "µs/op", "µs/op", "", "", "B/op", "µs/op", "µs/op", "µs/op", "B/op", "µs/row")
+    print(" ".join(f"{h:>10s}" for h in head))
+    print(" ".join(f"{u:>10s}" for u in units))
     for ops in options.ops:
-        capture, t = traced(model, idx, max(1, ops // per_forward))
+        forwards = max(1, ops // per_forward)
+        untraced = plain(model, idx, forwards)
+        gc.collect()
+        with FullCollections() as full:
+            capture, t = traced(model, idx, forwards)
         n = len(t)
         records = seconds(lambda t=t: (t.ops, t.modules))
+        diagnose = seconds(lambda t=t: t.diagnostics)
         with tempfile.TemporaryDirectory() as folder:
             path = os.path.join(folder, "trace.json")
             write = seconds(lambda t=t, path=path: t.save_json(path))
             peak = json_peak(t, path)
         console = Console(file=io.StringIO(), width=160, color_system=None)
         table = seconds(lambda t=t, console=console: console.print(t.table()))
-        print(
-            f"{n:>10,d} {capture / n * 1e6:9.2f} {records / n * 1e6:9.2f} {write / n * 1e6:9.2f} "
-            f"{peak / n:10.0f} {table / n * 1e6:9.2f}"
-        )
         del t
         gc.collect()
+        capture_bytes, captured = capture_peak(model, idx, forwards)
+        gc.collect()
+        print(
+            f"{n:>10,d} {untraced / n * 1e6:10.2f} {capture / n * 1e6:10.2f} {full.count:10d} {full.seconds:10.2f}"
+            f" {capture_bytes / captured:10.0f} {records / n * 1e6:10.2f} {diagnose / n * 1e6:10.2f} {write / n * 1e6:10.2f}"
+            f" {peak / n:10.0f}"
+            f" {table / n * 1e6:10.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """The recorder: a ``TorchFunctionMode`` that sees every torch-level call, and module hooks
 that say which module each call ran in.
 
-The hot path appends :class:`~shapetrace.capture.records.OpEntry` named tuples and nothing else;
-records are built from them when the trace is read. Analyses that need more while the block runs
+The hot path appends raw op entries (exact tuples the garbage collector stops tracking:
+:class:`~shapetrace.capture.records.Entries`) and nothing else; everyone reads them as named
+:class:`~shapetrace.capture.records.OpEntry` tuples, and records are built from those when the
+trace is read. Analyses that need more while the block runs
 (the symbolic pass keeps call arguments, the debugger a failing call's arguments, contracts see
 module calls) subscribe through :class:`Listener` instead of reaching into the recorder.
 """
@@ -26,7 +28,14 @@ from shapetrace._private.torch_api import (
 )
 from shapetrace.capture.names import NOT_OPS
 from shapetrace.capture.parameters import ModuleTree
-from shapetrace.capture.records import CallEntry, OpEntry, TensorEntry, nested_entries, tensor_entry
+from shapetrace.capture.records import (
+    CallEntries,
+    OpEntries,
+    ended_call,
+    raw_tensor_entry,
+    raw_tensors,
+    started_call,
+)
 from shapetrace.capture.source import (
     called_by_torch_internals,
     caller_at,
@@ -44,14 +53,6 @@ COMPILED_NOTE = (
 def _call(func: Callable, args: tuple, kwargs: dict | None) -> Any:
     """Call ``func`` (an op made with no user frame to attribute it to)."""
     return func(*args, **kwargs) if kwargs else func(*args)
-
-
-def _ended(entry: CallEntry, end_op: int, failed: bool, inputs: tuple, outputs: tuple) -> CallEntry:
-    """``entry`` with its end (``_replace`` without its keyword handling: once per module call)."""
-    module_id, path, type_name, call, parent, depth, first_op, _, _, _, _, code, lasti = entry
-    return tuple.__new__(
-        CallEntry, (module_id, path, type_name, call, parent, depth, first_op, end_op, inputs, outputs, failed, code, lasti)
-    )
 
 
 def _hearing(listeners: tuple[Listener, ...], event: str) -> tuple[Callable, ...]:
@@ -82,8 +83,8 @@ class Recorder(TorchFunctionMode):
 
     def __init__(self, listeners: tuple[Listener, ...] = ()) -> None:
         super().__init__()
-        self.ops: list[OpEntry] = []
-        self.modules: list[CallEntry] = []
+        self.ops = OpEntries()
+        self.modules = CallEntries()
         self.listeners = listeners  # also sets _top_op
         self.failure: BaseException | None = None  # the last exception an op raised
         self.failure_index: int | None = None  # and the index of that op
@@ -95,6 +96,8 @@ class Recorder(TorchFunctionMode):
         self.notes: dict[str, None] = {}  # what the trace cannot show, said once each (ordered)
         self.thread = threading.get_ident()
         self._stack: list[int] = []  # indices of the module calls now running
+        self._open_ids: list[int] = []  # and, per index, id() of its module...
+        self._open_starts: list[tuple] = []  # ...and its raw entry as it began (records.started_call)
         self._paths: dict[int, str] = {}  # id(module) -> path
         self._calls: dict[int, int] = {}  # id(module) -> calls so far
         self._seen_modules: list[nn.Module] = []  # keeps ids stable while tracing
@@ -103,9 +106,9 @@ class Recorder(TorchFunctionMode):
         self._foreign_calls = 0  # calls now running of modules outside that model
         # Metadata caches, valid for one trace. Each holds its tensors so that an id is never
         # reused while cached; both are emptied by release().
-        self._params: dict[int, tuple] = {}  # id(parameter) -> (entry, parameter)
-        self._last: torch.Tensor | None = None  # the latest op's output, and its entry
-        self._last_entry: TensorEntry | None = None
+        self._params: dict[int, tuple] = {}  # id(parameter) -> (raw entry, parameter)
+        self._last: torch.Tensor | None = None  # the latest op's output, and its raw entry
+        self._last_entry: tuple = ()
 
     @property
     def listeners(self) -> tuple[Listener, ...]:
@@ -132,13 +135,11 @@ class Recorder(TorchFunctionMode):
         _getframe: Callable = sys._getframe,
         _Tensor: type = torch.Tensor,
         _Parameter: type = nn.Parameter,
-        _new: Callable = tuple.__new__,
-        _entry: type = TensorEntry,
-        _op: type = OpEntry,
+        _tuple: type = tuple,
         _compiler: Any = torch.compiler,
         _callers: dict = callers,
     ):
-        # The hot path: locals bound as defaults, named tuples built with tuple.__new__, no formatting.
+        # The hot path: locals bound as defaults, raw entries (records.Entries), no formatting.
         __tracebackhide__ = True  # pytest shows a failing op's traceback ending in torch, not here
         if _compiler._is_compiling_flag:  # torch.compile is tracing this call: compiled code records nothing
             self.notes[COMPILED_NOTE] = None
@@ -162,30 +163,36 @@ class Recorder(TorchFunctionMode):
             and called_by_torch_internals(caller)
         ):
             return func(*args, **kwargs) if kwargs else func(*args)
-        inputs = []
+        inputs: list = []  # the fields of their raw entries, one after another (records.Entries)
         last, params = self._last, self._params
         try:
             for value in (*args, *kwargs.values()) if kwargs else args:
                 if isinstance(value, _Tensor):
                     if value is last:
-                        inputs.append(self._last_entry)
+                        inputs += self._last_entry
                     elif type(value) is _Parameter:
                         known = params.get(id(value))
                         if known is None:
-                            known = _new(_entry, (value.shape, value.dtype, value.device, value.requires_grad, id(value), ""))
+                            known = (_tuple(value.shape), value.dtype, value.device, value.requires_grad, id(value), "")
                             params[id(value)] = (known, value)
                         else:
                             known = known[0]
-                        inputs.append(known)
+                        inputs += known
                     else:
-                        inputs.append(_new(_entry, (value.shape, value.dtype, value.device, value.requires_grad, id(value), "")))
+                        inputs += (_tuple(value.shape), value.dtype, value.device, value.requires_grad, id(value), "")
                 elif type(value) is list or type(value) is tuple:
                     for item in value:
                         if isinstance(item, _Tensor):
-                            inputs.append(_new(_entry, (item.shape, item.dtype, item.device, item.requires_grad, id(item), "")))
+                            inputs += (_tuple(item.shape), item.dtype, item.device, item.requires_grad, id(item), "")
         except RuntimeError:  # a tensor without sizes (a strided nested tensor): read it the slow way
-            inputs = [tensor_entry(v) for v in (*args, *(kwargs or {}).values()) if isinstance(v, _Tensor)]
-        index = len(self.ops)
+            tensors = [v for v in (*args, *(kwargs or {}).values()) if isinstance(v, _Tensor)]
+            inputs = [field for tensor in tensors for field in raw_tensor_entry(tensor)]
+        ops = self.ops
+        number = ops.numbers.get(func)
+        if number is None:
+            number = ops.number(func)
+        raw = ops.raw
+        index = len(raw)
         module_index = stack[-1] if stack else None
         if frame is not None:
             code, lasti = frame.f_code, frame.f_lasti
@@ -201,29 +208,28 @@ class Recorder(TorchFunctionMode):
         try:
             result = call(func, args, kwargs)  # at the user's line: warnings name it
         except BaseException as error:
-            self.ops.append(_new(_op, (func, module_index, code, lasti, tuple(inputs), (), True)))
+            raw.append((number, module_index, code, lasti, True, len(inputs), *inputs))
             self.failure, self.failure_index = error, index
             for listener in self.listeners:
                 listener.op_failed(index, args, kwargs, error)
             raise
         try:
             if isinstance(result, _Tensor):
-                self._last_entry = out = _new(
-                    _entry, (result.shape, result.dtype, result.device, result.requires_grad, id(result), "")
+                self._last_entry = out = (
+                    _tuple(result.shape), result.dtype, result.device, result.requires_grad, id(result), ""
                 )
                 self._last = result  # the next op's likely input
-                outputs: tuple = (out,)
+                outputs: Any = out
             elif isinstance(result, (list, tuple)):
-                outputs = tuple([
-                    _new(_entry, (item.shape, item.dtype, item.device, item.requires_grad, id(item), f"[{i}]"))
-                    for i, item in enumerate(result)
-                    if isinstance(item, _Tensor)
-                ])  # fmt: skip
+                outputs = []
+                for i, item in enumerate(result):
+                    if isinstance(item, _Tensor):
+                        outputs += (_tuple(item.shape), item.dtype, item.device, item.requires_grad, id(item), f"[{i}]")
             else:
                 outputs = ()
         except RuntimeError:  # a nested tensor
-            outputs = nested_entries(result)
-        self.ops.append(_new(_op, (func, module_index, code, lasti, tuple(inputs), outputs, False)))
+            outputs = raw_tensors(result)
+        raw.append((number, module_index, code, lasti, False, len(inputs), *inputs, *outputs))
         return result
 
     # --- modules --------------------------------------------------------------------------
@@ -255,7 +261,7 @@ class Recorder(TorchFunctionMode):
         self.model = None
         self.listeners = ()
         self._params.clear()
-        self._last = self._last_entry = None
+        self._last, self._last_entry = None, ()
         self.failure = None  # an exception holds frames, and frames hold tensors
 
     def _global_enter(self, module: nn.Module, args: tuple) -> None:
@@ -277,7 +283,7 @@ class Recorder(TorchFunctionMode):
                 self._foreign_calls += 1
                 return
             if self._stack:
-                parent_path = self.modules[self._stack[-1]].path
+                parent_path = self._paths[self._open_ids[-1]]
                 path = f"{parent_path}.<{type(module).__name__}>" if parent_path else type(module).__name__
                 self._paths[id(module)] = path
             else:
@@ -293,15 +299,17 @@ class Recorder(TorchFunctionMode):
         hook = sys._getframe(2)  # the global hook's frame
         called_from = module_call_frame(hook)  # torch's Module.__call__ frame
         frame = user_frame(called_from or hook)  # everything below __call__ is library code: one walk
-        index = len(self.modules)
+        index = len(self.modules.raw)
         if frame is None or called_from is None or called_from.f_back is not frame:
             self.indirect_calls.add(index)
-        self.modules.append(tuple.__new__(CallEntry, (
+        start = started_call(
             key, path, type(module).__name__, call, stack[-1] if stack else None, len(stack),
-            len(self.ops), None, nested_entries(args), (), False,
-            frame.f_code if frame else None, frame.f_lasti if frame else -1,
-        )))  # fmt: skip
+            len(self.ops.raw), raw_tensors(args), frame.f_code if frame else None, frame.f_lasti if frame else -1,
+        )  # fmt: skip
+        self.modules.raw.append(start)
         stack.append(index)
+        self._open_ids.append(key)
+        self._open_starts.append(start)
         if isinstance(module, torch.jit.ScriptModule):
             self.notes[f"{path or type(module).__name__} is TorchScript: its ops run outside Python and are not recorded"] = None
         for hear in self._module_entered:
@@ -314,34 +322,34 @@ class Recorder(TorchFunctionMode):
         for hear in self._module_exited:
             hear(module, args, kwargs_and_output)
         key = id(module)
-        stack = self._stack
-        for depth in range(len(stack) - 1, -1, -1):
-            if self.modules[stack[depth]].module_id == key:
+        open_ids = self._open_ids
+        for depth in range(len(open_ids) - 1, -1, -1):
+            if open_ids[depth] == key:
                 break
         else:
             return  # a call that began before the trace did
-        self._end_calls(stack[depth + 1 :], failed=True)  # calls that never reached their own exit hook
-        index = stack[depth]
-        del stack[depth:]
-        entry = self.modules[index]
-        inputs = entry.inputs
+        if len(open_ids) > depth + 1:
+            self._end_calls(depth + 1, failed=True)  # calls that never reached their own exit hook
+        index, start = self._stack.pop(), self._open_starts.pop()
+        open_ids.pop()
+        more_inputs: tuple = ()
         if len(kwargs_and_output) == 2 and kwargs_and_output[0]:  # keyword tensors, known only now
-            inputs += nested_entries(kwargs_and_output[0])
+            more_inputs = raw_tensors(kwargs_and_output[0])
         output = kwargs_and_output[-1]
         failed = output is None and sys.exc_info()[1] is not None
         # a module's output is most often its last op's: that entry is already made
-        outputs = (self._last_entry,) if output is self._last and output is not None else nested_entries(output)
-        self.modules[index] = _ended(entry, len(self.ops), failed, inputs, outputs)
+        outputs = self._last_entry if output is self._last and output is not None else raw_tensors(output)
+        self.modules.raw[index] = ended_call(start, len(self.ops.raw), failed, more_inputs, outputs)
 
-    def _end_calls(self, indices: list[int], failed: bool) -> None:
-        for index in indices:
-            entry = self.modules[index]
-            self.modules[index] = _ended(entry, len(self.ops), failed, entry.inputs, entry.outputs)
+    def _end_calls(self, depth: int, failed: bool) -> None:
+        """End the calls open from stack ``depth`` up, as ``failed``, and take them off the stack."""
+        for index, start in zip(self._stack[depth:], self._open_starts[depth:]):
+            self.modules.raw[index] = ended_call(start, len(self.ops.raw), failed)
+        del self._stack[depth:], self._open_ids[depth:], self._open_starts[depth:]
 
     def close_open_calls(self) -> None:
         """Give module calls still running when the trace ends their end and mark them failed."""
-        self._end_calls(self._stack, failed=True)
-        self._stack.clear()
+        self._end_calls(0, failed=True)
 
     # --- what listeners and analyses may ask ------------------------------------------------
 

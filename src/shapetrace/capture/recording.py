@@ -10,9 +10,10 @@ from types import CodeType
 
 from shapetrace.capture.names import op_names
 from shapetrace.capture.records import (
-    CallEntry,
+    CallEntries,
     ErrorRecord,
     ModuleCall,
+    OpEntries,
     OpEntry,
     OpRecord,
     TensorEntry,
@@ -31,8 +32,8 @@ class Recording:
     line called a helper rather than the module (:attr:`Recorder.indirect_calls`), the error, and
     notes on what it could not record."""
 
-    ops: list[OpEntry] = field(default_factory=list)
-    modules: list[CallEntry] = field(default_factory=list)
+    ops: OpEntries = field(default_factory=OpEntries)
+    modules: CallEntries = field(default_factory=CallEntries)
     indirect_calls: set[int] = field(default_factory=set)
     error: ErrorRecord | None = None
     notes: tuple[str, ...] = ()  # what the trace could not show (TorchScript, compiled code)

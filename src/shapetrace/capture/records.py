@@ -1,8 +1,10 @@
 """The records a trace is made of: metadata only, never a tensor.
 
 Two layers, each defined once:
-- *entries* (:class:`TensorEntry`, :class:`OpEntry`, :class:`CallEntry`): named tuples the
-  recorder appends on its hot path and every analysis reads by field name;
+- *entries* (:class:`TensorEntry`, :class:`OpEntry`, :class:`CallEntry`): named tuples every
+  analysis reads by field name, from :class:`OpEntries`/:class:`CallEntries` (the recorder's
+  ``ops``/``modules``). The recorder's hot path appends them *raw* (see :class:`Entries`): exact
+  tuples of the same fields, which the cyclic garbage collector stops tracking;
 - *records* (:class:`TensorMeta`, :class:`OpRecord`, :class:`ModuleCall`): the frozen dataclasses
   users read, built from the entries lazily, when someone reads the trace.
 """
@@ -11,10 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableSequence
 from dataclasses import dataclass, field
 from types import CodeType
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, overload
 
 import torch
 
@@ -25,7 +27,7 @@ class TensorEntry(NamedTuple):
     with that id, before the consuming op, is its producer (:func:`producer`). ``path`` locates it
     in a nested value (``"[1]"``, ``".logits"``)."""
 
-    shape: tuple[int | None, ...]  # a torch.Size; None for a nested tensor's ragged dim
+    shape: tuple[int | None, ...]  # None for a nested tensor's ragged dim
     dtype: torch.dtype
     device: torch.device
     requires_grad: bool
@@ -63,6 +65,151 @@ class CallEntry(NamedTuple):
     failed: bool
     code: CodeType | None
     lasti: int
+
+
+# --- the recorder's raw entries, read as named entries ---------------------------------------
+#
+# The recorder appends each entry *raw*: an exact tuple whose items the cyclic garbage collector
+# does not track (int, str, bool, None, dtype, device, code, exact tuples of ints), and at most one
+# level of tuples deep. CPython stops tracking such a tuple at a collection that finds its items
+# untracked, and only a collection of the generation it is in looks: a leaf tuple (a shape) is
+# untracked by the first young collection, an entry that holds leaves by the next one, before it
+# reaches the oldest generation. Deeper nesting would keep entries tracked there, where every full
+# collection rescans them (bench/bench_scale.py). So:
+#
+# - a raw tensor entry is the six fields of TensorEntry, with its shape an exact tuple;
+# - a raw op entry is ``(number, module_index, code, lasti, failed, n, *inputs, *outputs)``:
+#   ``number`` is the func's in ``OpEntries.funcs``, then the fields of the input tensors' raw
+#   entries one after another (``n`` of them), then the outputs';
+# - a raw call entry is ``(module_id, path, type, call, parent, depth, first_op, end_op, failed,
+#   code, lasti, n, *inputs, *outputs)``, its tensors the same way.
+#
+# The recorder builds raw ops and tensors inline on its hot path; calls are built here. Only this
+# section reads a raw entry.
+
+_Entry = TypeVar("_Entry", OpEntry, CallEntry)
+_new = tuple.__new__
+_TENSOR_FIELDS = len(TensorEntry._fields)
+_OP_HEAD = 6  # the fields of a raw op before its tensors'
+_CALL_HEAD = 12  # of a raw call
+
+
+class Entries(MutableSequence[_Entry]):
+    """A recorder's entries in order, read as named tuples. The recorder appends raw entries to
+    :attr:`raw`; an entry becomes its named tuple at its first read, in place, so a read during
+    capture and every later read give the same object. Named entries may be appended or set too
+    (the symbolic pass splices and rewrites its own)."""
+
+    def __init__(self) -> None:
+        self.raw: list[Any] = []  # raw or named entries, in order (the recorder appends raw ones)
+
+    def _named(self, raw: tuple) -> _Entry:
+        raise NotImplementedError
+
+    def _read(self, index: int) -> _Entry:
+        entry = self.raw[index]
+        if type(entry) is tuple:
+            entry = self.raw[index] = self._named(entry)
+        return entry
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    @overload
+    def __getitem__(self, index: int) -> _Entry: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[_Entry]: ...
+    def __getitem__(self, index: int | slice) -> _Entry | list[_Entry]:
+        if isinstance(index, slice):
+            return [self._read(i) for i in range(*index.indices(len(self.raw)))]
+        return self._read(index)
+
+    def __iter__(self) -> Iterator[_Entry]:
+        i = 0
+        while i < len(self.raw):  # the recorder may append while a listener iterates
+            yield self._read(i)
+            i += 1
+
+    @overload
+    def __setitem__(self, index: int, entry: _Entry) -> None: ...
+    @overload
+    def __setitem__(self, index: slice, entry: Iterable[_Entry]) -> None: ...
+    def __setitem__(self, index: int | slice, entry: Any) -> None:
+        self.raw[index] = list(entry) if isinstance(index, slice) else entry
+
+    def __delitem__(self, index: int | slice) -> None:
+        del self.raw[index]
+
+    def insert(self, index: int, entry: _Entry) -> None:
+        self.raw.insert(index, entry)
+
+    def append(self, entry: _Entry) -> None:
+        self.raw.append(entry)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {len(self.raw)} entries>"
+
+
+class OpEntries(Entries[OpEntry]):
+    """The op entries of a recording. A raw op names its ``func`` by number: :meth:`number`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.funcs: list[Callable] = []  # every func recorded, by number
+        self.numbers: dict[Callable, int] = {}  # func -> its number (the recorder reads it first)
+
+    def number(self, func: Callable) -> int:
+        """``func``'s number in :attr:`funcs`, given it on first sight."""
+        number = self.numbers.get(func)
+        if number is None:
+            number = self.numbers[func] = len(self.funcs)
+            self.funcs.append(func)
+        return number
+
+    def _named(self, raw: tuple) -> OpEntry:
+        number, module_index, code, lasti, failed, n = raw[:_OP_HEAD]
+        split = _OP_HEAD + n
+        return _new(OpEntry, (
+            self.funcs[number], module_index, code, lasti, _tensor_entries(raw, _OP_HEAD, split),
+            _tensor_entries(raw, split, len(raw)), failed,
+        ))  # fmt: skip
+
+
+class CallEntries(Entries[CallEntry]):
+    """The module call entries of a recording."""
+
+    def _named(self, raw: tuple) -> CallEntry:
+        module_id, path, type_name, call, parent, depth, first_op, end_op, failed, code, lasti, n = raw[:_CALL_HEAD]
+        split = _CALL_HEAD + n
+        return _new(CallEntry, (
+            module_id, path, type_name, call, parent, depth, first_op, end_op,
+            _tensor_entries(raw, _CALL_HEAD, split), _tensor_entries(raw, split, len(raw)), failed, code, lasti,
+        ))  # fmt: skip
+
+
+def _tensor_entries(raw: tuple, start: int, stop: int) -> tuple[TensorEntry, ...]:
+    """The tensor entries whose fields are ``raw[start:stop]``."""
+    if stop - start == _TENSOR_FIELDS:  # one tensor, the most common
+        return (_new(TensorEntry, raw[start:stop]),)
+    return tuple([_new(TensorEntry, raw[i : i + _TENSOR_FIELDS]) for i in range(start, stop, _TENSOR_FIELDS)])
+
+
+def started_call(
+    module_id: int, path: str, type_name: str, call: int, parent: int | None, depth: int, first_op: int,
+    inputs: tuple, code: CodeType | None, lasti: int,
+) -> tuple:
+    """The raw entry of a module call that begins (``inputs`` from :func:`raw_tensors`)."""
+    return (module_id, path, type_name, call, parent, depth, first_op, None, False, code, lasti, len(inputs), *inputs)
+
+
+def ended_call(start: tuple, end_op: int, failed: bool, more_inputs: tuple = (), outputs: tuple = ()) -> tuple:
+    """The raw entry ``start`` (from :func:`started_call`) when the call has ended, with the
+    keyword-argument inputs known only then and its ``outputs`` (both from :func:`raw_tensors`)."""
+    module_id, path, type_name, call, parent, depth, first_op, _, _, code, lasti, n = start[:_CALL_HEAD]
+    return (
+        module_id, path, type_name, call, parent, depth, first_op, end_op, failed, code, lasti, n + len(more_inputs),
+        *start[_CALL_HEAD:], *more_inputs, *outputs,
+    )  # fmt: skip
 
 
 _Record = TypeVar("_Record")
@@ -245,15 +392,20 @@ class Summary:
 _MAX_DEPTH = 6
 
 
-def tensor_entry(tensor: torch.Tensor, path: str = "", _new: Callable = tuple.__new__) -> TensorEntry:
-    """``tensor``'s entry (built with ``tuple.__new__``: the named tuple's ``__new__`` costs more).
+def raw_tensor_entry(tensor: torch.Tensor, path: str = "") -> tuple:
+    """``tensor``'s raw entry: :class:`TensorEntry`'s fields in an exact tuple (see :class:`Entries`).
     A nested tensor's ragged dims are ``None``."""
     shape: tuple[int | None, ...]
     try:
-        shape = tensor.shape
+        shape = tuple(tensor.shape)
     except RuntimeError:  # a strided nested tensor has no sizes: only its regular dims have one
-        shape = tuple(_size_or_none(tensor, dim) for dim in range(tensor.dim()))
-    return _new(TensorEntry, (shape, tensor.dtype, tensor.device, tensor.requires_grad, id(tensor), path))
+        shape = tuple([_size_or_none(tensor, dim) for dim in range(tensor.dim())])
+    return (shape, tensor.dtype, tensor.device, tensor.requires_grad, id(tensor), path)
+
+
+def tensor_entry(tensor: torch.Tensor, path: str = "") -> TensorEntry:
+    """``tensor``'s entry."""
+    return _new(TensorEntry, raw_tensor_entry(tensor, path))
 
 
 def _size_or_none(tensor: torch.Tensor, dim: int) -> int | None:
@@ -271,17 +423,15 @@ def iter_tensors(value: Any, path: str = "") -> Iterator[tuple[str, torch.Tensor
     return iter(found)
 
 
-def nested_entries(value: Any, path: str = "") -> tuple[TensorEntry, ...]:
-    """The entry of every tensor inside ``value`` (see :func:`iter_tensors`)."""
+def raw_tensors(value: Any, path: str = "") -> tuple:
+    """The raw entries of every tensor inside ``value`` (see :func:`iter_tensors`), their fields one
+    after another, as raw op and call entries hold them (see :class:`Entries`)."""
     if isinstance(value, torch.Tensor):  # the common cases, kept cheap: a module's output, its (x,)
-        return (tensor_entry(value, path),)
-    if type(value) is tuple:
-        if len(value) == 1 and isinstance(value[0], torch.Tensor):
-            return (tensor_entry(value[0], path + "[0]"),)
-        if all(isinstance(item, torch.Tensor) for item in value):
-            return tuple([tensor_entry(item, f"{path}[{i}]") for i, item in enumerate(value)])
-    found: list[TensorEntry] = []
-    _collect(value, path, 0, lambda p, t: found.append(tensor_entry(t, p)))
+        return raw_tensor_entry(value, path)
+    if type(value) is tuple and len(value) == 1 and isinstance(value[0], torch.Tensor):
+        return raw_tensor_entry(value[0], path + "[0]")
+    found: list = []
+    _collect(value, path, 0, lambda p, t: found.extend(raw_tensor_entry(t, p)))
     return tuple(found)
 
 
