@@ -104,3 +104,23 @@ def test_entries_written_by_an_analysis_are_read_back_as_written():
     assert ops[1] is replaced and ops[-1] is ops[0] and len(ops) == 3
     del ops[1:]
     assert [op.func for op in ops] == [torch.rand]
+
+
+def test_values_read_from_data_are_kept_by_op_index():
+    """The Python value an op reads from a tensor's data (names.VALUE_OPS) is kept for the symbolic
+    pass, which replays on fake tensors that hold none."""
+    from shapetrace.capture.recorder import Recorder
+
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    recorder = Recorder()
+    with recorder:
+        positive = bool((x > 0).all())
+        total = x.sum().item()
+        rows = x.tolist()
+        same = torch.equal(x, x.clone())
+        y = x * 2  # a tensor result: no value kept
+    names = [op.func.__name__ for op in recorder.ops]
+    kept = {names[index]: value for index, value in recorder.values.items()}
+    assert kept == {"__bool__": positive, "item": total, "equal": same}  # a list of data is not kept
+    assert positive is True and total == 10.0 and rows == [[1.0, 2.0], [3.0, 4.0]] and same is True
+    assert y.shape == (2, 2)

@@ -10,7 +10,7 @@ import shapetrace
 
 
 class ValueDependent(nn.Module):
-    """Its slice length depends on the data: fake tensors cannot follow past the `if`."""
+    """Its slice length depends on the data: the replay takes the traced run's value (`.item()`)."""
 
     def forward(self, x):
         h = x * 2  # (B, N)
@@ -18,7 +18,42 @@ class ValueDependent(nn.Module):
         return h[:, :keep] + 1  # (B, 2)
 
 
-def test_data_dependent_forward_is_partial_and_marks_guesses():
+class Gated(nn.Module):
+    """A branch on the data (`bool(...)`), then a scale read from it: the traced run's values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(16, 8)
+
+    def forward(self, x, mask):
+        h = self.lin(x)  # (B, T, 8)
+        out = h if bool((mask == 1).all()) else h.masked_fill(~mask.bool()[..., None], 0.0)
+        return out.relu() * (1.0 / mask.sum().item())  # (B, T, 8)
+
+
+def test_values_read_from_data_are_the_traced_runs():
+    model = ValueDependent()
+    with shapetrace.trace(model, dims="B N") as t:
+        model(torch.rand(8, 5))
+    by_op = {op.op: op for op in t.ops}
+    assert by_op["*"].outputs[0].expr == "(B, N)"
+    assert by_op["[]"].outputs[0].expr == "(B, 2)"  # keep = 2, as in the traced run
+    assert t.symbolic.state == "ran"
+    gated = Gated()
+    for mask in (torch.ones(2, 5, dtype=torch.long), torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])):
+        with shapetrace.trace(gated, dims={"x": "B T D", "mask": "B T"}) as t:
+            gated(torch.rand(2, 5, 16), mask)
+        ops = [op.op for op in t.ops]
+        assert ("masked_fill" in ops) == (mask != 1).any().item()  # the traced branch, replayed
+        assert t.symbolic.state == "ran" and t.ops[-1].outputs[0].expr == "(B, T, 8)"
+
+
+def test_data_dependent_forward_is_partial_and_marks_guesses(monkeypatch):
+    """Without the traced run's value (a replay that reads one where the traced run read none),
+    the replay stops at it: the ops after it keep their concrete sizes, named by value."""
+    from shapetrace.symbolic import bridge
+
+    monkeypatch.setattr(bridge.ReplayRecorder, "_traced_value", lambda self, func: None)
     model = ValueDependent()
     with shapetrace.trace(model, dims="B N") as t:
         model(torch.rand(8, 5))
@@ -28,11 +63,15 @@ def test_data_dependent_forward_is_partial_and_marks_guesses():
     assert by_op["+"].outputs[0].shape == (8, 2)
     status = t.symbolic
     assert status.state == "partial" and status.fallback_ops == 2
-    assert status.reason.startswith("op 4 ([]) at test_symbolic_fallback.py:18: ValueDependent.forward did not run")
+    line = next(n for n, text in enumerate(open(__file__), 1) if "return h[:, :keep] + 1" in text)
+    assert status.reason.startswith(f"op 4 ([]) at test_symbolic_fallback.py:{line}: ValueDependent.forward did not run")
     assert "data-dependent" in status.reason
 
 
-def test_equal_sizes_are_ambiguous_and_stay_numbers():
+def test_equal_sizes_are_ambiguous_and_stay_numbers(monkeypatch):
+    from shapetrace.symbolic import bridge
+
+    monkeypatch.setattr(bridge.ReplayRecorder, "_traced_value", lambda self, func: None)  # by value after the `if`
     model = ValueDependent()
     with shapetrace.trace(model, dims="B N") as t:  # B = N = 4: a 4 could be either
         model(torch.rand(4, 4))

@@ -47,6 +47,14 @@ def _read_methods() -> set[Callable]:
 NOT_OPS: frozenset[Callable] = frozenset(_property_accessors() | _read_methods() | {torch.device})
 """Callables the recorder passes through without recording: metadata reads and attribute writes."""
 
+VALUE_OPS: frozenset[Callable] = frozenset({
+    torch.Tensor.__bool__, torch.Tensor.item, torch.Tensor.__int__, torch.Tensor.__float__,
+    torch.Tensor.__index__, torch.Tensor.equal, torch.equal, torch.is_nonzero,
+    torch.allclose, torch.Tensor.allclose,
+})  # fmt: skip
+"""Ops whose result is one Python value read from a tensor's data (``bool(mask.all())``,
+``x.item()``): the recorder keeps it (:attr:`Recorder.values`; a ``tolist()`` is data, not kept)."""
+
 _DUNDER_SYMBOLS = {
     "__add__": "+", "__radd__": "+", "__iadd__": "+=", "__sub__": "-", "__rsub__": "-", "__isub__": "-=",
     "__mul__": "*", "__rmul__": "*", "__imul__": "*=", "__truediv__": "/", "__rtruediv__": "/",

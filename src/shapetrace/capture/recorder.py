@@ -26,7 +26,7 @@ from shapetrace._private.torch_api import (
     module_call_frame,
     register_global_forward_hook,
 )
-from shapetrace.capture.names import NOT_OPS
+from shapetrace.capture.names import NOT_OPS, VALUE_OPS
 from shapetrace.capture.parameters import ModuleTree
 from shapetrace.capture.records import (
     CallEntries,
@@ -94,6 +94,7 @@ class Recorder(TorchFunctionMode):
         # (the ``shapes`` fixture, ``checkpoint(block, x)``, ``nn.Sequential``'s forward).
         self.indirect_calls: set[int] = set()
         self.notes: dict[str, None] = {}  # what the trace cannot show, said once each (ordered)
+        self.values: dict[int, Any] = {}  # op index -> the Python value a VALUE_OPS op read from data
         self.thread = threading.get_ident()
         self._stack: list[int] = []  # indices of the module calls now running
         self._open_ids: list[int] = []  # and, per index, id() of its module...
@@ -131,6 +132,7 @@ class Recorder(TorchFunctionMode):
         args: tuple = (),
         kwargs: dict | None = None,
         _not_ops: frozenset = NOT_OPS,
+        _value_ops: frozenset = VALUE_OPS,
         _library: dict = library_code,
         _getframe: Callable = sys._getframe,
         _Tensor: type = torch.Tensor,
@@ -227,6 +229,8 @@ class Recorder(TorchFunctionMode):
                         outputs += (_tuple(item.shape), item.dtype, item.device, item.requires_grad, id(item), f"[{i}]")
             else:
                 outputs = ()
+                if func in _value_ops:
+                    self.values[index] = result
         except RuntimeError:  # a nested tensor
             outputs = raw_tensors(result)
         raw.append((number, module_index, code, lasti, False, len(inputs), *inputs, *outputs))
@@ -357,3 +361,8 @@ class Recorder(TorchFunctionMode):
     def current_call(self) -> int | None:
         """The index of the module call running now, ``None`` outside any."""
         return self._stack[-1] if self._stack else None
+
+    @property
+    def calls_running(self) -> int:
+        """How many module calls are running now, nested (1: a root call)."""
+        return len(self._stack)

@@ -11,6 +11,7 @@ receives (``FakeTensorMode`` would otherwise run an op whose tensors are all rea
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import sys
@@ -25,7 +26,7 @@ import torch
 
 from shapetrace._private import torch_symbolic as ts
 from shapetrace._private.torch_api import module_call_frame
-from shapetrace.capture.names import NOT_OPS
+from shapetrace.capture.names import NOT_OPS, VALUE_OPS
 from shapetrace.capture.recorder import Recorder
 from shapetrace.capture.source import user_frame
 from shapetrace.contracts.session import suspended as contracts_suspended
@@ -232,12 +233,13 @@ class ReplayRecorder(Recorder):
     every time."""
 
     def __init__(self, run: FakeRun, guard: EffectGuard | None = None, deadline: float | None = None,
-                 on_op: Callable[[int], None] | None = None) -> None:  # fmt: skip
+                 on_op: Callable[[int], None] | None = None, values: dict | None = None) -> None:  # fmt: skip
         super().__init__()
         self.run = run
         self.guard = guard
         self.deadline = deadline
         self.on_op = on_op
+        self.traced_values = values or {}  # see traced_values()
         self.memo: dict[Hashable, _Outputs] = {}  # see _memo_key
         self.memo_hits = 0
 
@@ -251,6 +253,10 @@ class ReplayRecorder(Recorder):
             made = carried(func, args, kwargs)  # on the real parameters: their fakes are made for torch only
             if made is not None:  # the outputs carry the inputs' sizes: torch's reasoning adds nothing
                 return self._record_as(func, made, types, args, kwargs)
+            if func in VALUE_OPS and self.traced_values:
+                made = self._traced_value(func)
+                if made is not None:  # a value read from data: a fake tensor holds none
+                    return self._record_as(func, made, types, args, kwargs)
             args, kwargs = self.run.fakes_in(args, kwargs)
             key = _memo_key(func, args, kwargs) if func not in NOT_OPS else None
             if key is not None:
@@ -264,6 +270,16 @@ class ReplayRecorder(Recorder):
                 if outputs is not None:
                     self.memo[key] = outputs
             return result
+
+    def _traced_value(self, func: Any) -> Callable | None:
+        """What the traced run's op at this line read from data (:func:`traced_values`), in order,
+        or ``None`` when it read nothing more there."""
+        frame = user_frame(sys._getframe(2))
+        queue = self.traced_values.get((func, frame.f_code, frame.f_lasti)) if frame is not None else None
+        if not queue:
+            return None
+        value = queue.popleft()
+        return lambda *args, **kwargs: value
 
     def _record_as(self, func: Any, made: Callable, types: Any, args: tuple, kwargs: dict | None) -> Any:
         """Record ``func`` with ``made`` making its outputs instead of torch."""
@@ -313,6 +329,19 @@ class ReplayRecorder(Recorder):
 
 OUT_OF_TIME = "the symbolic pass ran out of time"
 _PLAIN = (int, float, bool, str, type(None), torch.dtype, torch.device, torch.layout, torch.memory_format)
+
+
+def traced_values(ops: Any, values: dict[int, Any], first: int, end: int) -> dict[tuple, collections.deque]:
+    """The Python values ops ``first`` to ``end`` read from data in the traced run
+    (``bool(mask.all())``, ``x.item()``: :data:`~shapetrace.capture.names.VALUE_OPS`), by the op
+    and the line that asked, in order. A fake tensor holds no data: the replay answers each with
+    the traced run's value, so it takes the branch the traced run took, and a size computed from
+    such a value is the traced number."""
+    found: dict[tuple, collections.deque] = {}
+    for index in sorted(i for i in values if first <= i < end):
+        op = ops[index]
+        found.setdefault((op.func, op.code, op.lasti), collections.deque()).append(values[index])
+    return found
 
 
 def _memo_key(func: Any, args: tuple, kwargs: dict | None) -> Hashable | None:

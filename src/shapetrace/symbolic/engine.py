@@ -40,7 +40,7 @@ from shapetrace.capture.names import op_names
 from shapetrace.capture.recording import site
 from shapetrace.capture.records import OpEntry, TensorEntry
 from shapetrace.capture.source import short_location, source_line
-from shapetrace.symbolic.bridge import OUT_OF_TIME, FakeRun, Replacement, ReplayRecorder
+from shapetrace.symbolic.bridge import OUT_OF_TIME, FakeRun, Replacement, ReplayRecorder, traced_values
 from shapetrace.symbolic.carried import carried
 from shapetrace.symbolic.dims import Context, Fixed, Names, Rendering, Shape, symbol
 from shapetrace.symbolic.effects import EffectGuard, StopReplay, kept_apart
@@ -468,7 +468,9 @@ class _Replay:
         first, site = call.first_op, (call.code, call.lasti)
         run = FakeRun(self.names)
         guard = EffectGuard(list(all_modules(self.job.model or module)))
-        recorder = ReplayRecorder(run, guard, self.deadline, lambda done: self._report(first + done))
+        end = call.end_op if call.end_op is not None else len(self.job.ops)
+        values = traced_values(self.job.ops, self.job.values, first, end)
+        recorder = ReplayRecorder(run, guard, self.deadline, lambda done: self._report(first + done), values)
         guard.position = lambda: len(recorder.ops)
         run.position = lambda: len(recorder.ops)  # the op running now: appended when it returns
         groups = concrete_groups(self.job.ops, self.job.modules, r, next_root, module, self.fingerprints)

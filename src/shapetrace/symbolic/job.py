@@ -11,13 +11,14 @@ from __future__ import annotations
 import math
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from torch import nn
 
 from shapetrace.capture.names import op_names
 from shapetrace.capture.recorder import Recorder
-from shapetrace.capture.records import CallEntry, OpEntry
+from shapetrace.capture.records import CallEntries, OpEntries
 from shapetrace.symbolic.listener import ArgumentKeeper
 from shapetrace.symbolic.naming import factory_dim_names
 from shapetrace.symbolic.result import SymbolicResult, skipped
@@ -57,14 +58,15 @@ class Job:
     nobody reads keeps no model alive); :meth:`run` takes them back, or skips the pass when one
     was freed."""
 
-    ops: list[OpEntry]
-    modules: list[CallEntry]
+    ops: OpEntries
+    modules: CallEntries
     top_args: dict[int, tuple]
     root_calls: dict[int, tuple]  # call index -> (module or its weak reference, args, kwargs, grad enabled, training)
     option: DimsOption
     model: nn.Module | weakref.ReferenceType[nn.Module] | None
     forward_seconds: float = 0.0
     budget: float | None = None  # seconds; None: the larger of MIN_BUDGET and FORWARD_MULTIPLE x forward
+    values: dict[int, Any] = field(default_factory=dict)  # op index -> a Python value read from data
 
     @classmethod
     def capture(
@@ -74,7 +76,7 @@ class Job:
         forward = kept.root_seconds or block_seconds
         roots = {index: (weakref.ref(call[0]), *call[1:]) for index, call in kept.root_calls.items()}
         held = weakref.ref(model) if model is not None else None
-        return cls(recorder.ops, recorder.modules, kept.top_args, roots, option, held, forward, budget)
+        return cls(recorder.ops, recorder.modules, kept.top_args, roots, option, held, forward, budget, recorder.values)
 
     @property
     def seconds(self) -> float:

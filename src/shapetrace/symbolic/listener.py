@@ -31,7 +31,7 @@ class ArgumentKeeper(Listener):
         self.top_args[index] = op_arguments(args, kwargs)
 
     def module_entered(self, index: int, module: nn.Module, args: tuple) -> None:
-        if self.recorder.modules[index].parent is not None:
+        if self.recorder.calls_running != 1:  # not a root call (read without building its entry)
             return
         kwargs = module_call_kwargs(sys._getframe(1)) or {}
         self.root_calls[index] = (
@@ -40,6 +40,5 @@ class ArgumentKeeper(Listener):
         self._root_started = time.perf_counter()
 
     def module_exited(self, module: nn.Module, args: tuple, kwargs_and_output: tuple) -> None:
-        running = self.recorder.current_call
-        if running is not None and self.recorder.modules[running].parent is None:
+        if self.recorder.calls_running == 1:  # a root call ends
             self.root_seconds += time.perf_counter() - self._root_started
