@@ -63,7 +63,8 @@ def test_data_dependent_forward_is_partial_and_marks_guesses(monkeypatch):
     assert by_op["+"].outputs[0].shape == (8, 2)
     status = t.symbolic
     assert status.state == "partial" and status.fallback_ops == 2
-    line = next(n for n, text in enumerate(open(__file__), 1) if "return h[:, :keep] + 1" in text)
+    with open(__file__) as source:
+        line = next(n for n, text in enumerate(source, 1) if "return h[:, :keep] + 1" in text)
     assert status.reason.startswith(f"op 4 ([]) at test_symbolic_fallback.py:{line}: ValueDependent.forward did not run")
     assert "data-dependent" in status.reason
 
