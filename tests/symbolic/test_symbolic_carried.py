@@ -248,7 +248,10 @@ def test_ops_whose_sizes_torch_could_tell_more_about_run_in_torch(fakes):
     assert carried(F.softmax, (x, -1), {"dtype": torch.float64}) is None  # another dtype
     assert carried(torch.add, (x, fakes(("B", "C", "H"), dtype=torch.float64)), {}) is None  # promotion
     assert carried(F.relu, (fakes(("B", "C", "H"), dtype=torch.int64),), {}) is None
-    assert carried(F.relu, (x.transpose(1, 2),), {}) is None  # strides torch would choose
+    assert carried(F.relu, (x[:, :, ::2],), {}) is None  # not dense: strides torch would choose
+    assert carried(F.softmax, (x.transpose(1, 2), -1), {}) is None  # a softmax's output is contiguous
+    assert carried(F.instance_norm, (fakes(("B", 3, "H", "W")).transpose(2, 3),), {}) is None
+    assert carried(torch.add, (x.transpose(1, 2), x.transpose(1, 2).contiguous()), {}) is None  # two layouts
     assert carried(torch.add, (x, x), {"out": x}) is None
     images = fakes(("B", 16, "H", "W"))
     assert carried(F.conv2d, (images, torch.zeros(32, 16, 3, 3)), {"padding": 1, "stride": 2}) is None  # H/2: torch's
@@ -289,3 +292,25 @@ def test_parameters_of_carried_ops_get_no_fake_copy(monkeypatch):
     assert [op.outputs[0].expr for op in t.ops[1:]] == ["(B, 8, H, W)"] * 3 + ["(B, 16, H/2 - 1, W/2 - 1)"]
     strided = model[3]
     assert {id(c) for c in copied} == {id(strided.weight), id(strided.bias)}
+
+
+def test_a_permuted_input_keeps_its_layout_as_in_torch(fakes):
+    """Activations, dropout and ``x + y`` on two like operands keep a transposed or permuted
+    input's layout (torch's ``empty_like``), batch and group norms a channels-last one: the
+    carried output has the strides torch's has. A norm of another permutation runs in torch
+    (its output is contiguous)."""
+    channels_last = fakes(("B", "H", "W", 16)).permute(0, 3, 1, 2)  # (B, 16, H, W), channels last
+    tokens = fakes(("B", "H", 16)).transpose(1, 2)  # (B, 16, H): a transposed sequence
+    weights = torch.ones(16), torch.zeros(16)
+    cases = [(F.relu, (channels_last,)), (F.gelu, (tokens,)), (F.dropout, (tokens, 0.1, True)),
+             (F.batch_norm, (channels_last, *weights)), (F.group_norm, (channels_last, 4)),
+             (torch.add, (channels_last, channels_last * 2)),
+             (torch.Tensor.__mul__, (tokens, 0.5))]  # fmt: skip
+    for func, args in cases:
+        made = carried(func, args, {})
+        assert made is not None, func
+        ours, torchs = made(), func(*args)
+        assert ts.size_exprs(ours.shape) == ts.size_exprs(torchs.shape), func
+        assert ts.size_exprs(ours.stride()) == ts.size_exprs(torchs.stride()) == ts.size_exprs(args[0].stride()), func
+    assert carried(F.group_norm, (tokens, 8), {}) is None  # torch makes it contiguous
+    assert carried(F.batch_norm, (fakes(("B", "H", 16, "W")).transpose(1, 2), *weights), {}) is None

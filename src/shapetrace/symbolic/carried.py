@@ -68,6 +68,9 @@ def _inplace_positions(functions: frozenset) -> dict[Callable, int]:
 
 
 INPLACE_AT = _inplace_positions(ELEMENTWISE)
+# Of those, the ones whose output keeps a transposed or permuted input's layout (torch's
+# ``empty_like``); a softmax's output is contiguous whatever its input.
+KEEP_LAYOUT = frozenset(f for f in ELEMENTWISE if getattr(f, "__name__", "") not in ("softmax", "log_softmax"))
 # Output: the first operand's sizes, when the other is a number or has the same sizes.
 BINARY = frozenset(
     getattr(owner, name)
@@ -126,7 +129,7 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
     if func in ELEMENTWISE:
         return _elementwise(func, args, kwargs)
     if func in NORMS:
-        return _norm(NORMS[func], args, kwargs)
+        return _norm(NORMS[func], args, kwargs, keeps_layout=func in (F.batch_norm, F.group_norm))
     if func in BINARY:
         return _binary(args, kwargs, in_place=False)
     if func in BINARY_IN_PLACE:
@@ -153,15 +156,17 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
 
 def _elementwise(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
     x = args[0]
-    if not _plain(x) or any(isinstance(value, torch.dtype) for value in (*args, *kwargs.values())):
+    if not _plain(x, contiguous=False) or any(isinstance(value, torch.dtype) for value in (*args, *kwargs.values())):
         return None  # softmax(x, dim, dtype=...) changes the dtype
+    if not (x.is_contiguous() or (func in KEEP_LAYOUT and _permuted_contiguous(x))):
+        return None  # strides torch would choose
     position = INPLACE_AT.get(func)
     if kwargs.get("inplace") or (position is not None and len(args) > position and args[position]):
         return _itself(x)
     return _alias_of(x, (x,))
 
 
-def _norm(checked: Callable, args: tuple, kwargs: dict) -> Maker | None:
+def _norm(checked: Callable, args: tuple, kwargs: dict, keeps_layout: bool) -> Maker | None:
     x = args[0]
     if not _plain(x, contiguous=False) or x.dim() < 2:
         return None
@@ -174,6 +179,8 @@ def _norm(checked: Callable, args: tuple, kwargs: dict) -> Maker | None:
         return _alias_of(x, tensors)
     if checked is _trailing:  # layer_norm and rms_norm make a contiguous output of any input
         return _new(list(x.shape), x, tensors)
+    if keeps_layout and _channels_last(x):  # batch and group norm keep a channels-last layout
+        return _alias_of(x, tensors)
     return None
 
 
@@ -181,8 +188,17 @@ def _binary(args: tuple, kwargs: dict, in_place: bool) -> Maker | None:
     if len(args) != 2 or set(kwargs) - {"alpha"}:
         return None
     x, other = args
-    if not _plain(x):
+    if not _plain(x, contiguous=False):
         return None
+    if not x.is_contiguous():  # a transposed or permuted operand: its layout is kept, by a like operand
+        if not _permuted_contiguous(x):
+            return None
+        if type(other) in (int, float):
+            return _itself(x) if in_place else _alias_of(x, (x,))
+        if not (isinstance(other, torch.Tensor) and _constant_free(other) and other.dtype == x.dtype
+                and other.device == x.device and _same_layout(x, other)):  # fmt: skip
+            return None
+        return _itself(x) if in_place else _alias_of(x, (x, other))
     if type(other) in (int, float):
         return _itself(x) if in_place else _alias_of(x, (x,))
     if not (_plain(other) and other.dtype == x.dtype and other.device == x.device):
@@ -358,6 +374,39 @@ def _plain(x: Any, contiguous: bool = True) -> bool:
         isinstance(x, torch.Tensor) and _constant_free(x) and x.dtype.is_floating_point
         and (not contiguous or x.is_contiguous())
     )  # fmt: skip
+
+
+def _permuted_contiguous(x: torch.Tensor) -> bool:
+    """Whether ``x``'s strides, as written, are a contiguous tensor's with its dims permuted (a
+    transpose or permute of one: dense, no overlap), no dim of size 1 (whose stride is anything):
+    the layout elementwise ops and batch and group norms keep."""
+    sizes, strides = ts.size_exprs(x.shape), ts.size_exprs(x.stride())
+    if any(size == 1 for size in sizes):
+        return False
+    remaining, expected = set(range(len(sizes))), 1
+    while remaining:
+        inner = next((d for d in remaining if strides[d] == expected), None)
+        if inner is None:
+            return False
+        remaining.discard(inner)
+        expected = expected * sizes[inner]
+    return True
+
+
+def _channels_last(x: torch.Tensor) -> bool:
+    """Whether ``x`` is an image batch in torch's channels-last layout, as written: the layout
+    torch's norms keep (another permutation of their input gets a contiguous output)."""
+    if x.dim() != 4 or not _permuted_contiguous(x):
+        return False
+    _, channels, height, width = ts.size_exprs(x.shape)
+    strides = ts.size_exprs(x.stride())
+    return strides[1] == 1 and strides[3] == channels and strides[2] == channels * width
+
+
+def _same_layout(x: torch.Tensor, other: torch.Tensor) -> bool:
+    """The same sizes and strides, as written."""
+    return ts.size_exprs(x.shape) == ts.size_exprs(other.shape) and ts.size_exprs(x.stride()) == ts.size_exprs(
+        other.stride())
 
 
 def _constant_free(t: torch.Tensor) -> bool:
