@@ -15,8 +15,9 @@ Only where torch's run could not have told more. An op is answered here when:
 - its sizes cannot change an expression: the dims it checks against a parameter (a norm's
   channels, ``linear``'s last dim, ``cat``'s dim) are concrete, and the other tensors' sizes are
   the same expressions or literal ones (``Eq(H, H')`` would be a guard, maybe a replacement);
-- its output's dtype, device and strides are its input's (floating dtypes alike; contiguous
-  inputs; no ``out=``), and no value flows (a fake tensor holding a constant runs in torch);
+- its output's dtype, device and strides are what torch's would be (floating dtypes alike;
+  contiguous inputs, or a layout torch keeps: :data:`KEEP_LAYOUT`, channels-last norms; no
+  ``out=``), and no value flows (a fake tensor holding a constant runs in torch);
 - under autograd, its output can be what torch's would be: not a leaf (an in-place op on it then
   works as on torch's output).
 Everything else runs in torch as before. tests/symbolic/test_symbolic_carried.py checks that the
