@@ -314,3 +314,25 @@ def test_a_permuted_input_keeps_its_layout_as_in_torch(fakes):
         assert ts.size_exprs(ours.stride()) == ts.size_exprs(torchs.stride()) == ts.size_exprs(args[0].stride()), func
     assert carried(F.group_norm, (tokens, 8), {}) is None  # torch makes it contiguous
     assert carried(F.batch_norm, (fakes(("B", "H", 16, "W")).transpose(1, 2), *weights), {}) is None
+
+
+def test_elementwise_math_and_reductions_are_what_torch_makes(fakes):
+    """Elementwise math (``x ** 2``, ``rsqrt``), and reductions along dims given (an RMSNorm's
+    ``x.pow(2).mean(-1, keepdim=True)``): the sizes and strides torch's fake run gives."""
+    x = fakes(("B", "H", 16))
+    cases = [(torch.rsqrt, (x,)), (torch.Tensor.__neg__, (x,)), (torch.exp, (x,)), (torch.Tensor.sqrt, (x,)),
+             (torch.Tensor.pow, (x, 2)), (torch.Tensor.__pow__, (x, 0.5)), (torch.pow, (x, 3)),
+             (torch.Tensor.mean, (x, -1, True)), (torch.mean, (x, 1)), (torch.Tensor.sum, (x, (1, 2), True)),
+             (torch.amax, (x, -1)), (torch.Tensor.amin, (x, [0, -1]))]  # fmt: skip
+    for func, args in cases:
+        made = carried(func, args, {})
+        assert made is not None, func
+        ours, torchs = made(), func(*args)
+        assert ts.size_exprs(ours.shape) == ts.size_exprs(torchs.shape), func
+        assert ts.size_exprs(ours.stride()) == ts.size_exprs(torchs.stride()), func
+        assert ours.dtype == torchs.dtype, func
+    assert carried(torch.Tensor.pow, (x, x), {}) is None  # a tensor exponent broadcasts
+    assert carried(torch.Tensor.sum, (x,), {}) is None  # every dim: torch's
+    assert carried(torch.Tensor.sum, (x, -1), {"dtype": torch.float64}) is None
+    assert carried(torch.Tensor.mean, (x.transpose(1, 2), -1), {}) is None  # a transposed input's reduction
+    assert carried(torch.Tensor.sum, (fakes(("B", "H"), dtype=torch.int64), -1), {}) is None  # int sums promote

@@ -1,6 +1,7 @@
 """Ops whose outputs carry their inputs' sizes, answered in the replay without torch's reasoning.
 
-An activation, a dropout, a softmax, a normalisation, ``x + y`` on tensors of the same sizes (or
+An activation, a dropout, a softmax, elementwise math (``x ** 2``, ``rsqrt``), a reduction along
+dims given, a normalisation, ``x + y`` on tensors of the same sizes (or
 with one of them ones where the other is not, ``(B, C, 1, 1)``), ``linear`` on a concrete last
 dim, a convolution padded to keep its size, ``cat`` along a concrete dim, ``interpolate`` to
 sizes given, a GRU or LSTM, a matrix product on the same batch dims: torch's fake run of each asks
@@ -40,6 +41,7 @@ _T = torch.Tensor
 
 Maker = Callable[..., Any]
 
+_MATH = "neg abs exp exp2 expm1 log log2 log1p sqrt rsqrt square reciprocal sin cos erf sign"
 # Output: the input's sizes, dtype, device and (for a contiguous input) strides.
 ELEMENTWISE = frozenset(
     getattr(owner, name)
@@ -47,8 +49,8 @@ ELEMENTWISE = frozenset(
         (F, "relu relu6 gelu silu mish sigmoid tanh hardswish hardsigmoid hardtanh leaky_relu elu selu celu "
             "softplus softsign tanhshrink logsigmoid dropout dropout1d dropout2d dropout3d alpha_dropout "
             "softmax log_softmax"),
-        (torch, "relu sigmoid tanh softmax log_softmax dropout"),
-        (_T, "relu sigmoid tanh softmax log_softmax"),
+        (torch, "relu sigmoid tanh softmax log_softmax dropout " + _MATH),
+        (_T, "relu sigmoid tanh softmax log_softmax __neg__ __abs__ " + _MATH),
     )
     for name in names.split()
     if hasattr(owner, name)
@@ -81,6 +83,11 @@ BINARY = frozenset(
     )
     for name in names.split()
 )
+# A power with a number exponent (``x ** 2``, ``x.pow(0.5)``): elementwise.
+POWERS = frozenset({torch.pow, _T.pow, _T.__pow__})
+# Reductions along dims given (``x.mean(-1, keepdim=True)``): the input's sizes without those
+# dims, or with them 1; a new contiguous tensor.
+REDUCTIONS = frozenset({torch.mean, _T.mean, torch.sum, _T.sum, torch.amax, _T.amax, torch.amin, _T.amin})
 # The same, in place: the output is the first operand itself.
 BINARY_IN_PLACE = frozenset(
     getattr(_T, name) for name in ["add_", "sub_", "mul_", "div_", "__iadd__", "__isub__", "__imul__", "__itruediv__"]
@@ -129,6 +136,10 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
         return None
     if func in ELEMENTWISE:
         return _elementwise(func, args, kwargs)
+    if func in POWERS:
+        return _elementwise(func, args, kwargs) if len(args) == 2 and type(args[1]) in (int, float) else None
+    if func in REDUCTIONS:
+        return _reduction(args, kwargs)
     if func in NORMS:
         return _norm(NORMS[func], args, kwargs, keeps_layout=func in (F.batch_norm, F.group_norm))
     if func in BINARY:
@@ -165,6 +176,23 @@ def _elementwise(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
     if kwargs.get("inplace") or (position is not None and len(args) > position and args[position]):
         return _itself(x)
     return _alias_of(x, (x,))
+
+
+def _reduction(args: tuple, kwargs: dict) -> Maker | None:
+    """``x.mean(dim, keepdim)`` (``sum``, ``amax``, ``amin``) along dims given as ints, of a
+    contiguous floating input; a ``dtype=`` or a reduction of every dim runs in torch."""
+    x = args[0]
+    dim = _argument(args, kwargs, 1, "dim")
+    keepdim = _argument(args, kwargs, 2, "keepdim", default=False)
+    if len(args) > 3 or set(kwargs) - {"dim", "keepdim"} or not _plain(x) or type(keepdim) is not bool:
+        return None
+    dims = [dim] if type(dim) is int else list(dim) if type(dim) in (list, tuple) else None
+    ndim = x.dim()
+    if not dims or not all(type(d) is int and -ndim <= d < ndim for d in dims):
+        return None
+    reduced = {d % ndim for d in dims}
+    shape = [1 if i in reduced else size for i, size in enumerate(x.shape) if keepdim or i not in reduced]
+    return _new(shape, x, (x,))
 
 
 def _norm(checked: Callable, args: tuple, kwargs: dict, keeps_layout: bool) -> Maker | None:
