@@ -336,3 +336,25 @@ def test_elementwise_math_and_reductions_are_what_torch_makes(fakes):
     assert carried(torch.Tensor.sum, (x, -1), {"dtype": torch.float64}) is None
     assert carried(torch.Tensor.mean, (x.transpose(1, 2), -1), {}) is None  # a transposed input's reduction
     assert carried(torch.Tensor.sum, (fakes(("B", "H"), dtype=torch.int64), -1), {}) is None  # int sums promote
+
+
+def test_views_to_sizes_given_are_views_with_torchs_sizes(fakes):
+    """``view``/``reshape`` of a contiguous tensor whose new sizes multiply to its own, as
+    written, or with a -1 that is a number or one of its sizes: a view of it with the sizes
+    torch's gives and contiguous strides; a -1 that divides sizes runs in torch."""
+    x = fakes(("B", "H", 64))
+    batch, rows, _ = x.shape
+    cases = [(torch.Tensor.view, (x, batch, rows, 4, 16)), (torch.Tensor.reshape, (x, (batch, -1, 4, 16))),
+             (torch.reshape, (x, [batch, rows, -1])), (torch.Tensor.view, (x, -1, 64)),
+             (torch.Tensor.view, (fakes(("B", "H", 4, 16)), batch, rows, 64))]  # fmt: skip
+    for func, args in cases:
+        made = carried(func, args, {})
+        assert made is not None, args[1:]
+        ours, torchs = made(), func(*args)
+        assert ts.size_exprs(ours.shape) == ts.size_exprs(torchs.shape), args[1:]
+        assert ours.is_contiguous() and torchs.is_contiguous() and ours._base is x or ours._base is args[0]
+    assert carried(torch.Tensor.view, (x, -1, 32), {}) is None  # B*H*2: dividing sizes is torch's
+    assert carried(torch.Tensor.view, (x, batch, 4, 16, rows), {}) is not None  # any order of the same product
+    assert carried(torch.Tensor.view, (x, batch, rows, 8, 16), {}) is None  # 128 != 64: torch raises
+    assert carried(torch.Tensor.reshape, (x.transpose(1, 2), batch, -1), {}) is None  # it would copy
+    assert carried(torch.Tensor.view, (x, torch.float16), {}) is None

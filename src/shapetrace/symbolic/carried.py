@@ -32,6 +32,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import sympy
 import torch
 
 from shapetrace._private import torch_symbolic as ts
@@ -88,6 +89,9 @@ POWERS = frozenset({torch.pow, _T.pow, _T.__pow__})
 # Reductions along dims given (``x.mean(-1, keepdim=True)``): the input's sizes without those
 # dims, or with them 1; a new contiguous tensor.
 REDUCTIONS = frozenset({torch.mean, _T.mean, torch.sum, _T.sum, torch.amax, _T.amax, torch.amin, _T.amin})
+# Views of a contiguous tensor to sizes given (``x.view(B, T, h, d)``, ``reshape(B, -1, C)``):
+# a view with the new sizes' contiguous strides.
+VIEWS = frozenset({_T.view, _T.reshape, torch.reshape})
 # The same, in place: the output is the first operand itself.
 BINARY_IN_PLACE = frozenset(
     getattr(_T, name) for name in ["add_", "sub_", "mul_", "div_", "__iadd__", "__isub__", "__imul__", "__itruediv__"]
@@ -140,6 +144,8 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
         return _elementwise(func, args, kwargs) if len(args) == 2 and type(args[1]) in (int, float) else None
     if func in REDUCTIONS:
         return _reduction(args, kwargs)
+    if func in VIEWS:
+        return _view(args, kwargs)
     if func in NORMS:
         return _norm(NORMS[func], args, kwargs, keeps_layout=func in (F.batch_norm, F.group_norm))
     if func in BINARY:
@@ -176,6 +182,45 @@ def _elementwise(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
     if kwargs.get("inplace") or (position is not None and len(args) > position and args[position]):
         return _itself(x)
     return _alias_of(x, (x,))
+
+
+def _view(args: tuple, kwargs: dict) -> Maker | None:
+    """``x.view(*sizes)`` or ``reshape`` of a contiguous tensor whose sizes' product is ``x``'s
+    as written (``(B, T, 4*16)`` to ``(B, T, 4, 16)``); a ``-1`` may stand for a number, one of
+    ``x``'s sizes or the product of a run of them (``(B, T, C)`` to ``(B, -1, h, d)``: ``T``;
+    ``view(-1, C)``: ``B*T``). Anything else runs in torch:
+    dividing sizes is torch's (a divisibility guard). The output is a view of ``x`` with the
+    contiguous strides of its sizes (torch's ``view`` of a contiguous tensor: 1.6 ms, this 0.3)."""
+    if kwargs or len(args) < 2:
+        return None
+    x = args[0]
+    sizes = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) else list(args[1:])
+    if not _plain(x) or not sizes or not all(isinstance(s, (int, torch.SymInt)) for s in sizes):
+        return None
+    written, old = [ts.size_expr(s) for s in sizes], ts.size_exprs(x.shape)
+    if any(isinstance(e, int) and e < 1 and e != -1 for e in written) or written.count(-1) > 1:
+        return None
+    count = sympy.Mul(*old)
+    if -1 in written:
+        inferred = count / sympy.Mul(*(e for e in written if e != -1))
+        if inferred.is_Integer and int(inferred) > 0:
+            sizes[written.index(-1)] = int(inferred)
+        else:  # one of x's sizes, or the product of a run of them (a flatten)
+            run = next(((i, j) for i in range(len(old)) for j in range(i + 1, len(old) + 1)
+                        if sympy.Mul(*old[i:j]) == inferred), None)  # fmt: skip
+            if run is None:
+                return None
+            product = x.shape[run[0]]
+            for size in x.shape[run[0] + 1 : run[1]]:
+                product = product * size
+            sizes[written.index(-1)] = product
+    elif sympy.Mul(*written) != count:
+        return None
+    strides: list[Any] = [1] * len(sizes)
+    for i in range(len(sizes) - 2, -1, -1):
+        strides[i] = strides[i + 1] * sizes[i + 1]
+    offset = x.storage_offset()
+    return lambda *args, **kwargs: torch.ops.aten.as_strided(x, sizes, strides, offset)
 
 
 def _reduction(args: tuple, kwargs: dict) -> Maker | None:
