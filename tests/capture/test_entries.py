@@ -72,6 +72,22 @@ def test_entries_read_by_name_hold_what_the_tensors_had():
     assert (norm_call.path, norm_call.parent, norm_call.depth, norm_call.first_op, norm_call.end_op) == ("norm", 0, 1, 0, 1)
 
 
+def test_a_call_whose_input_is_the_last_ops_output_holds_that_tensors_entry():
+    model, x = Block(), torch.rand(2, 8)
+    with shapetrace.trace(model, symbolic=False) as t:  # grad on: requires_grad differs between tensors
+        h = (x * 2).requires_grad_()  # (2, 8)
+        model.norm(h)  # (2, 8)
+        d = h.detach()  # (2, 8)
+        model.mlp(d)  # (2, 8)
+        model.norm(x)  # (2, 8)
+    calls = {(call.path, call.call): call for call in t.recording.modules}
+    cpu = torch.device("cpu")
+    assert calls["norm", 1].inputs == (TensorEntry((2, 8), torch.float32, cpu, True, id(h), "[0]"),)
+    assert calls["mlp", 1].inputs == (TensorEntry((2, 8), torch.float32, cpu, False, id(d), "[0]"),)
+    assert calls["mlp.0", 1].inputs == calls["mlp", 1].inputs  # the same tensor, passed on by Sequential
+    assert calls["norm", 2].inputs == (TensorEntry((2, 8), torch.float32, cpu, False, id(x), "[0]"),)
+
+
 def test_an_entry_read_while_tracing_is_the_entry_read_afterwards():
     model, x, scale = Block(), torch.rand(2, 8), torch.rand(8)
     with torch.no_grad(), shapetrace.trace(model, symbolic=False) as t:

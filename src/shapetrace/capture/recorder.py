@@ -268,19 +268,24 @@ class Recorder(TorchFunctionMode):
         self._last, self._last_entry = None, ()
         self.failure = None  # an exception holds frames, and frames hold tensors
 
-    def _global_enter(self, module: nn.Module, args: tuple) -> None:
-        if torch.compiler._is_compiling_flag or threading.get_ident() != self.thread:
+    def _global_enter(
+        self, module: nn.Module, args: tuple, _compiler: Any = torch.compiler, _get_ident: Callable = threading.get_ident
+    ) -> None:
+        if _compiler._is_compiling_flag or _get_ident() != self.thread:
             return
         with DisableTorchFunction():
             self._enter_module(module, args)
 
-    def _global_exit(self, module: nn.Module, args: tuple, *kwargs_and_output: Any) -> None:
-        if torch.compiler._is_compiling_flag or threading.get_ident() != self.thread:
+    def _global_exit(
+        self, module: nn.Module, args: tuple, *kwargs_and_output: Any,
+        _compiler: Any = torch.compiler, _get_ident: Callable = threading.get_ident,
+    ) -> None:  # fmt: skip
+        if _compiler._is_compiling_flag or _get_ident() != self.thread:
             return
         with DisableTorchFunction():
             self._exit_module(module, args, kwargs_and_output)
 
-    def _enter_module(self, module: nn.Module, args: tuple) -> None:
+    def _enter_module(self, module: nn.Module, args: tuple, _ScriptModule: type = torch.jit.ScriptModule) -> None:
         path = self._paths.get(id(module))
         if path is None:
             if self._model_only:
@@ -306,15 +311,20 @@ class Recorder(TorchFunctionMode):
         index = len(self.modules.raw)
         if frame is None or called_from is None or called_from.f_back is not frame:
             self.indirect_calls.add(index)
+        last = self._last
+        if last is not None and len(args) == 1 and args[0] is last:  # most often the last op's output: known
+            inputs = self._last_entry[:-1] + ("[0]",)
+        else:
+            inputs = raw_tensors(args)
         start = started_call(
             key, path, type(module).__name__, call, stack[-1] if stack else None, len(stack),
-            len(self.ops.raw), raw_tensors(args), frame.f_code if frame else None, frame.f_lasti if frame else -1,
+            len(self.ops.raw), inputs, frame.f_code if frame else None, frame.f_lasti if frame else -1,
         )  # fmt: skip
         self.modules.raw.append(start)
         stack.append(index)
         self._open_ids.append(key)
         self._open_starts.append(start)
-        if isinstance(module, torch.jit.ScriptModule):
+        if isinstance(module, _ScriptModule):
             self.notes[f"{path or type(module).__name__} is TorchScript: its ops run outside Python and are not recorded"] = None
         for hear in self._module_entered:
             hear(index, module, args)
@@ -327,11 +337,14 @@ class Recorder(TorchFunctionMode):
             hear(module, args, kwargs_and_output)
         key = id(module)
         open_ids = self._open_ids
-        for depth in range(len(open_ids) - 1, -1, -1):
-            if open_ids[depth] == key:
-                break
+        if open_ids and open_ids[-1] == key:  # most often the innermost call running ends
+            depth = len(open_ids) - 1
         else:
-            return  # a call that began before the trace did
+            for depth in range(len(open_ids) - 2, -1, -1):
+                if open_ids[depth] == key:
+                    break
+            else:
+                return  # a call that began before the trace did
         if len(open_ids) > depth + 1:
             self._end_calls(depth + 1, failed=True)  # calls that never reached their own exit hook
         index, start = self._stack.pop(), self._open_starts.pop()

@@ -92,6 +92,7 @@ _new = tuple.__new__
 _TENSOR_FIELDS = len(TensorEntry._fields)
 _OP_HEAD = 6  # the fields of a raw op before its tensors'
 _CALL_HEAD = 12  # of a raw call
+_CALL_END_OP, _CALL_CODE = 7, 9  # where a raw call's (end_op, failed) and the fields after them begin
 
 
 class Entries(MutableSequence[_Entry]):
@@ -205,6 +206,8 @@ def started_call(
 def ended_call(start: tuple, end_op: int, failed: bool, more_inputs: tuple = (), outputs: tuple = ()) -> tuple:
     """The raw entry ``start`` (from :func:`started_call`) when the call has ended, with the
     keyword-argument inputs known only then and its ``outputs`` (both from :func:`raw_tensors`)."""
+    if not more_inputs:  # the common case, by concatenation (once per module call)
+        return start[:_CALL_END_OP] + (end_op, failed) + start[_CALL_CODE:] + outputs
     module_id, path, type_name, call, parent, depth, first_op, _, _, code, lasti, n = start[:_CALL_HEAD]
     return (
         module_id, path, type_name, call, parent, depth, first_op, end_op, failed, code, lasti, n + len(more_inputs),
