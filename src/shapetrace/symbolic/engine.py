@@ -79,13 +79,16 @@ PROGRESS_EVERY = 0.1  # seconds between progress reports
 
 def run_pass(job: Job, progress: Progress | None = None) -> SymbolicResult:
     """The symbolic result of a finished trace; never raises (a failure is the result's status).
-    Torch's symbolic machinery is imported before the budget's clock starts. The pass fills
-    torch's and sympy's caches: the collector is paused (``long_lived``), the pass's garbage
-    collected at its end."""
+    Torch's symbolic machinery is imported before the budget's clock starts. Both run with the
+    collector paused (``long_lived``): the imports make no garbage to look for (a collection
+    would scan their million objects once more: 0.1-0.2 s), the replay fills torch's and sympy's
+    caches and leaves fake tensors, collected at its end."""
     try:
-        with long_lived(garbage=True), ts.isolated(), kept_apart():  # another trace records nothing; torch's log records dropped too
-            ts.warm_up()  # the first pass in a process imports torch._dynamo and fills torch's tables: seconds
-            return _Replay(job, progress).run()
+        with ts.isolated(), kept_apart():  # another trace records nothing; torch's log records dropped too
+            with long_lived():
+                ts.warm_up()  # the first pass in a process imports torch._dynamo and fills torch's tables: seconds
+            with long_lived(garbage=True):
+                return _Replay(job, progress).run()
     except Exception as error:  # a failure here must not cost the user the concrete trace
         return SymbolicResult(SymbolicStatus(FAILED, f"{type(error).__name__}: {_short(error)}"))
 
