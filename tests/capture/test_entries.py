@@ -140,3 +140,21 @@ def test_values_read_from_data_are_kept_by_op_index():
     assert kept == {"__bool__": positive, "item": total, "equal": same}  # a list of data is not kept
     assert positive is True and total == 10.0 and rows == [[1.0, 2.0], [3.0, 4.0]] and same is True
     assert y.shape == (2, 2)
+
+
+def test_entries_recorded_under_a_maker_are_renamed_to_the_op():
+    """The symbolic replay records an op it answers itself under the maker of its outputs, then
+    renames it: the entry names the op, and the recording keeps no maker (nor what it holds)."""
+    from shapetrace.capture.records import OpEntries
+
+    ops = OpEntries()
+    held = torch.rand(2)
+
+    def made(*args):
+        return held
+
+    ops.raw.append((ops.number(made), None, None, -1, False, 0))
+    ops.rename(made, torch.relu)
+    assert ops[0].func is torch.relu and made not in ops.numbers and made not in ops.funcs
+    ops.rename(made, torch.tanh)  # a maker never recorded: nothing changes
+    assert ops[0].func is torch.relu

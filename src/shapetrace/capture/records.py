@@ -167,6 +167,13 @@ class OpEntries(Entries[OpEntry]):
             self.funcs.append(func)
         return number
 
+    def rename(self, recorded: Callable, func: Callable) -> None:
+        """The raw entries recorded under ``recorded`` are ``func``'s: the symbolic replay records
+        an op it answers itself (a made output) under the op's own func, and drops the maker."""
+        number = self.numbers.pop(recorded, None)
+        if number is not None:
+            self.funcs[number] = func
+
     def _named(self, raw: tuple) -> OpEntry:
         number, module_index, code, lasti, failed, n = raw[:_OP_HEAD]
         split = _OP_HEAD + n

@@ -274,7 +274,7 @@ class ReplayRecorder(Recorder):
     def _traced_value(self, func: Any) -> Callable | None:
         """What the traced run's op at this line read from data (:func:`traced_values`), in order,
         or ``None`` when it read nothing more there."""
-        frame = user_frame(sys._getframe(2))
+        frame = user_frame(sys._getframe(2))  # above __torch_function__: the line that asked, as the recorder finds it
         queue = self.traced_values.get((func, frame.f_code, frame.f_lasti)) if frame is not None else None
         if not queue:
             return None
@@ -282,10 +282,10 @@ class ReplayRecorder(Recorder):
         return lambda *args, **kwargs: value
 
     def _record_as(self, func: Any, made: Callable, types: Any, args: tuple, kwargs: dict | None) -> Any:
-        """Record ``func`` with ``made`` making its outputs instead of torch."""
+        """Record ``func`` with ``made`` making its outputs instead of torch (the entry names
+        ``func``; the recorder keeps no maker, nor the fake tensors it holds)."""
         result = Recorder.__torch_function__(self, made, types, args, kwargs)
-        if self.ops and self.ops[-1].func is made:
-            self.ops[-1] = self.ops[-1]._replace(func=func)
+        self.ops.rename(made, func)
         return result
 
     def _run_op(self, func: Any, types: Any, args: tuple, kwargs: dict | None) -> Any:
