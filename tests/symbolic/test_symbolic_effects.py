@@ -259,6 +259,41 @@ def test_writes_that_are_not_calls_are_found_after_the_call_and_undone(tmp_path)
     assert "global CALLS" in status.reason or "global CACHE" in status.reason
 
 
+class Memo(nn.Module):
+    """Writes by subscript into containers held by a submodule: an empty dict, and an empty list
+    inside a dict (no call the replay could stop: found after the call)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: dict = {}
+        self.memo: dict = {"shapes": [], "hits": 0}
+
+    def forward(self, x):
+        self.memo["shapes"] += [tuple(x.shape)]
+        self.seen[x.shape[0]] = True
+        return x.relu()
+
+
+class HoldsMemo(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(6, 3)
+        self.memo = Memo()
+
+    def forward(self, x):
+        return self.memo(self.lin(x))
+
+
+def test_writes_into_a_submodules_empty_containers_are_found_named_and_undone():
+    model = HoldsMemo()
+    with shapetrace.trace(model, dims="B D") as trace:
+        model(torch.rand(4, 6))
+    assert model.memo.seen == {4: True} and model.memo.memo == {"shapes": [(4, 3)], "hits": 0}  # the traced run's
+    status = trace.symbolic  # the linear before the writes kept its symbolic shapes
+    assert status.state == "partial" and "found after the call, and undone" in status.reason
+    assert "Memo.seen" in status.reason or "Memo.memo['shapes']" in status.reason, status.reason
+
+
 def test_prints_and_log_records_of_the_replay_are_dropped(tmp_path, capsys, caplog):
     outputs, _, _, trace = program(PrintsAndLogs, tmp_path, traced=True)
     assert capsys.readouterr().out == "hidden (4, 3)\nhidden (4, 3)\n"  # the program's two calls, not the replay's

@@ -36,6 +36,7 @@ import collections
 import contextlib
 import io
 import logging
+import operator
 import os
 import random
 import sys
@@ -176,7 +177,8 @@ class EffectGuard:
         self._c_effects = _c_effects()
         self._py_effects = _python_effects()
         self._fresh: set[int] = set()  # modules made during the pass
-        self._containers: dict[int, tuple[Any, str]] = {}  # id -> (container, where it was found)
+        self._containers: dict[int, tuple[Any, Where]] = {}  # id -> (container, where it was found)
+        self._empty: list[Any] = []  # watched containers that were empty before the call
         self._seen_globals: set[int] = set()
         self._snapshots: list[tuple[str, Any, Any]] = []  # (kind, object, saved state)
         self._profile_on = False
@@ -259,7 +261,7 @@ class EffectGuard:
         if name in _MUTATORS:
             found = self._containers.get(id(owner))
             if found is not None and found[0] is owner:
-                self.stop(f"changes {found[1]} ({type(owner).__name__}.{name})", frame)
+                self.stop(f"changes {_describe(found[1])} ({type(owner).__name__}.{name})", frame)
         if name in _FILE_WRITES and isinstance(owner, _REAL_FILES):
             self.stop("writes to a file", frame)
         if name in _SOCKET_CALLS and type(owner).__module__ == "socket":
@@ -283,27 +285,34 @@ class EffectGuard:
             self.stop("prints to a file", frame)
 
     # --- snapshots ---------------------------------------------------------------------------
+    # A model has a dozen registries per module (``_parameters``, ``_forward_hooks``, ...), nearly
+    # all empty: an empty container is kept in a list and checked by truth after the call; what a
+    # container is called ("Linear._buffers") is written only when it is reported.
 
     def _take_snapshots(self) -> None:
+        snapshots, containers = self._snapshots, _CONTAINERS
         for module in self.modules:
-            name = type(module).__name__
             state = module.__dict__
-            self._snapshots.append(("attributes", module, dict(state)))
+            snapshots.append(("attributes", module, dict(state)))
             for key, value in state.items():
-                self._watch(value, f"{name}.{key}", depth=1)
+                if isinstance(value, containers):
+                    self._watch(value, (module, key), depth=1)
             self._watch_class(type(module))
 
-    def _watch(self, value: Any, where: str, depth: int) -> None:
-        if isinstance(value, _CONTAINERS):
-            if id(value) in self._containers:
-                return
-            self._containers[id(value)] = (value, where)
-            if _size(value) <= MAX_SNAPSHOT:  # a bigger one is still watched for mutating calls
-                self._snapshots.append(("container", value, _contents(value)))
-            if depth > 0 and isinstance(value, (list, dict)) and len(value) <= 1000:
-                items = value.items() if isinstance(value, dict) else enumerate(value)
-                for key, item in items:
-                    self._watch(item, f"{where}[{key!r}]", depth - 1)
+    def _watch(self, value: Any, where: Where, depth: int) -> None:
+        if id(value) in self._containers:
+            return
+        self._containers[id(value)] = (value, where)
+        if not value and not isinstance(value, (io.StringIO, io.BytesIO)):
+            self._empty.append(value)
+            return
+        if _size(value) <= MAX_SNAPSHOT:  # a bigger one is still watched for mutating calls
+            self._snapshots.append(("container", value, _contents(value)))
+        if depth > 0 and isinstance(value, (list, dict)) and len(value) <= 1000:
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(item, _CONTAINERS):
+                    self._watch(item, (where, key), depth - 1)
 
     def _watch_class(self, cls: type) -> None:
         if id(cls) in self._seen_globals or not is_users_file(getattr(sys.modules.get(cls.__module__), "__file__", None)):
@@ -311,7 +320,8 @@ class EffectGuard:
         self._seen_globals.add(id(cls))
         self._snapshots.append(("class", cls, dict(vars(cls))))
         for key, value in vars(cls).items():
-            self._watch(value, f"{cls.__name__}.{key}", depth=1)
+            if isinstance(value, _CONTAINERS):
+                self._watch(value, f"{cls.__name__}.{key}", depth=1)
 
     def _watch_globals(self, namespace: dict) -> None:
         self._seen_globals.add(id(namespace))
@@ -331,20 +341,27 @@ class EffectGuard:
             ):
                 self._snapshots.append(("attributes", value, dict(vars(value))))
 
+    def _where(self, container: Any) -> str:
+        return _describe(self._containers[id(container)][1])
+
     def _compare_snapshots(self) -> StopReplay | None:
         """The first change found (undone), if any."""
         found: StopReplay | None = None
+        for container in self._empty:
+            if container:
+                container.clear()
+                found = found or StopReplay(f"changed {self._where(container)} (found after the call, and undone)")
         for kind, owner, saved in self._snapshots:
             if kind == "container":
                 if not _unchanged(owner, saved):
                     _restore_container(owner, saved)
-                    where = self._containers[id(owner)][1]
-                    found = found or StopReplay(f"changed {where} (found after the call, and undone)")
+                    found = found or StopReplay(f"changed {self._where(owner)} (found after the call, and undone)")
                 continue
-            current = dict(vars(owner)) if kind in ("attributes", "class") else owner
+            current = vars(owner) if kind in ("attributes", "class") else owner
+            if _same_items(current, saved):
+                continue
+            current = dict(current)
             changed = [key for key in saved.keys() | current.keys() if saved.get(key, _MISSING) is not current.get(key, _MISSING)]
-            if not changed:
-                continue
             for key in changed:
                 old = saved.get(key, _MISSING)
                 _restore_item(kind, owner, key, old)
@@ -360,6 +377,22 @@ class EffectGuard:
 
 _MISSING = object()
 MAX_SNAPSHOT = 100_000  # items (or characters) of a container copied to compare after a call
+# Where a container was found: a text, (module, attribute name), or (where its holder was found, key).
+Where = str | tuple
+
+
+def _describe(where: Where) -> str:
+    if isinstance(where, str):
+        return where
+    holder, key = where
+    if isinstance(holder, nn.Module):
+        return f"{type(holder).__name__}.{key}"
+    return f"{_describe(holder)}[{key!r}]"
+
+
+def _same_items(current: Any, saved: dict) -> bool:
+    """Whether a namespace holds the same keys, in the same order, bound to the same objects."""
+    return len(current) == len(saved) and current.keys() == saved.keys() and all(map(operator.is_, current.values(), saved.values()))
 
 
 def _size(container: Any) -> int:
@@ -378,18 +411,17 @@ def _contents(container: Any) -> Any:
 
 
 def _unchanged(container: Any, saved: Any) -> bool:
-    now = _contents(container)
     if isinstance(container, (io.StringIO, io.BytesIO)):
-        return now == saved
-    if len(now) != len(saved):
+        return _contents(container) == saved
+    if len(container) != len(saved):
         return False
     if isinstance(container, set):
         return all(item in container for item in saved)
     if isinstance(container, dict):
-        return all(a[0] is b[0] or a[0] == b[0] for a, b in zip(now, saved)) and all(
-            a[1] is b[1] for a, b in zip(now, saved)
+        return all(key is old or key == old for key, (old, _) in zip(container, saved)) and all(
+            map(operator.is_, container.values(), (value for _, value in saved))
         )
-    return all(a is b for a, b in zip(now, saved))
+    return all(map(operator.is_, container, saved))
 
 
 def _restore_container(container: Any, saved: Any) -> None:
