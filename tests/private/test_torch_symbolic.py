@@ -264,3 +264,25 @@ def test_guards_are_added_without_building_their_log_record(monkeypatch):
     assert added > 0 and "guard_added_fast" not in records
     assert divisibility_guard(symbolic_shapes.ShapeEnv(duck_shape=False)) == added
     assert "guard_added_fast" in records  # torch's own ShapeEnv built the records
+
+
+def test_an_alias_is_a_new_fake_tensor_of_the_same_layout_made_without_dispatch():
+    mode, env = ts.make_fake_mode()
+    with mode:
+        x = torch.empty(_named(env, "B", 2), 3, _named(env, "W", 5)).transpose(1, 2)
+        y = ts.alias(x)
+        y.unsqueeze_(0)  # its own sizes: x keeps its own
+    assert ts.is_fake(y) and y is not x and y.fake_mode is mode and not y.requires_grad
+    assert ts.size_exprs(y.shape[1:]) == ts.size_exprs(x.shape) and ts.size_exprs(y.stride()[1:]) == ts.size_exprs(x.stride())
+    assert x.dim() == 3 and y.dtype == x.dtype and y.device == x.device
+
+    class Dispatches(torch.utils._python_dispatch.TorchDispatchMode):
+        seen: list = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.seen.append(func)
+            return func(*args, **(kwargs or {}))
+
+    with mode, Dispatches():
+        ts.alias(x)
+    assert Dispatches.seen == []  # torch's fast detach: no dispatch (the pass's carried ops rely on its cost)

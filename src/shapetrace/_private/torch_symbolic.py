@@ -24,6 +24,7 @@ import sympy
 import torch
 from torch import nn
 from torch._dispatch.python import enable_python_dispatcher
+from torch._subclasses.fake_impls import fast_detach
 from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, free_unbacked_symbols
 from torch.utils._python_dispatch import _disable_current_modes
@@ -35,6 +36,7 @@ __all__ = [
     "FakeTensorMode",
     "FloorDiv",
     "RecordingShapeEnv",
+    "alias",
     "compiled_entry_codes",
     "compiled_original",
     "guard_exprs",
@@ -229,6 +231,14 @@ def has_unbacked(expr: sympy.Expr) -> bool:
 def guard_exprs(env: ShapeEnv) -> list[sympy.Expr]:
     """The guards torch recorded, in order (``Eq(s0, 512)``, ``s1 >= 32``, ...)."""
     return [guard.expr for guard in env.guards]
+
+
+def alias(tensor: FakeTensor) -> FakeTensor:
+    """A new fake tensor with ``tensor``'s sizes, strides, dtype and device, sharing its (meta)
+    storage and not requiring grad: torch's own ``detach`` of a fake tensor, without the dispatch
+    around it (~16 µs, against ~60-120 µs for ``tensor.detach()``, and ~0.6 ms for a new
+    ``torch.empty`` on symbolic sizes, whose strides are symbolic arithmetic)."""
+    return fast_detach(tensor.fake_mode, tensor)
 
 
 def fake_of(mode: FakeTensorMode, tensor: torch.Tensor) -> torch.Tensor:

@@ -398,7 +398,7 @@ class _Outputs:
         """New tensors with the first outputs' sizes, strides, dtypes and devices (aliases: making
         a fake tensor from symbolic sizes anew costs torch sympy work). Under autograd, views of
         them: a leaf would refuse the in-place ops (``out += identity``) the first outputs allow."""
-        made = [torch.ops.aten.alias(tensor) if tensor.requires_grad else tensor.detach() for tensor in self.tensors]
+        made = [torch.ops.aten.alias(tensor) if tensor.requires_grad else ts.alias(tensor) for tensor in self.tensors]
         if self.kind is None:
             return made[0]
         return self.kind(made)
