@@ -290,12 +290,15 @@ class EffectGuard:
     # container is called ("Linear._buffers") is written only when it is reported.
 
     def _take_snapshots(self) -> None:
-        snapshots, containers = self._snapshots, _CONTAINERS
+        snapshots, containers, watched, empty = self._snapshots, _CONTAINERS, self._containers, self._empty
         for module in self.modules:
             state = module.__dict__
             snapshots.append(("attributes", module, dict(state)))
             for key, value in state.items():
-                if isinstance(value, containers):
+                if type(value) in _REGISTRIES and not value and id(value) not in watched:
+                    watched[id(value)] = (value, (module, key))
+                    empty.append(value)
+                elif isinstance(value, containers):
                     self._watch(value, (module, key), depth=1)
             self._watch_class(type(module))
 
@@ -376,6 +379,7 @@ class EffectGuard:
 
 
 _MISSING = object()
+_REGISTRIES = (dict, collections.OrderedDict, set, list)  # a module's own, nearly all empty
 MAX_SNAPSHOT = 100_000  # items (or characters) of a container copied to compare after a call
 # Where a container was found: a text, (module, attribute name), or (where its holder was found, key).
 Where = str | tuple

@@ -27,6 +27,7 @@ its size (a changed size is caught: every op's sizes are checked against the con
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
 import re
 from collections.abc import Callable, Hashable, Iterable
@@ -61,7 +62,7 @@ class Fingerprints:
             return found
         parts: list[Any] = [type(module)]
         for name, value in module.__dict__.items():
-            if name in _NOT_COMPARED or _NUMBERING.match(name):
+            if not _compared(name):
                 continue
             if "hook" in name and isinstance(value, dict):
                 parts.append((name, tuple(id(hook) for hook in value.values())))
@@ -77,6 +78,13 @@ class Fingerprints:
         self._by_module[id(module)] = key
         self._alive.append(module)
         return key
+
+
+@functools.lru_cache(maxsize=1024)
+def _compared(attribute: str) -> bool:
+    """Whether two modules must agree on this attribute to be twins (not their submodules and
+    weights, compared apart, nor a number naming their place: ``layer_idx``)."""
+    return attribute not in _NOT_COMPARED and not _NUMBERING.match(attribute)
 
 
 def _tensor_key(tensor: torch.Tensor) -> tuple:
