@@ -340,8 +340,8 @@ def test_elementwise_math_and_reductions_are_what_torch_makes(fakes):
 
 def test_views_to_sizes_given_are_views_with_torchs_sizes(fakes):
     """``view``/``reshape`` of a contiguous tensor whose new sizes multiply to its own, as
-    written, or with a -1 that is a number or one of its sizes: a view of it with the sizes
-    torch's gives and contiguous strides; a -1 that divides sizes runs in torch."""
+    written, or with a -1 that is a number or one of its sizes: a view of it with the sizes and
+    strides torch's gives; a -1 that divides sizes runs in torch."""
     x = fakes(("B", "H", 64))
     batch, rows, _ = x.shape
     cases = [(torch.Tensor.view, (x, batch, rows, 4, 16)), (torch.Tensor.reshape, (x, (batch, -1, 4, 16))),
@@ -352,6 +352,7 @@ def test_views_to_sizes_given_are_views_with_torchs_sizes(fakes):
         assert made is not None, args[1:]
         ours, torchs = made(), func(*args)
         assert ts.size_exprs(ours.shape) == ts.size_exprs(torchs.shape), args[1:]
+        assert ts.size_exprs(ours.stride()) == ts.size_exprs(torchs.stride()), args[1:]
         assert ours.is_contiguous() and torchs.is_contiguous() and ours._base is x or ours._base is args[0]
     assert carried(torch.Tensor.view, (x, -1, 32), {}) is None  # B*H*2: dividing sizes is torch's
     assert carried(torch.Tensor.view, (x, batch, 4, 16, rows), {}) is not None  # any order of the same product
