@@ -225,6 +225,14 @@ def test_carried_outputs_have_the_inputs_sizes(fakes):
     assert _sizes(carried(torch.Tensor.__matmul__, (scores, queries), {})()) == _sizes(queries)
     assert _sizes(carried(torch.bmm, (fakes(("B", "H", 8)), fakes(("B", 8, "W"))), {})()) == (
         *_sizes(fakes(("B", "H", 8)))[:2], _sizes(fakes(("B", 8, "W")))[2])
+    flat = fakes(("B", 16))  # GPT-2's Conv1D: addmm(bias, x.view(-1, 16), weight)
+    for args, kwargs in [((torch.zeros(24), flat, torch.zeros(16, 24)), {}),
+                         ((torch.zeros(1, 24), flat, torch.zeros(16, 24)), {"beta": 0.5, "alpha": 2})]:  # fmt: skip
+        ours, torchs = carried(torch.addmm, args, kwargs)(), torch.addmm(*args, **kwargs)
+        assert _sizes(ours) == _sizes(torchs) == (_sizes(flat)[0], "24") and ours.stride() == torchs.stride()
+    assert carried(torch.addmm, (torch.zeros(24), flat, torch.zeros(8, 24)), {}) is None  # 16 against 8: torch's
+    assert carried(torch.addmm, (torch.zeros(24), fakes(("B", "H")), torch.zeros(8, 24)), {}) is None  # H against 8
+    assert carried(torch.addmm, (torch.zeros(3), flat, torch.zeros(16, 24)), {}) is None  # a bias that cannot add
 
 
 def test_in_place_forms_return_their_operand(fakes):

@@ -133,6 +133,10 @@ RECURRENT = frozenset({torch.rnn_tanh, torch.rnn_relu, torch.gru, torch.lstm})
 MATMULS = frozenset({torch.matmul, torch.bmm, _T.matmul, _T.__matmul__, _T.bmm})
 
 
+# ``bias + x @ weight`` on a 2-d ``x`` (GPT-2's ``Conv1D``).
+ADDMMS = frozenset({torch.addmm, _T.addmm})
+
+
 def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
     """A callable making ``func``'s fake outputs when the op's outputs carry its inputs' sizes
     (this module's docstring), else ``None``: the op runs in torch."""
@@ -167,6 +171,8 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
         return _recurrent(args, kwargs)
     if func in MATMULS:
         return _matmul(func, args, kwargs)
+    if func in ADDMMS:
+        return _addmm(args, kwargs)
     return None
 
 
@@ -413,6 +419,28 @@ def _matmul(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
     if left[:-2] != right[:-2] or left[-1] != right[-2]:
         return None  # torch would ask whether they are equal: a guard, maybe a replacement
     return _new([*a.shape[:-1], b.shape[-1]], a, (a, b))
+
+
+def _addmm(args: tuple, kwargs: dict) -> Maker | None:
+    """``torch.addmm(bias, x, weight)`` (numbers for ``beta=``, ``alpha=``) on a 2-d ``x`` whose
+    columns are the weight's rows, a weight of concrete sizes, and a bias of its columns: ``x``'s
+    rows and the weight's columns, as ``linear``."""
+    if len(args) != 3 or set(kwargs) - {"beta", "alpha"} or any(type(v) not in (int, float) for v in kwargs.values()):
+        return None
+    bias, x, weight = args
+    if not _plain(x, contiguous=False) or x.dim() != 2:
+        return None
+    if not (isinstance(weight, torch.Tensor) and weight.dim() == 2 and isinstance(bias, torch.Tensor)):
+        return None
+    tensors = _with_weights(x, weight, bias)
+    if tensors is None:
+        return None
+    rows, columns = ts.size_exprs(weight.shape)
+    if not (isinstance(rows, int) and isinstance(columns, int)) or ts.size_expr(x.shape[1]) != rows:
+        return None  # a symbolic weight, or columns torch would check against its rows
+    if ts.size_exprs(bias.shape) not in ((columns,), (1, columns)):
+        return None
+    return _new([x.shape[0], columns], x, tensors)
 
 
 def _recurrent(args: tuple, kwargs: dict) -> Maker | None:
