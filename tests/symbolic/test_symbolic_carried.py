@@ -367,3 +367,28 @@ def test_views_to_sizes_given_are_views_with_torchs_sizes(fakes):
     assert carried(torch.Tensor.view, (x, batch, rows, 8, 16), {}) is None  # 128 != 64: torch raises
     assert carried(torch.Tensor.reshape, (x.transpose(1, 2), batch, -1), {}) is None  # it would copy
     assert carried(torch.Tensor.view, (x, torch.float16), {}) is None
+
+
+def test_inputs_cut_from_contiguous_tensors_get_torchs_contiguous_outputs(fakes):
+    """A chunk, a split or ``x[..., :n]`` of a contiguous tensor (GEGLU's gate, adaLN's shift and
+    scale): an activation or arithmetic on it makes a new contiguous tensor, as torch does."""
+    a, gate = fakes(("B", "H", 256)).chunk(2, dim=-1)
+    middle = fakes(("B", 6, "H", 4)).chunk(3, dim=1)[1]
+    scale = fakes(("B", 768)).chunk(6, dim=1)[2][:, None]  # (B, 1, 128), strides (768, 128, 1)
+    tokens = fakes(("B", "H", 128))
+    cases = [(F.gelu, (gate,)), (torch.relu, (a,)), (F.softmax, (a, -1)), (torch.exp, (a,)),
+             (torch.Tensor.relu, (middle,)), (F.silu, (middle,)), (torch.Tensor.__mul__, (a, gate)),
+             (torch.Tensor.__mul__, (a, 2)), (torch.Tensor.__radd__, (scale, 1)), (torch.add, (a, a)),
+             (torch.Tensor.__mul__, (tokens, scale)), (torch.Tensor.__mul__, (scale, tokens)),
+             (torch.mul, (tokens, a)), (torch.mul, (a, tokens))]  # fmt: skip
+    for func, args in cases:
+        made = carried(func, args, {})
+        assert made is not None, (func, args)
+        ours, torchs = made(), func(*args)
+        assert _sizes(ours) == _sizes(torchs) and ts.size_exprs(ours.stride()) == ts.size_exprs(torchs.stride()), func
+        assert ours.is_contiguous() and ours.dtype == torchs.dtype
+    assert carried(F.dropout, (a, 0.1, False), {}) is None  # in eval mode torch returns its input as it is
+    assert carried(torch.relu, (fakes(("B", "H", 8))[:, :, ::2],), {}) is None  # a step: not cut from a contiguous tensor
+    assert carried(torch.relu, (a.transpose(1, 2),), {}) is None  # cut and transposed
+    assert carried(torch.relu, (fakes(("B", "H", "W"))[:, :, :3],), {}) is None  # cut along a symbolic dim
+    assert carried(F.relu, (a, True), {})() is a and carried(torch.Tensor.__imul__, (a, gate), {})() is a  # in place

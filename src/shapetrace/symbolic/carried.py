@@ -76,6 +76,10 @@ INPLACE_AT = _inplace_positions(ELEMENTWISE)
 # Of those, the ones whose output keeps a transposed or permuted input's layout (torch's
 # ``empty_like``); a softmax's output is contiguous whatever its input.
 KEEP_LAYOUT = frozenset(f for f in ELEMENTWISE if getattr(f, "__name__", "") not in ("softmax", "log_softmax"))
+# Of those, the ones whose output is contiguous for an input cut from a contiguous tensor (a
+# chunk, a split, ``x[..., :n]``: :func:`_sliced`), as for a contiguous input; a dropout in eval
+# mode returns its input as it is.
+FROM_SLICES = frozenset(f for f in ELEMENTWISE if "dropout" not in getattr(f, "__name__", ""))
 # Output: the first operand's sizes, when the other is a number or has the same sizes.
 BINARY = frozenset(
     getattr(owner, name)
@@ -183,12 +187,13 @@ def _elementwise(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
     x = args[0]
     if not _plain(x, contiguous=False) or any(isinstance(value, torch.dtype) for value in (*args, *kwargs.values())):
         return None  # softmax(x, dim, dtype=...) changes the dtype
-    if not (x.is_contiguous() or (func in KEEP_LAYOUT and _permuted_contiguous(x))):
+    dense = x.is_contiguous() or (func in KEEP_LAYOUT and _permuted_contiguous(x))
+    if not dense and not (func in FROM_SLICES and _sliced(x)):
         return None  # strides torch would choose
     position = INPLACE_AT.get(func)
     if kwargs.get("inplace") or (position is not None and len(args) > position and args[position]):
         return _itself(x)
-    return _alias_of(x, (x,))
+    return _alias_of(x, (x,)) if dense else _new(list(x.shape), x, (x,))
 
 
 def _view(args: tuple, kwargs: dict) -> Maker | None:
@@ -271,7 +276,7 @@ def _binary(args: tuple, kwargs: dict, in_place: bool) -> Maker | None:
     x, other = args
     if not _plain(x, contiguous=False):
         return None
-    if not x.is_contiguous():  # a transposed or permuted operand: its layout is kept, by a like operand
+    if not x.is_contiguous() and not _sliced(x):  # a transposed or permuted operand: its layout is kept, by a like operand
         if not _permuted_contiguous(x):
             return None
         if type(other) in (int, float):
@@ -280,9 +285,13 @@ def _binary(args: tuple, kwargs: dict, in_place: bool) -> Maker | None:
                 and other.device == x.device and _same_layout(x, other)):  # fmt: skip
             return None
         return _itself(x) if in_place else _alias_of(x, (x, other))
+    # contiguous operands, or cut from contiguous tensors (whose output is a new contiguous tensor)
     if type(other) in (int, float):
-        return _itself(x) if in_place else _alias_of(x, (x,))
-    if not (_plain(other) and other.dtype == x.dtype and other.device == x.device):
+        if in_place:
+            return _itself(x)
+        return _alias_of(x, (x,)) if x.is_contiguous() else _new(list(x.shape), x, (x,))
+    if not (_plain(other, contiguous=False) and (other.is_contiguous() or _sliced(other))
+            and other.dtype == x.dtype and other.device == x.device):  # fmt: skip
         return None
     if _spans(x, other):
         full = x
@@ -290,7 +299,11 @@ def _binary(args: tuple, kwargs: dict, in_place: bool) -> Maker | None:
         full = other
     else:
         return None  # sizes that broadcast only where they are equal: torch's question could fix one
-    return _itself(x) if in_place else _alias_of(full, (x, other))
+    if in_place:
+        return _itself(x)
+    if x.is_contiguous() and other.is_contiguous():
+        return _alias_of(full, (x, other))
+    return _new(list(full.shape), full, (x, other))
 
 
 def _spans(full: torch.Tensor, part: torch.Tensor) -> bool:
@@ -493,6 +506,27 @@ def _permuted_contiguous(x: torch.Tensor) -> bool:
             return False
         remaining.discard(inner)
         expected = expected * sizes[inner]
+    return True
+
+
+def _sliced(x: torch.Tensor) -> bool:
+    """Whether ``x``'s strides, as written, are a contiguous tensor's cut along dims of concrete
+    size (``a, b = x.chunk(2, -1)``, ``x.split(...)``, ``x[:, :n]``, ``scale[:, None]`` of a
+    chunk): dense in its last dim, and each dim's stride the next one's times that dim's size in
+    the tensor it was cut from (its own, or for a concrete dim a larger number). Dims of size 1
+    take any stride."""
+    inner: tuple[Any, Any] | None = None  # the stride and size of the next dim to the right, not 1
+    for size, stride in zip(reversed(ts.size_exprs(x.shape)), reversed(ts.size_exprs(x.stride()))):
+        if size == 1:
+            continue
+        if inner is None:
+            if stride != 1:
+                return False
+        elif stride != inner[0] * inner[1]:
+            ratio = sympy.sympify(stride) / inner[0]
+            if not (isinstance(inner[1], int) and ratio.is_Integer and int(ratio) > inner[1]):
+                return False
+        inner = stride, size
     return True
 
 
