@@ -392,3 +392,15 @@ def test_inputs_cut_from_contiguous_tensors_get_torchs_contiguous_outputs(fakes)
     assert carried(torch.relu, (a.transpose(1, 2),), {}) is None  # cut and transposed
     assert carried(torch.relu, (fakes(("B", "H", "W"))[:, :, :3],), {}) is None  # cut along a symbolic dim
     assert carried(F.relu, (a, True), {})() is a and carried(torch.Tensor.__imul__, (a, gate), {})() is a  # in place
+
+
+def test_a_cat_onto_an_empty_cache_is_a_contiguous_copy_as_in_torch(fakes):
+    """``torch.cat([self.keys, key_states], dim=-2)`` with ``self.keys = torch.tensor([])`` (a
+    KV cache's first update: torch skips a 1-d empty tensor whatever the other's dims)."""
+    keys = fakes(("B", "H", 4, 8)).transpose(1, 2)  # (B, 4, H, 8), as attention's keys are
+    for empty, other in [(torch.tensor([]), keys), (torch.tensor([]), fakes(("B", 4, "H", 8))), (fakes((0,)), keys)]:
+        ours, torchs = carried(torch.cat, ([empty, other],), {"dim": -2})(), torch.cat([empty, other], dim=-2)
+        assert _sizes(ours) == _sizes(torchs) == _sizes(other)
+        assert ts.size_exprs(ours.stride()) == ts.size_exprs(torchs.stride()) and ours is not other
+    assert carried(torch.cat, ([torch.tensor([], dtype=torch.float64), keys],), {"dim": -2}) is None  # promotion
+    assert carried(torch.cat, ([torch.tensor([]), torch.tensor([])], 0), {}) is None  # nothing left: torch's

@@ -351,8 +351,18 @@ def _cat(args: tuple, kwargs: dict) -> Maker | None:
     dim = _argument(args, kwargs, 1, "dim", default=0)
     if set(kwargs) - {"tensors", "dim"} or type(tensors) not in (list, tuple) or not tensors or type(dim) is not int:
         return None
-    first = tensors[0]
-    if not all(isinstance(t, torch.Tensor) and _plain(t) for t in tensors):
+    if not all(isinstance(t, torch.Tensor) for t in tensors):
+        return None
+    kept = [t for t in tensors if not _legacy_empty(t)]  # torch skips them
+    if not kept or any(t.dtype != kept[0].dtype or t.device != kept[0].device for t in tensors):
+        return None
+    if len(kept) == 1 and len(tensors) > 1:  # a cache that starts empty: torch.cat([torch.tensor([]), x], dim=-2)
+        only = kept[0]
+        if not _plain(only, contiguous=False) or not -only.dim() <= dim < only.dim() or _channels_last(only):
+            return None
+        return _new(list(only.shape), only, tensors)
+    tensors, first = kept, kept[0]
+    if not all(_plain(t) for t in tensors):
         return None
     ndim = first.dim()
     if ndim == 0 or not -ndim <= dim < ndim:
@@ -369,6 +379,11 @@ def _cat(args: tuple, kwargs: dict) -> Maker | None:
     shape = list(first.shape)
     shape[dim] = sum(along)
     return _new(shape, first, tensors)
+
+
+def _legacy_empty(t: torch.Tensor) -> bool:
+    """A 1-d tensor of size 0, which ``torch.cat`` skips whatever the other tensors' dims."""
+    return t.dim() == 1 and ts.size_expr(t.shape[0]) == 0
 
 
 def _conv(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
