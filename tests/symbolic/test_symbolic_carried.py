@@ -404,3 +404,30 @@ def test_a_cat_onto_an_empty_cache_is_a_contiguous_copy_as_in_torch(fakes):
         assert ts.size_exprs(ours.stride()) == ts.size_exprs(torchs.stride()) and ours is not other
     assert carried(torch.cat, ([torch.tensor([], dtype=torch.float64), keys],), {"dim": -2}) is None  # promotion
     assert carried(torch.cat, ([torch.tensor([]), torch.tensor([])], 0), {}) is None  # nothing left: torch's
+
+
+def test_moved_and_cut_views_have_torchs_sizes_strides_and_offsets(fakes):
+    """``transpose``, ``permute``, ``t``, ``unsqueeze``, ``split`` and ``chunk``: views of their
+    input with its sizes and strides moved or cut, as torch's are (offsets included)."""
+    x = fakes(("B", "H", 12))
+    cases = [(torch.Tensor.transpose, (x, 1, 2)), (torch.transpose, (x, -1, 0)), (torch.Tensor.swapaxes, (x, 0, 1)),
+             (torch.Tensor.permute, (x, 2, 0, 1)), (torch.permute, (x, (0, 2, 1))), (torch.Tensor.t, (fakes(("H", 4)),)),
+             (torch.Tensor.unsqueeze, (x, 1)), (torch.unsqueeze, (x, -1)), (torch.Tensor.unsqueeze, (x, 0)),
+             (torch.Tensor.unsqueeze, (x.transpose(0, 1), 2)), (torch.Tensor.transpose, (x.chunk(2, -1)[1], 1, 2)),
+             (torch.Tensor.split, (x, 4, -1)), (torch.Tensor.split, (x, 5, 2)), (torch.split, (x, [3, 9], 2)),
+             (torch.Tensor.chunk, (x, 3, -1)), (torch.chunk, (x, 5, 2)), (torch.Tensor.split, (x.transpose(1, 2), 6, 1))]  # fmt: skip
+    for func, args in cases:
+        made = carried(func, args, {})
+        assert made is not None, (func, args[1:])
+        ours, torchs = made(), func(*args)
+        for mine, theirs in zip(*((o,) if isinstance(o, torch.Tensor) else o for o in (ours, torchs)), strict=True):
+            assert _sizes(mine) == _sizes(theirs), (func, args[1:])
+            assert ts.size_exprs(mine.stride()) == ts.size_exprs(theirs.stride()), (func, args[1:])
+            assert ts.size_expr(mine.storage_offset()) == ts.size_expr(theirs.storage_offset()), (func, args[1:])
+    assert carried(torch.Tensor.split, (x, 4, 1), {}) is None  # along a symbolic dim: torch's
+    assert carried(torch.split, (x, [3, 8], 2), {}) is None  # sizes that do not add up: torch raises
+    assert carried(torch.Tensor.transpose, (x, 1, 3), {}) is None  # out of range: torch raises
+    assert carried(torch.Tensor.t, (x,), {}) is None
+    leaf = fakes(("B", "H", 12), requires_grad=True)
+    moved = carried(torch.Tensor.transpose, (leaf, 1, 2), {})()
+    assert moved.requires_grad and moved._base is leaf  # under autograd, a view: gradients flow back

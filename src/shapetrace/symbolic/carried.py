@@ -137,6 +137,12 @@ RECURRENT = frozenset({torch.rnn_tanh, torch.rnn_relu, torch.gru, torch.lstm})
 MATMULS = frozenset({torch.matmul, torch.bmm, _T.matmul, _T.__matmul__, _T.bmm})
 
 
+# Views that move a tensor's dims (``x.transpose(1, 2)``, ``x.permute(0, 2, 1)``, ``x.unsqueeze(1)``)
+# or cut it along a dim of concrete size (``qkv.split(D, dim=-1)``, ``x.chunk(2, -1)``): views with
+# its sizes and strides, as written, moved or cut.
+MOVES = frozenset({torch.transpose, _T.transpose, torch.swapaxes, _T.swapaxes, torch.permute, _T.permute,
+                   torch.unsqueeze, _T.unsqueeze, torch.t, _T.t})  # fmt: skip
+CUTS = frozenset({torch.split, _T.split, torch.chunk, _T.chunk})
 # ``bias + x @ weight`` on a 2-d ``x`` (GPT-2's ``Conv1D``).
 ADDMMS = frozenset({torch.addmm, _T.addmm})
 
@@ -177,6 +183,10 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
         return _matmul(func, args, kwargs)
     if func in ADDMMS:
         return _addmm(args, kwargs)
+    if func in MOVES:
+        return _moved(func, args, kwargs)
+    if func in CUTS:
+        return _cut(func, args, kwargs)
     return None
 
 
@@ -231,8 +241,84 @@ def _view(args: tuple, kwargs: dict) -> Maker | None:
     strides: list[Any] = [1] * len(sizes)
     for i in range(len(sizes) - 2, -1, -1):
         strides[i] = strides[i + 1] * sizes[i + 1]
-    offset = x.storage_offset()
-    return lambda *args, **kwargs: torch.ops.aten.as_strided(x, sizes, strides, offset)
+    return _view_of(x, sizes, strides)
+
+
+def _moved(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
+    """``transpose``/``swapaxes``, ``permute``, ``t`` and ``unsqueeze``: a view of ``x`` with its
+    sizes and strides moved (a new dim of size 1 takes the stride torch gives it). Dims out of
+    range run in torch, which raises."""
+    x = args[0]
+    if kwargs or not _viewable(x) or x.dim() == 0:
+        return None
+    n, name = x.dim(), func.__name__
+    sizes, strides = list(x.shape), list(x.stride())
+    if name in ("transpose", "swapaxes"):
+        if len(args) != 3 or not all(type(d) is int and -n <= d < n for d in args[1:]):
+            return None
+        order = list(range(n))
+        order[args[1] % n], order[args[2] % n] = order[args[2] % n], order[args[1] % n]
+    elif name == "permute":
+        dims = args[1] if len(args) == 2 and isinstance(args[1], (list, tuple)) else args[1:]
+        if len(dims) != n or not all(type(d) is int and -n <= d < n for d in dims):
+            return None
+        order = [d % n for d in dims]
+        if sorted(order) != list(range(n)):
+            return None
+    elif name == "t":
+        if len(args) != 1 or n > 2:
+            return None
+        order = list(reversed(range(n)))
+    else:  # unsqueeze
+        if len(args) != 2 or type(args[1]) is not int or not -n - 1 <= args[1] <= n:
+            return None
+        at = args[1] % (n + 1)
+        sizes.insert(at, 1)
+        strides.insert(at, 1 if at == n else strides[at] * sizes[at + 1])
+        return _view_of(x, sizes, strides)
+    return _view_of(x, [sizes[d] for d in order], [strides[d] for d in order])
+
+
+def _cut(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
+    """``split`` (a size, or sizes that add up) and ``chunk`` along a dim of concrete size: views
+    of ``x`` with that dim cut, each at its offset, in a tuple as torch returns them."""
+    x = args[0]
+    if len(args) not in (2, 3) or set(kwargs) - {"dim"} or not _viewable(x) or x.dim() == 0:
+        return None
+    how, dim, n = args[1], args[2] if len(args) == 3 else kwargs.get("dim", 0), x.dim()
+    if type(dim) is not int or not -n <= dim < n:
+        return None
+    dim %= n
+    total = ts.size_expr(x.shape[dim])
+    if not isinstance(total, int) or total == 0:
+        return None
+    if func.__name__ == "chunk":
+        if type(how) is not int or how < 1:
+            return None
+        how = -(-total // how)  # torch's chunk: pieces of the rounded-up share
+    if type(how) is int and how > 0:
+        pieces = [min(how, total - start) for start in range(0, total, how)]
+    elif isinstance(how, (list, tuple)) and all(type(p) is int and p >= 0 for p in how) and sum(how) == total:
+        pieces = list(how)
+    else:
+        return None  # torch raises, or a size that is not a number
+    sizes, strides, offset = list(x.shape), list(x.stride()), x.storage_offset()
+    views, start = [], 0
+    for piece in pieces:
+        views.append(_view_of(x, [*sizes[:dim], piece, *sizes[dim + 1 :]], strides, offset + start * strides[dim]))
+        start += piece
+    return lambda *args, **kwargs: tuple(view() for view in views)
+
+
+def _view_of(x: torch.Tensor, sizes: list, strides: list, offset: Any = None) -> Maker:
+    """A view of ``x`` with these sizes and strides (its own offset unless given)."""
+    at = x.storage_offset() if offset is None else offset
+    return lambda *args, **kwargs: torch.ops.aten.as_strided(x, sizes, strides, at)
+
+
+def _viewable(x: Any) -> bool:
+    """A fake tensor holding no constant (any dtype: a view moves no value)."""
+    return isinstance(x, torch.Tensor) and _constant_free(x)
 
 
 def _reduction(args: tuple, kwargs: dict) -> Maker | None:
