@@ -431,3 +431,22 @@ def test_moved_and_cut_views_have_torchs_sizes_strides_and_offsets(fakes):
     leaf = fakes(("B", "H", 12), requires_grad=True)
     moved = carried(torch.Tensor.transpose, (leaf, 1, 2), {})()
     assert moved.requires_grad and moved._base is leaf  # under autograd, a view: gradients flow back
+
+
+def test_a_piece_of_a_split_viewed_to_heads_and_made_contiguous_is_as_in_torch(fakes):
+    """GPT-2's attention: ``q, k, v = qkv.split(D, dim=2)``, ``k.view(B, T, -1, d)``, and later
+    ``out.transpose(1, 2).contiguous()``."""
+    q, k, v = fakes(("B", "H", 36)).split(12, dim=2)
+    batch, rows, _ = k.shape
+    for func, args in [(torch.Tensor.view, (k, batch, rows, -1, 4)), (torch.Tensor.view, (v, (batch, rows, 3, 4))),
+                       (torch.Tensor.reshape, (q, batch, rows, 2, 3, 2)), (torch.Tensor.view, (k, batch, rows, 12))]:  # fmt: skip
+        ours, torchs = carried(func, args, {})(), func(*args)
+        assert _sizes(ours) == _sizes(torchs) and ts.size_exprs(ours.stride()) == ts.size_exprs(torchs.stride())
+        assert ts.size_expr(ours.storage_offset()) == ts.size_expr(torchs.storage_offset())
+    assert carried(torch.Tensor.view, (k, batch, -1, 4), {}) is None  # merging H into another dim: torch's
+    assert carried(torch.Tensor.view, (k, batch, rows, 5, -1), {}) is None  # 12 is not a multiple of 5: torch raises
+    heads = fakes(("B", 4, "H", 8)).transpose(1, 2)
+    ours, torchs = carried(torch.Tensor.contiguous, (heads,), {})(), heads.contiguous()
+    assert _sizes(ours) == _sizes(torchs) and ts.size_exprs(ours.stride()) == ts.size_exprs(torchs.stride())
+    plain = fakes(("B", "H", 8))
+    assert carried(torch.Tensor.contiguous, (plain,), {})() is plain is plain.contiguous()  # already contiguous: itself

@@ -29,6 +29,7 @@ real layouts (docs/symbolic.md, "Ops that cannot change a size").
 from __future__ import annotations
 
 import inspect
+import math
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -143,6 +144,8 @@ MATMULS = frozenset({torch.matmul, torch.bmm, _T.matmul, _T.__matmul__, _T.bmm})
 MOVES = frozenset({torch.transpose, _T.transpose, torch.swapaxes, _T.swapaxes, torch.permute, _T.permute,
                    torch.unsqueeze, _T.unsqueeze, torch.t, _T.t})  # fmt: skip
 CUTS = frozenset({torch.split, _T.split, torch.chunk, _T.chunk})
+# ``x.contiguous()``: ``x`` itself when it is contiguous, else a new contiguous tensor of its sizes.
+CONTIGUOUS = frozenset({_T.contiguous})
 # ``bias + x @ weight`` on a 2-d ``x`` (GPT-2's ``Conv1D``).
 ADDMMS = frozenset({torch.addmm, _T.addmm})
 
@@ -187,6 +190,8 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
         return _moved(func, args, kwargs)
     if func in CUTS:
         return _cut(func, args, kwargs)
+    if func in CONTIGUOUS:
+        return _contiguous_copy(args, kwargs)
     return None
 
 
@@ -217,8 +222,10 @@ def _view(args: tuple, kwargs: dict) -> Maker | None:
         return None
     x = args[0]
     sizes = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) else list(args[1:])
-    if not _plain(x) or not sizes or not all(isinstance(s, (int, torch.SymInt)) for s in sizes):
+    if not sizes or not all(isinstance(s, (int, torch.SymInt)) for s in sizes):
         return None
+    if not _plain(x):
+        return _last_dim_split(x, sizes) if _plain(x, contiguous=False) else None
     written, old = [ts.size_expr(s) for s in sizes], ts.size_exprs(x.shape)
     if any(isinstance(e, int) and e < 1 and e != -1 for e in written) or written.count(-1) > 1:
         return None
@@ -242,6 +249,30 @@ def _view(args: tuple, kwargs: dict) -> Maker | None:
     for i in range(len(sizes) - 2, -1, -1):
         strides[i] = strides[i + 1] * sizes[i + 1]
     return _view_of(x, sizes, strides)
+
+
+def _last_dim_split(x: torch.Tensor, sizes: list) -> Maker | None:
+    """A view of a tensor dense in its last dim, of concrete size (a piece of ``qkv.split(D, -1)``),
+    that keeps its other sizes as written and splits the last into numbers (a ``-1`` among them
+    inferred): ``(B, T, 768)`` to ``(B, T, 12, 64)``. The other dims keep their strides."""
+    old = ts.size_exprs(x.shape)
+    lead, last = len(old) - 1, old[-1]
+    if not isinstance(last, int) or ts.size_expr(x.stride(-1)) != 1 or len(sizes) <= lead:
+        return None
+    if [ts.size_expr(s) for s in sizes[:lead]] != list(old[:lead]):
+        return None
+    tail = [ts.size_expr(s) for s in sizes[lead:]]
+    if not all(isinstance(t, int) and (t > 0 or t == -1) for t in tail) or tail.count(-1) > 1:
+        return None
+    known = math.prod(t for t in tail if t != -1)
+    if -1 in tail:
+        if last % known:
+            return None
+        tail[tail.index(-1)] = last // known
+    if math.prod(tail) != last:
+        return None  # torch raises
+    strides = [math.prod(tail[i + 1 :]) for i in range(len(tail))]
+    return _view_of(x, [*x.shape[:lead], *tail], [*x.stride()[:lead], *strides])
 
 
 def _moved(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
@@ -308,6 +339,13 @@ def _cut(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
         views.append(_view_of(x, [*sizes[:dim], piece, *sizes[dim + 1 :]], strides, offset + start * strides[dim]))
         start += piece
     return lambda *args, **kwargs: tuple(view() for view in views)
+
+
+def _contiguous_copy(args: tuple, kwargs: dict) -> Maker | None:
+    x = args[0]
+    if len(args) != 1 or (kwargs and kwargs != {"memory_format": torch.contiguous_format}) or not _viewable(x):
+        return None
+    return _itself(x) if x.is_contiguous() else _new(list(x.shape), x, (x,))
 
 
 def _view_of(x: torch.Tensor, sizes: list, strides: list, offset: Any = None) -> Maker:
