@@ -286,3 +286,16 @@ def test_an_alias_is_a_new_fake_tensor_of_the_same_layout_made_without_dispatch(
     with mode, Dispatches():
         ts.alias(x)
     assert Dispatches.seen == []  # torch's fast detach: no dispatch (the pass's carried ops rely on its cost)
+
+
+def test_a_size_is_read_in_the_symbols_its_shape_env_replaced_it_with():
+    mode, env = ts.make_fake_mode()
+    with mode:
+        a = torch.empty(_named(env, "B", 4), 3)
+        b = torch.empty(_named(env, "N", 4), 3)
+        batch = a.shape[0]
+        assert ts.replaced(batch) is batch  # nothing replaced yet: the same object
+        a + b  # B == N: torch replaces one by the other
+    replaced = {ts.size_expr(ts.replaced(s)) for s in (a.shape[0], b.shape[0])}
+    assert len(replaced) == 1 and ts.size_expr(a.shape[0]) != ts.size_expr(b.shape[0])  # the raw sizes still differ
+    assert ts.replaced(3) == 3

@@ -50,6 +50,7 @@ __all__ = [
     "plain_call",
     "python_dispatched",
     "python_dispatcher",
+    "replaced",
     "warm_up",
     "size_hint",
     "size_expr",
@@ -216,6 +217,19 @@ def size_expr(size: Any) -> sympy.Expr | int:
         expr = node._expr
         return int(expr) if expr.is_number else expr
     return int(size)
+
+
+def replaced(size: Any) -> Any:
+    """``size`` with the replacements its ShapeEnv made since it was computed applied (``s7`` once
+    a guard fixed ``s7 == s44``), as torch's own size arithmetic applies them: the same object
+    when none applies, an int when it became a number."""
+    if not isinstance(size, torch.SymInt):
+        return size
+    node = size.node
+    expr = node.expr  # torch's: _expr with the ShapeEnv's replacements applied (cached per version)
+    if expr is node._expr or expr == node._expr:
+        return size
+    return int(expr) if expr.is_number else node.shape_env.create_symintnode(expr, hint=node.hint)
 
 
 def size_exprs(sizes: Any) -> tuple:

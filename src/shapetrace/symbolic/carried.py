@@ -146,6 +146,9 @@ MOVES = frozenset({torch.transpose, _T.transpose, torch.swapaxes, _T.swapaxes, t
 CUTS = frozenset({torch.split, _T.split, torch.chunk, _T.chunk})
 # ``x.contiguous()``: ``x`` itself when it is contiguous, else a new contiguous tensor of its sizes.
 CONTIGUOUS = frozenset({_T.contiguous})
+# ``x[:, None]``, ``x[..., 0]``: indexing with ``:``, ``...``, ``None`` and numbers (on dims of
+# concrete size): a view.
+INDEXING = frozenset({_T.__getitem__})
 # ``bias + x @ weight`` on a 2-d ``x`` (GPT-2's ``Conv1D``).
 ADDMMS = frozenset({torch.addmm, _T.addmm})
 
@@ -192,6 +195,8 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
         return _cut(func, args, kwargs)
     if func in CONTIGUOUS:
         return _contiguous_copy(args, kwargs)
+    if func in INDEXING:
+        return _indexed(args, kwargs)
     return None
 
 
@@ -341,6 +346,46 @@ def _cut(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
     return lambda *args, **kwargs: tuple(view() for view in views)
 
 
+def _indexed(args: tuple, kwargs: dict) -> Maker | None:
+    """``x[index]`` where the index holds only ``:``, one ``...``, ``None`` (a new dim of size 1,
+    with the stride ``unsqueeze`` gives it) and numbers on dims of concrete size (the dim goes, the
+    offset moves): a view of ``x``. Slices with bounds or steps, tensors and numbers on symbolic
+    dims (torch checks the bound: a guard) run in torch."""
+    if len(args) != 2 or kwargs or not _viewable(args[0]):
+        return None
+    x, index = args
+    items = index if type(index) is tuple else (index,)
+    full = slice(None)
+    if not all(item is None or item is Ellipsis or type(item) is int or (type(item) is slice and item == full)
+               for item in items) or items.count(Ellipsis) > 1:  # fmt: skip
+        return None
+    used = sum(1 for item in items if item is not None and item is not Ellipsis)
+    if used > x.dim():
+        return None  # torch raises
+    if Ellipsis in items:
+        at = items.index(Ellipsis)
+        items = items[:at] + (full,) * (x.dim() - used) + items[at + 1 :]
+    sizes, strides, offset = list(x.shape), list(x.stride()), x.storage_offset()
+    new_sizes: list[Any] = []
+    new_strides: list[Any] = []
+    dim = 0
+    for item in items:
+        if item is None:
+            new_sizes.append(1)
+            new_strides.append(strides[dim] * sizes[dim] if dim < len(sizes) else 1)
+        elif type(item) is int:
+            size = ts.size_expr(sizes[dim])
+            if not isinstance(size, int) or not -size <= item < size:
+                return None  # a bound torch checks (a guard), or an index torch rejects
+            offset = offset + (item % size) * strides[dim]
+            dim += 1
+        else:
+            new_sizes.append(sizes[dim])
+            new_strides.append(strides[dim])
+            dim += 1
+    return _view_of(x, [*new_sizes, *sizes[dim:]], [*new_strides, *strides[dim:]], offset)
+
+
 def _contiguous_copy(args: tuple, kwargs: dict) -> Maker | None:
     x = args[0]
     if len(args) != 1 or (kwargs and kwargs != {"memory_format": torch.contiguous_format}) or not _viewable(x):
@@ -349,8 +394,10 @@ def _contiguous_copy(args: tuple, kwargs: dict) -> Maker | None:
 
 
 def _view_of(x: torch.Tensor, sizes: list, strides: list, offset: Any = None) -> Maker:
-    """A view of ``x`` with these sizes and strides (its own offset unless given)."""
-    at = x.storage_offset() if offset is None else offset
+    """A view of ``x`` with these sizes and strides (its own offset unless given), in the symbols
+    torch's own view would have now (:func:`ts.replaced`)."""
+    sizes, strides = [ts.replaced(s) for s in sizes], [ts.replaced(s) for s in strides]
+    at = ts.replaced(x.storage_offset() if offset is None else offset)
     return lambda *args, **kwargs: torch.ops.aten.as_strided(x, sizes, strides, at)
 
 
@@ -722,6 +769,7 @@ def _alias_of(x: torch.Tensor, tensors: Sequence[Any]) -> Maker | None:
 
 def _new(shape: list, like: torch.Tensor, tensors: Sequence[Any]) -> Maker:
     """A new contiguous tensor of ``shape`` in ``like``'s dtype and device; under autograd, not a leaf."""
+    shape = [ts.replaced(size) for size in shape]  # the symbols torch's output would have now
     if not _needs_grad(tensors):
         return lambda *args, **kwargs: _blank(shape, like)
 

@@ -672,7 +672,9 @@ class _Replay:
 
     def _alias_generated(self, run: FakeRun, recorder: ReplayRecorder, root: nn.Module) -> None:
         """Names for generated dims from the submodules' ``forward``s: a jaxtyping hint or a
-        ``B, C, H, W = x.shape`` on an argument whose dim is exactly that generated dim."""
+        ``B, C, H, W = x.shape`` on an argument whose dim is exactly that generated dim, once the
+        call's guards are applied (a generated dim an op found equal to ``B`` is ``B`` there,
+        whichever of the two symbols torch's sizes happened to carry)."""
         modules = {id(m): m for m in root.modules()}
         for call in recorder.modules[1:]:
             module = modules.get(call.module_id)
@@ -690,7 +692,7 @@ class _Replay:
                 argument = _argument_at(meta.path, parameters)
                 spec = specs.get(argument) if argument is not None else None
                 dim_names = spec.for_rank(len(meta.shape)) if spec is not None else None
-                for name, size in zip(dim_names or (), run.shape(meta.shape)):
+                for name, size in zip(dim_names or (), run.shape([ts.replaced(s) for s in meta.shape])):
                     if name is not None and isinstance(size, sympy.Symbol) and size.name in self.names.generated:
                         self.names.alias(size.name, name.lstrip("#"), f"in {argument} of {owner}")
 
