@@ -467,3 +467,27 @@ def test_indexing_with_colons_nones_and_numbers_is_a_view_as_in_torch(fakes):
         assert ts.size_expr(ours.storage_offset()) == ts.size_expr(torchs.storage_offset()) and ours.dtype == torchs.dtype
     for index in [(slice(None), 0), (slice(0, 2),), (Ellipsis, slice(None, None, 2)), (Ellipsis, 8), (mask,)]:
         assert carried(torch.Tensor.__getitem__, (x, index), {}) is None, index
+
+
+def test_flatten_expand_and_embedding_are_what_torch_makes(fakes):
+    """ViT's ``x.flatten(2)``, BERT's mask ``expand(B, 1, T, T)`` and its embeddings."""
+    images = fakes(("B", 8, "H", "W"))
+    mask = fakes(("B", 1, 1, "H"), dtype=torch.bool)
+    batch, _, rows, cols = images.shape
+    ids = fakes(("B", "H"), dtype=torch.int64)
+    cases = [(torch.Tensor.flatten, (images, 2), {}), (torch.flatten, (images, 1), {}), (torch.flatten, (images,), {}),
+             (torch.Tensor.flatten, (images,), {"start_dim": 1, "end_dim": 2}),
+             (torch.Tensor.expand, (mask, batch, 1, rows, rows), {}), (torch.Tensor.expand, (mask, -1, 3, -1, -1), {}),
+             (torch.Tensor.expand, (fakes((1, 8)), 2, batch, -1), {}), (torch.Tensor.expand, (mask, [batch, 1, cols, rows]), {}),
+             (F.embedding, (ids, torch.zeros(10, 16)), {}), (F.embedding, (ids, torch.zeros(10, 16)), {"padding_idx": 0})]  # fmt: skip
+    for func, args, kwargs in cases:
+        made = carried(func, args, kwargs)
+        assert made is not None, (func, args[1:], kwargs)
+        ours, torchs = made(), func(*args, **kwargs)
+        assert _sizes(ours) == _sizes(torchs) and ours.dtype == torchs.dtype, (func, args[1:])
+        assert ts.size_exprs(ours.stride()) == ts.size_exprs(torchs.stride()), (func, args[1:])
+    assert carried(torch.Tensor.flatten, (images.transpose(1, 2), 1), {}) is None  # torch copies
+    assert carried(torch.Tensor.expand, (images, batch, 8, cols, -1), {}) is None  # H against W: torch's question
+    assert carried(torch.Tensor.expand, (mask, -1, 1, 1), {}) is None  # fewer sizes: torch raises
+    assert carried(F.embedding, (ids, torch.zeros(10, 16)), {"max_norm": 1.0}) is None  # renormalises the weight
+    assert carried(F.embedding, (fakes(("B", "H")), torch.zeros(10, 16)), {}) is None  # float ids: torch raises

@@ -149,6 +149,10 @@ CONTIGUOUS = frozenset({_T.contiguous})
 # ``x[:, None]``, ``x[..., 0]``: indexing with ``:``, ``...``, ``None`` and numbers (on dims of
 # concrete size): a view.
 INDEXING = frozenset({_T.__getitem__})
+# ``x.flatten(1)`` of a contiguous tensor: a view, the flattened dims' sizes multiplied.
+FLATTENS = frozenset({torch.flatten, _T.flatten})
+# ``x.expand(B, -1, T)``: a view with the sizes given where ``x``'s are 1 (stride 0).
+EXPANDS = frozenset({_T.expand})
 # ``bias + x @ weight`` on a 2-d ``x`` (GPT-2's ``Conv1D``).
 ADDMMS = frozenset({torch.addmm, _T.addmm})
 
@@ -197,6 +201,12 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
         return _contiguous_copy(args, kwargs)
     if func in INDEXING:
         return _indexed(args, kwargs)
+    if func in FLATTENS:
+        return _flattened(args, kwargs)
+    if func in EXPANDS:
+        return _expanded(args, kwargs)
+    if func is F.embedding:
+        return _embedding(args, kwargs)
     return None
 
 
@@ -384,6 +394,79 @@ def _indexed(args: tuple, kwargs: dict) -> Maker | None:
             new_strides.append(strides[dim])
             dim += 1
     return _view_of(x, [*new_sizes, *sizes[dim:]], [*new_strides, *strides[dim:]], offset)
+
+
+def _flattened(args: tuple, kwargs: dict) -> Maker | None:
+    """``flatten(start_dim, end_dim)`` of a contiguous tensor: a view whose flattened dim is the
+    product of their sizes (``(B, D, H/16, W/16)`` to ``(B, D, H/16*W/16)``)."""
+    x = args[0]
+    start = _argument(args, kwargs, 1, "start_dim", default=0)
+    end = _argument(args, kwargs, 2, "end_dim", default=-1)
+    if len(args) > 3 or set(kwargs) - {"start_dim", "end_dim"} or not _viewable(x) or x.dim() == 0:
+        return None
+    n = x.dim()
+    if type(start) is not int or type(end) is not int or not (-n <= start < n and -n <= end < n):
+        return None
+    start, end = start % n, end % n
+    if start > end or not x.is_contiguous():
+        return None  # torch raises, or copies
+    sizes = list(x.shape)
+    product = sizes[start]
+    for size in sizes[start + 1 : end + 1]:
+        product = product * size
+    sizes[start : end + 1] = [product]
+    strides: list[Any] = [1] * len(sizes)
+    for i in range(len(sizes) - 2, -1, -1):
+        strides[i] = strides[i + 1] * sizes[i + 1]
+    return _view_of(x, sizes, strides)
+
+
+def _expanded(args: tuple, kwargs: dict) -> Maker | None:
+    """``x.expand(*sizes)``: each size ``-1`` or ``x``'s own as written keeps the dim; a size
+    given where ``x``'s is a literal 1, and new leading dims, get stride 0. A size against
+    another symbolic one is torch's question (a guard)."""
+    x = args[0]
+    if kwargs or len(args) < 2 or not _viewable(x):
+        return None
+    sizes = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) else list(args[1:])
+    if not all(isinstance(s, (int, torch.SymInt)) for s in sizes) or len(sizes) < x.dim():
+        return None
+    new = len(sizes) - x.dim()
+    old, strides = ts.size_exprs(x.shape), list(x.stride())
+    out_sizes: list[Any] = []
+    out_strides: list[Any] = []
+    for i, size in enumerate(sizes):
+        written = ts.size_expr(size)
+        if i < new:
+            if written == -1 or (isinstance(written, int) and written < 0):
+                return None  # torch raises
+            out_sizes.append(size)
+            out_strides.append(0)
+        elif written == -1 or written == old[i - new]:
+            out_sizes.append(x.shape[i - new])
+            out_strides.append(strides[i - new])
+        elif old[i - new] == 1 and not (isinstance(written, int) and written < 0):
+            out_sizes.append(size)
+            out_strides.append(0)
+        else:
+            return None
+    return _view_of(x, out_sizes, out_strides)
+
+
+def _embedding(args: tuple, kwargs: dict) -> Maker | None:
+    """``F.embedding(ids, weight)`` with no ``max_norm`` (which renormalises the weight in place):
+    the ids' sizes and the weight's concrete width, in a new contiguous tensor."""
+    ids, weight = args[0], _argument(args, kwargs, 1, "weight")
+    if len(args) > 3 or _argument(args, kwargs, 3, "max_norm") is not None:
+        return None
+    if not (_viewable(ids) and not ids.dtype.is_floating_point and isinstance(weight, torch.Tensor)):
+        return None
+    if weight.dim() != 2 or not _weight(weight) or not weight.dtype.is_floating_point or weight.device != ids.device:
+        return None
+    width = ts.size_expr(weight.shape[1])
+    if not isinstance(width, int):
+        return None
+    return _new([*ids.shape, width], ids, (ids, weight), dtype=weight.dtype)
 
 
 def _contiguous_copy(args: tuple, kwargs: dict) -> Maker | None:
@@ -767,14 +850,16 @@ def _alias_of(x: torch.Tensor, tensors: Sequence[Any]) -> Maker | None:
     return lambda *args, **kwargs: torch.ops.aten.alias(x)
 
 
-def _new(shape: list, like: torch.Tensor, tensors: Sequence[Any]) -> Maker:
-    """A new contiguous tensor of ``shape`` in ``like``'s dtype and device; under autograd, not a leaf."""
+def _new(shape: list, like: torch.Tensor, tensors: Sequence[Any], dtype: torch.dtype | None = None) -> Maker:
+    """A new contiguous tensor of ``shape`` on ``like``'s fake device, in ``like``'s dtype unless
+    given; under autograd, not a leaf."""
     shape = [ts.replaced(size) for size in shape]  # the symbols torch's output would have now
+    dtype = dtype or like.dtype
     if not _needs_grad(tensors):
-        return lambda *args, **kwargs: _blank(shape, like)
+        return lambda *args, **kwargs: _blank(shape, like, dtype)
 
     def make(*args: Any, **kwargs: Any) -> torch.Tensor:
-        return torch.empty(shape, dtype=like.dtype, device=like.device).requires_grad_().clone()
+        return torch.empty(shape, dtype=dtype, device=like.device).requires_grad_().clone()
 
     return make
 
@@ -783,15 +868,15 @@ def _new(shape: list, like: torch.Tensor, tensors: Sequence[Any]) -> Maker:
 _blanks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _blank(shape: list, like: torch.Tensor) -> torch.Tensor:
-    """A contiguous fake tensor of ``shape`` in ``like``'s dtype and device: an alias of one made
+def _blank(shape: list, like: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A contiguous fake tensor of ``shape`` in ``dtype`` on ``like``'s device: an alias of one made
     once per fake run and kept apart (a new ``torch.empty`` on symbolic sizes costs ~0.6 ms of
     torch's symbolic arithmetic for its strides; an alias ~16 µs)."""
     made = _blanks.setdefault(like.fake_mode, {})
-    key = (ts.size_exprs(shape), like.dtype, like.device)
+    key = (ts.size_exprs(shape), dtype, like.device)
     found = made.get(key)
     if found is None:
-        found = made[key] = torch.empty(shape, dtype=like.dtype, device=like.device)
+        found = made[key] = torch.empty(shape, dtype=dtype, device=like.device)
     return ts.alias(found)
 
 
