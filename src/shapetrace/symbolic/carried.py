@@ -4,13 +4,15 @@ An activation, a dropout, a softmax, elementwise math (``x ** 2``, ``rsqrt``), a
 dims given, a normalisation, ``x + y`` on tensors of the same sizes (or
 with one of them ones where the other is not, ``(B, C, 1, 1)``), ``linear`` on a concrete last
 dim, a convolution padded to keep its size, ``cat`` along a concrete dim, ``interpolate`` to
-sizes given, a GRU or LSTM, a matrix product on the same batch dims: torch's fake run of each asks
+sizes given, a GRU or LSTM, a matrix product on the same batch dims, an embedding, and views
+that move or cut sizes (``transpose``, ``split``, ``x[:, None]``, ``flatten``, ``expand``): torch's fake run of each asks
 its ``ShapeEnv`` about every symbolic size (broadcasting, contiguity, the decompositions
 symbolic sizes send them through) and gets the answer the op's definition already gives: the
 output has the input's sizes, or the input's with one concrete dim changed, or the sizes the
 caller gave. On a DenseNet, ``batch_norm`` and ``relu`` were 70% of the pass (20-40 ms each on
-nested floor divisions). Here the output is made directly: an alias of the input, or a new
-contiguous tensor. No size is computed: each is carried.
+nested floor divisions). Here the output is made directly: an alias of the input, a new
+contiguous tensor, or a view with the input's sizes and strides moved or cut. No size is
+computed beyond multiplying sizes that exist: each is carried.
 
 Only where torch's run could not have told more. An op is answered here when:
 - its sizes cannot change an expression: the dims it checks against a parameter (a norm's
