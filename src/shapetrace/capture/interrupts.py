@@ -3,30 +3,40 @@ can never leave half of them installed."""
 
 from __future__ import annotations
 
+import _signal
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+# signal.signal/getsignal without their IntEnum conversions: converting a Python handler raises and
+# catches a ValueError inside them (7 us per swap and restore, ~60 us after a forward has cooled
+# the caches; every trace swaps twice). Same arguments and handlers, returned unconverted (SIG_DFL as 0).
+_swap_handler, _handler = _signal.signal, _signal.getsignal
+
 
 @contextmanager
 def interrupts_deferred() -> Iterator[None]:
     """Run the block with SIGINT deferred (main thread only; elsewhere Python delivers no
-    signals): an interrupt that arrives meanwhile is delivered to the previous handler after it."""
+    signals): an interrupt that arrives meanwhile is delivered to the previous handler after it.
+    A handler installed outside Python cannot be restored: then nothing is deferred."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     pending: list[tuple[int, FrameType | None]] = []
+    if _handler(signal.SIGINT) is None:  # installed outside Python: it could not be put back
+        yield
+        return
     try:
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append((signum, frame)))
+        previous = _swap_handler(signal.SIGINT, lambda signum, frame: pending.append((signum, frame)))
     except ValueError:  # signals unavailable here (e.g. an embedded interpreter)
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        _swap_handler(signal.SIGINT, previous)
         if pending and callable(previous):
             previous(*pending[0])  # Python's default handler raises KeyboardInterrupt here
         elif pending and previous == signal.SIG_DFL:
