@@ -75,6 +75,15 @@ def module_call_frame(
     return None
 
 
+# Above a global forward pre-hook's own frame, torch's frames are: ``inner`` (the closure of
+# ``Module._call_impl`` that calls hooks), ``_call_impl``, then ``Module.__call__``
+# (``_wrapped_call_impl``), this many frames up. The recorder reads that frame directly (one frame
+# object made, not three) when its code is MODULE_CALL_CODE, and walks with
+# :func:`module_call_frame` when torch lays them out otherwise.
+HOOK_TO_MODULE_CALL = 3
+MODULE_CALL_CODE = torch.nn.Module._wrapped_call_impl.__code__
+
+
 def submodule_slots(module: torch.nn.Module) -> dict[str, torch.nn.Module | None]:
     """``module``'s own registry of submodules by name (``None`` for a removed one), read as is:
     the module-tree walk at every trace start reads it in reverse."""
