@@ -34,10 +34,9 @@ from shapetrace.capture.parameters import ModuleTree
 from shapetrace.capture.records import (
     CallEntries,
     OpEntries,
-    ended_call,
     raw_tensor_entry,
     raw_tensors,
-    started_call,
+    with_inputs,
 )
 from shapetrace.capture.source import (
     called_by_torch_internals,
@@ -98,10 +97,11 @@ class Recorder(TorchFunctionMode):
         self.notes: dict[str, None] = {}  # what the trace cannot show, said once each (ordered)
         self.values: dict[int, Any] = {}  # op index -> the Python value a VALUE_OPS op read from data
         self.thread = threading.get_ident()
-        self._op_raw = self.ops.raw  # the lists the hot paths append to
+        self._op_raw = self.ops.raw  # the lists the hot paths append to, and ops.numbers
         self._call_raw = self.modules.raw
+        self._numbers = self.ops.numbers
         self._stack: list[int] = []  # indices of the module calls now running
-        self._open_starts: list[tuple] = []  # and their raw entries as they began (records.started_call)
+        self._open_starts: list[tuple] = []  # and their raw entries as they began
         self._paths: dict[int, str] = {}  # id(module) -> path
         self._calls: dict[int, int] = {}  # id(module) -> calls so far
         self._seen_modules: list[nn.Module] = []  # keeps ids stable while tracing
@@ -192,11 +192,10 @@ class Recorder(TorchFunctionMode):
         except RuntimeError:  # a tensor without sizes (a strided nested tensor): read it the slow way
             tensors = [v for v in (*args, *(kwargs or {}).values()) if isinstance(v, _Tensor)]
             inputs = [field for tensor in tensors for field in raw_tensor_entry(tensor)]
-        ops = self.ops
-        number = ops.numbers.get(func)
+        number = self._numbers.get(func)
         if number is None:
-            number = ops.number(func)
-        raw = ops.raw
+            number = self.ops.number(func)
+        raw = self._op_raw
         index = len(raw)
         module_index = stack[-1] if stack else None
         if frame is not None:
@@ -324,9 +323,9 @@ class Recorder(TorchFunctionMode):
             inputs = self._last_entry[:-1] + ("[0]",)
         else:
             inputs = raw_tensors(args)
-        start = started_call(
-            key, path, type(module).__name__, call, stack[-1] if stack else None, len(stack),
-            len(self._op_raw), inputs, frame.f_code if frame else None, frame.f_lasti if frame else -1,
+        start = (  # the raw entry of a running call (records.Entries)
+            key, path, type(module).__name__, call, stack[-1] if stack else None, len(stack), len(self._op_raw),
+            frame.f_code if frame else None, frame.f_lasti if frame else -1, len(inputs), *inputs,
         )  # fmt: skip
         raw.append(start)
         stack.append(index)
@@ -372,19 +371,20 @@ class Recorder(TorchFunctionMode):
         if len(starts) > depth + 1:
             self._end_calls(depth + 1, failed=True)  # calls that never reached their own exit hook
         index, start = self._stack.pop(), starts.pop()
-        more_inputs: tuple = ()
         if len(kwargs_and_output) == 2 and kwargs_and_output[0]:  # keyword tensors, known only now
             more_inputs = raw_tensors(kwargs_and_output[0])
+            if more_inputs:
+                start = with_inputs(start, more_inputs)
         output = kwargs_and_output[-1]
         failed = output is None and sys.exc_info()[1] is not None
         # a module's output is most often its last op's: that entry is already made
         outputs = self._last_entry if output is self._last and output is not None else raw_tensors(output)
-        self._call_raw[index] = ended_call(start, len(self._op_raw), failed, more_inputs, outputs)
+        self._call_raw[index] = start + (len(self._op_raw), failed, *outputs)  # the call ended (records.Entries)
 
     def _end_calls(self, depth: int, failed: bool) -> None:
         """End the calls open from stack ``depth`` up, as ``failed``, and take them off the stack."""
         for index, start in zip(self._stack[depth:], self._open_starts[depth:]):
-            self._call_raw[index] = ended_call(start, len(self._op_raw), failed)
+            self._call_raw[index] = start + (len(self._op_raw), failed)
         del self._stack[depth:], self._open_starts[depth:]
 
     def close_open_calls(self) -> None:
