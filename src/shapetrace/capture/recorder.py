@@ -77,6 +77,13 @@ class Listener:
     def module_exited(self, module: nn.Module, args: tuple, kwargs_and_output: tuple) -> None:
         """A module call ended (torch's forward hook: ``(kwargs, output)``, or three values when it raised)."""
 
+    def root_entered(self, index: int, module: nn.Module, args: tuple) -> None:
+        """Module call ``index``, outside any other, begins (heard after :meth:`module_entered`;
+        a listener that needs only these calls is not called for every nested one)."""
+
+    def root_exited(self, module: nn.Module, args: tuple, kwargs_and_output: tuple) -> None:
+        """A module call outside any other ended (heard after :meth:`module_exited`)."""
+
 
 class Recorder(TorchFunctionMode):
     """Records every torch-level call made while it is the active mode, and module calls
@@ -125,6 +132,8 @@ class Recorder(TorchFunctionMode):
         self._top_op = _hearing(listeners, "top_op")
         self._module_entered = _hearing(listeners, "module_entered")
         self._module_exited = _hearing(listeners, "module_exited")
+        self._root_entered = _hearing(listeners, "root_entered")
+        self._root_exited = _hearing(listeners, "root_exited")
 
     # --- ops ------------------------------------------------------------------------------
 
@@ -323,8 +332,9 @@ class Recorder(TorchFunctionMode):
             inputs = self._last_entry[:-1] + ("[0]",)
         else:
             inputs = raw_tensors(args)
+        parent = stack[-1] if stack else None
         start = (  # the raw entry of a running call (records.Entries)
-            key, path, type(module).__name__, call, stack[-1] if stack else None, len(stack), len(self._op_raw),
+            key, path, type(module).__name__, call, parent, len(stack), len(self._op_raw),
             frame.f_code if frame else None, frame.f_lasti if frame else -1, len(inputs), *inputs,
         )  # fmt: skip
         raw.append(start)
@@ -334,6 +344,9 @@ class Recorder(TorchFunctionMode):
             self.notes[f"{path or type(module).__name__} is TorchScript: its ops run outside Python and are not recorded"] = None
         for hear in self._module_entered:
             hear(index, module, args)
+        if parent is None:
+            for hear in self._root_entered:
+                hear(index, module, args)
 
     def _first_call(self, module: nn.Module) -> str | None:
         """The path of a module seen for the first time in this trace; ``None`` for a module
@@ -368,6 +381,9 @@ class Recorder(TorchFunctionMode):
             hear(module, args, kwargs_and_output)
         if depth is None:
             return  # a call that began before the trace did
+        if depth == 0:
+            for hear in self._root_exited:
+                hear(module, args, kwargs_and_output)
         if len(starts) > depth + 1:
             self._end_calls(depth + 1, failed=True)  # calls that never reached their own exit hook
         index, start = self._stack.pop(), starts.pop()
