@@ -284,8 +284,7 @@ class Recorder(TorchFunctionMode):
     ) -> None:
         if _compiler._is_compiling_flag or _get_ident() != self.thread:
             return
-        with DisableTorchFunction():
-            self._enter_module(module, args)
+        self._enter_module(module, args)  # with the mode on: what reads tensors turns dispatch off
 
     def _global_exit(
         self, module: nn.Module, args: tuple, *kwargs_and_output: Any,
@@ -293,8 +292,7 @@ class Recorder(TorchFunctionMode):
     ) -> None:  # fmt: skip
         if _compiler._is_compiling_flag or _get_ident() != self.thread:
             return
-        with DisableTorchFunction():
-            self._exit_module(module, args, kwargs_and_output)
+        self._exit_module(module, args, kwargs_and_output)  # as _global_enter
 
     def _enter_module(
         self, module: nn.Module, args: tuple, _ScriptModule: type = torch.jit.ScriptModule,
@@ -331,7 +329,8 @@ class Recorder(TorchFunctionMode):
         if last is not None and len(args) == 1 and args[0] is last:  # most often the last op's output: known
             inputs = self._last_entry[:-1] + ("[0]",)
         else:
-            inputs = raw_tensors(args)
+            with DisableTorchFunction():  # reading a tensor's metadata must not dispatch to this mode
+                inputs = raw_tensors(args)
         parent = stack[-1] if stack else None
         start = (  # the raw entry of a running call (records.Entries)
             key, path, type(module).__name__, call, parent, len(stack), len(self._op_raw),
@@ -342,11 +341,13 @@ class Recorder(TorchFunctionMode):
         self._open_starts.append(start)
         if isinstance(module, _ScriptModule):
             self.notes[f"{path or type(module).__name__} is TorchScript: its ops run outside Python and are not recorded"] = None
-        for hear in self._module_entered:
-            hear(index, module, args)
-        if parent is None:
-            for hear in self._root_entered:
-                hear(index, module, args)
+        if self._module_entered or (parent is None and self._root_entered):
+            with DisableTorchFunction():  # listeners hear with dispatch off (see Listener)
+                for hear in self._module_entered:
+                    hear(index, module, args)
+                if parent is None:
+                    for hear in self._root_entered:
+                        hear(index, module, args)
 
     def _first_call(self, module: nn.Module) -> str | None:
         """The path of a module seen for the first time in this trace; ``None`` for a module
@@ -377,24 +378,30 @@ class Recorder(TorchFunctionMode):
             return
         else:
             depth = next((d for d in range(len(starts) - 2, -1, -1) if starts[d][0] == key), None)
-        for hear in self._module_exited:
-            hear(module, args, kwargs_and_output)
+        if self._module_exited or (depth == 0 and self._root_exited):
+            with DisableTorchFunction():
+                for hear in self._module_exited:
+                    hear(module, args, kwargs_and_output)
+                if depth == 0:
+                    for hear in self._root_exited:
+                        hear(module, args, kwargs_and_output)
         if depth is None:
             return  # a call that began before the trace did
-        if depth == 0:
-            for hear in self._root_exited:
-                hear(module, args, kwargs_and_output)
         if len(starts) > depth + 1:
             self._end_calls(depth + 1, failed=True)  # calls that never reached their own exit hook
         index, start = self._stack.pop(), starts.pop()
-        if len(kwargs_and_output) == 2 and kwargs_and_output[0]:  # keyword tensors, known only now
-            more_inputs = raw_tensors(kwargs_and_output[0])
-            if more_inputs:
-                start = with_inputs(start, more_inputs)
         output = kwargs_and_output[-1]
         failed = output is None and sys.exc_info()[1] is not None
-        # a module's output is most often its last op's: that entry is already made
-        outputs = self._last_entry if output is self._last and output is not None else raw_tensors(output)
+        keywords = kwargs_and_output[0] if len(kwargs_and_output) == 2 else None
+        if output is self._last and output is not None and not keywords:
+            outputs = self._last_entry  # most often: the last op's output, its entry made
+        else:
+            with DisableTorchFunction():  # as in _enter_module
+                if keywords:  # keyword tensors, known only now
+                    more_inputs = raw_tensors(keywords)
+                    if more_inputs:
+                        start = with_inputs(start, more_inputs)
+                outputs = raw_tensors(output)
         self._call_raw[index] = start + (len(self._op_raw), failed, *outputs)  # the call ended (records.Entries)
 
     def _end_calls(self, depth: int, failed: bool) -> None:
