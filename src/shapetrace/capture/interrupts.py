@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import _signal
 import signal
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -21,16 +20,13 @@ def interrupts_deferred() -> Iterator[None]:
     """Run the block with SIGINT deferred (main thread only; elsewhere Python delivers no
     signals): an interrupt that arrives meanwhile is delivered to the previous handler after it.
     A handler installed outside Python cannot be restored: then nothing is deferred."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     pending: list[tuple[int, FrameType | None]] = []
     if _handler(signal.SIGINT) is None:  # installed outside Python: it could not be put back
         yield
         return
     try:
         previous = _swap_handler(signal.SIGINT, lambda signum, frame: pending.append((signum, frame)))
-    except ValueError:  # signals unavailable here (e.g. an embedded interpreter)
+    except ValueError:  # not the main thread, or signals unavailable here (an embedded interpreter)
         yield
         return
     try:

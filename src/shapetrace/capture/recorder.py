@@ -58,7 +58,10 @@ def _call(func: Callable, args: tuple, kwargs: dict | None) -> Any:
 
 def _hearing(listeners: tuple[Listener, ...], event: str) -> tuple[Callable, ...]:
     """The bound ``event`` methods of the listeners that override it."""
-    return tuple(getattr(each, event) for each in listeners if getattr(type(each), event) is not getattr(Listener, event))
+    if not listeners:  # a recorder made, and one released, hears nothing
+        return ()
+    default = getattr(Listener, event)
+    return tuple([getattr(each, event) for each in listeners if getattr(type(each), event) is not default])
 
 
 class Listener:
