@@ -313,8 +313,11 @@ class Recorder(TorchFunctionMode):
         stack = self._stack
         # torch's Module.__call__ frame (library code, as all below it): read where it is when the
         # global hook (_global_enter) called this method, else found by a walk from the hook's caller
-        called_from = _getframe(_module_call_depth)
-        if called_from.f_code is not _module_call_code:
+        try:
+            called_from = _getframe(_module_call_depth)
+        except ValueError:  # a stack that shallow: not torch's layout
+            called_from = None
+        if called_from is None or called_from.f_code is not _module_call_code:
             called_from = module_call_frame(_getframe(2))
         frame = called_from.f_back if called_from is not None else _getframe(2)
         while frame is not None:  # the user's frame (source.user_frame, inline: once per module call)
