@@ -3,7 +3,8 @@
     python bench/bench_capture.py [--rounds 30]
 
 One thread, interleaved rounds; medians and minima (this VM's timings jitter by up to 2x, so the
-minimum is the better measure of cost). Rows: a plain forward; a bare TorchFunctionMode (the
+minimum is the better measure of cost), and "paired": the median of each round's ratio to the
+plain forward of the same round. Rows: a plain forward; a bare TorchFunctionMode (the
 floor every op-level tracer pays); shapetrace.trace(model); and, when installed, the peers
 torchinfo and torchview (bench-only: `pip install torchinfo torchview graphviz`).
 Per-op cost = (traced - plain) / recorded ops. Also printed: the cost on tiny tensors, where
@@ -61,7 +62,9 @@ def available(name: str) -> bool:
     return True
 
 
-def measure(runs: dict[str, Callable], model, x, rounds: int) -> dict[str, tuple[float, float]]:
+def measure(runs: dict[str, Callable], model, x, rounds: int) -> dict[str, tuple[float, float, float]]:
+    """Per run: median and minimum seconds, and the median over rounds of its time over the first
+    run's in the same round (the VM's speed drifts between rounds: paired ratios drift less)."""
     times: dict[str, list[float]] = {name: [] for name in runs}
     with torch.no_grad():
         for run in runs.values():  # warm up
@@ -71,7 +74,11 @@ def measure(runs: dict[str, Callable], model, x, rounds: int) -> dict[str, tuple
                 start = time.perf_counter()
                 run(model, x)
                 times[name].append(time.perf_counter() - start)
-    return {name: (statistics.median(values), min(values)) for name, values in times.items()}
+    first = times[next(iter(runs))]
+    return {
+        name: (statistics.median(values), min(values), statistics.median(v / f for v, f in zip(values, first)))
+        for name, values in times.items()
+    }
 
 
 def report(title: str, model, x, rounds: int, peers: bool = True) -> None:
@@ -85,13 +92,13 @@ def report(title: str, model, x, rounds: int, peers: bool = True) -> None:
     if peers and available("torchview") and available("graphviz"):
         runs["torchview draw_graph"] = torchview_run
     results = measure(runs, model, x, rounds)
-    plain, plain_min = results["plain forward"]
+    plain, plain_min, _ = results["plain forward"]
     print(f"\n{title}: {ops} ops, {calls} module calls, plain forward {plain * 1e3:.2f} ms (min {plain_min * 1e3:.2f})")
-    print(f"  {'':26s} {'ratio':>7s} {'µs/op':>8s} {'min ratio':>10s} {'min µs/op':>10s}")
-    for name, (value, best) in results.items():
+    print(f"  {'':26s} {'ratio':>7s} {'µs/op':>8s} {'min ratio':>10s} {'min µs/op':>10s} {'paired':>7s}")
+    for name, (value, best, paired) in results.items():
         print(
             f"  {name:26s} {value / plain:7.3f} {(value - plain) / ops * 1e6:8.2f}"
-            f" {best / plain_min:10.3f} {(best - plain_min) / ops * 1e6:10.2f}"
+            f" {best / plain_min:10.3f} {(best - plain_min) / ops * 1e6:10.2f} {paired:7.3f}"
         )
 
 
@@ -118,10 +125,10 @@ def report_op_path(rounds: int) -> None:
 
     runs = {"plain": lambda _m, _x: op_chain(x, w), "bare TorchFunctionMode": run_bare, "shapetrace.trace": run_traced}
     results = measure(runs, None, None, rounds)
-    bare_median, bare_min = results["bare TorchFunctionMode"]
+    bare_median, bare_min, _ = results["bare TorchFunctionMode"]
     print("\nop path (900 tiny ops, no modules): µs per op, and above the bare mode")
     print(f"  {'':26s} {'µs/op':>7s} {'above':>7s} {'min µs/op':>10s} {'min above':>10s}")
-    for name, (value, best) in results.items():
+    for name, (value, best, _) in results.items():
         print(
             f"  {name:26s} {value / ops * 1e6:7.2f} {(value - bare_median) / ops * 1e6:7.2f}"
             f" {best / ops * 1e6:10.2f} {(best - bare_min) / ops * 1e6:10.2f}"
@@ -136,7 +143,7 @@ def report_fixed_cost(rounds: int) -> None:
         with shapetrace.trace(model):
             pass
 
-    (value, best) = measure({"empty trace": empty}, None, None, rounds * 10)["empty trace"]
+    value, best, _ = measure({"empty trace": empty}, None, None, rounds * 10)["empty trace"]
     modules = len(list(model.modules()))
     print(f"\nfixed cost per trace ({modules} modules, empty block): {value * 1e3:.3f} ms (min {best * 1e3:.3f})")
 

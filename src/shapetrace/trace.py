@@ -381,7 +381,7 @@ class trace:
         session = trace._contract_session = ContractSession(
             self.on_violation, recorder, trace.contracts, trace.contract_warnings
         )
-        self._kept = ArgumentKeeper(recorder) if self.symbolic else None
+        self._kept = ArgumentKeeper() if self.symbolic else None
         listeners: list = [self._heard]
         if self._kept is not None:
             listeners.append(self._kept)

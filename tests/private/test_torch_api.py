@@ -81,6 +81,22 @@ def test_a_global_pre_hook_finds_the_frame_that_called_the_module():
     ]
 
 
+def test_module_call_is_where_the_recorder_reads_it_above_a_global_pre_hook():
+    # the recorder reads Module.__call__'s frame at this depth (and walks only when torch moved it)
+    found = []
+
+    def hook(module, args):
+        frame = sys._getframe(torch_api.HOOK_TO_MODULE_CALL)
+        found.append((frame.f_code is torch_api.MODULE_CALL_CODE, frame is torch_api.module_call_frame(sys._getframe())))
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(hook)
+    try:
+        torch.nn.Sequential(torch.nn.ReLU())(torch.rand(2))
+    finally:
+        handle.remove()
+    assert found == [(True, True), (True, True)]
+
+
 def test_own_tensors_are_the_modules_registered_parameters_and_buffers():
     norm = torch.nn.BatchNorm1d(3)
     parameters, buffers = torch_api.own_tensors(norm)

@@ -94,7 +94,7 @@ def test_the_pass_runs_once_and_only_when_read():
 def test_symbolic_off_keeps_concrete_shapes_and_records_no_arguments(monkeypatch):
     kept = []
     monkeypatch.setattr(ArgumentKeeper, "top_op", lambda self, *a: kept.append(a))
-    monkeypatch.setattr(ArgumentKeeper, "module_entered", lambda self, *a: kept.append(a))
+    monkeypatch.setattr(ArgumentKeeper, "root_entered", lambda self, *a: kept.append(a))
     model, x = nn.Linear(4, 3), torch.rand(2, 4)
     with shapetrace.trace(model, dims="B D", symbolic=False) as t:
         model(x)

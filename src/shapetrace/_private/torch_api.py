@@ -5,6 +5,7 @@ from __future__ import annotations
 import weakref
 
 import torch
+from torch.nn.modules import module as _nn_module
 from torch.utils.hooks import RemovableHandle
 
 # Context manager that turns off __torch_function__ dispatch (modes and subclasses) on this
@@ -19,10 +20,8 @@ TensorBase = torch._C.TensorBase
 def register_global_forward_hook(hook) -> RemovableHandle:
     """``register_module_forward_hook(hook, with_kwargs=True, always_call=True)`` whose handle
     also clears the with_kwargs registry: torch's handle forgets that entry on remove()."""
-    from torch.nn.modules import module
-
-    handle = module.register_module_forward_hook(hook, with_kwargs=True, always_call=True)
-    handle.extra_dict_ref += (weakref.ref(module._global_forward_hooks_with_kwargs),)
+    handle = _nn_module.register_module_forward_hook(hook, with_kwargs=True, always_call=True)
+    handle.extra_dict_ref += (weakref.ref(_nn_module._global_forward_hooks_with_kwargs),)
     return handle
 
 
@@ -33,13 +32,11 @@ def torch_function_mode_depth() -> int:
 
 def global_module_hook_counts() -> dict[str, int]:
     """Sizes of torch's global module hook registries (tests check none is left behind)."""
-    from torch.nn.modules import module
-
     names = (
         "_global_forward_pre_hooks", "_global_forward_hooks", "_global_forward_hooks_always_called",
         "_global_forward_hooks_with_kwargs", "_global_backward_pre_hooks", "_global_backward_hooks",
     )  # fmt: skip
-    return {name: len(getattr(module, name)) for name in names}
+    return {name: len(getattr(_nn_module, name)) for name in names}
 
 
 def module_call_kwargs(frame, _call_impl=torch.nn.Module._call_impl.__code__, _max_depth: int = 8) -> dict | None:
@@ -73,6 +70,15 @@ def module_call_frame(
             return outer if outer is not None and outer.f_code is _wrapped_call_impl else frame
         frame = frame.f_back
     return None
+
+
+# Above a global forward pre-hook's own frame, torch's frames are: ``inner`` (the closure of
+# ``Module._call_impl`` that calls hooks), ``_call_impl``, then ``Module.__call__``
+# (``_wrapped_call_impl``), this many frames up. The recorder reads that frame directly (one frame
+# object made, not three) when its code is MODULE_CALL_CODE, and walks with
+# :func:`module_call_frame` when torch lays them out otherwise.
+HOOK_TO_MODULE_CALL = 3
+MODULE_CALL_CODE = torch.nn.Module._wrapped_call_impl.__code__
 
 
 def submodule_slots(module: torch.nn.Module) -> dict[str, torch.nn.Module | None]:

@@ -31,14 +31,17 @@ class ModuleTree:
         pending = [(root, "")]  # a stack: the walk is named_modules()'s depth-first, pre-order
         while pending:
             module, path = pending.pop()
-            if id(module) in paths:
+            key = id(module)
+            if key in paths:
                 continue
-            paths[id(module)] = path
+            paths[key] = path
             modules.append((module, path))
-            prefix = f"{path}." if path else ""
-            for name, child in reversed(submodule_slots(module).items()):
-                if child is not None:
-                    pending.append((child, prefix + name))
+            children = submodule_slots(module)
+            if children:  # most modules are leaves
+                prefix = path + "." if path else ""
+                for name, child in reversed(children.items()):
+                    if child is not None:
+                        pending.append((child, prefix + name))
         return cls(root, modules, paths)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable
+from types import CodeType
 from typing import Any
 
 import torch
@@ -22,6 +23,8 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
 
 from shapetrace._private.torch_api import (
+    HOOK_TO_MODULE_CALL,
+    MODULE_CALL_CODE,
     DisableTorchFunction,
     module_call_frame,
     register_global_forward_hook,
@@ -31,10 +34,9 @@ from shapetrace.capture.parameters import ModuleTree
 from shapetrace.capture.records import (
     CallEntries,
     OpEntries,
-    ended_call,
     raw_tensor_entry,
     raw_tensors,
-    started_call,
+    with_inputs,
 )
 from shapetrace.capture.source import (
     called_by_torch_internals,
@@ -42,7 +44,6 @@ from shapetrace.capture.source import (
     callers,
     is_library_code,
     library_code,
-    user_frame,
 )
 
 COMPILED_NOTE = (
@@ -57,7 +58,10 @@ def _call(func: Callable, args: tuple, kwargs: dict | None) -> Any:
 
 def _hearing(listeners: tuple[Listener, ...], event: str) -> tuple[Callable, ...]:
     """The bound ``event`` methods of the listeners that override it."""
-    return tuple(getattr(each, event) for each in listeners if getattr(type(each), event) is not getattr(Listener, event))
+    if not listeners:  # a recorder made, and one released, hears nothing
+        return ()
+    default = getattr(Listener, event)
+    return tuple([getattr(each, event) for each in listeners if getattr(type(each), event) is not default])
 
 
 class Listener:
@@ -75,6 +79,13 @@ class Listener:
 
     def module_exited(self, module: nn.Module, args: tuple, kwargs_and_output: tuple) -> None:
         """A module call ended (torch's forward hook: ``(kwargs, output)``, or three values when it raised)."""
+
+    def root_entered(self, index: int, module: nn.Module, args: tuple) -> None:
+        """Module call ``index``, outside any other, begins (heard after :meth:`module_entered`;
+        a listener that needs only these calls is not called for every nested one)."""
+
+    def root_exited(self, module: nn.Module, args: tuple, kwargs_and_output: tuple) -> None:
+        """A module call outside any other ended (heard after :meth:`module_exited`)."""
 
 
 class Recorder(TorchFunctionMode):
@@ -96,9 +107,11 @@ class Recorder(TorchFunctionMode):
         self.notes: dict[str, None] = {}  # what the trace cannot show, said once each (ordered)
         self.values: dict[int, Any] = {}  # op index -> the Python value a VALUE_OPS op read from data
         self.thread = threading.get_ident()
+        self._op_raw = self.ops.raw  # the lists the hot paths append to, and ops.numbers
+        self._call_raw = self.modules.raw
+        self._numbers = self.ops.numbers
         self._stack: list[int] = []  # indices of the module calls now running
-        self._open_ids: list[int] = []  # and, per index, id() of its module...
-        self._open_starts: list[tuple] = []  # ...and its raw entry as it began (records.started_call)
+        self._open_starts: list[tuple] = []  # and their raw entries as they began
         self._paths: dict[int, str] = {}  # id(module) -> path
         self._calls: dict[int, int] = {}  # id(module) -> calls so far
         self._seen_modules: list[nn.Module] = []  # keeps ids stable while tracing
@@ -122,6 +135,8 @@ class Recorder(TorchFunctionMode):
         self._top_op = _hearing(listeners, "top_op")
         self._module_entered = _hearing(listeners, "module_entered")
         self._module_exited = _hearing(listeners, "module_exited")
+        self._root_entered = _hearing(listeners, "root_entered")
+        self._root_exited = _hearing(listeners, "root_exited")
 
     # --- ops ------------------------------------------------------------------------------
 
@@ -189,11 +204,10 @@ class Recorder(TorchFunctionMode):
         except RuntimeError:  # a tensor without sizes (a strided nested tensor): read it the slow way
             tensors = [v for v in (*args, *(kwargs or {}).values()) if isinstance(v, _Tensor)]
             inputs = [field for tensor in tensors for field in raw_tensor_entry(tensor)]
-        ops = self.ops
-        number = ops.numbers.get(func)
+        number = self._numbers.get(func)
         if number is None:
-            number = ops.number(func)
-        raw = ops.raw
+            number = self.ops.number(func)
+        raw = self._op_raw
         index = len(raw)
         module_index = stack[-1] if stack else None
         if frame is not None:
@@ -273,8 +287,7 @@ class Recorder(TorchFunctionMode):
     ) -> None:
         if _compiler._is_compiling_flag or _get_ident() != self.thread:
             return
-        with DisableTorchFunction():
-            self._enter_module(module, args)
+        self._enter_module(module, args)  # with the mode on: what reads tensors turns dispatch off
 
     def _global_exit(
         self, module: nn.Module, args: tuple, *kwargs_and_output: Any,
@@ -282,87 +295,126 @@ class Recorder(TorchFunctionMode):
     ) -> None:  # fmt: skip
         if _compiler._is_compiling_flag or _get_ident() != self.thread:
             return
-        with DisableTorchFunction():
-            self._exit_module(module, args, kwargs_and_output)
+        self._exit_module(module, args, kwargs_and_output)  # as _global_enter
 
-    def _enter_module(self, module: nn.Module, args: tuple, _ScriptModule: type = torch.jit.ScriptModule) -> None:
-        path = self._paths.get(id(module))
-        if path is None:
-            if self._model_only:
-                self._foreign_calls += 1
-                return
-            if self._stack:
-                parent_path = self._paths[self._open_ids[-1]]
-                path = f"{parent_path}.<{type(module).__name__}>" if parent_path else type(module).__name__
-                self._paths[id(module)] = path
-            else:
-                tree = ModuleTree.of(module)
-                self.trees.append(tree)
-                for sub_id, name in tree.paths.items():
-                    self._paths.setdefault(sub_id, name)
-                path = self._paths[id(module)]
-            self._seen_modules.append(module)
+    def _enter_module(
+        self, module: nn.Module, args: tuple, _ScriptModule: type = torch.jit.ScriptModule,
+        _getframe: Callable = sys._getframe, _library: dict = library_code,
+        _module_call_depth: int = 1 + HOOK_TO_MODULE_CALL, _module_call_code: CodeType = MODULE_CALL_CODE,
+    ) -> None:  # fmt: skip
         key = id(module)
-        call = self._calls[key] = self._calls.get(key, 0) + 1
+        path = self._paths.get(key)
+        if path is None:
+            path = self._first_call(module)
+            if path is None:  # not the model's: not recorded
+                return
+        calls = self._calls
+        call = calls[key] = calls.get(key, 0) + 1
         stack = self._stack
-        hook = sys._getframe(2)  # the global hook's frame
-        called_from = module_call_frame(hook)  # torch's Module.__call__ frame
-        frame = user_frame(called_from or hook)  # everything below __call__ is library code: one walk
-        index = len(self.modules.raw)
+        # torch's Module.__call__ frame (library code, as all below it): read where it is when the
+        # global hook (_global_enter) called this method, else found by a walk from the hook's caller
+        try:
+            called_from = _getframe(_module_call_depth)
+        except ValueError:  # a stack that shallow: not torch's layout
+            called_from = None
+        if called_from is None or called_from.f_code is not _module_call_code:
+            called_from = module_call_frame(_getframe(2))
+        frame = called_from.f_back if called_from is not None else _getframe(2)
+        while frame is not None:  # the user's frame (source.user_frame, inline: once per module call)
+            skip = _library.get(id(frame.f_code))
+            if skip is None:
+                skip = is_library_code(frame.f_code)
+            if not skip:
+                break
+            frame = frame.f_back
+        raw = self._call_raw
+        index = len(raw)
         if frame is None or called_from is None or called_from.f_back is not frame:
             self.indirect_calls.add(index)
         last = self._last
         if last is not None and len(args) == 1 and args[0] is last:  # most often the last op's output: known
             inputs = self._last_entry[:-1] + ("[0]",)
         else:
-            inputs = raw_tensors(args)
-        start = started_call(
-            key, path, type(module).__name__, call, stack[-1] if stack else None, len(stack),
-            len(self.ops.raw), inputs, frame.f_code if frame else None, frame.f_lasti if frame else -1,
+            with DisableTorchFunction():  # reading a tensor's metadata must not dispatch to this mode
+                inputs = raw_tensors(args)
+        parent = stack[-1] if stack else None
+        start = (  # the raw entry of a running call (records.Entries)
+            key, path, type(module).__name__, call, parent, len(stack), len(self._op_raw),
+            frame.f_code if frame else None, frame.f_lasti if frame else -1, len(inputs), *inputs,
         )  # fmt: skip
-        self.modules.raw.append(start)
+        raw.append(start)
         stack.append(index)
-        self._open_ids.append(key)
         self._open_starts.append(start)
         if isinstance(module, _ScriptModule):
             self.notes[f"{path or type(module).__name__} is TorchScript: its ops run outside Python and are not recorded"] = None
-        for hear in self._module_entered:
-            hear(index, module, args)
+        if self._module_entered or (parent is None and self._root_entered):
+            with DisableTorchFunction():  # listeners hear with dispatch off (see Listener)
+                for hear in self._module_entered:
+                    hear(index, module, args)
+                if parent is None:
+                    for hear in self._root_entered:
+                        hear(index, module, args)
+
+    def _first_call(self, module: nn.Module) -> str | None:
+        """The path of a module seen for the first time in this trace; ``None`` for a module
+        outside the model given to :meth:`hook_modules` (counted as running: see ``_foreign_calls``)."""
+        if self._model_only:
+            self._foreign_calls += 1
+            return None
+        if self._stack:
+            parent_path = self._paths[self._open_starts[-1][0]]
+            path = f"{parent_path}.<{type(module).__name__}>" if parent_path else type(module).__name__
+            self._paths[id(module)] = path
+        else:
+            tree = ModuleTree.of(module)
+            self.trees.append(tree)
+            for sub_id, name in tree.paths.items():
+                self._paths.setdefault(sub_id, name)
+            path = self._paths[id(module)]
+        self._seen_modules.append(module)
+        return path
 
     def _exit_module(self, module: nn.Module, args: tuple, kwargs_and_output: tuple) -> None:
-        if self._model_only and id(module) not in self._paths:
+        key = id(module)
+        starts = self._open_starts
+        if starts and starts[-1][0] == key:  # most often the innermost call running ends
+            depth: int | None = len(starts) - 1
+        elif self._model_only and key not in self._paths:
             self._foreign_calls -= 1
             return
-        for hear in self._module_exited:
-            hear(module, args, kwargs_and_output)
-        key = id(module)
-        open_ids = self._open_ids
-        if open_ids and open_ids[-1] == key:  # most often the innermost call running ends
-            depth = len(open_ids) - 1
         else:
-            for depth in range(len(open_ids) - 2, -1, -1):
-                if open_ids[depth] == key:
-                    break
-            else:
-                return  # a call that began before the trace did
-        if len(open_ids) > depth + 1:
+            depth = next((d for d in range(len(starts) - 2, -1, -1) if starts[d][0] == key), None)
+        if self._module_exited or (depth == 0 and self._root_exited):
+            with DisableTorchFunction():
+                for hear in self._module_exited:
+                    hear(module, args, kwargs_and_output)
+                if depth == 0:
+                    for hear in self._root_exited:
+                        hear(module, args, kwargs_and_output)
+        if depth is None:
+            return  # a call that began before the trace did
+        if len(starts) > depth + 1:
             self._end_calls(depth + 1, failed=True)  # calls that never reached their own exit hook
-        index, start = self._stack.pop(), self._open_starts.pop()
-        open_ids.pop()
-        more_inputs: tuple = ()
-        if len(kwargs_and_output) == 2 and kwargs_and_output[0]:  # keyword tensors, known only now
-            more_inputs = raw_tensors(kwargs_and_output[0])
+        index, start = self._stack.pop(), starts.pop()
         output = kwargs_and_output[-1]
         failed = output is None and sys.exc_info()[1] is not None
-        # a module's output is most often its last op's: that entry is already made
-        outputs = self._last_entry if output is self._last and output is not None else raw_tensors(output)
-        self.modules.raw[index] = ended_call(start, len(self.ops.raw), failed, more_inputs, outputs)
+        keywords = kwargs_and_output[0] if len(kwargs_and_output) == 2 else None
+        if output is self._last and output is not None and not keywords:
+            outputs = self._last_entry  # most often: the last op's output, its entry made
+        else:
+            with DisableTorchFunction():  # as in _enter_module
+                if keywords:  # keyword tensors, known only now
+                    more_inputs = raw_tensors(keywords)
+                    if more_inputs:
+                        start = with_inputs(start, more_inputs)
+                outputs = raw_tensors(output)
+        self._call_raw[index] = start + (len(self._op_raw), failed, *outputs)  # the call ended (records.Entries)
 
     def _end_calls(self, depth: int, failed: bool) -> None:
         """End the calls open from stack ``depth`` up, as ``failed``, and take them off the stack."""
         for index, start in zip(self._stack[depth:], self._open_starts[depth:]):
-            self.modules.raw[index] = ended_call(start, len(self.ops.raw), failed)
-        del self._stack[depth:], self._open_ids[depth:], self._open_starts[depth:]
+            self._call_raw[index] = start + (len(self._op_raw), failed)
+        del self._stack[depth:], self._open_starts[depth:]
 
     def close_open_calls(self) -> None:
         """Give module calls still running when the trace ends their end and mark them failed."""

@@ -81,18 +81,18 @@ class CallEntry(NamedTuple):
 # - a raw op entry is ``(number, module_index, code, lasti, failed, n, *inputs, *outputs)``:
 #   ``number`` is the func's in ``OpEntries.funcs``, then the fields of the input tensors' raw
 #   entries one after another (``n`` of them), then the outputs';
-# - a raw call entry is ``(module_id, path, type, call, parent, depth, first_op, end_op, failed,
-#   code, lasti, n, *inputs, *outputs)``, its tensors the same way.
+# - a raw call entry is ``(module_id, path, type, call, parent, depth, first_op, code, lasti, n,
+#   *inputs)`` while the call runs, its tensors the same way; when it ends, ``(end_op, failed,
+#   *outputs)`` is appended to it (one concatenation: the hook runs once per module call).
 #
-# The recorder builds raw ops and tensors inline on its hot path; calls are built here. Only this
-# section reads a raw entry.
+# The recorder builds raw entries inline on its hot paths (:func:`with_inputs` adds a call's
+# keyword inputs, known only when it ends). Only this section reads a raw entry.
 
 _Entry = TypeVar("_Entry", OpEntry, CallEntry)
 _new = tuple.__new__
 _TENSOR_FIELDS = len(TensorEntry._fields)
 _OP_HEAD = 6  # the fields of a raw op before its tensors'
-_CALL_HEAD = 12  # of a raw call
-_CALL_END_OP, _CALL_CODE = 7, 9  # where a raw call's (end_op, failed) and the fields after them begin
+_CALL_HEAD = 10  # of a raw call
 
 
 class Entries(MutableSequence[_Entry]):
@@ -187,11 +187,15 @@ class CallEntries(Entries[CallEntry]):
     """The module call entries of a recording."""
 
     def _named(self, raw: tuple) -> CallEntry:
-        module_id, path, type_name, call, parent, depth, first_op, end_op, failed, code, lasti, n = raw[:_CALL_HEAD]
+        module_id, path, type_name, call, parent, depth, first_op, code, lasti, n = raw[:_CALL_HEAD]
         split = _CALL_HEAD + n
+        if len(raw) == split:  # still running
+            end_op, failed, outputs = None, False, ()
+        else:
+            end_op, failed, outputs = raw[split], raw[split + 1], _tensor_entries(raw, split + 2, len(raw))
         return _new(CallEntry, (
-            module_id, path, type_name, call, parent, depth, first_op, end_op,
-            _tensor_entries(raw, _CALL_HEAD, split), _tensor_entries(raw, split, len(raw)), failed, code, lasti,
+            module_id, path, type_name, call, parent, depth, first_op, end_op, _tensor_entries(raw, _CALL_HEAD, split),
+            outputs, failed, code, lasti,
         ))  # fmt: skip
 
 
@@ -202,24 +206,10 @@ def _tensor_entries(raw: tuple, start: int, stop: int) -> tuple[TensorEntry, ...
     return tuple([_new(TensorEntry, raw[i : i + _TENSOR_FIELDS]) for i in range(start, stop, _TENSOR_FIELDS)])
 
 
-def started_call(
-    module_id: int, path: str, type_name: str, call: int, parent: int | None, depth: int, first_op: int,
-    inputs: tuple, code: CodeType | None, lasti: int,
-) -> tuple:
-    """The raw entry of a module call that begins (``inputs`` from :func:`raw_tensors`)."""
-    return (module_id, path, type_name, call, parent, depth, first_op, None, False, code, lasti, len(inputs), *inputs)
-
-
-def ended_call(start: tuple, end_op: int, failed: bool, more_inputs: tuple = (), outputs: tuple = ()) -> tuple:
-    """The raw entry ``start`` (from :func:`started_call`) when the call has ended, with the
-    keyword-argument inputs known only then and its ``outputs`` (both from :func:`raw_tensors`)."""
-    if not more_inputs:  # the common case, by concatenation (once per module call)
-        return start[:_CALL_END_OP] + (end_op, failed) + start[_CALL_CODE:] + outputs
-    module_id, path, type_name, call, parent, depth, first_op, _, _, code, lasti, n = start[:_CALL_HEAD]
-    return (
-        module_id, path, type_name, call, parent, depth, first_op, end_op, failed, code, lasti, n + len(more_inputs),
-        *start[_CALL_HEAD:], *more_inputs, *outputs,
-    )  # fmt: skip
+def with_inputs(start: tuple, more_inputs: tuple) -> tuple:
+    """The raw entry of a running call, ``start``, with ``more_inputs`` (from :func:`raw_tensors`)
+    after its inputs: keyword tensors, known only when the call ends."""
+    return (*start[: _CALL_HEAD - 1], start[_CALL_HEAD - 1] + len(more_inputs), *start[_CALL_HEAD:], *more_inputs)
 
 
 _Record = TypeVar("_Record")

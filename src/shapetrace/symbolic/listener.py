@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from shapetrace._private.torch_api import module_call_kwargs
-from shapetrace.capture.recorder import Listener, Recorder
+from shapetrace.capture.recorder import Listener
 from shapetrace.symbolic.skeleton import call_arguments, op_arguments
 
 
@@ -20,8 +20,7 @@ class ArgumentKeeper(Listener):
     ``(module, args, kwargs, grad enabled, training)``), and how long the root calls took
     (``root_seconds``: the pass's budget scales with the forward)."""
 
-    def __init__(self, recorder: Recorder) -> None:
-        self.recorder = recorder
+    def __init__(self) -> None:
         self.top_args: dict[int, tuple] = {}
         self.root_calls: dict[int, tuple] = {}
         self.root_seconds = 0.0
@@ -30,15 +29,12 @@ class ArgumentKeeper(Listener):
     def top_op(self, index: int, args: tuple, kwargs: dict | None) -> None:
         self.top_args[index] = op_arguments(args, kwargs)
 
-    def module_entered(self, index: int, module: nn.Module, args: tuple) -> None:
-        if self.recorder.calls_running != 1:  # not a root call (read without building its entry)
-            return
+    def root_entered(self, index: int, module: nn.Module, args: tuple) -> None:
         kwargs = module_call_kwargs(sys._getframe(1)) or {}
         self.root_calls[index] = (
             module, call_arguments(args), call_arguments(kwargs), torch.is_grad_enabled(), module.training
         )  # fmt: skip
         self._root_started = time.perf_counter()
 
-    def module_exited(self, module: nn.Module, args: tuple, kwargs_and_output: tuple) -> None:
-        if self.recorder.calls_running == 1:  # a root call ends
-            self.root_seconds += time.perf_counter() - self._root_started
+    def root_exited(self, module: nn.Module, args: tuple, kwargs_and_output: tuple) -> None:
+        self.root_seconds += time.perf_counter() - self._root_started
