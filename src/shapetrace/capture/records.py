@@ -189,8 +189,9 @@ class CallEntries(Entries[CallEntry]):
     def _named(self, raw: tuple) -> CallEntry:
         module_id, path, type_name, call, parent, depth, first_op, code, lasti, n = raw[:_CALL_HEAD]
         split = _CALL_HEAD + n
+        outputs: tuple[TensorEntry, ...] = ()
         if len(raw) == split:  # still running
-            end_op, failed, outputs = None, False, ()
+            end_op, failed = None, False
         else:
             end_op, failed, outputs = raw[split], raw[split + 1], _tensor_entries(raw, split + 2, len(raw))
         return _new(CallEntry, (
