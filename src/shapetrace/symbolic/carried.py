@@ -238,7 +238,7 @@ def _view(args: tuple, kwargs: dict) -> Maker | None:
     if kwargs or len(args) < 2:
         return None
     x = args[0]
-    sizes = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) else list(args[1:])
+    sizes = _given(args)
     if not sizes or not all(isinstance(s, (int, torch.SymInt)) for s in sizes):
         return None
     if not _plain(x):
@@ -262,10 +262,7 @@ def _view(args: tuple, kwargs: dict) -> Maker | None:
             sizes[written.index(-1)] = product
     elif sympy.Mul(*written) != count:
         return None
-    strides: list[Any] = [1] * len(sizes)
-    for i in range(len(sizes) - 2, -1, -1):
-        strides[i] = strides[i + 1] * sizes[i + 1]
-    return _view_of(x, sizes, strides)
+    return _view_of(x, sizes, _contiguous_strides(sizes))
 
 
 def _last_dim_split(x: torch.Tensor, sizes: list) -> Maker | None:
@@ -288,8 +285,7 @@ def _last_dim_split(x: torch.Tensor, sizes: list) -> Maker | None:
         tail[tail.index(-1)] = last // known
     if math.prod(tail) != last:
         return None  # torch raises
-    strides = [math.prod(tail[i + 1 :]) for i in range(len(tail))]
-    return _view_of(x, [*x.shape[:lead], *tail], [*x.stride()[:lead], *strides])
+    return _view_of(x, [*x.shape[:lead], *tail], [*x.stride()[:lead], *_contiguous_strides(tail)])
 
 
 def _moved(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
@@ -307,7 +303,7 @@ def _moved(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
         order = list(range(n))
         order[args[1] % n], order[args[2] % n] = order[args[2] % n], order[args[1] % n]
     elif name == "permute":
-        dims = args[1] if len(args) == 2 and isinstance(args[1], (list, tuple)) else args[1:]
+        dims = _given(args)
         if len(dims) != n or not all(type(d) is int and -n <= d < n for d in dims):
             return None
         order = [d % n for d in dims]
@@ -417,10 +413,7 @@ def _flattened(args: tuple, kwargs: dict) -> Maker | None:
     for size in sizes[start + 1 : end + 1]:
         product = product * size
     sizes[start : end + 1] = [product]
-    strides: list[Any] = [1] * len(sizes)
-    for i in range(len(sizes) - 2, -1, -1):
-        strides[i] = strides[i + 1] * sizes[i + 1]
-    return _view_of(x, sizes, strides)
+    return _view_of(x, sizes, _contiguous_strides(sizes))
 
 
 def _expanded(args: tuple, kwargs: dict) -> Maker | None:
@@ -430,7 +423,7 @@ def _expanded(args: tuple, kwargs: dict) -> Maker | None:
     x = args[0]
     if kwargs or len(args) < 2 or not _viewable(x):
         return None
-    sizes = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) else list(args[1:])
+    sizes = _given(args)
     if not all(isinstance(s, (int, torch.SymInt)) for s in sizes) or len(sizes) < x.dim():
         return None
     new = len(sizes) - x.dim()
@@ -440,7 +433,7 @@ def _expanded(args: tuple, kwargs: dict) -> Maker | None:
     for i, size in enumerate(sizes):
         written = ts.size_expr(size)
         if i < new:
-            if written == -1 or (isinstance(written, int) and written < 0):
+            if isinstance(written, int) and written < 0:
                 return None  # torch raises
             out_sizes.append(size)
             out_strides.append(0)
@@ -472,10 +465,25 @@ def _embedding(args: tuple, kwargs: dict) -> Maker | None:
 
 
 def _contiguous_copy(args: tuple, kwargs: dict) -> Maker | None:
+    """``x.contiguous()``: ``x`` itself when contiguous, as torch returns it; else a new tensor."""
     x = args[0]
     if len(args) != 1 or (kwargs and kwargs != {"memory_format": torch.contiguous_format}) or not _viewable(x):
         return None
     return _itself(x) if x.is_contiguous() else _new(list(x.shape), x, (x,))
+
+
+def _given(args: tuple) -> list:
+    """The sizes (or dims) after the tensor: ``x.view(B, T, -1)`` or ``x.view((B, T, -1))``."""
+    return list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) else list(args[1:])
+
+
+def _contiguous_strides(sizes: Sequence[Any]) -> list[Any]:
+    """A contiguous tensor's strides for these sizes, from the last dim outward as torch computes
+    them (the same expressions: ``C*(H*W)``)."""
+    strides: list[Any] = [1] * len(sizes)
+    for i in range(len(sizes) - 2, -1, -1):
+        strides[i] = strides[i + 1] * sizes[i + 1]
+    return strides
 
 
 def _view_of(x: torch.Tensor, sizes: list, strides: list, offset: Any = None) -> Maker:
@@ -757,10 +765,7 @@ def _recurrent(args: tuple, kwargs: dict) -> Maker | None:
 
 def _plain(x: Any, contiguous: bool = True) -> bool:
     """A fake floating tensor holding no constant (and contiguous, unless asked not to be)."""
-    return (
-        isinstance(x, torch.Tensor) and _constant_free(x) and x.dtype.is_floating_point
-        and (not contiguous or x.is_contiguous())
-    )  # fmt: skip
+    return _viewable(x) and x.dtype.is_floating_point and (not contiguous or x.is_contiguous())
 
 
 def _permuted_contiguous(x: torch.Tensor) -> bool:

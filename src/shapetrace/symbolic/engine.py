@@ -692,7 +692,7 @@ class _Replay:
                 argument = _argument_at(meta.path, parameters)
                 spec = specs.get(argument) if argument is not None else None
                 dim_names = spec.for_rank(len(meta.shape)) if spec is not None else None
-                for name, size in zip(dim_names or (), run.shape([ts.replaced(s) for s in meta.shape])):
+                for name, size in zip(dim_names or (), (run.canonical(ts.replaced(s)) for s in meta.shape)):
                     if name is not None and isinstance(size, sympy.Symbol) and size.name in self.names.generated:
                         self.names.alias(size.name, name.lstrip("#"), f"in {argument} of {owner}")
 
