@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from models import SmallGPT, SmallViT
+from models import CHAIN_STEPS, SmallGPT, SmallViT, op_chain
 from torch.overrides import TorchFunctionMode
 
 import shapetrace
@@ -102,18 +102,10 @@ def report(title: str, model, x, rounds: int, peers: bool = True) -> None:
         )
 
 
-def op_chain(x: torch.Tensor, w: torch.Tensor, steps: int = 300) -> torch.Tensor:
-    for _ in range(steps):
-        x = x + 1        # (4, 4)
-        x = torch.relu(x)  # (4, 4)
-        x = x @ w        # (4, 4)
-    return x
-
-
 def report_op_path(rounds: int) -> None:
     """Microseconds per op on a chain of tiny ops: plain, the bare mode, and shapetrace."""
     x, w = torch.rand(4, 4), torch.rand(4, 4)
-    ops = 900
+    ops = 3 * CHAIN_STEPS
 
     def run_bare(_m, _x):
         with BareMode():
@@ -126,7 +118,7 @@ def report_op_path(rounds: int) -> None:
     runs = {"plain": lambda _m, _x: op_chain(x, w), "bare TorchFunctionMode": run_bare, "shapetrace.trace": run_traced}
     results = measure(runs, None, None, rounds)
     bare_median, bare_min, _ = results["bare TorchFunctionMode"]
-    print("\nop path (900 tiny ops, no modules): µs per op, and above the bare mode")
+    print(f"\nop path ({ops} tiny ops, no modules): µs per op, and above the bare mode")
     print(f"  {'':26s} {'µs/op':>7s} {'above':>7s} {'min µs/op':>10s} {'min above':>10s}")
     for name, (value, best, _) in results.items():
         print(

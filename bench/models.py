@@ -1,4 +1,5 @@
-"""Hand-written models for the benchmarks: a small ViT and a small GPT, in the seeds' style."""
+"""Hand-written models for the benchmarks: a small ViT and a small GPT, in the seeds' style, and a
+chain of tiny ops outside any module (the op path alone)."""
 
 from __future__ import annotations
 
@@ -82,3 +83,15 @@ class SmallGPT(nn.Module):
         for block in self.blocks:
             x = block(x)                                                # (B, T, D)
         return self.lm_head(self.norm(x))                               # (B, T, V)
+
+
+CHAIN_STEPS = 300
+
+
+def op_chain(x: torch.Tensor, w: torch.Tensor, steps: int = CHAIN_STEPS) -> torch.Tensor:
+    """``3 * steps`` tiny ops, no module: where a tracer's own cost per op shows."""
+    for _ in range(steps):
+        x = x + 1          # (4, 4)
+        x = torch.relu(x)  # (4, 4)
+        x = x @ w          # (4, 4)
+    return x
