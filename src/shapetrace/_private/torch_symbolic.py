@@ -237,8 +237,11 @@ def size_exprs(sizes: Any) -> tuple:
     return tuple(size.node._expr if isinstance(size, torch.SymInt) else int(size) for size in sizes)
 
 
+@functools.lru_cache(maxsize=4096)
 def has_unbacked(expr: sympy.Expr) -> bool:
-    """Whether ``expr`` holds a data-dependent size (``u0``: the size of ``x[mask]``, ``nonzero``)."""
+    """Whether ``expr`` holds a data-dependent size (``u0``: the size of ``x[mask]``, ``nonzero``).
+    Cached: a pure function of the expression, asked of every size of every op the pass reads
+    (torch's answer walks the expression's symbols and their names each time)."""
     return bool(free_unbacked_symbols(expr))
 
 
