@@ -6,7 +6,8 @@ of a chain of tiny ops outside any module (the op path alone). For each N it pri
 per op (per row for the table): the same work untraced (plain), traced, and the traced block's
 full garbage collections (count and
 seconds, part of capture); building the records, the diagnostics (which the JSON file holds),
-writing the JSON file with both already built; and the peak memory per op that capturing and
+writing the JSON file with both already built, printing the table (``t.print``, as the command
+prints it); and the peak memory per op that capturing and
 writing the JSON file allocate (tracemalloc, each in a separate pass because tracing allocations
 slows everything).
 Capture should stay flat in N: the recorder's raw entries are tuples the cyclic garbage collector
@@ -155,7 +156,7 @@ def reading(t: shapetrace.Trace) -> tuple[float, float, float, int, float]:
         write = seconds(lambda: t.save_json(path))
         peak = json_peak(t, path)
     console = Console(file=io.StringIO(), width=160, color_system=None)
-    table = seconds(lambda: console.print(t.table()))
+    table = seconds(lambda: t.print(console))
     return records, diagnose, write, peak, table
 
 if __name__ == "__main__":

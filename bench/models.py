@@ -1,5 +1,4 @@
-"""Hand-written models for the benchmarks: a small ViT and a small GPT, in the seeds' style, and a
-chain of tiny ops outside any module (the op path alone)."""
+"""Hand-written models for the benchmarks (a small ViT, a small GPT: the seeds' style), and a chain of tiny ops."""
 
 from __future__ import annotations
 

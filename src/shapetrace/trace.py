@@ -33,7 +33,7 @@ from shapetrace.contracts import ContractCall, ContractViolation, UnresolvedHint
 from shapetrace.contracts.session import ContractSession, check_on_violation
 from shapetrace.diagnose import Diagnostic, attach_note, diagnose
 from shapetrace.diagnose.evidence import Evidence, EvidenceListener, collect_evidence
-from shapetrace.render.console import output_console
+from shapetrace.render.console import output_console, print_views
 from shapetrace.render.diagnostics import DiagnosticsView
 from shapetrace.render.graph import TraceGraph
 from shapetrace.render.json import trace_to_dict, write_json
@@ -270,10 +270,8 @@ class Trace:
     def print(self, console: Console | None = None) -> None:
         """Print the table, and the diagnosis when there is one, to ``console`` (a rich ``Console``;
         by default stdout, at the terminal's width: :func:`~shapetrace.render.console.output_console`)."""
-        console = console or output_console()
-        console.print(self.table())
-        if self.diagnostics:
-            console.print(DiagnosticsView(self.diagnostics))
+        diagnosis = [DiagnosticsView(self.diagnostics)] if self.diagnostics else []
+        print_views(console or output_console(), self.table(), *diagnosis)
 
     # --- lifecycle --------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from shapetrace.cli.view_options import add_view_options, check_view_options, view_from_options, write_exports
 from shapetrace.contracts import ON_VIOLATION
-from shapetrace.render.console import output_console
+from shapetrace.render.console import output_console, print_views
 from shapetrace.render.diagnostics import DiagnosticsView
 from shapetrace.symbolic.spec import DimsError, parse_cli_dims
 from shapetrace.trace import Trace, trace
@@ -158,7 +158,6 @@ def show(ipython: Any, traced: Trace, options: argparse.Namespace) -> None:
     if hasattr(ipython, "kernel"):  # a notebook: rich HTML
         ipython.display_pub.publish({"text/html": view._repr_html_(), "text/plain": repr(traced)})
     else:
-        console.print(view)
-        if traced.diagnostics:
-            console.print(DiagnosticsView(traced.diagnostics))
+        diagnosis = [DiagnosticsView(traced.diagnostics)] if traced.diagnostics else []
+        print_views(console, view, *diagnosis)
     write_exports(traced, view, options, console)

@@ -17,7 +17,7 @@ from shapetrace.cli.progress import run_with_progress
 from shapetrace.cli.runner import ScriptNotRunnable, run_script
 from shapetrace.cli.view_options import add_view_options, check_view_options, view_from_options, write_exports
 from shapetrace.contracts import ON_VIOLATION
-from shapetrace.render.console import output_console
+from shapetrace.render.console import output_console, print_views
 from shapetrace.render.diagnostics import DiagnosticsView
 from shapetrace.symbolic.job import check_budget
 from shapetrace.symbolic.spec import DimsError, parse_cli_dims
@@ -136,10 +136,10 @@ def _main(argv: list[str] | None) -> int:
     view = view_from_options(run.trace, options)  # the flat table, or the tree/summary asked for
     diagnostics = run.trace.diagnostics  # the failure explained, then the device lints
     if mode is None or run.exception is not None:
-        console.print(view)
+        print_views(console, view)
     exit_code = run.exit_code if mode is None else run_comment_mode(mode, run, console)
     if diagnostics:  # after the table, or after what --annotate/--write/--check printed
-        console.print(DiagnosticsView(diagnostics))
+        print_views(console, DiagnosticsView(diagnostics))
     if options.json:
         try:
             run.trace.save_json(options.json)  # streamed: also a million ops

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from typing import IO
 
-from rich.console import Console
+from rich.console import Console, RenderableType
+
+from shapetrace.capture.collector import gc_paused
 
 NO_TERMINAL_WIDTH = 160  # columns when no terminal is known at all (a cron job, CI, a log file)
 
@@ -20,6 +22,15 @@ def output_console(file: IO[str] | None = None) -> Console:
     if console.is_jupyter or _columns() is not None or _terminal_width() is not None:
         return console
     return Console(file=file, width=NO_TERMINAL_WIDTH)
+
+
+def print_views(console: Console, *views: RenderableType) -> None:
+    """Print ``views`` (a table and its diagnosis) with the cyclic garbage collector paused: their
+    lines and rich's segments form no cycles and die when printing ends, and collections while they
+    are alive would scan them all (a third of a 10,000-row table's time, measured)."""
+    with gc_paused():
+        for view in views:
+            console.print(view)
 
 
 def _columns() -> int | None:
