@@ -26,7 +26,7 @@ import inspect
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +62,7 @@ from shapetrace.symbolic.result import (
     SymbolicResult,
     SymbolicStatus,
 )
-from shapetrace.symbolic.reuse import BlockReuse, Fingerprints, all_modules, concrete_groups
+from shapetrace.symbolic.reuse import BlockReuse, Fingerprints, Splice, all_modules, concrete_groups
 from shapetrace.symbolic.skeleton import TensorRef, TensorSlot, has_opaque, rebuild, slots
 from shapetrace.symbolic.spec import DimSpec
 
@@ -109,6 +109,31 @@ class _CallResult:
     skipped: dict[int, str] = field(default_factory=dict)  # concrete position -> why it has no symbolic sizes
 
 
+@dataclass
+class _Twins:
+    """The calls a root call's fake run spliced from a replayed twin (:class:`BlockReuse`), and the
+    concrete groups that let it: ``root`` is the root call's index, groups are by offset from it."""
+
+    root: int
+    spliced: list[Splice]
+    groups: dict[int, Hashable]
+
+    def copies(self, kept: list[int]) -> dict[int, tuple[int, int, Splice]]:
+        """``fake position of a spliced call's first op -> (its ops, fake position of the first op
+        it copies, the splice)``, for the calls whose concrete call is in its source's group;
+        ``kept`` is the recorder index of each fake position."""
+        found = {}
+        for splice in self.spliced:
+            group = self.groups.get(splice.first_call)
+            if group is None or group != self.groups.get(splice.source_call):
+                continue
+            start = bisect.bisect_left(kept, splice.first_op)
+            count = bisect.bisect_left(kept, splice.first_op + splice.ops) - start
+            if count:
+                found[start] = (count, bisect.bisect_left(kept, splice.source_op), splice)
+        return found
+
+
 class _Replay:
     def __init__(self, job: Job, progress: Progress | None = None) -> None:
         self.job = job
@@ -120,6 +145,7 @@ class _Replay:
         self.reused_calls = 0
         self._reported = 0.0
         self._rendered: dict[tuple, tuple[str, str]] = {}
+        self._record_texts: dict[tuple, Exprs] = {}  # see _texts
         self._values: dict[sympy.Expr, int | None] = {}  # names are bound before any value is asked
         self.names = Names(constants=dict(job.option.sizes))
         files = {op.code.co_filename for op in job.ops if op.code is not None}
@@ -515,7 +541,8 @@ class _Replay:
                 recorder.release()
         self.reused_calls += reuse.reused
         positions = _op_positions(recorder.ops)
-        result = self._read_call(run, recorder, positions, first, signature, live, site, _static_ids(module))
+        twins = _Twins(r, reuse.spliced, groups)
+        result = self._read_call(run, recorder, positions, first, signature, live, site, _static_ids(module), twins)
         if live & self.names.generated:
             self._alias_generated(run, recorder, module)
         self._stopped(result, module, guard, error, positions)
@@ -563,13 +590,15 @@ class _Replay:
             result.reason = f"{type(module).__name__}.forward did not run on fake tensors ({_short(error)})"
 
     def _read_call(self, run: FakeRun, recorder: ReplayRecorder, positions: dict[int, int], first: int,
-                   signature: tuple, live: set, site: tuple, static: set[int]) -> _CallResult:  # fmt: skip
+                   signature: tuple, live: set, site: tuple, static: set[int], twins: _Twins) -> _CallResult:  # fmt: skip
         ops = self.job.ops
-        fakes = [recorder.ops[index] for index in sorted(positions, key=positions.__getitem__)]
+        kept = sorted(positions)  # the recorder index of each fake position
+        fakes = [recorder.ops[index] for index in kept]
         # Ops of library code (an nn.Linear called as the root) are placed at the line that called
         # the root module: the user's line in the concrete run, the pass's caller in the fake one.
         fake_site = (recorder.modules[0].code, recorder.modules[0].lasti) if recorder.modules else None
         result = _CallResult(aligned=0, signature=signature)
+        copies = twins.copies(kept)
 
         def same_op(k: int, p: int) -> bool:
             if k >= len(signature) or p >= len(fakes):
@@ -581,6 +610,13 @@ class _Replay:
 
         k = p = 0  # the next concrete op, the next fake op
         while k < len(signature):
+            copy = copies.get(p) if copies else None
+            if copy is not None:
+                copied = self._copy_twin(run, result, copy, first, k, p, fakes, static, twins.root)
+                if copied:
+                    k, p = k + copied, p + copied
+                    result.aligned = k
+                    continue
             concrete = ops[first + k]
             if not same_op(k, p):
                 if self._initialises_lazy_module(first + k):  # ran once, in the traced call: static sizes
@@ -612,22 +648,14 @@ class _Replay:
             fake = fakes[p]
             if fake.failed or concrete.failed:
                 break
-            outputs = run.shapes(fake.outputs)
-            if len(outputs) != len(concrete.outputs) or not all(
-                self._matches(s, m.shape) for s, m in zip(outputs, concrete.outputs)
-            ):
+            aligned = self._aligned_op(run, fake, concrete, static)
+            if aligned is None:
                 result.reason = "its symbolic sizes disagree with the sizes it ran with"
                 break
-            inputs = run.shapes(fake.inputs)
-            if len(inputs) != len(concrete.inputs):
-                inputs = [None] * len(concrete.inputs)
-            else:  # a parameter's or buffer's sizes are numbers by construction
-                inputs = [_fixed(s) if m.tensor_id in static else s for s, m in zip(inputs, concrete.inputs)]
-            result.ops.append((inputs, outputs))
+            result.ops.append(aligned)
             result.concrete_of.append(k)
             k = result.aligned = k + 1
             p += 1
-        kept = sorted(positions)
         concrete_of = result.concrete_of
 
         def concrete_position(index: int) -> int:
@@ -640,35 +668,102 @@ class _Replay:
             span = (concrete_position(call.first_op), concrete_position(end))
             if span[0] > result.aligned:
                 break
-            inputs = [run.shape(m.shape) for m in call.inputs]
+            inputs = run.shapes(call.inputs)
             done = span[1] <= result.aligned and not call.failed
-            outputs = [run.shape(m.shape) for m in call.outputs] if done else None
+            outputs = run.shapes(call.outputs) if done else None
             result.calls[k] = (call.type, span, inputs, outputs)
             if k == 0 and outputs is not None:
                 result.outputs = {m.path: s for m, s in zip(call.outputs, outputs)}
         result.contexts = self._op_contexts(run, result, live, concrete_position)
         return result
 
+    def _aligned_op(self, run: FakeRun, fake: OpEntry, concrete: OpEntry, static: set[int]) -> tuple[list, list] | None:
+        """An aligned op's symbolic ``(inputs, outputs)``; ``None`` when its outputs' sizes are not the
+        concrete ones."""
+        outputs = run.shapes(fake.outputs)
+        if len(outputs) != len(concrete.outputs) or not all(
+            self._matches(s, m.shape) for s, m in zip(outputs, concrete.outputs)
+        ):
+            return None
+        inputs = run.shapes(fake.inputs)
+        if len(inputs) != len(concrete.inputs):
+            return [None] * len(concrete.inputs), outputs
+        # a parameter's or buffer's sizes are numbers by construction
+        return [_fixed(s) if m.tensor_id in static else s for s, m in zip(inputs, concrete.inputs)], outputs
+
+    def _copy_twin(self, run: FakeRun, result: _CallResult, copy: tuple[int, int, Splice], first: int, k: int,
+                   p: int, fakes: list[OpEntry], static: set[int], root: int) -> int:  # fmt: skip
+        """How many ops, from concrete op ``first + k`` and fake op ``p``, read as their twins did: the fake
+        ops from ``p`` are copies of a spliced call's (``copy``: how many, where the ones they copy
+        are, the :class:`Splice`), which lined up one to one with the ops of its concrete call, and
+        the concrete call running from ``k`` is that call's concrete twin (the same ops, lines and
+        sizes: :func:`concrete_groups`). Each op then reads as its twin did, parameters aside
+        (checked per op). 0 when any of that does not hold: the ops are then read one by one."""
+        count, source, splice = copy
+        calls, ops = self.job.modules, self.job.ops
+        call, twin = calls[root + splice.first_call], calls[root + splice.source_call]
+        start = twin.first_op - first
+        if (
+            call.end_op is None or twin.end_op is None or call.first_op - first != k
+            or call.end_op - call.first_op != count or twin.end_op - twin.first_op != count
+            or result.concrete_of[source : source + count] != list(range(start, start + count))
+        ):  # fmt: skip
+            return 0
+        reads = result.ops[start : start + count]
+        for i in range(count):
+            mine, theirs = ops[first + k + i].inputs, ops[first + start + i].inputs
+            if any((a.tensor_id in static) != (b.tensor_id in static) for a, b in zip(mine, theirs)):
+                reads[i] = self._aligned_op(run, fakes[p + i], ops[first + k + i], static)
+        if None in reads:
+            return 0
+        result.ops.extend(reads)
+        result.concrete_of.extend(range(k, k + count))
+        return count
+
     def _op_contexts(self, run: FakeRun, result: _CallResult, live: set, position_of: Any) -> list[Context]:
         """The naming context of each aligned op: a dim torch specialised to a number stands for
         it in the ops from its guard on, unless a tensor from there on is still symbolic in it."""
         count = len(result.ops)
-        free_from = [set() for _ in range(count + 1)]  # names symbolic in the outputs of ops k..end
-        for k in range(count - 1, -1, -1):
-            free_from[k] = free_from[k + 1] | self._free_names(result.ops[k][1])
-        fixed = [
-            (min(position_of(rep.position), count) if rep.position is not None else 0, rep.name)
-            for rep in run.replacements
-            if rep.target.is_number
-        ]
+        fixed = sorted(
+            ((min(position_of(rep.position), count) if rep.position is not None else 0, rep.name)
+             for rep in run.replacements if rep.target.is_number),
+            key=lambda item: item[0],
+        )  # fmt: skip
+        unfixed = Context(frozenset(live))
+        if not fixed or not count:
+            return [unfixed] * count or [unfixed]
+        free_from = self._free_from(result.ops, fixed[0][0])
+        standing_from = [(position, name) for position, name in fixed if name not in free_from[position]]
         contexts: list[Context] = []
-        made: dict[frozenset[str], Context] = {}
-        for k in range(count):
-            standing = frozenset(name for position, name in fixed if position <= k and name not in free_from[position])
-            if standing not in made:
-                made[standing] = Context(frozenset(live - standing), standing)
-            contexts.append(made[standing])
-        return contexts or [Context(frozenset(live))]
+        made: dict[frozenset[str], Context] = {frozenset(): unfixed}
+        context, standing, next_fixed = unfixed, [], 0
+        for k in range(count):  # the context changes only where a dim starts to stand
+            if next_fixed < len(standing_from) and standing_from[next_fixed][0] <= k:
+                while next_fixed < len(standing_from) and standing_from[next_fixed][0] <= k:
+                    standing.append(standing_from[next_fixed][1])
+                    next_fixed += 1
+                names = frozenset(standing)
+                if names not in made:
+                    made[names] = Context(frozenset(live - names), names)
+                context = made[names]
+            contexts.append(context)
+        return contexts
+
+    def _free_from(self, read: list[tuple[list, list] | None], start: int) -> dict[int, frozenset[str]]:
+        """``k -> the names symbolic in the outputs of ops k..end``, for ``k >= start`` (and the end)
+        (ops a spliced call copied share their shapes lists: each list's names are found once)."""
+        free_from = {len(read): frozenset()}
+        names_of: dict[int, set[str]] = {}
+        after: frozenset[str] = frozenset()
+        for k in range(len(read) - 1, start - 1, -1):
+            outputs = read[k][1] if read[k] is not None else []
+            names = names_of.get(id(outputs))
+            if names is None:
+                names = names_of[id(outputs)] = self._free_names(outputs)
+            if not names <= after:
+                after = after | names
+            free_from[k] = after
+        return free_from
 
     def _alias_generated(self, run: FakeRun, recorder: ReplayRecorder, root: nn.Module) -> None:
         """Names for generated dims from the submodules' ``forward``s: a jaxtyping hint or a
@@ -784,22 +879,29 @@ class _Replay:
     # --- the result ----------------------------------------------------------------------------
 
     def _texts(self, metas: tuple[TensorEntry, ...], shapes: list | None, rendering: Rendering, context: Context | None) -> Exprs:
-        """The texts of a record's tensors (each shape rendered once per naming context)."""
+        """The texts of a record's tensors (each shape rendered once per naming context; a record
+        whose shapes list, context and concrete sizes were seen, as a spliced call's copies are,
+        reads the texts found then)."""
+        key = (id(shapes), id(context), tuple([meta.shape for meta in metas]))  # the lists and contexts outlive _result
+        found = self._record_texts.get(key)
+        if found is not None:
+            return found
         texts = []
         for k, meta in enumerate(metas):
             concrete = tuple(int(v) for v in meta.shape)
             shape = shapes[k] if shapes is not None and k < len(shapes) else None
             if shape is None or len(shape) != len(concrete):
                 shape = None
-            key = (shape, shape and tuple(map(type, shape)), concrete, id(context))  # a Fixed 3 is no 3
-            text = self._rendered.get(key)
+            shape_key = (shape, shape and tuple(map(type, shape)), concrete, id(context))  # a Fixed 3 is no 3
+            text = self._rendered.get(shape_key)
             if text is None:
-                text = self._rendered[key] = (
+                text = self._rendered[shape_key] = (
                     rendering.shape(shape, concrete, context) if shape is not None
                     else rendering.by_value(concrete, context)
                 )  # fmt: skip
             texts.append(text)
-        return tuple(texts)
+        found = self._record_texts[key] = tuple(texts)
+        return found
 
     def _note(self, note: str) -> None:
         if note not in self.names.notes:
@@ -807,8 +909,9 @@ class _Replay:
 
     def _result(self) -> SymbolicResult:
         ops, modules, names = self.job.ops, self.job.modules, self.names
-        shapes = [*self.op_in.values(), *self.op_out.values(), *self.call_in.values(), *self.call_out.values()]
-        rendering = Rendering.of(names, (shape for found in shapes for shape in found))
+        read = {id(shapes): shapes for by_index in (self.op_in, self.op_out, self.call_in, self.call_out)
+                for shapes in by_index.values()}  # each list once: a spliced call's copies share theirs
+        rendering = Rendering.of(names, (shape for shapes in read.values() for shape in shapes))
         result = SymbolicResult(SymbolicStatus(RAN))
         for j, op in enumerate(ops):
             context = self.contexts.get(j)

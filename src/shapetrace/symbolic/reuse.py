@@ -219,6 +219,17 @@ class _Block:
     indirect: set[int]  # offsets (within calls) of calls a library helper made
 
 
+@dataclass(frozen=True)
+class Splice:
+    """Where a spliced call's copied entries are in the recorder, and where the ones they copy are."""
+
+    first_op: int  # recorder index of its first op
+    source_op: int  # recorder index of the first op of the call it copies
+    ops: int  # how many ops were copied
+    first_call: int  # recorder index of its call entry
+    source_call: int  # recorder index of the copied call's entry
+
+
 class BlockReuse:
     """Routes the module calls of one fake run (see :func:`ts.module_calls_through`): a call whose
     group (``group_of(module, offset)``) and input signature match a finished call is spliced
@@ -232,6 +243,7 @@ class BlockReuse:
         self.rename = rename  # give the copies' tensors their own ids (the records are a trace's: dataflow)
         self.done: dict[tuple, _Block] = {}
         self.reused = 0  # calls spliced
+        self.spliced: list[Splice] = []  # in the order they were spliced
         self._fresh_ids = itertools.count(-1, -1)  # ids of tensors a spliced call "made"
 
     def call(self, module: nn.Module, args: tuple, kwargs: dict, run: Callable[[], Any], caller: Any = None) -> Any:
@@ -270,7 +282,7 @@ class BlockReuse:
         with DisableTorchFunction(), self.mode:  # new fakes, not recorded as ops
             outputs = []
             for tensor in block.output_tensors:  # an alias has the same sizes and costs no sympy work
-                made = tensor.detach()
+                made = ts.alias(tensor)
                 outputs.append(made.requires_grad_(True) if tensor.requires_grad else made)
         top = block.calls[0]
         source_first = top.first_op
@@ -313,6 +325,7 @@ class BlockReuse:
                 renamed(entry.inputs), renamed(entry.outputs), entry.failed,
             )))  # fmt: skip
         self.reused += 1
+        self.spliced.append(Splice(first_op, source_first, len(block.ops), first_call, block.first_call))
         return _rebuild_output(block.output, outputs, inputs)
 
 
