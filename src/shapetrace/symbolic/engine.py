@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import inspect
+import operator
 import re
 import sys
 import time
@@ -93,6 +94,23 @@ def run_pass(job: Job, progress: Progress | None = None) -> SymbolicResult:
         return SymbolicResult(SymbolicStatus(FAILED, f"{type(error).__name__}: {_short(error)}"))
 
 
+@dataclass(frozen=True)
+class _Signature:
+    """What a root call's concrete ops ran, in order: their funcs, and the code and instruction
+    that called each (the fake ops must line up with them)."""
+
+    funcs: tuple
+    codes: tuple
+    lastis: tuple
+
+    @classmethod
+    def of(cls, ops: list[OpEntry]) -> _Signature:
+        return cls(tuple(map(_FUNC, ops)), tuple(map(_CODE, ops)), tuple(map(_LASTI, ops)))
+
+    def __len__(self) -> int:
+        return len(self.funcs)
+
+
 @dataclass
 class _CallResult:
     """A root call's symbolic part, kept to reuse for later calls with the same arguments."""
@@ -103,7 +121,7 @@ class _CallResult:
     outputs: dict[str, Shape] = field(default_factory=dict)  # root call outputs by path
     contexts: list[Context] = field(default_factory=list)  # per aligned op
     reason: str = ""
-    signature: tuple = ()
+    signature: _Signature = field(default_factory=lambda: _Signature((), (), ()))
     out_of_time: bool = False
     concrete_of: list[int] = field(default_factory=list)  # fake position -> concrete position (see _read_call)
     skipped: dict[int, str] = field(default_factory=dict)  # concrete position -> why it has no symbolic sizes
@@ -145,7 +163,7 @@ class _Replay:
         self.reused_calls = 0
         self._reported = 0.0
         self._rendered: dict[tuple, tuple[str, str]] = {}
-        self._record_texts: dict[tuple, Exprs] = {}  # see _texts
+        self._record_texts: dict[tuple[int, int], tuple[tuple, Exprs]] = {}  # see _texts
         self._values: dict[sympy.Expr, int | None] = {}  # names are bound before any value is asked
         self.names = Names(constants=dict(job.option.sizes))
         files = {op.code.co_filename for op in job.ops if op.code is not None}
@@ -375,7 +393,7 @@ class _Replay:
             return
         module, args, kwargs, grad, training = entry
         plan, live = self._plan_inputs(module, args, kwargs)
-        signature = tuple((c.func, c.code, c.lasti) for c in self.job.ops[first:end])
+        signature = _Signature.of(self.job.ops[first:end])
         key = self._call_key(module, args, kwargs, grad, training, plan)
         result = self._call_cache.get(key) if key is not None else None
         if result is None or result.signature != signature:
@@ -492,7 +510,7 @@ class _Replay:
         return key
 
     def _run_call(self, r: int, next_root: int, module: nn.Module, args: tuple, kwargs: dict, grad: bool,
-                  plan: dict, live: set, signature: tuple) -> _CallResult:  # fmt: skip
+                  plan: dict, live: set, signature: _Signature) -> _CallResult:  # fmt: skip
         call = self.job.modules[r]
         first, site = call.first_op, (call.code, call.lasti)
         run = FakeRun(self.names)
@@ -556,6 +574,7 @@ class _Replay:
             return first + result.concrete_of[fake]
 
         self._add_specializations(run, op_index, recorder)
+        del recorder.ops[:], recorder.modules[:]  # read: freed now, not by the collector (the run is a cycle)
         return result
 
     def _stopped(self, result: _CallResult, module: nn.Module, guard: EffectGuard, error: BaseException | None,
@@ -590,7 +609,7 @@ class _Replay:
             result.reason = f"{type(module).__name__}.forward did not run on fake tensors ({_short(error)})"
 
     def _read_call(self, run: FakeRun, recorder: ReplayRecorder, positions: dict[int, int], first: int,
-                   signature: tuple, live: set, site: tuple, static: set[int], twins: _Twins) -> _CallResult:  # fmt: skip
+                   signature: _Signature, live: set, site: tuple, static: set[int], twins: _Twins) -> _CallResult:  # fmt: skip
         ops = self.job.ops
         kept = sorted(positions)  # the recorder index of each fake position
         fakes = [recorder.ops[index] for index in kept]
@@ -600,13 +619,14 @@ class _Replay:
         result = _CallResult(aligned=0, signature=signature)
         copies = twins.copies(kept)
 
+        funcs, codes, lastis = signature.funcs, signature.codes, signature.lastis
+
         def same_op(k: int, p: int) -> bool:
-            if k >= len(signature) or p >= len(fakes):
+            if k >= len(funcs) or p >= len(fakes):
                 return False
             fake = fakes[p]
             fake_at = (fake.code, fake.lasti)
-            func, code, lasti = signature[k]
-            return (fake.func, site if fake_at == fake_site else fake_at) == (func, (code, lasti))
+            return fake.func == funcs[k] and (site if fake_at == fake_site else fake_at) == (codes[k], lastis[k])
 
         k = p = 0  # the next concrete op, the next fake op
         while k < len(signature):
@@ -710,10 +730,10 @@ class _Replay:
         ):  # fmt: skip
             return 0
         reads = result.ops[start : start + count]
-        for i in range(count):
-            mine, theirs = ops[first + k + i].inputs, ops[first + start + i].inputs
-            if any((a.tensor_id in static) != (b.tensor_id in static) for a, b in zip(mine, theirs)):
-                reads[i] = self._aligned_op(run, fakes[p + i], ops[first + k + i], static)
+        is_static = static.__contains__
+        for i, (mine, theirs) in enumerate(zip(ops[first + k : first + k + count], ops[first + start : first + start + count])):
+            if list(map(is_static, map(_TENSOR_ID, mine.inputs))) != list(map(is_static, map(_TENSOR_ID, theirs.inputs))):
+                reads[i] = self._aligned_op(run, fakes[p + i], mine, static)
         if None in reads:
             return 0
         result.ops.extend(reads)
@@ -800,19 +820,18 @@ class _Replay:
     def _apply_call(self, r: int, next_root: int, first: int, end: int, result: _CallResult,
                     module: nn.Module) -> None:  # fmt: skip
         ops, modules = self.job.ops, self.job.modules
-        static: set[int] | None = None
-        for k in range(end - first):
-            j = first + k
-            if k < result.aligned and result.ops[k] is None:
+        read, contexts, by_id = result.ops, result.contexts, self.by_id
+        for k, op in enumerate(ops[first : first + result.aligned]):
+            j, found = first + k, read[k]
+            if found is None:
                 self._fall_back(j, result.skipped[k])
-            elif k < result.aligned:
-                inputs, outputs = result.ops[k]
-                self.op_in[j] = inputs
-                self.op_out[j] = outputs
-                self.contexts[j] = result.contexts[k]
-                for meta, shape in zip(ops[j].outputs, outputs):
-                    self.by_id[meta.tensor_id] = shape
                 continue
+            self.op_in[j], self.op_out[j] = found
+            self.contexts[j] = contexts[k]
+            for meta, shape in zip(op.outputs, found[1]):
+                by_id[meta.tensor_id] = shape
+        static: set[int] | None = None
+        for j in range(first + result.aligned, end):
             # Past what the fake run followed: inputs the replay made keep their shapes (the
             # failing op's panel reads (B, C, H, W)); parameters are numbers, the rest unknown.
             if static is None:
@@ -821,6 +840,7 @@ class _Replay:
             self.contexts[j] = Context()
             if not ops[j].failed:
                 self._fall_back(j, result.reason or "the fake run stopped before this op")
+        matched: dict[tuple[int, tuple], bool] = {}  # (id(shapes), concrete sizes) -> whether they match
         for i in range(r, next_root):
             call = modules[i]
             found = result.calls.get(i - r)
@@ -833,18 +853,26 @@ class _Replay:
             last = min(max(found[1][1] - 1, 0), len(result.contexts) - 1)  # the call's last op
             self.call_contexts[i] = result.contexts[last]
             _, _, inputs, outputs = found
-            if len(inputs) == len(call.inputs) and all(
-                self._matches(s, tuple(m.shape)) for s, m in zip(inputs, call.inputs)
-            ):
+            if self._all_match(inputs, call.inputs, matched):
                 self.call_in[i] = inputs
-            if outputs is not None and len(outputs) == len(call.outputs) and all(
-                self._matches(s, tuple(m.shape)) for s, m in zip(outputs, call.outputs)
-            ):
+            if outputs is not None and self._all_match(outputs, call.outputs, matched):
                 self.call_out[i] = outputs
         for meta in modules[r].outputs:  # what the call returned, for the ops after it
             shape = result.outputs.get(meta.path)
             if shape is not None and self._matches(shape, tuple(meta.shape)):
                 self.by_id[meta.tensor_id] = shape
+
+    def _all_match(self, shapes: list[Shape], metas: tuple[TensorEntry, ...], matched: dict) -> bool:
+        """Whether ``shapes`` are the sizes of ``metas`` at the traced values (``matched`` keeps the
+        answers by shapes list and sizes: a spliced call's copies share their lists)."""
+        sizes = tuple(map(_SHAPE, metas))
+        key = (id(shapes), sizes)
+        found = matched.get(key)
+        if found is None:
+            found = matched[key] = len(shapes) == len(sizes) and all(
+                self._matches(s, size) for s, size in zip(shapes, sizes)
+            )  # fmt: skip
+        return found
 
     def _fallback_input(self, meta: TensorEntry, static: set[int]) -> Shape | None:
         concrete = tuple(int(v) for v in meta.shape)
@@ -880,12 +908,13 @@ class _Replay:
 
     def _texts(self, metas: tuple[TensorEntry, ...], shapes: list | None, rendering: Rendering, context: Context | None) -> Exprs:
         """The texts of a record's tensors (each shape rendered once per naming context; a record
-        whose shapes list, context and concrete sizes were seen, as a spliced call's copies are,
-        reads the texts found then)."""
-        key = (id(shapes), id(context), tuple([meta.shape for meta in metas]))  # the lists and contexts outlive _result
-        found = self._record_texts.get(key)
-        if found is not None:
-            return found
+        with the shapes list and context of the last one read with them, and its concrete sizes, as
+        a spliced call's copies have, reads the texts found then)."""
+        key = (id(shapes), id(context))  # the lists and contexts outlive _result
+        concrete_sizes = tuple(map(_SHAPE, metas))
+        last = self._record_texts.get(key)
+        if last is not None and last[0] == concrete_sizes:
+            return last[1]
         texts = []
         for k, meta in enumerate(metas):
             concrete = tuple(int(v) for v in meta.shape)
@@ -900,7 +929,8 @@ class _Replay:
                     else rendering.by_value(concrete, context)
                 )  # fmt: skip
             texts.append(text)
-        found = self._record_texts[key] = tuple(texts)
+        found = tuple(texts)
+        self._record_texts[key] = (concrete_sizes, found)
         return found
 
     def _note(self, note: str) -> None:
@@ -948,6 +978,11 @@ class _Replay:
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+_SHAPE, _FUNC, _CODE, _LASTI, _TENSOR_ID = (
+    operator.attrgetter(name) for name in ("shape", "func", "code", "lasti", "tensor_id")
+)
 
 
 def _printed_names(spec: Specialization, names: Names) -> Specialization:
