@@ -36,10 +36,11 @@ import torch
 from torch import nn
 
 from shapetrace._private import torch_symbolic as ts
+from shapetrace._private.torch_api import own_tensors
 from shapetrace.capture.collector import long_lived
 from shapetrace.capture.names import op_names
 from shapetrace.capture.recording import site
-from shapetrace.capture.records import OpEntry, TensorEntry
+from shapetrace.capture.records import CallEntry, OpEntry, TensorEntry
 from shapetrace.capture.source import short_location, source_line
 from shapetrace.symbolic.bridge import OUT_OF_TIME, FakeRun, Replacement, ReplayRecorder, traced_values
 from shapetrace.symbolic.carried import carried
@@ -166,8 +167,11 @@ class _Replay:
         self._record_texts: dict[tuple[int, int], tuple[tuple, Exprs]] = {}  # see _texts
         self._values: dict[sympy.Expr, int | None] = {}  # names are bound before any value is asked
         self.names = Names(constants=dict(job.option.sizes))
-        files = {op.code.co_filename for op in job.ops if op.code is not None}
-        files.update(call.code.co_filename for call in job.modules if call.code is not None)
+        # the finished trace's entries, read once (each read through the recorder's lists costs a call)
+        self.ops: list[OpEntry] = list(job.ops)
+        self.modules: list[CallEntry] = list(job.modules)
+        codes = {op.code for op in self.ops} | {call.code for call in self.modules}
+        files = {code.co_filename for code in codes if code is not None}
         self.names.script = {n: v for n, v in script_constants(sorted(files)).items() if n not in job.option.sizes}
         self.by_id: dict[int, Shape] = {}  # tensor id -> canonical shape of its latest producer
         self.op_in: dict[int, list[Shape | None]] = {}
@@ -186,7 +190,7 @@ class _Replay:
     # --- the walk ------------------------------------------------------------------------------
 
     def run(self) -> SymbolicResult:
-        ops, modules = self.job.ops, self.job.modules
+        ops, modules = self.ops, self.modules
         roots = [i for i, call in enumerate(modules) if call.parent is None]
         events = [((modules[r].first_op, 0), r) for r in roots]
         events += [((j, 1), j) for j, op in enumerate(ops) if op.module_index is None]
@@ -208,9 +212,9 @@ class _Replay:
         if self.progress is None:
             return
         now = time.perf_counter()
-        if now - self._reported >= PROGRESS_EVERY or done >= len(self.job.ops):
+        if now - self._reported >= PROGRESS_EVERY or done >= len(self.ops):
             self._reported = now
-            self.progress(done, len(self.job.ops))
+            self.progress(done, len(self.ops))
 
     def _budget_reason(self) -> str:
         return (f"the symbolic pass stopped at its budget of {self.job.seconds:.3g} s "
@@ -251,7 +255,7 @@ class _Replay:
     # --- ops outside module calls ------------------------------------------------------------
 
     def _top_op(self, j: int) -> None:
-        op = self.job.ops[j]
+        op = self.ops[j]
         func, code, lasti, inputs, outputs = op.func, op.code, op.lasti, op.inputs, op.outputs
         name = op_names(func)[0]
         shapes_in = [self._known(meta.tensor_id, meta.shape) for meta in inputs]
@@ -353,7 +357,7 @@ class _Replay:
     def _fall_back(self, j: int, reason: str) -> None:
         self.fallback[j] = reason
         if not self.reason:
-            op = self.job.ops[j]
+            op = self.ops[j]
             self.reason = f"op {j} ({op_names(op.func)[0]}) at {_site_text(op.code, op.lasti)}: {reason}"
 
     def _op_key(self, func: Any, code: Any, lasti: int, skeleton: tuple, metas: dict) -> Any:
@@ -371,8 +375,8 @@ class _Replay:
     # --- root module calls ---------------------------------------------------------------------
 
     def _root_call(self, r: int, next_root: int) -> None:
-        call = self.job.modules[r]
-        first, end = call.first_op, call.end_op if call.end_op is not None else len(self.job.ops)
+        call = self.modules[r]
+        first, end = call.first_op, call.end_op if call.end_op is not None else len(self.ops)
         entry = self.job.root_calls.get(r)
         module = entry[0] if entry is not None else None
         why_not = (
@@ -386,14 +390,14 @@ class _Replay:
         )  # fmt: skip
         if why_not is not None:
             for j in range(first, end):
-                if not self.job.ops[j].failed:
+                if not self.ops[j].failed:
                     self._fall_back(j, why_not)
             if first == end:  # no op to carry the reason (a TorchScript module records none)
                 self._note(f"{call.path or call.type}: {why_not}; its shapes are concrete")
             return
         module, args, kwargs, grad, training = entry
         plan, live = self._plan_inputs(module, args, kwargs)
-        signature = _Signature.of(self.job.ops[first:end])
+        signature = _Signature.of(self.ops[first:end])
         key = self._call_key(module, args, kwargs, grad, training, plan)
         result = self._call_cache.get(key) if key is not None else None
         if result is None or result.signature != signature:
@@ -511,16 +515,16 @@ class _Replay:
 
     def _run_call(self, r: int, next_root: int, module: nn.Module, args: tuple, kwargs: dict, grad: bool,
                   plan: dict, live: set, signature: _Signature) -> _CallResult:  # fmt: skip
-        call = self.job.modules[r]
+        call = self.modules[r]
         first, site = call.first_op, (call.code, call.lasti)
         run = FakeRun(self.names)
         guard = EffectGuard(list(all_modules(self.job.model or module)))
-        end = call.end_op if call.end_op is not None else len(self.job.ops)
-        values = traced_values(self.job.ops, self.job.values, first, end)
+        end = call.end_op if call.end_op is not None else len(self.ops)
+        values = traced_values(self.ops, self.job.values, first, end)
         recorder = ReplayRecorder(run, guard, self.deadline, lambda done: self._report(first + done), values)
         guard.position = lambda: len(recorder.ops)
         run.position = lambda: len(recorder.ops)  # the op running now: appended when it returns
-        groups = concrete_groups(self.job.ops, self.job.modules, r, next_root, module, self.fingerprints)
+        groups = concrete_groups(self.ops, self.modules, r, next_root, module, self.fingerprints)
         reuse = BlockReuse(recorder, run.mode, lambda _, offset: groups.get(offset), rename=False)
         made: dict[int, Any] = {}
 
@@ -610,7 +614,7 @@ class _Replay:
 
     def _read_call(self, run: FakeRun, recorder: ReplayRecorder, positions: dict[int, int], first: int,
                    signature: _Signature, live: set, site: tuple, static: set[int], twins: _Twins) -> _CallResult:  # fmt: skip
-        ops = self.job.ops
+        ops = self.ops
         kept = sorted(positions)  # the recorder index of each fake position
         fakes = [recorder.ops[index] for index in kept]
         # Ops of library code (an nn.Linear called as the root) are placed at the line that called
@@ -720,7 +724,7 @@ class _Replay:
         sizes: :func:`concrete_groups`). Each op then reads as its twin did, parameters aside
         (checked per op). 0 when any of that does not hold: the ops are then read one by one."""
         count, source, splice = copy
-        calls, ops = self.job.modules, self.job.ops
+        calls, ops = self.modules, self.ops
         call, twin = calls[root + splice.first_call], calls[root + splice.source_call]
         start = twin.first_op - first
         if (
@@ -814,12 +818,12 @@ class _Replay:
     def _initialises_lazy_module(self, j: int) -> bool:
         """Whether op ``j`` ran inside a lazy module's call that the replay finds initialised:
         the ops that made its parameters ran once, in the traced call, and not in the replay."""
-        module = self.job.ops[j].module_index
-        return module is not None and self.job.modules[module].type.startswith("Lazy")
+        module = self.ops[j].module_index
+        return module is not None and self.modules[module].type.startswith("Lazy")
 
     def _apply_call(self, r: int, next_root: int, first: int, end: int, result: _CallResult,
                     module: nn.Module) -> None:  # fmt: skip
-        ops, modules = self.job.ops, self.job.modules
+        ops, modules = self.ops, self.modules
         read, contexts, by_id = result.ops, result.contexts, self.by_id
         for k, op in enumerate(ops[first : first + result.aligned]):
             j, found = first + k, read[k]
@@ -895,7 +899,7 @@ class _Replay:
 
     def _specialization(self, run: FakeRun, rep: Replacement, index: int | None, recorder) -> Specialization:
         if index is not None:
-            entry = self.job.ops[index]
+            entry = self.ops[index]
             op = op_names(entry.func)[0]
             file, line = site(entry.code, entry.lasti)
         else:
@@ -938,7 +942,7 @@ class _Replay:
             self.names.notes.append(note)
 
     def _result(self) -> SymbolicResult:
-        ops, modules, names = self.job.ops, self.job.modules, self.names
+        ops, modules, names = self.ops, self.modules, self.names
         read = {id(shapes): shapes for by_index in (self.op_in, self.op_out, self.call_in, self.call_out)
                 for shapes in by_index.values()}  # each list once: a spliced call's copies share theirs
         rendering = Rendering.of(names, (shape for shapes in read.values() for shape in shapes))
@@ -999,7 +1003,10 @@ def _printed_names(spec: Specialization, names: Names) -> Specialization:
 
 def _static_ids(module: nn.Module) -> set[int]:
     """Ids of a module's parameters and buffers (the recorded ids of those tensors)."""
-    return {id(t) for t in (*module.parameters(), *module.buffers())}
+    return {
+        id(tensor) for each in all_modules(module) for registry in own_tensors(each) for tensor in registry.values()
+        if tensor is not None
+    }  # fmt: skip
 
 
 def _fixed(shape: Shape) -> Shape:
@@ -1040,11 +1047,8 @@ def _argument_at(path: str, parameters: list[str]) -> str | None:
 def _op_positions(recorded: list) -> dict[int, int]:
     """``recorder index -> position`` of the ops a fake run recorded that a concrete run records
     too: ``torch.sym_float`` and kin run only on symbolic numbers."""
-    positions: dict[int, int] = {}
-    for index, entry in enumerate(recorded):
-        if entry.func not in SYMBOLIC_ONLY:
-            positions[index] = len(positions)
-    return positions
+    kept = [index for index, func in enumerate(map(_FUNC, recorded)) if func not in SYMBOLIC_ONLY]
+    return dict(zip(kept, range(len(kept))))
 
 
 RESYNC_WINDOW = 64  # ops searched, on each side, for where two runs that parted meet again

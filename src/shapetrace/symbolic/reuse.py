@@ -45,6 +45,7 @@ from shapetrace.capture.source import user_frame
 _NUMBERING = re.compile(r"^_?((layer|block|stage|level)_?(idx|id|index|num|number|no)|idx|index|name|prefix)$")
 _NOT_COMPARED_NAMES = frozenset({"_parameters", "_buffers", "_modules", "_flat_weights", "_flat_weight_refs"})
 _PLAIN = (int, float, bool, str, bytes, complex, type(None), torch.dtype, torch.device, torch.layout, enum.Enum)
+_PLAIN_TYPES = frozenset({int, float, bool, str, bytes, complex, type(None)})  # exactly these: _value_key's first case
 _MAX_ITEMS = 64
 
 
@@ -61,15 +62,16 @@ class Fingerprints:
         found = self._by_module.get(id(module))
         if found is not None:
             return found
+        kinds = self._kinds
         parts: list[Any] = [type(module)]
         for name, value in module.__dict__.items():
-            kind = self._kinds.get(name)
-            if kind is None:
-                kind = self._kinds[name] = _attribute_kind(name)
-            if kind is _HOOKS and isinstance(value, dict):
+            kind = kinds[name] if name in kinds else kinds.setdefault(name, _attribute_kind(name))
+            if kind is _NOT_COMPARED:
+                continue
+            if kind is _HOOKS and isinstance(value, dict):  # a registry of hooks: the hooks themselves
                 parts.append((name, tuple(map(id, value.values())) if value else ()))
-            elif kind is not _NOT_COMPARED:
-                parts.append((name, _value_key(value)))
+            else:
+                parts.append((name, (type(value), value) if type(value) in _PLAIN_TYPES else _value_key(value)))
         for name, parameter in module._parameters.items():
             parts.append(("parameter", name, _tensor_key(parameter) if parameter is not None else None))
         for name, buffer in module._buffers.items():
