@@ -760,12 +760,11 @@ class _Replay:
         standing_from = [(position, name) for position, name in fixed if name not in free_from[position]]
         contexts: list[Context] = []
         made: dict[frozenset[str], Context] = {frozenset(): unfixed}
-        context, standing, next_fixed = unfixed, [], 0
+        context, standing = unfixed, []
         for k in range(count):  # the context changes only where a dim starts to stand
-            if next_fixed < len(standing_from) and standing_from[next_fixed][0] <= k:
-                while next_fixed < len(standing_from) and standing_from[next_fixed][0] <= k:
-                    standing.append(standing_from[next_fixed][1])
-                    next_fixed += 1
+            if len(standing) < len(standing_from) and standing_from[len(standing)][0] <= k:
+                while len(standing) < len(standing_from) and standing_from[len(standing)][0] <= k:
+                    standing.append(standing_from[len(standing)][1])
                 names = frozenset(standing)
                 if names not in made:
                     made[names] = Context(frozenset(live - names), names)

@@ -45,7 +45,7 @@ from shapetrace.capture.source import user_frame
 _NUMBERING = re.compile(r"^_?((layer|block|stage|level)_?(idx|id|index|num|number|no)|idx|index|name|prefix)$")
 _NOT_COMPARED_NAMES = frozenset({"_parameters", "_buffers", "_modules", "_flat_weights", "_flat_weight_refs"})
 _PLAIN = (int, float, bool, str, bytes, complex, type(None), torch.dtype, torch.device, torch.layout, enum.Enum)
-_PLAIN_TYPES = frozenset({int, float, bool, str, bytes, complex, type(None)})  # exactly these: _value_key's first case
+_PLAIN_TYPES = frozenset({int, float, bool, str, bytes, complex, type(None)})  # keyed as _value_key keys them
 _MAX_ITEMS = 64
 
 
