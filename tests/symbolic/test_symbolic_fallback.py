@@ -129,3 +129,22 @@ def _table_text(t) -> str:
     console = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
     console.print(t.table())
     return console.export_text()
+
+
+def test_ops_the_replay_does_not_run_keep_their_sizes_and_the_rest_is_symbolic():
+    class Branchy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(8, 8)
+
+        def forward(self, x):
+            if type(x) is torch.Tensor:  # a fake tensor is a subclass: the replay skips this line
+                x = x * 2  # (B, T, 8)
+            return (self.lin(x).relu() + 1) * 3  # (B, T, 8)
+
+    model = Branchy()
+    with torch.no_grad(), shapetrace.trace(model, dims="B T D") as t:
+        model(torch.rand(2, 5, 8))
+    assert t.symbolic.state == "partial" and t.symbolic.fallback_ops == 1  # the `*` only the traced run ran
+    assert "took another path" in t.symbolic.reason
+    assert [op.outputs[0].expr for op in t.ops[1:]] == ["(B?, T?, D?)", "(B, T, D?)", "(B, T, D?)", "(B, T, D?)", "(B, T, D?)"]

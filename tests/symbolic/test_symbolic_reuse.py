@@ -26,6 +26,14 @@ def everything(t) -> tuple:
     )  # fmt: skip
 
 
+def exact(t) -> tuple:
+    """Every exact expression (without the divisibility the printed ones assume)."""
+    return (
+        [(tuple(m.expr_exact for m in op.inputs), tuple(m.expr_exact for m in op.outputs)) for op in t.ops],
+        [(tuple(m.expr_exact for m in c.inputs), tuple(m.expr_exact for m in c.outputs)) for c in t.modules],
+    )
+
+
 def with_and_without(monkeypatch, run, *patches: tuple) -> tuple:
     """``run()`` traced twice, and the pass run: as shapetrace runs it, then with each
     ``(object, attribute, value)`` of ``patches`` set (one of its shortcuts turned off)."""
@@ -90,6 +98,70 @@ def test_a_stack_of_identical_blocks_is_replayed_once(monkeypatch):
     last = next(op for op in reversed(reused.ops) if op.module == "blocks.5.mlp.2")
     assert last.outputs[0].expr == "(B, N, 32)" and reused.modules[-1].outputs[0].expr == "(B, N, 50)"
     assert [c.call for c in reused.modules if c.path == "blocks.5.mlp.0"] == [1]
+
+
+def test_the_copies_of_a_spliced_block_read_as_its_ops_one_by_one(monkeypatch):
+    model = Stack(depth=5).eval()
+    ids = torch.randint(0, 50, (2, 9))
+    copied = []
+    read_as_twins = engine._Replay._copy_twin
+
+    def counted(self, *args):
+        copied.append(read_as_twins(self, *args))
+        return copied[-1]
+
+    def run():
+        with torch.no_grad(), shapetrace.trace(model, dims="B N") as t:
+            model(ids)
+        return t
+
+    monkeypatch.setattr(engine._Replay, "_copy_twin", counted)
+    at_once, one_by_one = with_and_without(monkeypatch, run, (engine._Twins, "copies", lambda self, kept: {}))
+    ops_per_block = sum(1 for op in at_once.ops if op.module is not None and op.module.startswith("blocks.0"))
+    assert copied == [ops_per_block] * 4  # blocks 1-4, each read from block 0's ops at once
+    assert at_once.symbolic.reused_calls == one_by_one.symbolic.reused_calls == 4
+    assert everything(at_once) == everything(one_by_one)
+    assert exact(at_once) == exact(one_by_one)
+
+
+WIDTH = 24  # a script constant: a size of 24 an op computed reads `WIDTH?`, a buffer's does not
+
+
+class Shifted(nn.Module):
+    def __init__(self, table: torch.Tensor) -> None:
+        super().__init__()
+        self.lin = nn.Linear(WIDTH, WIDTH)
+        self.table = table  # a plain tensor attribute: twins when its sizes are
+
+    def forward(self, x):
+        return self.lin(x) + self.table  # (B, N, WIDTH)
+
+
+def test_a_spliced_block_whose_twin_read_a_plain_tensor_where_it_reads_a_buffer(monkeypatch):
+    class Shifts(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("offsets", torch.zeros(WIDTH))
+            tables = [torch.zeros(WIDTH), torch.zeros(WIDTH), self.offsets, torch.zeros(WIDTH)]
+            self.blocks = nn.ModuleList(Shifted(table) for table in tables)
+
+        def forward(self, x):
+            for block in self.blocks:
+                x = block(x)  # (B, N, WIDTH)
+            return x
+
+    model = Shifts().eval()
+
+    def run():
+        with torch.no_grad(), shapetrace.trace(model) as t:
+            model(torch.rand(2, 5, WIDTH))
+        return t
+
+    reused, full = with_and_without_reuse(monkeypatch, run)
+    assert reused.symbolic.reused_calls == 2  # blocks 2 and 3, from block 1
+    assert everything(reused) == everything(full) and exact(reused) == exact(full)
+    # the model's buffer has its own sizes (a number); block 2's twin added a plain tensor there
+    assert [op.inputs[1].expr for op in reused.ops if op.op == "+"] == ["(WIDTH?,)", "(WIDTH?,)", "(24,)", "(WIDTH?,)"]
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))

@@ -23,10 +23,11 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import inspect
+import operator
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,10 +36,11 @@ import torch
 from torch import nn
 
 from shapetrace._private import torch_symbolic as ts
+from shapetrace._private.torch_api import own_tensors
 from shapetrace.capture.collector import long_lived
 from shapetrace.capture.names import op_names
 from shapetrace.capture.recording import site
-from shapetrace.capture.records import OpEntry, TensorEntry
+from shapetrace.capture.records import CallEntry, OpEntry, TensorEntry
 from shapetrace.capture.source import short_location, source_line
 from shapetrace.symbolic.bridge import OUT_OF_TIME, FakeRun, Replacement, ReplayRecorder, traced_values
 from shapetrace.symbolic.carried import carried
@@ -62,7 +64,7 @@ from shapetrace.symbolic.result import (
     SymbolicResult,
     SymbolicStatus,
 )
-from shapetrace.symbolic.reuse import BlockReuse, Fingerprints, all_modules, concrete_groups
+from shapetrace.symbolic.reuse import BlockReuse, Fingerprints, Splice, all_modules, concrete_groups
 from shapetrace.symbolic.skeleton import TensorRef, TensorSlot, has_opaque, rebuild, slots
 from shapetrace.symbolic.spec import DimSpec
 
@@ -93,6 +95,23 @@ def run_pass(job: Job, progress: Progress | None = None) -> SymbolicResult:
         return SymbolicResult(SymbolicStatus(FAILED, f"{type(error).__name__}: {_short(error)}"))
 
 
+@dataclass(frozen=True)
+class _Signature:
+    """What a root call's concrete ops ran, in order: their funcs, and the code and instruction
+    that called each (the fake ops must line up with them)."""
+
+    funcs: tuple
+    codes: tuple
+    lastis: tuple
+
+    @classmethod
+    def of(cls, ops: list[OpEntry]) -> _Signature:
+        return cls(tuple(map(_FUNC, ops)), tuple(map(_CODE, ops)), tuple(map(_LASTI, ops)))
+
+    def __len__(self) -> int:
+        return len(self.funcs)
+
+
 @dataclass
 class _CallResult:
     """A root call's symbolic part, kept to reuse for later calls with the same arguments."""
@@ -103,10 +122,35 @@ class _CallResult:
     outputs: dict[str, Shape] = field(default_factory=dict)  # root call outputs by path
     contexts: list[Context] = field(default_factory=list)  # per aligned op
     reason: str = ""
-    signature: tuple = ()
+    signature: _Signature = field(default_factory=lambda: _Signature((), (), ()))
     out_of_time: bool = False
     concrete_of: list[int] = field(default_factory=list)  # fake position -> concrete position (see _read_call)
     skipped: dict[int, str] = field(default_factory=dict)  # concrete position -> why it has no symbolic sizes
+
+
+@dataclass
+class _Twins:
+    """The calls a root call's fake run spliced from a replayed twin (:class:`BlockReuse`), and the
+    concrete groups that let it: ``root`` is the root call's index, groups are by offset from it."""
+
+    root: int
+    spliced: list[Splice]
+    groups: dict[int, Hashable]
+
+    def copies(self, kept: list[int]) -> dict[int, tuple[int, int, Splice]]:
+        """``fake position of a spliced call's first op -> (its ops, fake position of the first op
+        it copies, the splice)``, for the calls whose concrete call is in its source's group;
+        ``kept`` is the recorder index of each fake position."""
+        found = {}
+        for splice in self.spliced:
+            group = self.groups.get(splice.first_call)
+            if group is None or group != self.groups.get(splice.source_call):
+                continue
+            start = bisect.bisect_left(kept, splice.first_op)
+            count = bisect.bisect_left(kept, splice.first_op + splice.ops) - start
+            if count:
+                found[start] = (count, bisect.bisect_left(kept, splice.source_op), splice)
+        return found
 
 
 class _Replay:
@@ -120,10 +164,14 @@ class _Replay:
         self.reused_calls = 0
         self._reported = 0.0
         self._rendered: dict[tuple, tuple[str, str]] = {}
+        self._record_texts: dict[tuple[int, int], tuple[tuple, Exprs]] = {}  # see _texts
         self._values: dict[sympy.Expr, int | None] = {}  # names are bound before any value is asked
         self.names = Names(constants=dict(job.option.sizes))
-        files = {op.code.co_filename for op in job.ops if op.code is not None}
-        files.update(call.code.co_filename for call in job.modules if call.code is not None)
+        # the finished trace's entries, read once (each read through the recorder's lists costs a call)
+        self.ops: list[OpEntry] = list(job.ops)
+        self.modules: list[CallEntry] = list(job.modules)
+        codes = {op.code for op in self.ops} | {call.code for call in self.modules}
+        files = {code.co_filename for code in codes if code is not None}
         self.names.script = {n: v for n, v in script_constants(sorted(files)).items() if n not in job.option.sizes}
         self.by_id: dict[int, Shape] = {}  # tensor id -> canonical shape of its latest producer
         self.op_in: dict[int, list[Shape | None]] = {}
@@ -142,7 +190,7 @@ class _Replay:
     # --- the walk ------------------------------------------------------------------------------
 
     def run(self) -> SymbolicResult:
-        ops, modules = self.job.ops, self.job.modules
+        ops, modules = self.ops, self.modules
         roots = [i for i, call in enumerate(modules) if call.parent is None]
         events = [((modules[r].first_op, 0), r) for r in roots]
         events += [((j, 1), j) for j, op in enumerate(ops) if op.module_index is None]
@@ -164,9 +212,9 @@ class _Replay:
         if self.progress is None:
             return
         now = time.perf_counter()
-        if now - self._reported >= PROGRESS_EVERY or done >= len(self.job.ops):
+        if now - self._reported >= PROGRESS_EVERY or done >= len(self.ops):
             self._reported = now
-            self.progress(done, len(self.job.ops))
+            self.progress(done, len(self.ops))
 
     def _budget_reason(self) -> str:
         return (f"the symbolic pass stopped at its budget of {self.job.seconds:.3g} s "
@@ -207,7 +255,7 @@ class _Replay:
     # --- ops outside module calls ------------------------------------------------------------
 
     def _top_op(self, j: int) -> None:
-        op = self.job.ops[j]
+        op = self.ops[j]
         func, code, lasti, inputs, outputs = op.func, op.code, op.lasti, op.inputs, op.outputs
         name = op_names(func)[0]
         shapes_in = [self._known(meta.tensor_id, meta.shape) for meta in inputs]
@@ -309,7 +357,7 @@ class _Replay:
     def _fall_back(self, j: int, reason: str) -> None:
         self.fallback[j] = reason
         if not self.reason:
-            op = self.job.ops[j]
+            op = self.ops[j]
             self.reason = f"op {j} ({op_names(op.func)[0]}) at {_site_text(op.code, op.lasti)}: {reason}"
 
     def _op_key(self, func: Any, code: Any, lasti: int, skeleton: tuple, metas: dict) -> Any:
@@ -327,8 +375,8 @@ class _Replay:
     # --- root module calls ---------------------------------------------------------------------
 
     def _root_call(self, r: int, next_root: int) -> None:
-        call = self.job.modules[r]
-        first, end = call.first_op, call.end_op if call.end_op is not None else len(self.job.ops)
+        call = self.modules[r]
+        first, end = call.first_op, call.end_op if call.end_op is not None else len(self.ops)
         entry = self.job.root_calls.get(r)
         module = entry[0] if entry is not None else None
         why_not = (
@@ -342,14 +390,14 @@ class _Replay:
         )  # fmt: skip
         if why_not is not None:
             for j in range(first, end):
-                if not self.job.ops[j].failed:
+                if not self.ops[j].failed:
                     self._fall_back(j, why_not)
             if first == end:  # no op to carry the reason (a TorchScript module records none)
                 self._note(f"{call.path or call.type}: {why_not}; its shapes are concrete")
             return
         module, args, kwargs, grad, training = entry
         plan, live = self._plan_inputs(module, args, kwargs)
-        signature = tuple((c.func, c.code, c.lasti) for c in self.job.ops[first:end])
+        signature = _Signature.of(self.ops[first:end])
         key = self._call_key(module, args, kwargs, grad, training, plan)
         result = self._call_cache.get(key) if key is not None else None
         if result is None or result.signature != signature:
@@ -466,17 +514,17 @@ class _Replay:
         return key
 
     def _run_call(self, r: int, next_root: int, module: nn.Module, args: tuple, kwargs: dict, grad: bool,
-                  plan: dict, live: set, signature: tuple) -> _CallResult:  # fmt: skip
-        call = self.job.modules[r]
+                  plan: dict, live: set, signature: _Signature) -> _CallResult:  # fmt: skip
+        call = self.modules[r]
         first, site = call.first_op, (call.code, call.lasti)
         run = FakeRun(self.names)
         guard = EffectGuard(list(all_modules(self.job.model or module)))
-        end = call.end_op if call.end_op is not None else len(self.job.ops)
-        values = traced_values(self.job.ops, self.job.values, first, end)
+        end = call.end_op if call.end_op is not None else len(self.ops)
+        values = traced_values(self.ops, self.job.values, first, end)
         recorder = ReplayRecorder(run, guard, self.deadline, lambda done: self._report(first + done), values)
         guard.position = lambda: len(recorder.ops)
         run.position = lambda: len(recorder.ops)  # the op running now: appended when it returns
-        groups = concrete_groups(self.job.ops, self.job.modules, r, next_root, module, self.fingerprints)
+        groups = concrete_groups(self.ops, self.modules, r, next_root, module, self.fingerprints)
         reuse = BlockReuse(recorder, run.mode, lambda _, offset: groups.get(offset), rename=False)
         made: dict[int, Any] = {}
 
@@ -515,7 +563,8 @@ class _Replay:
                 recorder.release()
         self.reused_calls += reuse.reused
         positions = _op_positions(recorder.ops)
-        result = self._read_call(run, recorder, positions, first, signature, live, site, _static_ids(module))
+        twins = _Twins(r, reuse.spliced, groups)
+        result = self._read_call(run, recorder, positions, first, signature, live, site, _static_ids(module), twins)
         if live & self.names.generated:
             self._alias_generated(run, recorder, module)
         self._stopped(result, module, guard, error, positions)
@@ -529,6 +578,7 @@ class _Replay:
             return first + result.concrete_of[fake]
 
         self._add_specializations(run, op_index, recorder)
+        del recorder.ops[:], recorder.modules[:]  # read: freed now, not by the collector (the run is a cycle)
         return result
 
     def _stopped(self, result: _CallResult, module: nn.Module, guard: EffectGuard, error: BaseException | None,
@@ -563,24 +613,34 @@ class _Replay:
             result.reason = f"{type(module).__name__}.forward did not run on fake tensors ({_short(error)})"
 
     def _read_call(self, run: FakeRun, recorder: ReplayRecorder, positions: dict[int, int], first: int,
-                   signature: tuple, live: set, site: tuple, static: set[int]) -> _CallResult:  # fmt: skip
-        ops = self.job.ops
-        fakes = [recorder.ops[index] for index in sorted(positions, key=positions.__getitem__)]
+                   signature: _Signature, live: set, site: tuple, static: set[int], twins: _Twins) -> _CallResult:  # fmt: skip
+        ops = self.ops
+        kept = sorted(positions)  # the recorder index of each fake position
+        fakes = [recorder.ops[index] for index in kept]
         # Ops of library code (an nn.Linear called as the root) are placed at the line that called
         # the root module: the user's line in the concrete run, the pass's caller in the fake one.
         fake_site = (recorder.modules[0].code, recorder.modules[0].lasti) if recorder.modules else None
         result = _CallResult(aligned=0, signature=signature)
+        copies = twins.copies(kept)
+
+        funcs, codes, lastis = signature.funcs, signature.codes, signature.lastis
 
         def same_op(k: int, p: int) -> bool:
-            if k >= len(signature) or p >= len(fakes):
+            if k >= len(funcs) or p >= len(fakes):
                 return False
             fake = fakes[p]
             fake_at = (fake.code, fake.lasti)
-            func, code, lasti = signature[k]
-            return (fake.func, site if fake_at == fake_site else fake_at) == (func, (code, lasti))
+            return fake.func == funcs[k] and (site if fake_at == fake_site else fake_at) == (codes[k], lastis[k])
 
         k = p = 0  # the next concrete op, the next fake op
         while k < len(signature):
+            copy = copies.get(p) if copies else None
+            if copy is not None:
+                copied = self._copy_twin(run, result, copy, first, k, p, fakes, static, twins.root)
+                if copied:
+                    k, p = k + copied, p + copied
+                    result.aligned = k
+                    continue
             concrete = ops[first + k]
             if not same_op(k, p):
                 if self._initialises_lazy_module(first + k):  # ran once, in the traced call: static sizes
@@ -612,22 +672,14 @@ class _Replay:
             fake = fakes[p]
             if fake.failed or concrete.failed:
                 break
-            outputs = run.shapes(fake.outputs)
-            if len(outputs) != len(concrete.outputs) or not all(
-                self._matches(s, m.shape) for s, m in zip(outputs, concrete.outputs)
-            ):
+            aligned = self._aligned_op(run, fake, concrete, static)
+            if aligned is None:
                 result.reason = "its symbolic sizes disagree with the sizes it ran with"
                 break
-            inputs = run.shapes(fake.inputs)
-            if len(inputs) != len(concrete.inputs):
-                inputs = [None] * len(concrete.inputs)
-            else:  # a parameter's or buffer's sizes are numbers by construction
-                inputs = [_fixed(s) if m.tensor_id in static else s for s, m in zip(inputs, concrete.inputs)]
-            result.ops.append((inputs, outputs))
+            result.ops.append(aligned)
             result.concrete_of.append(k)
             k = result.aligned = k + 1
             p += 1
-        kept = sorted(positions)
         concrete_of = result.concrete_of
 
         def concrete_position(index: int) -> int:
@@ -640,35 +692,101 @@ class _Replay:
             span = (concrete_position(call.first_op), concrete_position(end))
             if span[0] > result.aligned:
                 break
-            inputs = [run.shape(m.shape) for m in call.inputs]
+            inputs = run.shapes(call.inputs)
             done = span[1] <= result.aligned and not call.failed
-            outputs = [run.shape(m.shape) for m in call.outputs] if done else None
+            outputs = run.shapes(call.outputs) if done else None
             result.calls[k] = (call.type, span, inputs, outputs)
             if k == 0 and outputs is not None:
                 result.outputs = {m.path: s for m, s in zip(call.outputs, outputs)}
         result.contexts = self._op_contexts(run, result, live, concrete_position)
         return result
 
+    def _aligned_op(self, run: FakeRun, fake: OpEntry, concrete: OpEntry, static: set[int]) -> tuple[list, list] | None:
+        """An aligned op's symbolic ``(inputs, outputs)``; ``None`` when its outputs' sizes are not the
+        concrete ones."""
+        outputs = run.shapes(fake.outputs)
+        if len(outputs) != len(concrete.outputs) or not all(
+            self._matches(s, m.shape) for s, m in zip(outputs, concrete.outputs)
+        ):
+            return None
+        inputs = run.shapes(fake.inputs)
+        if len(inputs) != len(concrete.inputs):
+            return [None] * len(concrete.inputs), outputs
+        # a parameter's or buffer's sizes are numbers by construction
+        return [_fixed(s) if m.tensor_id in static else s for s, m in zip(inputs, concrete.inputs)], outputs
+
+    def _copy_twin(self, run: FakeRun, result: _CallResult, copy: tuple[int, int, Splice], first: int, k: int,
+                   p: int, fakes: list[OpEntry], static: set[int], root: int) -> int:  # fmt: skip
+        """How many ops, from concrete op ``first + k`` and fake op ``p``, read as their twins did: the fake
+        ops from ``p`` are copies of a spliced call's (``copy``: how many, where the ones they copy
+        are, the :class:`Splice`), which lined up one to one with the ops of its concrete call, and
+        the concrete call running from ``k`` is that call's concrete twin (the same ops, lines and
+        sizes: :func:`concrete_groups`). Each op then reads as its twin did, parameters aside
+        (checked per op). 0 when any of that does not hold: the ops are then read one by one."""
+        count, source, splice = copy
+        calls, ops = self.modules, self.ops
+        call, twin = calls[root + splice.first_call], calls[root + splice.source_call]
+        start = twin.first_op - first
+        if (
+            call.end_op is None or twin.end_op is None or call.first_op - first != k
+            or call.end_op - call.first_op != count or twin.end_op - twin.first_op != count
+            or result.concrete_of[source : source + count] != list(range(start, start + count))
+        ):  # fmt: skip
+            return 0
+        reads = result.ops[start : start + count]
+        is_static = static.__contains__
+        for i, (mine, theirs) in enumerate(zip(ops[first + k : first + k + count], ops[first + start : first + start + count])):
+            if list(map(is_static, map(_TENSOR_ID, mine.inputs))) != list(map(is_static, map(_TENSOR_ID, theirs.inputs))):
+                reads[i] = self._aligned_op(run, fakes[p + i], mine, static)
+        if None in reads:
+            return 0
+        result.ops.extend(reads)
+        result.concrete_of.extend(range(k, k + count))
+        return count
+
     def _op_contexts(self, run: FakeRun, result: _CallResult, live: set, position_of: Any) -> list[Context]:
         """The naming context of each aligned op: a dim torch specialised to a number stands for
         it in the ops from its guard on, unless a tensor from there on is still symbolic in it."""
         count = len(result.ops)
-        free_from = [set() for _ in range(count + 1)]  # names symbolic in the outputs of ops k..end
-        for k in range(count - 1, -1, -1):
-            free_from[k] = free_from[k + 1] | self._free_names(result.ops[k][1])
-        fixed = [
-            (min(position_of(rep.position), count) if rep.position is not None else 0, rep.name)
-            for rep in run.replacements
-            if rep.target.is_number
-        ]
+        fixed = sorted(
+            ((min(position_of(rep.position), count) if rep.position is not None else 0, rep.name)
+             for rep in run.replacements if rep.target.is_number),
+            key=lambda item: item[0],
+        )  # fmt: skip
+        unfixed = Context(frozenset(live))
+        if not fixed or not count:
+            return [unfixed] * count or [unfixed]
+        free_from = self._free_from(result.ops, fixed[0][0])
+        standing_from = [(position, name) for position, name in fixed if name not in free_from[position]]
         contexts: list[Context] = []
-        made: dict[frozenset[str], Context] = {}
-        for k in range(count):
-            standing = frozenset(name for position, name in fixed if position <= k and name not in free_from[position])
-            if standing not in made:
-                made[standing] = Context(frozenset(live - standing), standing)
-            contexts.append(made[standing])
-        return contexts or [Context(frozenset(live))]
+        made: dict[frozenset[str], Context] = {frozenset(): unfixed}
+        context, standing = unfixed, []
+        for k in range(count):  # the context changes only where a dim starts to stand
+            if len(standing) < len(standing_from) and standing_from[len(standing)][0] <= k:
+                while len(standing) < len(standing_from) and standing_from[len(standing)][0] <= k:
+                    standing.append(standing_from[len(standing)][1])
+                names = frozenset(standing)
+                if names not in made:
+                    made[names] = Context(frozenset(live - names), names)
+                context = made[names]
+            contexts.append(context)
+        return contexts
+
+    def _free_from(self, read: list[tuple[list, list] | None], start: int) -> dict[int, frozenset[str]]:
+        """``k -> the names symbolic in the outputs of ops k..end``, for ``k >= start`` (and the end)
+        (ops a spliced call copied share their shapes lists: each list's names are found once)."""
+        free_from = {len(read): frozenset()}
+        names_of: dict[int, set[str]] = {}
+        after: frozenset[str] = frozenset()
+        for k in range(len(read) - 1, start - 1, -1):
+            outputs = read[k][1] if read[k] is not None else []
+            names = names_of.get(id(outputs))
+            if names is None:
+                names = names_of[id(outputs)] = self._free_names(outputs)
+            if not names <= after:
+                after = after | names
+            free_from[k] = after
+        return free_from
 
     def _alias_generated(self, run: FakeRun, recorder: ReplayRecorder, root: nn.Module) -> None:
         """Names for generated dims from the submodules' ``forward``s: a jaxtyping hint or a
@@ -699,25 +817,24 @@ class _Replay:
     def _initialises_lazy_module(self, j: int) -> bool:
         """Whether op ``j`` ran inside a lazy module's call that the replay finds initialised:
         the ops that made its parameters ran once, in the traced call, and not in the replay."""
-        module = self.job.ops[j].module_index
-        return module is not None and self.job.modules[module].type.startswith("Lazy")
+        module = self.ops[j].module_index
+        return module is not None and self.modules[module].type.startswith("Lazy")
 
     def _apply_call(self, r: int, next_root: int, first: int, end: int, result: _CallResult,
                     module: nn.Module) -> None:  # fmt: skip
-        ops, modules = self.job.ops, self.job.modules
-        static: set[int] | None = None
-        for k in range(end - first):
-            j = first + k
-            if k < result.aligned and result.ops[k] is None:
+        ops, modules = self.ops, self.modules
+        read, contexts, by_id = result.ops, result.contexts, self.by_id
+        for k, op in enumerate(ops[first : first + result.aligned]):
+            j, found = first + k, read[k]
+            if found is None:
                 self._fall_back(j, result.skipped[k])
-            elif k < result.aligned:
-                inputs, outputs = result.ops[k]
-                self.op_in[j] = inputs
-                self.op_out[j] = outputs
-                self.contexts[j] = result.contexts[k]
-                for meta, shape in zip(ops[j].outputs, outputs):
-                    self.by_id[meta.tensor_id] = shape
                 continue
+            self.op_in[j], self.op_out[j] = found
+            self.contexts[j] = contexts[k]
+            for meta, shape in zip(op.outputs, found[1]):
+                by_id[meta.tensor_id] = shape
+        static: set[int] | None = None
+        for j in range(first + result.aligned, end):
             # Past what the fake run followed: inputs the replay made keep their shapes (the
             # failing op's panel reads (B, C, H, W)); parameters are numbers, the rest unknown.
             if static is None:
@@ -726,6 +843,7 @@ class _Replay:
             self.contexts[j] = Context()
             if not ops[j].failed:
                 self._fall_back(j, result.reason or "the fake run stopped before this op")
+        matched: dict[tuple[int, tuple], bool] = {}  # (id(shapes), concrete sizes) -> whether they match
         for i in range(r, next_root):
             call = modules[i]
             found = result.calls.get(i - r)
@@ -738,18 +856,26 @@ class _Replay:
             last = min(max(found[1][1] - 1, 0), len(result.contexts) - 1)  # the call's last op
             self.call_contexts[i] = result.contexts[last]
             _, _, inputs, outputs = found
-            if len(inputs) == len(call.inputs) and all(
-                self._matches(s, tuple(m.shape)) for s, m in zip(inputs, call.inputs)
-            ):
+            if self._all_match(inputs, call.inputs, matched):
                 self.call_in[i] = inputs
-            if outputs is not None and len(outputs) == len(call.outputs) and all(
-                self._matches(s, tuple(m.shape)) for s, m in zip(outputs, call.outputs)
-            ):
+            if outputs is not None and self._all_match(outputs, call.outputs, matched):
                 self.call_out[i] = outputs
         for meta in modules[r].outputs:  # what the call returned, for the ops after it
             shape = result.outputs.get(meta.path)
             if shape is not None and self._matches(shape, tuple(meta.shape)):
                 self.by_id[meta.tensor_id] = shape
+
+    def _all_match(self, shapes: list[Shape], metas: tuple[TensorEntry, ...], matched: dict) -> bool:
+        """Whether ``shapes`` are the sizes of ``metas`` at the traced values (``matched`` keeps the
+        answers by shapes list and sizes: a spliced call's copies share their lists)."""
+        sizes = tuple(map(_SHAPE, metas))
+        key = (id(shapes), sizes)
+        found = matched.get(key)
+        if found is None:
+            found = matched[key] = len(shapes) == len(sizes) and all(
+                self._matches(s, size) for s, size in zip(shapes, sizes)
+            )  # fmt: skip
+        return found
 
     def _fallback_input(self, meta: TensorEntry, static: set[int]) -> Shape | None:
         concrete = tuple(int(v) for v in meta.shape)
@@ -772,7 +898,7 @@ class _Replay:
 
     def _specialization(self, run: FakeRun, rep: Replacement, index: int | None, recorder) -> Specialization:
         if index is not None:
-            entry = self.job.ops[index]
+            entry = self.ops[index]
             op = op_names(entry.func)[0]
             file, line = site(entry.code, entry.lasti)
         else:
@@ -784,31 +910,41 @@ class _Replay:
     # --- the result ----------------------------------------------------------------------------
 
     def _texts(self, metas: tuple[TensorEntry, ...], shapes: list | None, rendering: Rendering, context: Context | None) -> Exprs:
-        """The texts of a record's tensors (each shape rendered once per naming context)."""
+        """The texts of a record's tensors (each shape rendered once per naming context; a record
+        with the shapes list and context of the last one read with them, and its concrete sizes, as
+        a spliced call's copies have, reads the texts found then)."""
+        key = (id(shapes), id(context))  # the lists and contexts outlive _result
+        concrete_sizes = tuple(map(_SHAPE, metas))
+        last = self._record_texts.get(key)
+        if last is not None and last[0] == concrete_sizes:
+            return last[1]
         texts = []
         for k, meta in enumerate(metas):
             concrete = tuple(int(v) for v in meta.shape)
             shape = shapes[k] if shapes is not None and k < len(shapes) else None
             if shape is None or len(shape) != len(concrete):
                 shape = None
-            key = (shape, shape and tuple(map(type, shape)), concrete, id(context))  # a Fixed 3 is no 3
-            text = self._rendered.get(key)
+            shape_key = (shape, shape and tuple(map(type, shape)), concrete, id(context))  # a Fixed 3 is no 3
+            text = self._rendered.get(shape_key)
             if text is None:
-                text = self._rendered[key] = (
+                text = self._rendered[shape_key] = (
                     rendering.shape(shape, concrete, context) if shape is not None
                     else rendering.by_value(concrete, context)
                 )  # fmt: skip
             texts.append(text)
-        return tuple(texts)
+        found = tuple(texts)
+        self._record_texts[key] = (concrete_sizes, found)
+        return found
 
     def _note(self, note: str) -> None:
         if note not in self.names.notes:
             self.names.notes.append(note)
 
     def _result(self) -> SymbolicResult:
-        ops, modules, names = self.job.ops, self.job.modules, self.names
-        shapes = [*self.op_in.values(), *self.op_out.values(), *self.call_in.values(), *self.call_out.values()]
-        rendering = Rendering.of(names, (shape for found in shapes for shape in found))
+        ops, modules, names = self.ops, self.modules, self.names
+        read = {id(shapes): shapes for by_index in (self.op_in, self.op_out, self.call_in, self.call_out)
+                for shapes in by_index.values()}  # each list once: a spliced call's copies share theirs
+        rendering = Rendering.of(names, (shape for shapes in read.values() for shape in shapes))
         result = SymbolicResult(SymbolicStatus(RAN))
         for j, op in enumerate(ops):
             context = self.contexts.get(j)
@@ -847,6 +983,11 @@ class _Replay:
 # --- helpers -----------------------------------------------------------------------------------
 
 
+_SHAPE, _FUNC, _CODE, _LASTI, _TENSOR_ID = (
+    operator.attrgetter(name) for name in ("shape", "func", "code", "lasti", "tensor_id")
+)
+
+
 def _printed_names(spec: Specialization, names: Names) -> Specialization:
     """``spec`` with generated dim names written as the names found for them later."""
     if not names.aliases:
@@ -861,7 +1002,10 @@ def _printed_names(spec: Specialization, names: Names) -> Specialization:
 
 def _static_ids(module: nn.Module) -> set[int]:
     """Ids of a module's parameters and buffers (the recorded ids of those tensors)."""
-    return {id(t) for t in (*module.parameters(), *module.buffers())}
+    return {
+        id(tensor) for each in all_modules(module) for registry in own_tensors(each) for tensor in registry.values()
+        if tensor is not None
+    }  # fmt: skip
 
 
 def _fixed(shape: Shape) -> Shape:
@@ -902,11 +1046,8 @@ def _argument_at(path: str, parameters: list[str]) -> str | None:
 def _op_positions(recorded: list) -> dict[int, int]:
     """``recorder index -> position`` of the ops a fake run recorded that a concrete run records
     too: ``torch.sym_float`` and kin run only on symbolic numbers."""
-    positions: dict[int, int] = {}
-    for index, entry in enumerate(recorded):
-        if entry.func not in SYMBOLIC_ONLY:
-            positions[index] = len(positions)
-    return positions
+    kept = [index for index, func in enumerate(map(_FUNC, recorded)) if func not in SYMBOLIC_ONLY]
+    return dict(zip(kept, range(len(kept))))
 
 
 RESYNC_WINDOW = 64  # ops searched, on each side, for where two runs that parted meet again

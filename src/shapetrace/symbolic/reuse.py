@@ -27,8 +27,8 @@ its size (a changed size is caught: every op's sizes are checked against the con
 from __future__ import annotations
 
 import enum
-import functools
 import itertools
+import operator
 import re
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
@@ -43,8 +43,9 @@ from shapetrace.capture.records import CallEntry, OpEntry, TensorEntry
 from shapetrace.capture.source import user_frame
 
 _NUMBERING = re.compile(r"^_?((layer|block|stage|level)_?(idx|id|index|num|number|no)|idx|index|name|prefix)$")
-_NOT_COMPARED = frozenset({"_parameters", "_buffers", "_modules", "_flat_weights", "_flat_weight_refs"})
+_NOT_COMPARED_NAMES = frozenset({"_parameters", "_buffers", "_modules", "_flat_weights", "_flat_weight_refs"})
 _PLAIN = (int, float, bool, str, bytes, complex, type(None), torch.dtype, torch.device, torch.layout, enum.Enum)
+_PLAIN_TYPES = frozenset({int, float, bool, str, bytes, complex, type(None)})  # keyed as _value_key keys them
 _MAX_ITEMS = 64
 
 
@@ -55,19 +56,22 @@ class Fingerprints:
         self._by_module: dict[int, int] = {}
         self._interned: dict[tuple, int] = {}
         self._alive: list[nn.Module] = []  # keeps ids valid while the pass runs
+        self._kinds: dict[str, str] = {}  # attribute name -> how it is compared (_attribute_kind)
 
     def of(self, module: nn.Module) -> int:
         found = self._by_module.get(id(module))
         if found is not None:
             return found
+        kinds = self._kinds
         parts: list[Any] = [type(module)]
         for name, value in module.__dict__.items():
-            if not _compared(name):
+            kind = kinds[name] if name in kinds else kinds.setdefault(name, _attribute_kind(name))
+            if kind is _NOT_COMPARED:
                 continue
-            if "hook" in name and isinstance(value, dict):
-                parts.append((name, tuple(id(hook) for hook in value.values())))
+            if kind is _HOOKS and isinstance(value, dict):  # a registry of hooks: the hooks themselves
+                parts.append((name, tuple(map(id, value.values())) if value else ()))
             else:
-                parts.append((name, _value_key(value)))
+                parts.append((name, (type(value), value) if type(value) in _PLAIN_TYPES else _value_key(value)))
         for name, parameter in module._parameters.items():
             parts.append(("parameter", name, _tensor_key(parameter) if parameter is not None else None))
         for name, buffer in module._buffers.items():
@@ -80,11 +84,16 @@ class Fingerprints:
         return key
 
 
-@functools.lru_cache(maxsize=1024)
-def _compared(attribute: str) -> bool:
+_NOT_COMPARED, _HOOKS, _VALUE = "not compared", "hooks", "value"  # how an attribute is compared
+
+
+def _attribute_kind(attribute: str) -> str:
     """Whether two modules must agree on this attribute to be twins (not their submodules and
-    weights, compared apart, nor a number naming their place: ``layer_idx``)."""
-    return attribute not in _NOT_COMPARED and not _NUMBERING.match(attribute)
+    weights, compared apart, nor a number naming their place: ``layer_idx``), and whether it is
+    named like a registry of hooks (compared by the hooks' identity)."""
+    if attribute in _NOT_COMPARED_NAMES or _NUMBERING.match(attribute):
+        return _NOT_COMPARED
+    return _HOOKS if "hook" in attribute else _VALUE
 
 
 def _tensor_key(tensor: torch.Tensor) -> tuple:
@@ -120,18 +129,23 @@ def concrete_groups(ops: list, modules: list, root: int, end: int, root_module: 
         if module is None or call.failed or call.end_op is None:
             continue
         first_pass.setdefault((type(module), fingerprints.of(module)), []).append(i)
-    op_keys: dict[int, tuple] = {}
+    numbers: dict[tuple, int] = {}  # what an op did (func, line, sizes, failure) -> a small int
+    number_of: dict[int, int] = {}  # op index -> the number of what it did
+    module_of: dict[int, int | None] = {}  # op index -> its module call
 
-    def op_key(j: int, call: int) -> tuple:
-        op = ops[j]
-        found = op_keys.get(j)
-        if found is None:
-            found = op_keys[j] = (
-                op.func, op.code, op.lasti, tuple(m.shape for m in op.inputs), tuple(m.shape for m in op.outputs),
-                op.failed,
-            )  # fmt: skip
-        module = op.module_index
-        return found, (module - call if module is not None else None)
+    def ops_of(i: int, first: int, end: int) -> tuple:
+        """What the ops of call ``i`` did, and the calls they ran in (relative to ``i``)."""
+        for j in range(first, end):
+            if j not in number_of:
+                op = ops[j]
+                done = (op.func, op.code, op.lasti, tuple(map(_SHAPE, op.inputs)), tuple(map(_SHAPE, op.outputs)),
+                        op.failed)  # fmt: skip
+                number_of[j] = numbers.setdefault(done, len(numbers))
+                module_of[j] = op.module_index
+        return (
+            tuple([number_of[j] for j in range(first, end)]),
+            tuple([module - i if module is not None else None for module in map(module_of.__getitem__, range(first, end))]),
+        )  # fmt: skip
 
     groups: dict[int, Hashable] = {}
     for identity, members in first_pass.items():
@@ -146,14 +160,16 @@ def concrete_groups(ops: list, modules: list, root: int, end: int, root_module: 
                 (modules[k].path[prefix:], modules[k].type, modules[k].failed, modules[k].first_op - call.first_op)
                 for k in range(i + 1, last)
             )
-            done = tuple(op_key(j, i) for j in range(call.first_op, call.end_op))
-            by_key.setdefault((identity, inner, done), []).append(i)
+            by_key.setdefault((identity, inner, ops_of(i, call.first_op, call.end_op)), []).append(i)
         for key, same in by_key.items():
             if len(same) > 1:
                 group = hash(key), same[0]
                 for i in same:
                     groups[i - root] = group
     return groups
+
+
+_SHAPE = operator.attrgetter("shape")
 
 
 def model_groups(model: nn.Module, fingerprints: Fingerprints) -> dict[int, Hashable]:
@@ -219,6 +235,17 @@ class _Block:
     indirect: set[int]  # offsets (within calls) of calls a library helper made
 
 
+@dataclass(frozen=True)
+class Splice:
+    """Where a spliced call's copied entries are in the recorder, and where the ones they copy are."""
+
+    first_op: int  # recorder index of its first op
+    source_op: int  # recorder index of the first op of the call it copies
+    ops: int  # how many ops were copied
+    first_call: int  # recorder index of its call entry
+    source_call: int  # recorder index of the copied call's entry
+
+
 class BlockReuse:
     """Routes the module calls of one fake run (see :func:`ts.module_calls_through`): a call whose
     group (``group_of(module, offset)``) and input signature match a finished call is spliced
@@ -232,6 +259,7 @@ class BlockReuse:
         self.rename = rename  # give the copies' tensors their own ids (the records are a trace's: dataflow)
         self.done: dict[tuple, _Block] = {}
         self.reused = 0  # calls spliced
+        self.spliced: list[Splice] = []  # in the order they were spliced
         self._fresh_ids = itertools.count(-1, -1)  # ids of tensors a spliced call "made"
 
     def call(self, module: nn.Module, args: tuple, kwargs: dict, run: Callable[[], Any], caller: Any = None) -> Any:
@@ -245,7 +273,8 @@ class BlockReuse:
         if group is None:
             return run()
         inputs: list[torch.Tensor] = []
-        signature = _signature((args, kwargs), inputs)
+        with DisableTorchFunction():  # reading sizes and dtypes here is no op of the model's (nor the recorder's)
+            signature = _signature((args, kwargs), inputs)
         if signature is None:
             return run()
         block = self.done.get((group, signature))
@@ -256,7 +285,8 @@ class BlockReuse:
         calls = recorder.modules[offset:]
         if calls and calls[0].module_id == id(module) and not any(c.failed for c in calls):
             outputs: list[torch.Tensor] = []
-            skeleton = _output_skeleton(result, {id(t): i for i, t in enumerate(inputs)}, outputs)
+            with DisableTorchFunction():
+                skeleton = _output_skeleton(result, {id(t): i for i, t in enumerate(inputs)}, outputs)
             if skeleton is not None:
                 indirect = {k - offset for k in recorder.indirect_calls if k >= offset}
                 self.done[(group, signature)] = _Block(
@@ -270,7 +300,7 @@ class BlockReuse:
         with DisableTorchFunction(), self.mode:  # new fakes, not recorded as ops
             outputs = []
             for tensor in block.output_tensors:  # an alias has the same sizes and costs no sympy work
-                made = tensor.detach()
+                made = ts.alias(tensor)
                 outputs.append(made.requires_grad_(True) if tensor.requires_grad else made)
         top = block.calls[0]
         source_first = top.first_op
@@ -313,6 +343,7 @@ class BlockReuse:
                 renamed(entry.inputs), renamed(entry.outputs), entry.failed,
             )))  # fmt: skip
         self.reused += 1
+        self.spliced.append(Splice(first_op, source_first, len(block.ops), first_call, block.first_call))
         return _rebuild_output(block.output, outputs, inputs)
 
 
