@@ -491,3 +491,149 @@ def test_flatten_expand_and_embedding_are_what_torch_makes(fakes):
     assert carried(torch.Tensor.expand, (mask, -1, 1, 1), {}) is None  # fewer sizes: torch raises
     assert carried(F.embedding, (ids, torch.zeros(10, 16)), {"max_norm": 1.0}) is None  # renormalises the weight
     assert carried(F.embedding, (fakes(("B", "H")), torch.zeros(10, 16)), {}) is None  # float ids: torch raises
+
+
+def _as_torchs(ours, torchs, case):
+    """The carried output is torch's: sizes, strides, offset, dtype, device, requires_grad."""
+    assert _sizes(ours) == _sizes(torchs), case
+    assert ts.size_exprs(ours.stride()) == ts.size_exprs(torchs.stride()), case
+    assert ts.size_expr(ours.storage_offset()) == ts.size_expr(torchs.storage_offset()), case
+    assert (ours.dtype, ours.device, ours.requires_grad) == (torchs.dtype, torchs.device, torchs.requires_grad), case
+    assert not ours.requires_grad or not ours.is_leaf, case
+
+
+def test_views_of_other_layouts_have_torchs_strides(fakes):
+    """``reshape``/``view`` of a tensor that is not contiguous: attention's ``out.reshape(B, -1,
+    T, d)`` of the fused kernel's output, a U-Net's ``permute(0, 2, 3, 1).reshape(B, H*W, C)``:
+    views with the strides torch's ``view`` computes; a reshape that would copy is torch's."""
+    heads = fakes(("B", "H", 4, 8)).transpose(1, 2)  # (B, 4, H, 8), as attention's output
+    batch, _, rows, _ = heads.shape
+    images = fakes(("B", 16, "H", "W")).permute(0, 2, 3, 1)  # (B, H, W, 16)
+    _, height, width, _ = images.shape
+    columns = fakes(("W", "B", "H")).permute(1, 2, 0)  # (B, H, W), B and H nested
+    merged = columns.reshape(batch * rows, -1)  # (B*H, W): a view in torch
+    cases = [(torch.Tensor.reshape, (heads, batch, -1, rows, 8)), (torch.Tensor.view, (heads, batch, 4, rows, 8)),
+             (torch.reshape, (images, (batch, height * width, 16))), (torch.Tensor.reshape, (images, batch, -1, 16)),
+             (torch.Tensor.reshape, (heads, batch, 2, 2, rows, 8)), (torch.Tensor.view, (heads, batch, 4, rows, 2, 4)),
+             (torch.Tensor.reshape, (columns, batch * rows, width)), (torch.Tensor.view, (merged, batch, rows, width))]  # fmt: skip
+    for func, args in cases:
+        made = carried(func, args, {})
+        assert made is not None, args[1:]
+        ours, torchs = made(), func(*args)
+        _as_torchs(ours, torchs, args[1:])
+        assert ours._base is not None and torchs._base is not None
+    assert carried(torch.Tensor.reshape, (heads, batch, rows, -1), {}) is None  # heads and rows swapped: a copy
+    assert carried(torch.Tensor.reshape, (images, batch, height, -1), {}) is None  # W*16 over a permuted W: a copy
+    transposed = fakes(("B", "W", "H")).transpose(1, 2)  # (B, H, W), H and W equal at the traced values
+    assert carried(torch.Tensor.reshape, (transposed, batch, width, rows), {}) is None  # H against W: torch's
+
+
+def test_attention_on_the_cpu_is_the_fused_kernels_output(fakes):
+    """``F.scaled_dot_product_attention`` where torch picks its fused CPU kernel: the output has
+    the query's sizes and strides (``empty_like``), with or without a mask; where it would pick
+    the math kernel, or compare sizes, torch runs it."""
+    attention = F.scaled_dot_product_attention
+    q = fakes(("B", "H", 4, 8)).transpose(1, 2)  # (B, 4, H, 8)
+    k = fakes(("B", "H", 4, 8)).transpose(1, 2)
+    memory = fakes(("B", 4, "W", 8))  # contiguous keys of another length
+    cases = [((q, k, k), {}), ((q, k, k), {"is_causal": True, "scale": 0.5}),
+             ((q, k, k), {"attn_mask": fakes(("B", 1, "H", "H"), dtype=torch.bool)}),
+             ((q, k, k, fakes((1, 4, "H", "H"))), {}), ((q, k, k), {"attn_mask": fakes(("H", "H"), dtype=torch.bool)}),
+             ((q, memory, memory), {"attn_mask": fakes(("B", 1, 1, "W"), dtype=torch.bool)}),
+             ((fakes(("B", 4, "H", 8)), memory, memory), {"dropout_p": 0.0})]  # fmt: skip
+    for args, kwargs in cases:
+        made = carried(attention, args, kwargs)
+        assert made is not None, kwargs
+        _as_torchs(made(), attention(*args, **kwargs), kwargs)
+    sliced = fakes(("B", "H", 96)).split(32, dim=-1)[0].view(*q.shape[:1], -1, 4, 8).transpose(1, 2)  # GPT-2's query
+    few = fakes(("B", "H", 2, 8)).transpose(1, 2)
+    for args, kwargs in [((q, k, k), {"dropout_p": 0.1}), ((q, few, few), {"enable_gqa": True}), ((q, few, few), {}),
+                         ((q, memory, fakes(("B", 4, "H", 8))), {}), ((q, k, fakes(("B", 4, "H", 4))), {}),
+                         ((q, k, k), {"attn_mask": fakes(("B", "H", "H"), dtype=torch.bool)}),
+                         ((q, k, k), {"attn_mask": fakes((1, 4, "H", "W"))}),
+                         ((q, k, k), {"attn_mask": fakes((1, 4, "H", "H")).requires_grad_()}),
+                         ((q, k, k), {"attn_mask": fakes((1, 4, "H", "H"), dtype=torch.int64)}),
+                         ((q, k, k), {"attn_mask": fakes(("B", 1, "H", "H"), dtype=torch.bool), "is_causal": True}),
+                         ((sliced, k, k), {}), ((q, k, k.double()), {}), ((q[:, :, :, None, 0], k, k), {})]:  # fmt: skip
+        assert carried(attention, args, kwargs) is None, kwargs
+    leaf = fakes(("B", "H", 4, 8), requires_grad=True)
+    inner = leaf.transpose(1, 2)  # a view of a leaf: not a leaf
+    _as_torchs(carried(attention, (inner, k, k), {})(), attention(inner, k, k), "autograd")
+
+
+def test_masks_are_built_as_torch_builds_them(fakes):
+    """What HF's masks and position buckets are made of: comparisons, ``&``/``|``/``~``, integer
+    arithmetic, ``where``/``masked_fill`` with ``torch.finfo(dtype).min``, dtype conversions, on
+    operands that broadcast each other as written (``(B, 1, 1, T)`` with ``(1, 1, T, T)``)."""
+    positions = fakes(("H",), dtype=torch.int64)
+    rows, columns = positions[:, None], positions[None, :]  # (H, 1), (1, H)
+    relative = fakes(("H", "H"), dtype=torch.int64)
+    query = fakes((1, 1, "H", 1), dtype=torch.int64)
+    keys = fakes((1, 1, 1, "H"), dtype=torch.int64)
+    causal = fakes((1, 1, "H", "H"), dtype=torch.bool)
+    padding = fakes(("B", 1, 1, "H"), dtype=torch.bool)
+    scores = fakes(("B", 4, "H", "H"))
+    timesteps, freqs = fakes(("B", 1)), fakes((1, 16))
+    true = torch.ones((), dtype=torch.bool, device=causal.device)
+    ones = fakes(("B", "H"), dtype=torch.bool)
+    minimum = torch.finfo(torch.float32).min
+    cases = [(torch.Tensor.__ge__, (query, 0)), (torch.le, (keys, query)), (torch.Tensor.__lt__, (relative, 8)),
+             (torch.Tensor.__gt__, (scores, 0.5)), (torch.eq, (scores, scores)), (torch.Tensor.__and__, (true, causal)),
+             (torch.Tensor.__and__, (causal, padding)), (torch.Tensor.__or__, (padding, causal)),
+             (torch.Tensor.__invert__, (ones,)), (torch.logical_not, (ones,)), (torch.logical_and, (ones, ones)),
+             (torch.bitwise_and, (relative, relative)), (torch.Tensor.__xor__, (padding, True)),
+             (torch.Tensor.__sub__, (columns, rows)), (torch.Tensor.__add__, (positions, 0)), (torch.mul, (relative, 16)),
+             (torch.Tensor.__rsub__, (relative, 1)), (torch.Tensor.__neg__, (relative,)), (torch.abs, (relative,)),
+             (torch.minimum, (relative, relative)), (torch.Tensor.__mul__, (timesteps, freqs)),
+             (torch.Tensor.__mul__, (fakes((1, "H", 1)), fakes((16,)))), (torch.Tensor.__truediv__, (timesteps, freqs)),
+             (torch.where, (causal, scores, minimum)), (torch.where, (padding, 0.0, scores)),
+             (torch.where, (causal, relative, relative)), (torch.Tensor.masked_fill, (scores, padding, minimum)),
+             (torch.masked_fill, (relative, causal[0, 0], 3)), (torch.Tensor.masked_fill, (padding, causal, False))]  # fmt: skip
+    for func, args in cases:
+        made = carried(func, args, {})
+        assert made is not None, (func, args[1:])
+        _as_torchs(made(), func(*args), (func, args[1:]))
+    for func, args in [(torch.Tensor.__and__, (ones, fakes(("B", "W"), dtype=torch.bool))),  # H against W: torch's
+                       (torch.Tensor.__ge__, (relative, fakes((8, 1), dtype=torch.int64))),  # H against 8
+                       (torch.Tensor.__add__, (relative, fakes(("H", "H"), dtype=torch.int32))),  # promotion
+                       (torch.Tensor.__and__, (causal, fakes((1, 1, "H", "H"), dtype=torch.int64))),
+                       (torch.Tensor.__add__, (causal, 1)), (torch.Tensor.__add__, (relative, 0.5)),  # promotion
+                       (torch.Tensor.__truediv__, (relative, 2)), (torch.Tensor.__lt__, (relative.t(), 8)),  # layout
+                       (torch.Tensor.__and__, (padding.expand(-1, 1, 4, -1), true)),  # an expanded mask
+                       (torch.where, (causal,)), (torch.where, (relative > 0, relative, 0.5)),
+                       (torch.where, (relative, relative, relative)), (torch.Tensor.masked_fill, (relative, causal, 0.5)),
+                       (torch.Tensor.masked_fill, (scores, padding, fakes(()))), (torch.add, (relative, relative))]:  # fmt: skip
+        kwargs = {"alpha": 2} if func is torch.add else {}
+        assert carried(func, args, kwargs) is None, (func, args[1:])
+
+
+def test_dtype_conversions_are_the_tensor_itself_or_torchs_copy(fakes):
+    """``x.to(torch.bool)``, ``.float()``, ``.type_as(y)``: ``x`` itself in its own dtype and device,
+    else a new tensor in the other dtype, as torch's; under autograd a float copy needs grad."""
+    ids = fakes(("B", "H"), dtype=torch.int64)
+    mask = fakes(("B", 1, 1, "H"), dtype=torch.bool)
+    x = fakes(("B", "H", 16))
+    cpu = torch.device("cpu")
+    for func, args, kwargs in [(torch.Tensor.to, (ids,), {"device": cpu, "dtype": torch.bool}),
+                               (torch.Tensor.to, (ids, torch.float32), {}), (torch.Tensor.to, (ids, cpu, torch.int32), {}),
+                               (torch.Tensor.float, (ids,), {}), (torch.Tensor.bool, (ids,), {}),
+                               (torch.Tensor.long, (mask,), {}), (torch.Tensor.int, (mask,), {}),
+                               (torch.Tensor.half, (x,), {}), (torch.Tensor.type_as, (mask, x), {}),
+                               (torch.Tensor.to, (mask, x), {})]:  # fmt: skip
+        made = carried(func, args, kwargs)
+        assert made is not None, (func, args[1:], kwargs)
+        _as_torchs(made(), func(*args, **kwargs), (func, args[1:], kwargs))
+    for func, args, kwargs in [(torch.Tensor.to, (x, torch.float32), {}), (torch.Tensor.to, (x,), {"device": cpu}),
+                               (torch.Tensor.to, (x, "cpu"), {}), (torch.Tensor.float, (x,), {}),
+                               (torch.Tensor.type_as, (x, x), {}), (torch.Tensor.bool, (mask,), {})]:  # fmt: skip
+        assert carried(func, args, kwargs)() is args[0], (func, args[1:], kwargs)
+        assert func(*args, **kwargs) is args[0]
+    for func, args, kwargs in [(torch.Tensor.to, (x, torch.float64), {"copy": True}),
+                               (torch.Tensor.to, (x, torch.float64), {"memory_format": torch.channels_last}),
+                               (torch.Tensor.to, (x, "cuda"), {}), (torch.Tensor.to, (x.transpose(1, 2), torch.float64), {}),
+                               (torch.Tensor.to, (x, torch.float64, True), {}),
+                               (torch.Tensor.float, (ids,), {"memory_format": torch.preserve_format})]:  # fmt: skip
+        assert carried(func, args, kwargs) is None, (func, args[1:], kwargs)
+    inner = fakes(("B", "H", 16), requires_grad=True) * 2
+    for func, args in [(torch.Tensor.double, (inner,)), (torch.Tensor.bool, (inner,)), (torch.Tensor.__gt__, (inner, 0))]:
+        _as_torchs(carried(func, args, {})(), func(*args), func)

@@ -157,6 +157,38 @@ FLATTENS = frozenset({torch.flatten, _T.flatten})
 EXPANDS = frozenset({_T.expand})
 # ``bias + x @ weight`` on a 2-d ``x`` (GPT-2's ``Conv1D``).
 ADDMMS = frozenset({torch.addmm, _T.addmm})
+# ``F.scaled_dot_product_attention`` on CPU: torch's fused kernel makes ``torch.empty_like(query)``.
+ATTENTION = frozenset({F.scaled_dot_product_attention})
+
+
+def _functions(*groups: tuple[Any, str]) -> frozenset:
+    return frozenset(getattr(owner, name) for owner, names in groups for name in names.split() if hasattr(owner, name))
+
+
+# What masks are built with, on operands whose sizes broadcast as written (``(B, 1, 1, T)`` with
+# ``(1, 1, T, T)``): a new contiguous tensor of the broadcast sizes (:func:`_pointwise`).
+# Comparisons make bools.
+COMPARISONS = _functions((torch, "eq ne lt le gt ge"),
+                         (_T, "eq ne lt le gt ge __eq__ __ne__ __lt__ __le__ __gt__ __ge__"))  # fmt: skip
+# Logical ops make bools; bitwise ones (``mask & causal``, ``~mask``) keep their operands' dtype.
+LOGICAL = _functions((torch, "logical_and logical_or logical_xor logical_not"),
+                     (_T, "logical_and logical_or logical_xor logical_not"))  # fmt: skip
+BITWISE = _functions((torch, "bitwise_and bitwise_or bitwise_xor bitwise_not"),
+                     (_T, "bitwise_and bitwise_or bitwise_xor bitwise_not __and__ __or__ __xor__ __invert__"))  # fmt: skip
+# Arithmetic on integers (positions, relative buckets), and on floats where operands broadcast
+# each other (``timesteps[:, None] * freqs[None, :]``), which :data:`BINARY` leaves.
+# A true division of integers makes floats: division is for floats only.
+DIVISIONS = _functions((torch, "div"), (_T, "div __truediv__ __rtruediv__"))
+ARITHMETIC = (BINARY - DIVISIONS) | _functions((torch, "minimum maximum neg abs"),
+                                               (_T, "minimum maximum neg abs __neg__ __abs__"))  # fmt: skip
+# ``torch.where(mask, x, y)`` and ``x.masked_fill(mask, value)`` (``torch.finfo(dtype).min``).
+WHERES = frozenset({torch.where})
+MASKED_FILLS = frozenset({torch.masked_fill, _T.masked_fill})
+# ``x.to(dtype)``, ``x.float()``, ``x.type_as(y)``: ``x`` itself in its own dtype and device, else a
+# new contiguous tensor in the other dtype.
+CONVERSIONS = {_T.to: None, _T.type_as: None, _T.float: torch.float32, _T.double: torch.float64,
+               _T.half: torch.float16, _T.bfloat16: torch.bfloat16, _T.bool: torch.bool, _T.long: torch.int64,
+               _T.int: torch.int32}  # fmt: skip
 
 
 def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
@@ -165,8 +197,8 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
     kwargs = kwargs or {}
     if "out" in kwargs or not args:
         return None
-    if func in ELEMENTWISE:
-        return _elementwise(func, args, kwargs)
+    if func in ELEMENTWISE and (made := _elementwise(func, args, kwargs)) is not None:
+        return made
     if func in POWERS:
         return _elementwise(func, args, kwargs) if len(args) == 2 and type(args[1]) in (int, float) else None
     if func in REDUCTIONS:
@@ -175,8 +207,8 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
         return _view(args, kwargs)
     if func in NORMS:
         return _norm(NORMS[func], args, kwargs, keeps_layout=func in (F.batch_norm, F.group_norm))
-    if func in BINARY:
-        return _binary(args, kwargs, in_place=False)
+    if func in BINARY and (made := _binary(args, kwargs, in_place=False)) is not None:
+        return made
     if func in BINARY_IN_PLACE:
         return _binary(args, kwargs, in_place=True)
     if func is F.linear:
@@ -209,6 +241,22 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
         return _expanded(args, kwargs)
     if func is F.embedding:
         return _embedding(args, kwargs)
+    if func in ATTENTION:
+        return _attention(args, kwargs)
+    if func in CONVERSIONS:
+        return _converted(func, args, kwargs)
+    if func in COMPARISONS or func in LOGICAL:
+        return _pointwise(args, kwargs, to=torch.bool)
+    if func in BITWISE:
+        return _pointwise(args, kwargs, kinds="bool int")
+    if func in ARITHMETIC:  # the operands broadcast each other, or are integers: not BINARY's
+        return _pointwise(args, kwargs, kinds="int float")
+    if func in DIVISIONS:
+        return _pointwise(args, kwargs, kinds="float")
+    if func in WHERES:
+        return _where(args, kwargs)
+    if func in MASKED_FILLS:
+        return _masked_fill(args, kwargs)
     return None
 
 
@@ -229,20 +277,25 @@ def _elementwise(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
 
 
 def _view(args: tuple, kwargs: dict) -> Maker | None:
-    """``x.view(*sizes)`` or ``reshape`` of a contiguous tensor whose sizes' product is ``x``'s
-    as written (``(B, T, 4*16)`` to ``(B, T, 4, 16)``); a ``-1`` may stand for a number, one of
-    ``x``'s sizes or the product of a run of them (``(B, T, C)`` to ``(B, -1, h, d)``: ``T``;
-    ``view(-1, C)``: ``B*T``). Anything else runs in torch:
-    dividing sizes is torch's (a divisibility guard). The output is a view of ``x`` with the
-    contiguous strides of its sizes (torch's ``view`` of a contiguous tensor: 1.6 ms, this 0.3)."""
+    """``x.view(*sizes)`` or ``reshape`` whose sizes' product is ``x``'s as written (``(B, T,
+    4*16)`` to ``(B, T, 4, 16)``); a ``-1`` may stand for a number, one of ``x``'s sizes or the
+    product of a run of them (``(B, T, C)`` to ``(B, -1, h, d)``: ``T``; ``view(-1, C)``:
+    ``B*T``). Dividing sizes is torch's (a divisibility guard). Of a contiguous tensor, the
+    output is a view with the contiguous strides of its sizes (torch's ``view`` of a contiguous
+    tensor: 1.6 ms, this 0.3); of another layout, a view with the strides torch's ``view`` gives
+    (:func:`_view_strides`: attention's ``out.reshape(B, -1, T, d)``, a ``permute(0, 2, 3,
+    1).reshape(B, H*W, C)``); where it would copy, torch's."""
     if kwargs or len(args) < 2:
         return None
     x = args[0]
     sizes = _given(args)
-    if not sizes or not all(isinstance(s, (int, torch.SymInt)) for s in sizes):
+    if not _viewable(x) or not sizes or not all(isinstance(s, (int, torch.SymInt)) for s in sizes):
         return None
-    if not _plain(x):
-        return _last_dim_split(x, sizes) if _plain(x, contiguous=False) else None
+    contiguous = x.is_contiguous()
+    if not contiguous:
+        split = _last_dim_split(x, sizes)
+        if split is not None:
+            return split
     written, old = [ts.size_expr(s) for s in sizes], ts.size_exprs(x.shape)
     if any(isinstance(e, int) and e < 1 and e != -1 for e in written) or written.count(-1) > 1:
         return None
@@ -262,7 +315,53 @@ def _view(args: tuple, kwargs: dict) -> Maker | None:
             sizes[written.index(-1)] = product
     elif sympy.Mul(*written) != count:
         return None
-    return _view_of(x, sizes, _contiguous_strides(sizes))
+    if contiguous:
+        return _view_of(x, sizes, _contiguous_strides(sizes))
+    strides = _view_strides(list(x.shape), list(x.stride()), sizes)
+    return None if strides is None else _view_of(x, sizes, strides)
+
+
+class _Undecided(Exception):
+    """Two sizes equal at the traced values but written differently: torch's question about them
+    could be a guard that fixes one."""
+
+
+def _compare(a: Any, b: Any) -> int:
+    """-1, 0 or 1 as ``a`` is less than, equal to or greater than ``b``: equal as written, else by
+    the values they have in this run (torch decides the relation for every value its ranges
+    allow, or guards it at these values: either way, as they say). Raises :class:`_Undecided`."""
+    if ts.size_expr(a) == ts.size_expr(b):
+        return 0
+    hint_a, hint_b = ts.size_hint(a), ts.size_hint(b)
+    if hint_a is None or hint_b is None or hint_a == hint_b:
+        raise _Undecided
+    return -1 if hint_a < hint_b else 1
+
+
+def _view_strides(old: list, old_strides: list, sizes: list) -> list | None:
+    """The strides torch's ``view`` gives ``sizes`` of a tensor with ``old`` sizes and strides
+    (ATen's ``computeStride``: the old dims in runs whose strides nest, each run's elements laid
+    out again over new dims whose product is the run's), or ``None`` where it would copy, or a
+    comparison it makes is not decided as written or by the traced values."""
+    strides: list[Any] = [None] * len(sizes)
+    try:
+        view_d, base = len(sizes) - 1, old_strides[-1]
+        tensor_numel: Any = 1
+        view_numel: Any = 1
+        for d in range(len(old) - 1, -1, -1):
+            tensor_numel = tensor_numel * old[d]
+            if d == 0 or (_compare(old[d - 1], 1) != 0 and _compare(old_strides[d - 1], tensor_numel * base) != 0):
+                while view_d >= 0 and (_compare(view_numel, tensor_numel) < 0 or _compare(sizes[view_d], 1) == 0):
+                    strides[view_d] = view_numel * base
+                    view_numel = view_numel * sizes[view_d]
+                    view_d -= 1
+                if _compare(view_numel, tensor_numel) != 0:
+                    return None
+                if d > 0:
+                    base, tensor_numel, view_numel = old_strides[d - 1], 1, 1
+    except _Undecided:
+        return None
+    return strides if view_d == -1 else None
 
 
 def _last_dim_split(x: torch.Tensor, sizes: list) -> Maker | None:
@@ -760,6 +859,204 @@ def _recurrent(args: tuple, kwargs: dict) -> Maker | None:
     return make
 
 
+def _attention(args: tuple, kwargs: dict) -> Maker | None:
+    """``F.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale, enable_gqa)``
+    where torch picks its fused CPU kernel, whose output is ``torch.empty_like(q)``: 4-d ``q``,
+    ``k``, ``v`` of one floating dtype on the CPU, dense in their last dim, with the same batch and
+    heads and one concrete head size as written, ``k`` and ``v`` the same length; no dropout; a
+    mask (bool or ``q``'s dtype, needing no grad) whose last two dims are ``q``'s and ``k``'s
+    lengths or 1 and whose leading ones are the batch, the heads or 1. The output has ``q``'s
+    sizes and strides: ``q`` dense (contiguous, or a permutation of contiguous: ``x.view(B, T, h,
+    d).transpose(1, 2)``). Anything else (GQA, the math kernel torch falls back to, another
+    device) runs in torch."""
+    names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+    if len(args) > len(names) or set(kwargs) - set(names[len(args) :]):
+        return None
+    given = dict(zip(names, args)) | kwargs
+    q, k, v, mask = given.get("query"), given.get("key"), given.get("value"), given.get("attn_mask")
+    if given.get("dropout_p", 0.0) != 0.0 or (mask is not None and given.get("is_causal")):
+        return None  # dropout draws from the RNG on another path; a mask with is_causal raises
+    if given.get("enable_gqa") or not torch.backends.cuda.flash_sdp_enabled():  # the CPU kernel's switch too
+        return None
+    if not all(_plain(t, contiguous=False) and t.dim() == 4 and t.dtype == q.dtype and t.device.type == "cpu"
+               for t in (q, k, v)):  # fmt: skip
+        return None
+    queries, keys, values = (ts.size_exprs(t.shape) for t in (q, k, v))
+    if not (queries[:2] == keys[:2] == values[:2] and keys[2] == values[2]):
+        return None  # torch compares them: a guard, or the math kernel's broadcasting
+    if not (isinstance(queries[3], int) and queries[3] == keys[3] == values[3]):
+        return None
+    if 0 in (*queries, *keys):
+        return None  # an empty sequence: the math kernel
+    if any(ts.size_expr(t.stride(-1)) != 1 for t in (q, k, v)):
+        return None
+    if q.is_contiguous():
+        if ts.size_exprs(q.stride()) != _contiguous_exprs(queries):
+            return None  # strides torch's empty_like would write otherwise
+    elif not _permuted_contiguous(q):
+        return None
+    tensors = [q, k, v]
+    if mask is not None:
+        if not (_viewable(mask) and mask.dim() in (2, 4) and mask.device == q.device and not mask.requires_grad):
+            return None
+        if mask.dtype not in (torch.bool, q.dtype):
+            return None
+        sizes = ts.size_exprs(mask.shape)
+        lead = sizes[:-2] if mask.dim() == 4 else ()
+        if sizes[-2] not in (1, queries[2]) or sizes[-1] not in (1, keys[2]) or not all(
+                m in (1, full) for m, full in zip(lead, queries[:2])):  # fmt: skip
+            return None
+        tensors.append(mask)
+    return _alias_of(q, tensors)
+
+
+def _contiguous_exprs(sizes: Sequence[Any]) -> tuple:
+    """A contiguous tensor's strides for sizes given as expressions (as :func:`ts.size_exprs`)."""
+    strides: list[Any] = [1] * len(sizes)
+    for i in range(len(sizes) - 2, -1, -1):
+        strides[i] = strides[i + 1] * sizes[i + 1]
+    return tuple(strides)
+
+
+def _laid_out_contiguously(t: torch.Tensor) -> bool:
+    """A fake tensor whose strides are, as written, those of a contiguous tensor of its sizes
+    (also at dims of size 1, whose strides torch's ``is_contiguous`` does not look at)."""
+    return ts.size_exprs(t.stride()) == _contiguous_exprs(ts.size_exprs(t.shape))
+
+
+_KINDS = {"bool": lambda d: d == torch.bool, "float": lambda d: d.is_floating_point,
+          "int": lambda d: not d.is_floating_point and not d.is_complex and d != torch.bool}  # fmt: skip
+
+
+def _keeps_dtype(number: Any, dtype: torch.dtype) -> bool:
+    """Whether a Python number with a tensor of ``dtype`` leaves it that dtype (torch's promotion:
+    an ``int`` to any number but bool, a ``float`` to floating dtypes, a ``bool`` to bool)."""
+    kind = type(number)
+    if kind is bool:
+        return dtype == torch.bool
+    if kind is int:
+        return dtype != torch.bool and not dtype.is_complex
+    return kind is float and dtype.is_floating_point
+
+
+def _pointwise(args: tuple, kwargs: dict, to: torch.dtype | None = None, kinds: str = "") -> Maker | None:
+    """An elementwise op on tensors of one dtype (of ``kinds``, unless it makes ``to``) and numbers
+    that keep it, laid out contiguously (:func:`_laid_out_contiguously`): torch's output is a new
+    contiguous tensor of their broadcast sizes (:func:`_broadcast`), in ``to`` or their dtype."""
+    if kwargs or not 1 <= len(args) <= 2:
+        return None
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    if not tensors or not all(_viewable(t) and _laid_out_contiguously(t) for t in tensors):
+        return None
+    first = tensors[0]
+    if any(t.dtype != first.dtype or t.device != first.device for t in tensors):
+        return None  # promotion, or devices torch checks
+    if to is None and not any(_KINDS[kind](first.dtype) for kind in kinds.split()):
+        return None
+    if not all(isinstance(a, torch.Tensor) or _keeps_dtype(a, first.dtype) for a in args):
+        return None
+    shape = _broadcast(tensors)
+    return None if shape is None else _new(shape, first, tensors, dtype=to)
+
+
+def _broadcast(tensors: Sequence[torch.Tensor]) -> list | None:
+    """The sizes ``tensors`` broadcast to, where each dim, aligned from the right, is the same
+    expression in each tensor or a literal 1 (a size equal to 1 only at the traced values, or two
+    expressions that happen to be equal, are torch's question: a guard); else ``None``."""
+    ndim = max(t.dim() for t in tensors)
+    shape: list[Any] = [1] * ndim
+    written: list[Any] = [1] * ndim
+    for t in tensors:
+        for at, (size, expr) in enumerate(zip(t.shape, ts.size_exprs(t.shape)), start=ndim - t.dim()):
+            if expr == 1:
+                continue
+            if not isinstance(expr, int) and ts.size_hint(size) == 1:
+                return None
+            if written[at] == 1:
+                shape[at], written[at] = size, expr
+            elif written[at] != expr:
+                return None
+    return shape
+
+
+def _where(args: tuple, kwargs: dict) -> Maker | None:
+    """``torch.where(mask, x, y)``: a bool mask; ``x`` and ``y`` tensors of one dtype, or one a
+    number that keeps the other's dtype (``torch.finfo(x.dtype).min``); all laid out
+    contiguously and broadcasting as written (:func:`_pointwise`)."""
+    if kwargs or len(args) != 3:
+        return None  # torch.where(mask) is the indices where it is true: data
+    mask, x, y = args
+    if not (isinstance(mask, torch.Tensor) and mask.dtype == torch.bool):
+        return None
+    values = [t for t in (x, y) if isinstance(t, torch.Tensor)]
+    if not values or not all(_viewable(t) and _laid_out_contiguously(t) for t in (mask, *values)):
+        return None
+    dtype = values[0].dtype
+    if any(t.dtype != dtype or t.device != mask.device for t in values):
+        return None
+    if not all(isinstance(v, torch.Tensor) or _keeps_dtype(v, dtype) for v in (x, y)):
+        return None
+    shape = _broadcast([mask, *values])
+    return None if shape is None else _new(shape, values[0], [mask, *values])
+
+
+def _masked_fill(args: tuple, kwargs: dict) -> Maker | None:
+    """``x.masked_fill(mask, value)`` with a bool mask and a number that keeps ``x``'s dtype:
+    torch's output is a contiguous copy of ``x`` broadcast with the mask."""
+    if kwargs or len(args) != 3:
+        return None
+    x, mask, value = args
+    if not (isinstance(mask, torch.Tensor) and mask.dtype == torch.bool and isinstance(x, torch.Tensor)):
+        return None
+    if not _keeps_dtype(value, x.dtype) or mask.device != x.device:
+        return None
+    if not all(_viewable(t) and _laid_out_contiguously(t) for t in (x, mask)):
+        return None
+    shape = _broadcast([x, mask])
+    return None if shape is None else _new(shape, x, [x, mask])
+
+
+def _converted(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
+    """``x.to(dtype)``, ``x.to(device)``, ``x.to(device, dtype)``, ``x.to(other)``, ``x.float()``,
+    ``x.type_as(other)``: ``x`` itself when its dtype and device are already those (as torch
+    returns it), else, on the same device, a new contiguous tensor of ``x``'s sizes in the new
+    dtype for ``x`` laid out contiguously. ``copy=True``, ``memory_format=`` and a move to
+    another device run in torch."""
+    x = args[0]
+    if not _viewable(x):
+        return None
+    dtype, device = CONVERSIONS[func], x.device
+    if func is _T.type_as:
+        if len(args) != 2 or kwargs or not isinstance(args[1], torch.Tensor) or args[1].device != x.device:
+            return None  # type_as also moves x to the other's device
+        dtype = args[1].dtype
+    elif func is _T.to:
+        if set(kwargs) - {"dtype", "device", "non_blocking"} or kwargs.get("non_blocking") not in (None, False):
+            return None
+        targets = [*args[1:], *(kwargs[k] for k in ("device", "dtype") if k in kwargs)]
+        dtype = x.dtype
+        for target in targets:
+            if isinstance(target, torch.dtype):
+                dtype = target
+            elif isinstance(target, torch.device):
+                device = target
+            elif type(target) is str and target in ("cpu", "meta"):
+                device = torch.device(target)
+            elif isinstance(target, torch.Tensor) and len(targets) == 1:
+                dtype, device = target.dtype, target.device
+            elif target is not None or len(targets) == 1:
+                return None  # non_blocking or copy given by position, or something torch parses
+    elif len(args) != 1 or kwargs:
+        return None
+    if device.type != x.device.type or (device.index is not None and device != x.device):
+        return None  # a move to another device: torch's
+    if dtype == x.dtype:
+        return _itself(x)
+    if not _laid_out_contiguously(x):
+        return None  # torch's copy keeps a dense layout: strides it computes
+    return _new(list(x.shape), x, (x,), dtype=dtype)
+
+
 # --- conditions and outputs --------------------------------------------------------------------
 
 
@@ -862,7 +1159,7 @@ def _new(shape: list, like: torch.Tensor, tensors: Sequence[Any], dtype: torch.d
     given; under autograd, not a leaf."""
     shape = [ts.replaced(size) for size in shape]  # the symbols torch's output would have now
     dtype = dtype or like.dtype
-    if not _needs_grad(tensors):
+    if not _needs_grad(tensors) or not (dtype.is_floating_point or dtype.is_complex):  # a mask needs no grad
         return lambda *args, **kwargs: _blank(shape, like, dtype)
 
     def make(*args: Any, **kwargs: Any) -> torch.Tensor:
