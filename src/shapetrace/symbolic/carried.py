@@ -873,7 +873,9 @@ def _attention(args: tuple, kwargs: dict) -> Maker | None:
     if len(args) > len(names) or set(kwargs) - set(names[len(args) :]):
         return None
     given = dict(zip(names, args)) | kwargs
-    q, k, v, mask = given.get("query"), given.get("key"), given.get("value"), given.get("attn_mask")
+    if not all(name in given for name in names[:3]):
+        return None
+    q, k, v, mask = given["query"], given["key"], given["value"], given.get("attn_mask")
     if given.get("dropout_p", 0.0) != 0.0 or (mask is not None and given.get("is_causal")):
         return None  # dropout draws from the RNG on another path; a mask with is_causal raises
     if given.get("enable_gqa") or not torch.backends.cuda.flash_sdp_enabled():  # the CPU kernel's switch too
