@@ -259,7 +259,7 @@ def test_ops_whose_sizes_torch_could_tell_more_about_run_in_torch(fakes):
     assert carried(F.relu, (x[:, :, ::2],), {}) is None  # not dense: strides torch would choose
     assert carried(F.softmax, (x.transpose(1, 2), -1), {}) is None  # a softmax's output is contiguous
     assert carried(F.instance_norm, (fakes(("B", 3, "H", "W")).transpose(2, 3),), {}) is None
-    assert carried(torch.add, (x.transpose(1, 2), x.transpose(1, 2).contiguous()), {}) is None  # two layouts
+    assert carried(torch.add, (x[:, :, :2], fakes(("B", "C", 2))), {}) is None  # cut along H: torch orders dims by both
     assert carried(torch.add, (x, x), {"out": x}) is None
     images = fakes(("B", 16, "H", "W"))
     assert carried(F.conv2d, (images, torch.zeros(32, 16, 3, 3)), {"padding": 1, "stride": 2}) is None  # H/2: torch's
@@ -465,8 +465,65 @@ def test_indexing_with_colons_nones_and_numbers_is_a_view_as_in_torch(fakes):
         assert _sizes(ours) == _sizes(torchs), index
         assert ts.size_exprs(ours.stride()) == ts.size_exprs(torchs.stride()), index
         assert ts.size_expr(ours.storage_offset()) == ts.size_expr(torchs.storage_offset()) and ours.dtype == torchs.dtype
-    for index in [(slice(None), 0), (slice(0, 2),), (Ellipsis, slice(None, None, 2)), (Ellipsis, 8), (mask,)]:
+    for index in [(slice(None), 0), (slice(0, 2),), (slice(None), slice(1, None)), (Ellipsis, 8), (Ellipsis, slice(None, None, -1))]:
         assert carried(torch.Tensor.__getitem__, (x, index), {}) is None, index
+
+
+def test_slices_of_concrete_dims_are_views_as_in_torch(fakes):
+    """``x[..., :d // 2]`` and ``x[..., d // 2:]`` (LLaMA's ``rotate_half``), steps, and slices of a
+    transposed tensor: views with torch's sizes, strides and offsets."""
+    x = fakes(("B", "H", 3, 32))
+    heads = fakes(("B", "H", 4, 32)).transpose(1, 2)
+    for tensor, index in [(x, (Ellipsis, slice(None, 16))), (x, (Ellipsis, slice(16, None))), (x, (Ellipsis, slice(None, None, 2))),
+                          (x, (slice(None), slice(None), slice(1, 3), slice(5, 40, 3))), (x, (Ellipsis, slice(-8, None))),
+                          (heads, (Ellipsis, slice(16, None))), (heads, (slice(None), slice(1, 2), None)), (x, (Ellipsis, slice(40, 50)))]:  # fmt: skip
+        ours, torchs = carried(torch.Tensor.__getitem__, (tensor, index), {})(), tensor[index]
+        _as_torchs(ours, torchs, index)
+
+
+def test_integer_tensor_indices_gather_as_torch_does(fakes):
+    """``padding_mask[batch_idx, kv_idx]`` (HF's mask functions), ``weight[position_ids]``, CLIP's
+    ``hidden[arange(B), eos]``: a new contiguous tensor of the indices' broadcast sizes, then the
+    indexed tensor's other dims; bool indices (data) and tensors among slices are torch's."""
+    padding = fakes(("B", "H"), dtype=torch.bool)
+    batch_idx, kv_idx = fakes(("B", 1, 1, 1), dtype=torch.int64), fakes((1, 1, 1, "H"), dtype=torch.int64)
+    ids = fakes(("B", "H"), dtype=torch.int64)
+    hidden = fakes(("B", "H", 16))
+    rows, eos = fakes(("B",), dtype=torch.int64), fakes(("B",), dtype=torch.int32)
+    table = torch.zeros(64, 16, requires_grad=True)  # a parameter: read for its sizes
+    for tensor, index in [(padding, (batch_idx, kv_idx)), (table, ids), (hidden, (rows, eos)), (hidden, (ids,)),
+                          (fakes((10, "H", 16)), (ids, kv_idx[0, 0])), (padding, (batch_idx, fakes((1, 1, 1, "W"), dtype=torch.int64)))]:  # fmt: skip
+        made = carried(torch.Tensor.__getitem__, (tensor, index), {})
+        assert made is not None, index
+        _as_torchs(made(), tensor[index], index)
+    for tensor, index in [(padding, (padding,)), (hidden, (slice(None), ids)), (hidden.transpose(0, 1), (rows,)),
+                          (padding, (fakes(("B", 1)), fakes((1, "W"), dtype=torch.int64))),
+                          (padding, (fakes(("B", "H"), dtype=torch.int64), fakes(("B", "W"), dtype=torch.int64))),
+                          (hidden, (rows, rows, rows, rows))]:  # fmt: skip
+        assert carried(torch.Tensor.__getitem__, (tensor, index), {}) is None, index
+
+
+def test_an_operand_that_decides_the_layout_gives_it_as_in_torch(fakes):
+    """``q * cos`` with LLaMA's transposed queries and a contiguous ``(1, 1, T, d)`` table, Whisper's
+    ``residual + x`` on a transposed residual, ``attn_output + hidden`` on a contiguous first
+    operand: torch's output has the first operand's layout, dense and with no dim of size 1."""
+    q = fakes(("B", "H", 4, 32)).transpose(1, 2)  # (B, 4, H, 32)
+    cos = fakes((1, 1, "H", 32))
+    residual = fakes(("B", 16, "H")).transpose(1, 2)  # (B, H, 16)
+    hidden = fakes(("B", "H", 16))
+    inner = fakes(("B", "H", 4, 32), requires_grad=True).transpose(1, 2)  # not a leaf
+    cases = [(torch.Tensor.__mul__, (q, cos)), (torch.Tensor.__add__, (q, q.contiguous())), (torch.add, (residual, hidden)),
+             (torch.Tensor.__add__, (hidden, residual)), (torch.Tensor.__sub__, (residual, fakes((16,)))),
+             (torch.Tensor.__mul__, (inner, cos)), (torch.Tensor.__add__, (fakes(("B", 16, "H", "W")).permute(0, 2, 3, 1), fakes(("B", "H", "W", 16))))]  # fmt: skip
+    for func, args in cases:
+        made = carried(func, args, {})
+        assert made is not None, (func, args)
+        _as_torchs(made(), func(*args), func)
+    for func, args in [(torch.Tensor.__mul__, (cos, q)),  # the broadcast operand first: its strides decide some dims
+                       (torch.Tensor.__gt__, (q, cos)),  # a bool output in another layout
+                       (torch.Tensor.__mul__, (fakes(("B", 32, "H", 1)).permute(0, 3, 2, 1), cos)),  # a dim of size 1
+                       (torch.Tensor.__mul__, (q[..., :16], cos[..., :16])), (torch.Tensor.__add__, (q, fakes((1, 1, "W", 32))))]:  # fmt: skip
+        assert carried(func, args, {}) is None, (func, args)
 
 
 def test_flatten_expand_and_embedding_are_what_torch_makes(fakes):

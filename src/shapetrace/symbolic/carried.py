@@ -455,16 +455,19 @@ def _cut(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
 
 def _indexed(args: tuple, kwargs: dict) -> Maker | None:
     """``x[index]`` where the index holds only ``:``, one ``...``, ``None`` (a new dim of size 1,
-    with the stride ``unsqueeze`` gives it) and numbers on dims of concrete size (the dim goes, the
-    offset moves): a view of ``x``. Slices with bounds or steps, tensors and numbers on symbolic
-    dims (torch checks the bound: a guard) run in torch."""
-    if len(args) != 2 or kwargs or not _viewable(args[0]):
+    with the stride ``unsqueeze`` gives it), and numbers and slices of numbers (a positive step)
+    on dims of concrete size (``x[..., :d // 2]``: the dim goes or is cut, the offset moves): a
+    view of ``x``. Numbers and bounds on symbolic dims (torch checks the bound: a guard) run in
+    torch; tensors are :func:`_gathered`."""
+    if len(args) != 2 or kwargs or not isinstance(args[0], torch.Tensor):
         return None
     x, index = args
     items = index if type(index) is tuple else (index,)
     full = slice(None)
-    if not all(item is None or item is Ellipsis or type(item) is int or (type(item) is slice and item == full)
+    if not all(item is None or item is Ellipsis or type(item) is int or _number_slice(item)
                for item in items) or items.count(Ellipsis) > 1:  # fmt: skip
+        return _gathered(x, items)
+    if not _viewable(x):
         return None
     used = sum(1 for item in items if item is not None and item is not Ellipsis)
     if used > x.dim():
@@ -486,11 +489,42 @@ def _indexed(args: tuple, kwargs: dict) -> Maker | None:
                 return None  # a bound torch checks (a guard), or an index torch rejects
             offset = offset + (item % size) * strides[dim]
             dim += 1
-        else:
+        elif item == full:
             new_sizes.append(sizes[dim])
             new_strides.append(strides[dim])
             dim += 1
+        else:
+            size = ts.size_expr(sizes[dim])
+            if not isinstance(size, int):
+                return None  # bounds torch checks against a symbolic size
+            start, stop, step = item.indices(size)
+            offset = offset + start * strides[dim]
+            new_sizes.append(len(range(start, stop, step)))
+            new_strides.append(strides[dim] * step)
+            dim += 1
     return _view_of(x, [*new_sizes, *sizes[dim:]], [*new_strides, *strides[dim:]], offset)
+
+
+def _number_slice(item: Any) -> bool:
+    """A slice of numbers (or ``None``) with a positive step: ``:``, ``:16``, ``16:``, ``::2``."""
+    return (type(item) is slice and all(type(v) is int or v is None for v in (item.start, item.stop))
+            and (item.step is None or (type(item.step) is int and item.step > 0)))  # fmt: skip
+
+
+def _gathered(x: torch.Tensor, items: tuple) -> Maker | None:
+    """``x[i, j]`` with integer tensors indexing ``x``'s leading dims (``padding_mask[batch_idx,
+    kv_idx]``, ``weight[position_ids]``): torch's output is a new contiguous tensor of the
+    indices' broadcast sizes (:func:`_broadcast`) then ``x``'s other dims, for ``x`` laid out
+    contiguously. Bool indices (positions read from data) and tensors among slices run in torch."""
+    if not items or len(items) > x.dim() or not _weight(x) or not _laid_out_contiguously(x):
+        return None  # a parameter indexed (an embedding table) is read for its sizes only
+    if not all(isinstance(t, torch.Tensor) and _viewable(t) and t.dtype in (torch.int64, torch.int32)
+               and t.device == x.device for t in items):  # fmt: skip
+        return None
+    shape = _broadcast(items)
+    if shape is None:
+        return None
+    return _new([*shape, *x.shape[len(items) :]], items[0], (x, *items), dtype=x.dtype)
 
 
 def _flattened(args: tuple, kwargs: dict) -> Maker | None:
@@ -943,12 +977,14 @@ def _keeps_dtype(number: Any, dtype: torch.dtype) -> bool:
 
 def _pointwise(args: tuple, kwargs: dict, to: torch.dtype | None = None, kinds: str = "") -> Maker | None:
     """An elementwise op on tensors of one dtype (of ``kinds``, unless it makes ``to``) and numbers
-    that keep it, laid out contiguously (:func:`_laid_out_contiguously`): torch's output is a new
-    contiguous tensor of their broadcast sizes (:func:`_broadcast`), in ``to`` or their dtype."""
+    that keep it. Laid out contiguously (:func:`_laid_out_contiguously`), torch's output is a new
+    contiguous tensor of their broadcast sizes (:func:`_broadcast`), in ``to`` or their dtype;
+    else, in their dtype, it has the first operand's layout where that one decides it
+    (:func:`_decides_layout`: ``q * cos`` on attention's transposed queries)."""
     if kwargs or not 1 <= len(args) <= 2:
         return None
     tensors = [a for a in args if isinstance(a, torch.Tensor)]
-    if not tensors or not all(_viewable(t) and _laid_out_contiguously(t) for t in tensors):
+    if not tensors or not all(_viewable(t) for t in tensors):
         return None
     first = tensors[0]
     if any(t.dtype != first.dtype or t.device != first.device for t in tensors):
@@ -958,7 +994,25 @@ def _pointwise(args: tuple, kwargs: dict, to: torch.dtype | None = None, kinds: 
     if not all(isinstance(a, torch.Tensor) or _keeps_dtype(a, first.dtype) for a in args):
         return None
     shape = _broadcast(tensors)
-    return None if shape is None else _new(shape, first, tensors, dtype=to)
+    if shape is None:
+        return None
+    if all(_laid_out_contiguously(t) for t in tensors):
+        return _new(shape, first, tensors, dtype=to)
+    if to is None and args[0] is first and _decides_layout(first, shape):
+        return _alias_of(first, tensors)
+    return None
+
+
+def _decides_layout(x: torch.Tensor, shape: list) -> bool:
+    """Whether torch's elementwise output takes ``x``'s layout whatever the other operands' are:
+    ``x`` comes first and has the output's sizes, none of them 1, and is dense (contiguous, or a
+    permutation of contiguous, as written). Its strides are then distinct products of its sizes,
+    each outer one a multiple of each inner one, so that the comparisons by which torch orders
+    the output's dims (``compute_elementwise_output_logical_to_physical_perm``, operand by
+    operand) are each decided by ``x``, statically, the first time."""
+    if ts.size_exprs(x.shape) != ts.size_exprs(shape) or any(ts.size_hint(size) == 1 for size in x.shape):
+        return False
+    return _laid_out_contiguously(x) or _permuted_contiguous(x)
 
 
 def _broadcast(tensors: Sequence[torch.Tensor]) -> list | None:
