@@ -593,17 +593,18 @@ def test_attention_on_the_cpu_is_the_fused_kernels_output(fakes):
     q = fakes(("B", "H", 4, 8)).transpose(1, 2)  # (B, 4, H, 8)
     k = fakes(("B", "H", 4, 8)).transpose(1, 2)
     memory = fakes(("B", 4, "W", 8))  # contiguous keys of another length
+    sliced = fakes(("B", "H", 96)).split(32, dim=-1)[0].view(*q.shape[:1], -1, 4, 8).transpose(1, 2)  # GPT-2's query
     cases = [((q, k, k), {}), ((q, k, k), {"is_causal": True, "scale": 0.5}),
              ((q, k, k), {"attn_mask": fakes(("B", 1, "H", "H"), dtype=torch.bool)}),
              ((q, k, k, fakes((1, 4, "H", "H"))), {}), ((q, k, k), {"attn_mask": fakes(("H", "H"), dtype=torch.bool)}),
              ((q, memory, memory), {"attn_mask": fakes(("B", 1, 1, "W"), dtype=torch.bool)}),
-             ((fakes(("B", 4, "H", 8)), memory, memory), {"dropout_p": 0.0})]  # fmt: skip
+             ((fakes(("B", 4, "H", 8)), memory, memory), {"dropout_p": 0.0}), ((sliced, k, k), {"is_causal": True})]  # fmt: skip
     for args, kwargs in cases:
         made = carried(attention, args, kwargs)
         assert made is not None, kwargs
         _as_torchs(made(), attention(*args, **kwargs), kwargs)
-    sliced = fakes(("B", "H", 96)).split(32, dim=-1)[0].view(*q.shape[:1], -1, 4, 8).transpose(1, 2)  # GPT-2's query
     few = fakes(("B", "H", 2, 8)).transpose(1, 2)
+    single = fakes(("B", 1, "H", 16))[..., :8]  # not dense, and a dim of size 1: torch's comparisons tie
     for args, kwargs in [((q, k, k), {"dropout_p": 0.1}), ((q, few, few), {"enable_gqa": True}), ((q, few, few), {}),
                          ((q, memory, fakes(("B", 4, "H", 8))), {}), ((q, k, fakes(("B", 4, "H", 4))), {}),
                          ((q, k, k), {"attn_mask": fakes(("B", "H", "H"), dtype=torch.bool)}),
@@ -611,11 +612,18 @@ def test_attention_on_the_cpu_is_the_fused_kernels_output(fakes):
                          ((q, k, k), {"attn_mask": fakes((1, 4, "H", "H")).requires_grad_()}),
                          ((q, k, k), {"attn_mask": fakes((1, 4, "H", "H"), dtype=torch.int64)}),
                          ((q, k, k), {"attn_mask": fakes(("B", 1, "H", "H"), dtype=torch.bool), "is_causal": True}),
-                         ((sliced, k, k), {}), ((q, k, k.double()), {}), ((q[:, :, :, None, 0], k, k), {})]:  # fmt: skip
+                         ((single, fakes(("B", 1, "H", 8)), fakes(("B", 1, "H", 8))), {}),
+                         ((q, k, k.double()), {}), ((q[:, :, :, None, 0], k, k), {})]:  # fmt: skip
         assert carried(attention, args, kwargs) is None, kwargs
     leaf = fakes(("B", "H", 4, 8), requires_grad=True)
     inner = leaf.transpose(1, 2)  # a view of a leaf: not a leaf
     _as_torchs(carried(attention, (inner, k, k), {})(), attention(inner, k, k), "autograd")
+    piece = fakes(("B", "H", 96), requires_grad=True).split(32, dim=-1)[0].view(*q.shape[:1], -1, 4, 8).transpose(1, 2)
+    _as_torchs(carried(attention, (piece, k, k), {})(), attention(piece, k, k), "autograd, not dense")
+
+
+# real tensors (parameters), made outside the fake mode the ``fakes`` fixture runs its test in
+REAL = {"weight": torch.ones(16, requires_grad=True), "bias": torch.zeros(16)}
 
 
 def test_masks_are_built_as_torch_builds_them(fakes):
@@ -643,6 +651,8 @@ def test_masks_are_built_as_torch_builds_them(fakes):
              (torch.Tensor.__rsub__, (relative, 1)), (torch.Tensor.__neg__, (relative,)), (torch.abs, (relative,)),
              (torch.minimum, (relative, relative)), (torch.Tensor.__mul__, (timesteps, freqs)),
              (torch.Tensor.__mul__, (fakes((1, "H", 1)), fakes((16,)))), (torch.Tensor.__truediv__, (timesteps, freqs)),
+             (torch.Tensor.__mul__, (REAL["weight"], fakes(("B", "H", 16)))),  # RMSNorm's weight * x
+             (torch.Tensor.__add__, (fakes(("B", "H", 16)), REAL["bias"])),
              (torch.where, (causal, scores, minimum)), (torch.where, (padding, 0.0, scores)),
              (torch.where, (causal, relative, relative)), (torch.Tensor.masked_fill, (scores, padding, minimum)),
              (torch.masked_fill, (relative, causal[0, 0], 3)), (torch.Tensor.masked_fill, (padding, causal, False))]  # fmt: skip
@@ -659,7 +669,9 @@ def test_masks_are_built_as_torch_builds_them(fakes):
                        (torch.Tensor.__and__, (padding.expand(-1, 1, 4, -1), true)),  # an expanded mask
                        (torch.where, (causal,)), (torch.where, (relative > 0, relative, 0.5)),
                        (torch.where, (relative, relative, relative)), (torch.Tensor.masked_fill, (relative, causal, 0.5)),
-                       (torch.Tensor.masked_fill, (scores, padding, fakes(()))), (torch.add, (relative, relative))]:  # fmt: skip
+                       (torch.Tensor.masked_fill, (scores, padding, fakes(()))), (torch.add, (relative, relative)),
+                       (torch.Tensor.__mul__, (REAL["weight"], REAL["bias"])),  # no fake operand: nothing to carry
+                       (torch.Tensor.__mul__, (REAL["weight"].double(), fakes(("B", "H", 16))))]:  # fmt: skip
         kwargs = {"alpha": 2} if func is torch.add else {}
         assert carried(func, args, kwargs) is None, (func, args[1:])
 
@@ -694,3 +706,25 @@ def test_dtype_conversions_are_the_tensor_itself_or_torchs_copy(fakes):
     inner = fakes(("B", "H", 16), requires_grad=True) * 2
     for func, args in [(torch.Tensor.double, (inner,)), (torch.Tensor.bool, (inner,)), (torch.Tensor.__gt__, (inner, 0))]:
         _as_torchs(carried(func, args, {})(), func(*args), func)
+
+
+def test_factories_like_a_tensor_and_min_max_of_two_are_what_torch_makes(fakes):
+    """T5's ``torch.full_like(x, 15)``, ``torch.zeros_like(x)``, ``torch.min(a, b)``, HF's
+    ``q_idx.new_ones((), dtype=torch.bool)``: new tensors needing no grad, as torch's."""
+    relative = fakes(("H", "H"), dtype=torch.int64)
+    x = fakes(("B", "H", 16), requires_grad=True) * 2
+    batch, rows, _ = x.shape
+    cases = [(torch.full_like, (relative, 15), {}), (torch.zeros_like, (relative,), {}), (torch.ones_like, (x,), {}),
+             (torch.empty_like, (x,), {"dtype": torch.bool}), (torch.full_like, (x, 0.5), {}),
+             (torch.min, (relative, relative), {}), (torch.Tensor.max, (x, x), {}),
+             (torch.Tensor.new_ones, (relative, ()), {"dtype": torch.bool}), (torch.Tensor.new_zeros, (x, (batch, 1, rows)), {}),
+             (torch.Tensor.new_full, (x, [rows, 4], 2.0), {}), (torch.Tensor.new_empty, (relative, torch.Size([3])), {})]  # fmt: skip
+    for func, args, kwargs in cases:
+        made = carried(func, args, kwargs)
+        assert made is not None, (func, args[1:], kwargs)
+        _as_torchs(made(), func(*args, **kwargs), (func, args[1:], kwargs))
+    for func, args, kwargs in [(torch.min, (relative, 1), {}), (torch.max, (x, -1), {}), (torch.Tensor.min, (x,), {}),
+                               (torch.zeros_like, (x,), {"requires_grad": True}), (torch.full_like, (relative, relative), {}),
+                               (torch.zeros_like, (x.transpose(1, 2),), {}), (torch.Tensor.new_ones, (x, 3, 4), {}),
+                               (torch.Tensor.new_ones, (x, (3,)), {"device": "meta"}), (torch.Tensor.new_zeros, (x, (-1,)), {})]:  # fmt: skip
+        assert carried(func, args, kwargs) is None, (func, args[1:], kwargs)

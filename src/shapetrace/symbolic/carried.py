@@ -4,8 +4,12 @@ An activation, a dropout, a softmax, elementwise math (``x ** 2``, ``rsqrt``), a
 dims given, a normalisation, ``x + y`` on tensors of the same sizes (or
 with one of them ones where the other is not, ``(B, C, 1, 1)``), ``linear`` on a concrete last
 dim, a convolution padded to keep its size, ``cat`` along a concrete dim, ``interpolate`` to
-sizes given, a GRU or LSTM, a matrix product on the same batch dims, an embedding, and views
-that move or cut sizes (``transpose``, ``split``, ``x[:, None]``, ``flatten``, ``expand``): torch's fake run of each asks
+sizes given, a GRU or LSTM, a matrix product on the same batch dims, an embedding, views
+that move or cut sizes (``transpose``, ``split``, ``x[:, None]``, ``x[..., :16]``, ``flatten``,
+``expand``, a ``reshape`` ATen's ``view`` can do), what masks are built with (comparisons,
+``&``/``|``/``~``, integer arithmetic, ``where``, ``masked_fill``, ``.to(dtype)``, integer-tensor
+indexing, ``zeros_like``, ``new_ones``, on operands whose sizes broadcast each other as written),
+and attention where torch picks its fused CPU kernel: torch's fake run of each asks
 its ``ShapeEnv`` about every symbolic size (broadcasting, contiguity, the decompositions
 symbolic sizes send them through) and gets the answer the op's definition already gives: the
 output has the input's sizes, or the input's with one concrete dim changed, or the sizes the
@@ -22,7 +26,10 @@ Only where torch's run could not have told more. An op is answered here when:
   contiguous inputs, or a layout torch keeps: :data:`KEEP_LAYOUT`, channels-last norms; no
   ``out=``), and no value flows (a fake tensor holding a constant runs in torch);
 - under autograd, its output can be what torch's would be: not a leaf (an in-place op on it then
-  works as on torch's output).
+  works as on torch's output);
+- an order torch decides between sizes or strides written differently (a view's runs of dims,
+  ``empty_like``'s layout) is read from their traced values only where those differ: torch
+  decides it the same way, statically or by a guard that fixes no dim; equal there, it is torch's.
 Everything else runs in torch as before. tests/symbolic/test_symbolic_carried.py checks that the
 expressions, specialisations and statuses equal a replay without this, on the examples and on
 real layouts (docs/symbolic.md, "Ops that cannot change a size").
@@ -181,6 +188,12 @@ BITWISE = _functions((torch, "bitwise_and bitwise_or bitwise_xor bitwise_not"),
 DIVISIONS = _functions((torch, "div"), (_T, "div __truediv__ __rtruediv__"))
 ARITHMETIC = (BINARY - DIVISIONS) | _functions((torch, "minimum maximum neg abs"),
                                                (_T, "minimum maximum neg abs __neg__ __abs__"))  # fmt: skip
+# ``torch.min(a, b)``, ``torch.max(a, b)``: elementwise on two tensors (on a dim: a reduction).
+MIN_MAX = frozenset({torch.min, torch.max, _T.min, _T.max})
+# ``torch.zeros_like(x)``, ``torch.full_like(x, 15)``: a new tensor laid out as ``x`` is, needing no grad.
+LIKE_FACTORIES = {torch.zeros_like: 1, torch.ones_like: 1, torch.empty_like: 1, torch.full_like: 2}
+# ``x.new_ones((), dtype=torch.bool)``: a new contiguous tensor of the sizes given, needing no grad.
+NEW_FACTORIES = {_T.new_zeros: 2, _T.new_ones: 2, _T.new_empty: 2, _T.new_full: 3}
 # ``torch.where(mask, x, y)`` and ``x.masked_fill(mask, value)`` (``torch.finfo(dtype).min``).
 WHERES = frozenset({torch.where})
 MASKED_FILLS = frozenset({torch.masked_fill, _T.masked_fill})
@@ -253,6 +266,12 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
         return _pointwise(args, kwargs, kinds="int float")
     if func in DIVISIONS:
         return _pointwise(args, kwargs, kinds="float")
+    if func in MIN_MAX:
+        return _pointwise(args, kwargs, kinds="int float") if len(args) == 2 and isinstance(args[1], torch.Tensor) else None
+    if func in LIKE_FACTORIES:
+        return _made_like(LIKE_FACTORIES[func], args, kwargs)
+    if func in NEW_FACTORIES:
+        return _made_new(NEW_FACTORIES[func], args, kwargs)
     if func in WHERES:
         return _where(args, kwargs)
     if func in MASKED_FILLS:
@@ -926,11 +945,10 @@ def _attention(args: tuple, kwargs: dict) -> Maker | None:
         return None  # an empty sequence: the math kernel
     if any(ts.size_expr(t.stride(-1)) != 1 for t in (q, k, v)):
         return None
-    if q.is_contiguous():
-        if ts.size_exprs(q.stride()) != _contiguous_exprs(queries):
-            return None  # strides torch's empty_like would write otherwise
-    elif not _permuted_contiguous(q):
-        return None
+    dense = _laid_out_contiguously(q) or _permuted_contiguous(q)
+    strides = None if dense else _dense_strides(q)
+    if not dense and strides is None:
+        return None  # strides torch's empty_like would write otherwise
     tensors = [q, k, v]
     if mask is not None:
         if not (_viewable(mask) and mask.dim() in (2, 4) and mask.device == q.device and not mask.requires_grad):
@@ -943,7 +961,35 @@ def _attention(args: tuple, kwargs: dict) -> Maker | None:
                 m in (1, full) for m, full in zip(lead, queries[:2])):  # fmt: skip
             return None
         tensors.append(mask)
-    return _alias_of(q, tensors)
+    return _alias_of(q, tensors) if strides is None else _new_strided(q, strides, tensors)
+
+
+def _dense_strides(x: torch.Tensor) -> list | None:
+    """The strides torch's ``empty_like`` gives a tensor that is not dense (GPT-2's queries, a
+    piece of ``qkv.split``): dense, its dims in the order of ``x``'s strides (ATen's
+    ``infer_dense_strides``), for strides that are distinct at the traced values and no dim of
+    size 1 (where torch's comparisons would tie); else ``None``."""
+    hints = [ts.size_hint(stride) for stride in x.stride()]
+    if None in hints or 0 in hints or len(set(hints)) < len(hints) or any(ts.size_hint(s) == 1 for s in x.shape):
+        return None
+    strides: list[Any] = [None] * x.dim()
+    inner: Any = 1
+    for dim in sorted(range(x.dim()), key=hints.__getitem__):
+        strides[dim] = inner
+        inner = inner * x.shape[dim]
+    return strides
+
+
+def _new_strided(like: torch.Tensor, strides: list, tensors: Sequence[Any]) -> Maker:
+    """A new tensor of ``like``'s sizes, dtype and fake device with these strides; under autograd,
+    not a leaf."""
+    sizes, strides = [ts.replaced(s) for s in like.shape], [ts.replaced(s) for s in strides]
+
+    def make(*args: Any, **kwargs: Any) -> torch.Tensor:
+        made = torch.empty_strided(sizes, strides, dtype=like.dtype, device=like.device)
+        return made.requires_grad_().clone() if _needs_grad(tensors) else made
+
+    return make
 
 
 def _contiguous_exprs(sizes: Sequence[Any]) -> tuple:
@@ -984,7 +1030,8 @@ def _pointwise(args: tuple, kwargs: dict, to: torch.dtype | None = None, kinds: 
     if kwargs or not 1 <= len(args) <= 2:
         return None
     tensors = [a for a in args if isinstance(a, torch.Tensor)]
-    if not tensors or not all(_viewable(t) for t in tensors):
+    fake = next((t for t in tensors if ts.is_fake(t)), None)  # a parameter (RMSNorm's weight * x) is read for its sizes
+    if fake is None or not all(_weight(t) for t in tensors):
         return None
     first = tensors[0]
     if any(t.dtype != first.dtype or t.device != first.device for t in tensors):
@@ -997,8 +1044,8 @@ def _pointwise(args: tuple, kwargs: dict, to: torch.dtype | None = None, kinds: 
     if shape is None:
         return None
     if all(_laid_out_contiguously(t) for t in tensors):
-        return _new(shape, first, tensors, dtype=to)
-    if to is None and args[0] is first and _decides_layout(first, shape):
+        return _new(shape, fake, tensors, dtype=to)
+    if to is None and args[0] is first is fake and _decides_layout(first, shape):
         return _alias_of(first, tensors)
     return None
 
@@ -1070,6 +1117,37 @@ def _masked_fill(args: tuple, kwargs: dict) -> Maker | None:
         return None
     shape = _broadcast([x, mask])
     return None if shape is None else _new(shape, x, [x, mask])
+
+
+def _made_like(count: int, args: tuple, kwargs: dict) -> Maker | None:
+    """``torch.zeros_like(x)``, ``full_like(x, value)`` (a number), with at most ``dtype=``: a new
+    tensor of ``x``'s sizes, laid out contiguously as ``x`` is, needing no grad."""
+    if len(args) != count or set(kwargs) - {"dtype"} or not _viewable(args[0]) or not _laid_out_contiguously(args[0]):
+        return None
+    if count == 2 and type(args[1]) not in (int, float, bool):
+        return None
+    dtype = kwargs.get("dtype")
+    if dtype is not None and not isinstance(dtype, torch.dtype):
+        return None
+    return _new(list(args[0].shape), args[0], (), dtype=dtype)
+
+
+def _made_new(count: int, args: tuple, kwargs: dict) -> Maker | None:
+    """``x.new_ones(sizes)``, ``new_full(sizes, value)``, with at most ``dtype=``: a new contiguous
+    tensor of the sizes given (ints or ``x``'s own sizes), on ``x``'s device, needing no grad."""
+    if len(args) != count or set(kwargs) - {"dtype"} or not _viewable(args[0]):
+        return None
+    sizes = args[1]
+    if type(sizes) not in (tuple, list, torch.Size) or not all(isinstance(s, (int, torch.SymInt)) for s in sizes):
+        return None
+    if any(isinstance(ts.size_expr(s), int) and ts.size_expr(s) < 0 for s in sizes):
+        return None  # torch raises
+    if count == 3 and type(args[2]) not in (int, float, bool):
+        return None
+    dtype = kwargs.get("dtype")
+    if dtype is not None and not isinstance(dtype, torch.dtype):
+        return None
+    return _new(list(sizes), args[0], (), dtype=dtype)
 
 
 def _converted(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
