@@ -728,3 +728,19 @@ def test_factories_like_a_tensor_and_min_max_of_two_are_what_torch_makes(fakes):
                                (torch.zeros_like, (x.transpose(1, 2),), {}), (torch.Tensor.new_ones, (x, 3, 4), {}),
                                (torch.Tensor.new_ones, (x, (3,)), {"device": "meta"}), (torch.Tensor.new_zeros, (x, (-1,)), {})]:  # fmt: skip
         assert carried(func, args, kwargs) is None, (func, args[1:], kwargs)
+
+
+def test_positions_from_arange_are_what_torch_makes(fakes):
+    """``torch.arange(seq_length)`` on a dim's size, ``arange(start=0, end=128, dtype=...)``:
+    torch's 1-d tensor; a length torch computes from a symbolic start or step, or floats, are torch's."""
+    batch, rows = fakes(("B", "H")).shape
+    cpu = torch.device("cpu")
+    for args, kwargs in [((rows,), {"device": cpu}), ((0, rows), {"dtype": torch.int64}), ((batch,), {}),
+                         ((), {"start": 0, "end": 128, "dtype": torch.float32, "device": cpu}), ((3, 17, 4), {}),
+                         ((9, 2, -3), {}), ((1,), {"device": cpu})]:  # fmt: skip
+        made = carried(torch.arange, args, kwargs)
+        assert made is not None, (args, kwargs)
+        _as_torchs(made(), torch.arange(*args, **kwargs), (args, kwargs))
+    for args, kwargs in [((1, rows), {}), ((rows * 2,), {}), ((0, rows, 2), {}), ((4.0,), {}), ((0, 8, 0), {}), ((5, 2), {}),
+                         ((rows,), {"requires_grad": True}), ((rows,), {"device": "cpu"}), ((rows,), {"out": None})]:  # fmt: skip
+        assert carried(torch.arange, args, kwargs) is None, (args, kwargs)

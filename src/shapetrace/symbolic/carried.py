@@ -194,6 +194,8 @@ MIN_MAX = frozenset({torch.min, torch.max, _T.min, _T.max})
 LIKE_FACTORIES = {torch.zeros_like: 1, torch.ones_like: 1, torch.empty_like: 1, torch.full_like: 2}
 # ``x.new_ones((), dtype=torch.bool)``: a new contiguous tensor of the sizes given, needing no grad.
 NEW_FACTORIES = {_T.new_zeros: 2, _T.new_ones: 2, _T.new_empty: 2, _T.new_full: 3}
+# ``torch.arange(T)``, ``torch.arange(0, 128, dtype=torch.float32)``: positions, a new 1-d tensor.
+ARANGES = frozenset({torch.arange})
 # ``torch.where(mask, x, y)`` and ``x.masked_fill(mask, value)`` (``torch.finfo(dtype).min``).
 WHERES = frozenset({torch.where})
 MASKED_FILLS = frozenset({torch.masked_fill, _T.masked_fill})
@@ -208,7 +210,7 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
     """A callable making ``func``'s fake outputs when the op's outputs carry its inputs' sizes
     (this module's docstring), else ``None``: the op runs in torch."""
     kwargs = kwargs or {}
-    if "out" in kwargs or not args:
+    if "out" in kwargs or not (args or func in ARANGES):
         return None
     if func in ELEMENTWISE and (made := _elementwise(func, args, kwargs)) is not None:
         return made
@@ -272,6 +274,8 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
         return _made_like(LIKE_FACTORIES[func], args, kwargs)
     if func in NEW_FACTORIES:
         return _made_new(NEW_FACTORIES[func], args, kwargs)
+    if func in ARANGES:
+        return _arange(args, kwargs)
     if func in WHERES:
         return _where(args, kwargs)
     if func in MASKED_FILLS:
@@ -1117,6 +1121,35 @@ def _masked_fill(args: tuple, kwargs: dict) -> Maker | None:
         return None
     shape = _broadcast([x, mask])
     return None if shape is None else _new(shape, x, [x, mask])
+
+
+def _arange(args: tuple, kwargs: dict) -> Maker | None:
+    """``torch.arange(end)``, ``arange(start, end[, step])`` of ints, with ``dtype=``/``device=``:
+    a new 1-d tensor of ``len(range(start, end, step))`` numbers, or of ``end`` numbers for a
+    size that is one dim's symbol (``torch.arange(seq_length)``, from 0 by 1: torch's length is
+    that symbol, and ``end >= 0`` holds for every size its range allows). Another size, floats
+    and ``requires_grad=`` are torch's."""
+    names = ("start", "end", "step")
+    if len(args) > 3 or set(kwargs) - {*names, "dtype", "device"}:
+        return None
+    given = dict(zip(("end",) if len(args) == 1 else names, args)) | {k: kwargs[k] for k in names if k in kwargs}
+    start, end, step = given.get("start", 0), given.get("end"), given.get("step", 1)
+    if not all(type(v) is int or isinstance(v, torch.SymInt) for v in (start, end, step)):
+        return None
+    written = [ts.size_expr(v) for v in (start, end, step)]
+    if all(isinstance(w, int) for w in written):
+        if written[2] == 0 or (written[1] - written[0]) * written[2] < 0:
+            return None  # torch raises
+        length: Any = len(range(*written))
+    elif written[0] == 0 and written[2] == 1 and isinstance(written[1], sympy.Symbol) and not ts.has_unbacked(written[1]):
+        length = end
+    else:
+        return None
+    dtype, device = kwargs.get("dtype") or torch.int64, kwargs.get("device")
+    if not isinstance(dtype, torch.dtype) or not (device is None or isinstance(device, torch.device)):
+        return None
+    shape = [ts.replaced(length)]
+    return lambda *args, **kwargs: torch.empty(shape, dtype=dtype, device=device)
 
 
 def _made_like(count: int, args: tuple, kwargs: dict) -> Maker | None:
