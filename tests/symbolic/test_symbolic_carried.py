@@ -569,16 +569,18 @@ def test_views_of_other_layouts_have_torchs_strides(fakes):
     _, height, width, _ = images.shape
     columns = fakes(("W", "B", "H")).permute(1, 2, 0)  # (B, H, W), B and H nested
     merged = columns.reshape(batch * rows, -1)  # (B*H, W): a view in torch
+    ids = fakes(("B", "H"), dtype=torch.int64)  # GPT-2's input_ids.view(-1, T): any dtype
     cases = [(torch.Tensor.reshape, (heads, batch, -1, rows, 8)), (torch.Tensor.view, (heads, batch, 4, rows, 8)),
              (torch.reshape, (images, (batch, height * width, 16))), (torch.Tensor.reshape, (images, batch, -1, 16)),
              (torch.Tensor.reshape, (heads, batch, 2, 2, rows, 8)), (torch.Tensor.view, (heads, batch, 4, rows, 2, 4)),
-             (torch.Tensor.reshape, (columns, batch * rows, width)), (torch.Tensor.view, (merged, batch, rows, width))]  # fmt: skip
+             (torch.Tensor.reshape, (columns, batch * rows, width)), (torch.Tensor.view, (merged, batch, rows, width)),
+             (torch.Tensor.view, (ids, -1, rows))]  # fmt: skip
     for func, args in cases:
         made = carried(func, args, {})
         assert made is not None, args[1:]
         ours, torchs = made(), func(*args)
         _as_torchs(ours, torchs, args[1:])
-        assert ours._base is not None and torchs._base is not None
+        assert ours._base is not None and torchs._base is not None  # views
     assert carried(torch.Tensor.reshape, (heads, batch, rows, -1), {}) is None  # heads and rows swapped: a copy
     assert carried(torch.Tensor.reshape, (images, batch, height, -1), {}) is None  # W*16 over a permuted W: a copy
     transposed = fakes(("B", "W", "H")).transpose(1, 2)  # (B, H, W), H and W equal at the traced values

@@ -634,8 +634,8 @@ def _given(args: tuple) -> list:
 
 
 def _contiguous_strides(sizes: Sequence[Any]) -> list[Any]:
-    """A contiguous tensor's strides for these sizes, from the last dim outward as torch computes
-    them (the same expressions: ``C*(H*W)``)."""
+    """A contiguous tensor's strides for these sizes (or their expressions), from the last dim
+    outward as torch computes them (the same expressions: ``C*(H*W)``)."""
     strides: list[Any] = [1] * len(sizes)
     for i in range(len(sizes) - 2, -1, -1):
         strides[i] = strides[i + 1] * sizes[i + 1]
@@ -923,8 +923,9 @@ def _attention(args: tuple, kwargs: dict) -> Maker | None:
     heads and one concrete head size as written, ``k`` and ``v`` the same length; no dropout; a
     mask (bool or ``q``'s dtype, needing no grad) whose last two dims are ``q``'s and ``k``'s
     lengths or 1 and whose leading ones are the batch, the heads or 1. The output has ``q``'s
-    sizes and strides: ``q`` dense (contiguous, or a permutation of contiguous: ``x.view(B, T, h,
-    d).transpose(1, 2)``). Anything else (GQA, the math kernel torch falls back to, another
+    sizes, and its strides for a dense ``q`` (contiguous, or a permutation of contiguous:
+    ``x.view(B, T, h, d).transpose(1, 2)``), else dense strides in the order of ``q``'s
+    (:func:`_dense_strides`). Anything else (GQA, the math kernel torch falls back to, another
     device) runs in torch."""
     names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
     if len(args) > len(names) or set(kwargs) - set(names[len(args) :]):
@@ -996,18 +997,10 @@ def _new_strided(like: torch.Tensor, strides: list, tensors: Sequence[Any]) -> M
     return make
 
 
-def _contiguous_exprs(sizes: Sequence[Any]) -> tuple:
-    """A contiguous tensor's strides for sizes given as expressions (as :func:`ts.size_exprs`)."""
-    strides: list[Any] = [1] * len(sizes)
-    for i in range(len(sizes) - 2, -1, -1):
-        strides[i] = strides[i + 1] * sizes[i + 1]
-    return tuple(strides)
-
-
 def _laid_out_contiguously(t: torch.Tensor) -> bool:
     """A fake tensor whose strides are, as written, those of a contiguous tensor of its sizes
     (also at dims of size 1, whose strides torch's ``is_contiguous`` does not look at)."""
-    return ts.size_exprs(t.stride()) == _contiguous_exprs(ts.size_exprs(t.shape))
+    return ts.size_exprs(t.stride()) == tuple(_contiguous_strides(ts.size_exprs(t.shape)))
 
 
 _KINDS = {"bool": lambda d: d == torch.bool, "float": lambda d: d.is_floating_point,
