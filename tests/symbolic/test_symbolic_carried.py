@@ -256,7 +256,7 @@ def test_ops_whose_sizes_torch_could_tell_more_about_run_in_torch(fakes):
     assert carried(F.softmax, (x, -1), {"dtype": torch.float64}) is None  # another dtype
     assert carried(torch.add, (x, fakes(("B", "C", "H"), dtype=torch.float64)), {}) is None  # promotion
     assert carried(F.relu, (fakes(("B", "C", "H"), dtype=torch.int64),), {}) is None
-    assert carried(F.relu, (x[:, :, ::2],), {}) is None  # not dense: strides torch would choose
+    assert carried(F.relu, (x[:, ::2].transpose(1, 2),), {}) is None  # not dense, nor ordered: strides torch would choose
     assert carried(F.softmax, (x.transpose(1, 2), -1), {}) is None  # a softmax's output is contiguous
     assert carried(F.instance_norm, (fakes(("B", 3, "H", "W")).transpose(2, 3),), {}) is None
     assert carried(torch.add, (x[:, :, :2], fakes(("B", "C", 2))), {}) is None  # cut along H: torch orders dims by both
@@ -387,10 +387,17 @@ def test_inputs_cut_from_contiguous_tensors_get_torchs_contiguous_outputs(fakes)
         ours, torchs = made(), func(*args)
         assert _sizes(ours) == _sizes(torchs) and ts.size_exprs(ours.stride()) == ts.size_exprs(torchs.stride()), func
         assert ours.is_contiguous() and ours.dtype == torchs.dtype
+    conv = fakes(("B", 16, "H"))
+    for func, args in [(F.gelu, (conv[:, :, :-1],)), (torch.relu, (conv[:, :, 1:],)), (F.softmax, (conv[:, :, :-1], -1)),
+                       (F.silu, (fakes(("B", "H", "W")).chunk(2, dim=1)[0],)), (torch.exp, (conv[:, 2:, :-1],)),
+                       (torch.relu, (fakes(("B", "H", 8))[:, :, ::2],)), (torch.relu, (fakes(("B", "H", "W"))[:, :, :3],))]:  # fmt: skip
+        ours, torchs = carried(func, args, {})(), func(*args)  # cut along a symbolic dim (wav2vec2's conv padding)
+        _as_torchs(ours, torchs, func)
+        assert ours.is_contiguous()
+    assert carried(F.gelu, (conv[:, :, :-1].transpose(1, 2),), {}) is None  # strides not ordered outward
+    assert carried(F.gelu, (fakes(("B", 1, "H"))[:, :, :-1],), {}) is None  # a dim of size 1
     assert carried(F.dropout, (a, 0.1, False), {}) is None  # in eval mode torch returns its input as it is
-    assert carried(torch.relu, (fakes(("B", "H", 8))[:, :, ::2],), {}) is None  # a step: not cut from a contiguous tensor
     assert carried(torch.relu, (a.transpose(1, 2),), {}) is None  # cut and transposed
-    assert carried(torch.relu, (fakes(("B", "H", "W"))[:, :, :3],), {}) is None  # cut along a symbolic dim
     assert carried(F.relu, (a, True), {})() is a and carried(torch.Tensor.__imul__, (a, gate), {})() is a  # in place
 
 

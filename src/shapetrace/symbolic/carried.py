@@ -291,7 +291,7 @@ def _elementwise(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
     if not _plain(x, contiguous=False) or any(isinstance(value, torch.dtype) for value in (*args, *kwargs.values())):
         return None  # softmax(x, dim, dtype=...) changes the dtype
     dense = x.is_contiguous() or (func in KEEP_LAYOUT and _permuted_contiguous(x))
-    if not dense and not (func in FROM_SLICES and _sliced(x)):
+    if not dense and not (func in FROM_SLICES and (_sliced(x) or _ordered_outward(x))):
         return None  # strides torch would choose
     position = INPLACE_AT.get(func)
     if kwargs.get("inplace") or (position is not None and len(args) > position and args[position]):
@@ -1261,6 +1261,18 @@ def _sliced(x: torch.Tensor) -> bool:
                 return False
         inner = stride, size
     return True
+
+
+def _ordered_outward(x: torch.Tensor) -> bool:
+    """Whether ``x``'s strides grow strictly from its last dim outward at the traced values, no
+    dim of size 1 there (``x[:, :, :-1]`` of a conv output, a cut along a symbolic dim): torch
+    orders an elementwise output's dims by its input's strides, and whether it decides each
+    comparison statically or by a guard, or leaves it undecided, it never swaps two dims, so
+    the output is contiguous."""
+    sizes, strides = [ts.size_hint(s) for s in x.shape], [ts.size_hint(s) for s in x.stride()]
+    if None in sizes or None in strides or any(size == 1 for size in sizes):
+        return False
+    return all(stride > 0 for stride in strides) and all(outer > inner for outer, inner in zip(strides, strides[1:]))
 
 
 def _channels_last(x: torch.Tensor) -> bool:
