@@ -256,10 +256,10 @@ def test_ops_whose_sizes_torch_could_tell_more_about_run_in_torch(fakes):
     assert carried(F.softmax, (x, -1), {"dtype": torch.float64}) is None  # another dtype
     assert carried(torch.add, (x, fakes(("B", "C", "H"), dtype=torch.float64)), {}) is None  # promotion
     assert carried(F.relu, (fakes(("B", "C", "H"), dtype=torch.int64),), {}) is None
-    assert carried(F.relu, (x[:, :, ::2],), {}) is None  # not dense: strides torch would choose
+    assert carried(F.relu, (x[:, ::2].transpose(1, 2),), {}) is None  # not dense, nor ordered: strides torch would choose
     assert carried(F.softmax, (x.transpose(1, 2), -1), {}) is None  # a softmax's output is contiguous
     assert carried(F.instance_norm, (fakes(("B", 3, "H", "W")).transpose(2, 3),), {}) is None
-    assert carried(torch.add, (x.transpose(1, 2), x.transpose(1, 2).contiguous()), {}) is None  # two layouts
+    assert carried(torch.add, (x[:, :, :2], fakes(("B", "C", 2))), {}) is None  # cut along H: torch orders dims by both
     assert carried(torch.add, (x, x), {"out": x}) is None
     images = fakes(("B", 16, "H", "W"))
     assert carried(F.conv2d, (images, torch.zeros(32, 16, 3, 3)), {"padding": 1, "stride": 2}) is None  # H/2: torch's
@@ -387,10 +387,17 @@ def test_inputs_cut_from_contiguous_tensors_get_torchs_contiguous_outputs(fakes)
         ours, torchs = made(), func(*args)
         assert _sizes(ours) == _sizes(torchs) and ts.size_exprs(ours.stride()) == ts.size_exprs(torchs.stride()), func
         assert ours.is_contiguous() and ours.dtype == torchs.dtype
+    conv = fakes(("B", 16, "H"))
+    for func, args in [(F.gelu, (conv[:, :, :-1],)), (torch.relu, (conv[:, :, 1:],)), (F.softmax, (conv[:, :, :-1], -1)),
+                       (F.silu, (fakes(("B", "H", "W")).chunk(2, dim=1)[0],)), (torch.exp, (conv[:, 2:, :-1],)),
+                       (torch.relu, (fakes(("B", "H", 8))[:, :, ::2],)), (torch.relu, (fakes(("B", "H", "W"))[:, :, :3],))]:  # fmt: skip
+        ours, torchs = carried(func, args, {})(), func(*args)  # cut along a symbolic dim (wav2vec2's conv padding)
+        _as_torchs(ours, torchs, func)
+        assert ours.is_contiguous()
+    assert carried(F.gelu, (conv[:, :, :-1].transpose(1, 2),), {}) is None  # strides not ordered outward
+    assert carried(F.gelu, (fakes(("B", 1, "H"))[:, :, :-1],), {}) is None  # a dim of size 1
     assert carried(F.dropout, (a, 0.1, False), {}) is None  # in eval mode torch returns its input as it is
-    assert carried(torch.relu, (fakes(("B", "H", 8))[:, :, ::2],), {}) is None  # a step: not cut from a contiguous tensor
     assert carried(torch.relu, (a.transpose(1, 2),), {}) is None  # cut and transposed
-    assert carried(torch.relu, (fakes(("B", "H", "W"))[:, :, :3],), {}) is None  # cut along a symbolic dim
     assert carried(F.relu, (a, True), {})() is a and carried(torch.Tensor.__imul__, (a, gate), {})() is a  # in place
 
 
@@ -465,8 +472,65 @@ def test_indexing_with_colons_nones_and_numbers_is_a_view_as_in_torch(fakes):
         assert _sizes(ours) == _sizes(torchs), index
         assert ts.size_exprs(ours.stride()) == ts.size_exprs(torchs.stride()), index
         assert ts.size_expr(ours.storage_offset()) == ts.size_expr(torchs.storage_offset()) and ours.dtype == torchs.dtype
-    for index in [(slice(None), 0), (slice(0, 2),), (Ellipsis, slice(None, None, 2)), (Ellipsis, 8), (mask,)]:
+    for index in [(slice(None), 0), (slice(0, 2),), (slice(None), slice(1, None)), (Ellipsis, 8), (Ellipsis, slice(None, None, -1))]:
         assert carried(torch.Tensor.__getitem__, (x, index), {}) is None, index
+
+
+def test_slices_of_concrete_dims_are_views_as_in_torch(fakes):
+    """``x[..., :d // 2]`` and ``x[..., d // 2:]`` (LLaMA's ``rotate_half``), steps, and slices of a
+    transposed tensor: views with torch's sizes, strides and offsets."""
+    x = fakes(("B", "H", 3, 32))
+    heads = fakes(("B", "H", 4, 32)).transpose(1, 2)
+    for tensor, index in [(x, (Ellipsis, slice(None, 16))), (x, (Ellipsis, slice(16, None))), (x, (Ellipsis, slice(None, None, 2))),
+                          (x, (slice(None), slice(None), slice(1, 3), slice(5, 40, 3))), (x, (Ellipsis, slice(-8, None))),
+                          (heads, (Ellipsis, slice(16, None))), (heads, (slice(None), slice(1, 2), None)), (x, (Ellipsis, slice(40, 50)))]:  # fmt: skip
+        ours, torchs = carried(torch.Tensor.__getitem__, (tensor, index), {})(), tensor[index]
+        _as_torchs(ours, torchs, index)
+
+
+def test_integer_tensor_indices_gather_as_torch_does(fakes):
+    """``padding_mask[batch_idx, kv_idx]`` (HF's mask functions), ``weight[position_ids]``, CLIP's
+    ``hidden[arange(B), eos]``: a new contiguous tensor of the indices' broadcast sizes, then the
+    indexed tensor's other dims; bool indices (data) and tensors among slices are torch's."""
+    padding = fakes(("B", "H"), dtype=torch.bool)
+    batch_idx, kv_idx = fakes(("B", 1, 1, 1), dtype=torch.int64), fakes((1, 1, 1, "H"), dtype=torch.int64)
+    ids = fakes(("B", "H"), dtype=torch.int64)
+    hidden = fakes(("B", "H", 16))
+    rows, eos = fakes(("B",), dtype=torch.int64), fakes(("B",), dtype=torch.int32)
+    table = torch.zeros(64, 16, requires_grad=True)  # a parameter: read for its sizes
+    for tensor, index in [(padding, (batch_idx, kv_idx)), (table, ids), (hidden, (rows, eos)), (hidden, (ids,)),
+                          (fakes((10, "H", 16)), (ids, kv_idx[0, 0])), (padding, (batch_idx, fakes((1, 1, 1, "W"), dtype=torch.int64)))]:  # fmt: skip
+        made = carried(torch.Tensor.__getitem__, (tensor, index), {})
+        assert made is not None, index
+        _as_torchs(made(), tensor[index], index)
+    for tensor, index in [(padding, (padding,)), (hidden, (slice(None), ids)), (hidden.transpose(0, 1), (rows,)),
+                          (padding, (fakes(("B", 1)), fakes((1, "W"), dtype=torch.int64))),
+                          (padding, (fakes(("B", "H"), dtype=torch.int64), fakes(("B", "W"), dtype=torch.int64))),
+                          (hidden, (rows, rows, rows, rows))]:  # fmt: skip
+        assert carried(torch.Tensor.__getitem__, (tensor, index), {}) is None, index
+
+
+def test_an_operand_that_decides_the_layout_gives_it_as_in_torch(fakes):
+    """``q * cos`` with LLaMA's transposed queries and a contiguous ``(1, 1, T, d)`` table, Whisper's
+    ``residual + x`` on a transposed residual, ``attn_output + hidden`` on a contiguous first
+    operand: torch's output has the first operand's layout, dense and with no dim of size 1."""
+    q = fakes(("B", "H", 4, 32)).transpose(1, 2)  # (B, 4, H, 32)
+    cos = fakes((1, 1, "H", 32))
+    residual = fakes(("B", 16, "H")).transpose(1, 2)  # (B, H, 16)
+    hidden = fakes(("B", "H", 16))
+    inner = fakes(("B", "H", 4, 32), requires_grad=True).transpose(1, 2)  # not a leaf
+    cases = [(torch.Tensor.__mul__, (q, cos)), (torch.Tensor.__add__, (q, q.contiguous())), (torch.add, (residual, hidden)),
+             (torch.Tensor.__add__, (hidden, residual)), (torch.Tensor.__sub__, (residual, fakes((16,)))),
+             (torch.Tensor.__mul__, (inner, cos)), (torch.Tensor.__add__, (fakes(("B", 16, "H", "W")).permute(0, 2, 3, 1), fakes(("B", "H", "W", 16))))]  # fmt: skip
+    for func, args in cases:
+        made = carried(func, args, {})
+        assert made is not None, (func, args)
+        _as_torchs(made(), func(*args), func)
+    for func, args in [(torch.Tensor.__mul__, (cos, q)),  # the broadcast operand first: its strides decide some dims
+                       (torch.Tensor.__gt__, (q, cos)),  # a bool output in another layout
+                       (torch.Tensor.__mul__, (fakes(("B", 32, "H", 1)).permute(0, 3, 2, 1), cos)),  # a dim of size 1
+                       (torch.Tensor.__mul__, (q[..., :16], cos[..., :16])), (torch.Tensor.__add__, (q, fakes((1, 1, "W", 32))))]:  # fmt: skip
+        assert carried(func, args, {}) is None, (func, args)
 
 
 def test_flatten_expand_and_embedding_are_what_torch_makes(fakes):
@@ -491,3 +555,201 @@ def test_flatten_expand_and_embedding_are_what_torch_makes(fakes):
     assert carried(torch.Tensor.expand, (mask, -1, 1, 1), {}) is None  # fewer sizes: torch raises
     assert carried(F.embedding, (ids, torch.zeros(10, 16)), {"max_norm": 1.0}) is None  # renormalises the weight
     assert carried(F.embedding, (fakes(("B", "H")), torch.zeros(10, 16)), {}) is None  # float ids: torch raises
+
+
+def _as_torchs(ours, torchs, case):
+    """The carried output is torch's: sizes, strides, offset, dtype, device, requires_grad."""
+    assert _sizes(ours) == _sizes(torchs), case
+    assert ts.size_exprs(ours.stride()) == ts.size_exprs(torchs.stride()), case
+    assert ts.size_expr(ours.storage_offset()) == ts.size_expr(torchs.storage_offset()), case
+    assert (ours.dtype, ours.device, ours.requires_grad) == (torchs.dtype, torchs.device, torchs.requires_grad), case
+    assert not ours.requires_grad or not ours.is_leaf, case
+
+
+def test_views_of_other_layouts_have_torchs_strides(fakes):
+    """``reshape``/``view`` of a tensor that is not contiguous: attention's ``out.reshape(B, -1,
+    T, d)`` of the fused kernel's output, a U-Net's ``permute(0, 2, 3, 1).reshape(B, H*W, C)``:
+    views with the strides torch's ``view`` computes; a reshape that would copy is torch's."""
+    heads = fakes(("B", "H", 4, 8)).transpose(1, 2)  # (B, 4, H, 8), as attention's output
+    batch, _, rows, _ = heads.shape
+    images = fakes(("B", 16, "H", "W")).permute(0, 2, 3, 1)  # (B, H, W, 16)
+    _, height, width, _ = images.shape
+    columns = fakes(("W", "B", "H")).permute(1, 2, 0)  # (B, H, W), B and H nested
+    merged = columns.reshape(batch * rows, -1)  # (B*H, W): a view in torch
+    ids = fakes(("B", "H"), dtype=torch.int64)  # GPT-2's input_ids.view(-1, T): any dtype
+    cases = [(torch.Tensor.reshape, (heads, batch, -1, rows, 8)), (torch.Tensor.view, (heads, batch, 4, rows, 8)),
+             (torch.reshape, (images, (batch, height * width, 16))), (torch.Tensor.reshape, (images, batch, -1, 16)),
+             (torch.Tensor.reshape, (heads, batch, 2, 2, rows, 8)), (torch.Tensor.view, (heads, batch, 4, rows, 2, 4)),
+             (torch.Tensor.reshape, (columns, batch * rows, width)), (torch.Tensor.view, (merged, batch, rows, width)),
+             (torch.Tensor.view, (ids, -1, rows))]  # fmt: skip
+    for func, args in cases:
+        made = carried(func, args, {})
+        assert made is not None, args[1:]
+        ours, torchs = made(), func(*args)
+        _as_torchs(ours, torchs, args[1:])
+        assert ours._base is not None and torchs._base is not None  # views
+    assert carried(torch.Tensor.reshape, (heads, batch, rows, -1), {}) is None  # heads and rows swapped: a copy
+    assert carried(torch.Tensor.reshape, (images, batch, height, -1), {}) is None  # W*16 over a permuted W: a copy
+    transposed = fakes(("B", "W", "H")).transpose(1, 2)  # (B, H, W), H and W equal at the traced values
+    assert carried(torch.Tensor.reshape, (transposed, batch, width, rows), {}) is None  # H against W: torch's
+
+
+def test_attention_on_the_cpu_is_the_fused_kernels_output(fakes):
+    """``F.scaled_dot_product_attention`` where torch picks its fused CPU kernel: the output has
+    the query's sizes and strides (``empty_like``), with or without a mask; where it would pick
+    the math kernel, or compare sizes, torch runs it."""
+    attention = F.scaled_dot_product_attention
+    q = fakes(("B", "H", 4, 8)).transpose(1, 2)  # (B, 4, H, 8)
+    k = fakes(("B", "H", 4, 8)).transpose(1, 2)
+    memory = fakes(("B", 4, "W", 8))  # contiguous keys of another length
+    sliced = fakes(("B", "H", 96)).split(32, dim=-1)[0].view(*q.shape[:1], -1, 4, 8).transpose(1, 2)  # GPT-2's query
+    cases = [((q, k, k), {}), ((q, k, k), {"is_causal": True, "scale": 0.5}),
+             ((q, k, k), {"attn_mask": fakes(("B", 1, "H", "H"), dtype=torch.bool)}),
+             ((q, k, k, fakes((1, 4, "H", "H"))), {}), ((q, k, k), {"attn_mask": fakes(("H", "H"), dtype=torch.bool)}),
+             ((q, memory, memory), {"attn_mask": fakes(("B", 1, 1, "W"), dtype=torch.bool)}),
+             ((fakes(("B", 4, "H", 8)), memory, memory), {"dropout_p": 0.0}), ((sliced, k, k), {"is_causal": True})]  # fmt: skip
+    for args, kwargs in cases:
+        made = carried(attention, args, kwargs)
+        assert made is not None, kwargs
+        _as_torchs(made(), attention(*args, **kwargs), kwargs)
+    few = fakes(("B", "H", 2, 8)).transpose(1, 2)
+    single = fakes(("B", 1, "H", 16))[..., :8]  # not dense, and a dim of size 1: torch's comparisons tie
+    for args, kwargs in [((q, k, k), {"dropout_p": 0.1}), ((q, few, few), {"enable_gqa": True}), ((q, few, few), {}),
+                         ((q, memory, fakes(("B", 4, "H", 8))), {}), ((q, k, fakes(("B", 4, "H", 4))), {}),
+                         ((q, k, k), {"attn_mask": fakes(("B", "H", "H"), dtype=torch.bool)}),
+                         ((q, k, k), {"attn_mask": fakes((1, 4, "H", "W"))}),
+                         ((q, k, k), {"attn_mask": fakes((1, 4, "H", "H")).requires_grad_()}),
+                         ((q, k, k), {"attn_mask": fakes((1, 4, "H", "H"), dtype=torch.int64)}),
+                         ((q, k, k), {"attn_mask": fakes(("B", 1, "H", "H"), dtype=torch.bool), "is_causal": True}),
+                         ((single, fakes(("B", 1, "H", 8)), fakes(("B", 1, "H", 8))), {}),
+                         ((q, k, k.double()), {}), ((q[:, :, :, None, 0], k, k), {})]:  # fmt: skip
+        assert carried(attention, args, kwargs) is None, kwargs
+    leaf = fakes(("B", "H", 4, 8), requires_grad=True)
+    inner = leaf.transpose(1, 2)  # a view of a leaf: not a leaf
+    _as_torchs(carried(attention, (inner, k, k), {})(), attention(inner, k, k), "autograd")
+    piece = fakes(("B", "H", 96), requires_grad=True).split(32, dim=-1)[0].view(*q.shape[:1], -1, 4, 8).transpose(1, 2)
+    _as_torchs(carried(attention, (piece, k, k), {})(), attention(piece, k, k), "autograd, not dense")
+
+
+# real tensors (parameters), made outside the fake mode the ``fakes`` fixture runs its test in
+REAL = {"weight": torch.ones(16, requires_grad=True), "bias": torch.zeros(16)}
+
+
+def test_masks_are_built_as_torch_builds_them(fakes):
+    """What HF's masks and position buckets are made of: comparisons, ``&``/``|``/``~``, integer
+    arithmetic, ``where``/``masked_fill`` with ``torch.finfo(dtype).min``, dtype conversions, on
+    operands that broadcast each other as written (``(B, 1, 1, T)`` with ``(1, 1, T, T)``)."""
+    positions = fakes(("H",), dtype=torch.int64)
+    rows, columns = positions[:, None], positions[None, :]  # (H, 1), (1, H)
+    relative = fakes(("H", "H"), dtype=torch.int64)
+    query = fakes((1, 1, "H", 1), dtype=torch.int64)
+    keys = fakes((1, 1, 1, "H"), dtype=torch.int64)
+    causal = fakes((1, 1, "H", "H"), dtype=torch.bool)
+    padding = fakes(("B", 1, 1, "H"), dtype=torch.bool)
+    scores = fakes(("B", 4, "H", "H"))
+    timesteps, freqs = fakes(("B", 1)), fakes((1, 16))
+    true = torch.ones((), dtype=torch.bool, device=causal.device)
+    ones = fakes(("B", "H"), dtype=torch.bool)
+    minimum = torch.finfo(torch.float32).min
+    cases = [(torch.Tensor.__ge__, (query, 0)), (torch.le, (keys, query)), (torch.Tensor.__lt__, (relative, 8)),
+             (torch.Tensor.__gt__, (scores, 0.5)), (torch.eq, (scores, scores)), (torch.Tensor.__and__, (true, causal)),
+             (torch.Tensor.__and__, (causal, padding)), (torch.Tensor.__or__, (padding, causal)),
+             (torch.Tensor.__invert__, (ones,)), (torch.logical_not, (ones,)), (torch.logical_and, (ones, ones)),
+             (torch.bitwise_and, (relative, relative)), (torch.Tensor.__xor__, (padding, True)),
+             (torch.Tensor.__sub__, (columns, rows)), (torch.Tensor.__add__, (positions, 0)), (torch.mul, (relative, 16)),
+             (torch.Tensor.__rsub__, (relative, 1)), (torch.Tensor.__neg__, (relative,)), (torch.abs, (relative,)),
+             (torch.minimum, (relative, relative)), (torch.Tensor.__mul__, (timesteps, freqs)),
+             (torch.Tensor.__mul__, (fakes((1, "H", 1)), fakes((16,)))), (torch.Tensor.__truediv__, (timesteps, freqs)),
+             (torch.Tensor.__mul__, (REAL["weight"], fakes(("B", "H", 16)))),  # RMSNorm's weight * x
+             (torch.Tensor.__add__, (fakes(("B", "H", 16)), REAL["bias"])),
+             (torch.where, (causal, scores, minimum)), (torch.where, (padding, 0.0, scores)),
+             (torch.where, (causal, relative, relative)), (torch.Tensor.masked_fill, (scores, padding, minimum)),
+             (torch.masked_fill, (relative, causal[0, 0], 3)), (torch.Tensor.masked_fill, (padding, causal, False))]  # fmt: skip
+    for func, args in cases:
+        made = carried(func, args, {})
+        assert made is not None, (func, args[1:])
+        _as_torchs(made(), func(*args), (func, args[1:]))
+    for func, args in [(torch.Tensor.__and__, (ones, fakes(("B", "W"), dtype=torch.bool))),  # H against W: torch's
+                       (torch.Tensor.__ge__, (relative, fakes((8, 1), dtype=torch.int64))),  # H against 8
+                       (torch.Tensor.__add__, (relative, fakes(("H", "H"), dtype=torch.int32))),  # promotion
+                       (torch.Tensor.__and__, (causal, fakes((1, 1, "H", "H"), dtype=torch.int64))),
+                       (torch.Tensor.__add__, (causal, 1)), (torch.Tensor.__add__, (relative, 0.5)),  # promotion
+                       (torch.Tensor.__truediv__, (relative, 2)), (torch.Tensor.__lt__, (relative.t(), 8)),  # layout
+                       (torch.Tensor.__and__, (padding.expand(-1, 1, 4, -1), true)),  # an expanded mask
+                       (torch.where, (causal,)), (torch.where, (relative > 0, relative, 0.5)),
+                       (torch.where, (relative, relative, relative)), (torch.Tensor.masked_fill, (relative, causal, 0.5)),
+                       (torch.Tensor.masked_fill, (scores, padding, fakes(()))), (torch.add, (relative, relative)),
+                       (torch.Tensor.__mul__, (REAL["weight"], REAL["bias"])),  # no fake operand: nothing to carry
+                       (torch.Tensor.__mul__, (REAL["weight"].double(), fakes(("B", "H", 16))))]:  # fmt: skip
+        kwargs = {"alpha": 2} if func is torch.add else {}
+        assert carried(func, args, kwargs) is None, (func, args[1:])
+
+
+def test_dtype_conversions_are_the_tensor_itself_or_torchs_copy(fakes):
+    """``x.to(torch.bool)``, ``.float()``, ``.type_as(y)``: ``x`` itself in its own dtype and device,
+    else a new tensor in the other dtype, as torch's; under autograd a float copy needs grad."""
+    ids = fakes(("B", "H"), dtype=torch.int64)
+    mask = fakes(("B", 1, 1, "H"), dtype=torch.bool)
+    x = fakes(("B", "H", 16))
+    cpu = torch.device("cpu")
+    for func, args, kwargs in [(torch.Tensor.to, (ids,), {"device": cpu, "dtype": torch.bool}),
+                               (torch.Tensor.to, (ids, torch.float32), {}), (torch.Tensor.to, (ids, cpu, torch.int32), {}),
+                               (torch.Tensor.float, (ids,), {}), (torch.Tensor.bool, (ids,), {}),
+                               (torch.Tensor.long, (mask,), {}), (torch.Tensor.int, (mask,), {}),
+                               (torch.Tensor.half, (x,), {}), (torch.Tensor.type_as, (mask, x), {}),
+                               (torch.Tensor.to, (mask, x), {})]:  # fmt: skip
+        made = carried(func, args, kwargs)
+        assert made is not None, (func, args[1:], kwargs)
+        _as_torchs(made(), func(*args, **kwargs), (func, args[1:], kwargs))
+    for func, args, kwargs in [(torch.Tensor.to, (x, torch.float32), {}), (torch.Tensor.to, (x,), {"device": cpu}),
+                               (torch.Tensor.to, (x, "cpu"), {}), (torch.Tensor.float, (x,), {}),
+                               (torch.Tensor.type_as, (x, x), {}), (torch.Tensor.bool, (mask,), {})]:  # fmt: skip
+        assert carried(func, args, kwargs)() is args[0], (func, args[1:], kwargs)
+        assert func(*args, **kwargs) is args[0]
+    for func, args, kwargs in [(torch.Tensor.to, (x, torch.float64), {"copy": True}),
+                               (torch.Tensor.to, (x, torch.float64), {"memory_format": torch.channels_last}),
+                               (torch.Tensor.to, (x, "cuda"), {}), (torch.Tensor.to, (x.transpose(1, 2), torch.float64), {}),
+                               (torch.Tensor.to, (x, torch.float64, True), {}),
+                               (torch.Tensor.float, (ids,), {"memory_format": torch.preserve_format})]:  # fmt: skip
+        assert carried(func, args, kwargs) is None, (func, args[1:], kwargs)
+    inner = fakes(("B", "H", 16), requires_grad=True) * 2
+    for func, args in [(torch.Tensor.double, (inner,)), (torch.Tensor.bool, (inner,)), (torch.Tensor.__gt__, (inner, 0))]:
+        _as_torchs(carried(func, args, {})(), func(*args), func)
+
+
+def test_factories_like_a_tensor_and_min_max_of_two_are_what_torch_makes(fakes):
+    """T5's ``torch.full_like(x, 15)``, ``torch.zeros_like(x)``, ``torch.min(a, b)``, HF's
+    ``q_idx.new_ones((), dtype=torch.bool)``: new tensors needing no grad, as torch's."""
+    relative = fakes(("H", "H"), dtype=torch.int64)
+    x = fakes(("B", "H", 16), requires_grad=True) * 2
+    batch, rows, _ = x.shape
+    cases = [(torch.full_like, (relative, 15), {}), (torch.zeros_like, (relative,), {}), (torch.ones_like, (x,), {}),
+             (torch.empty_like, (x,), {"dtype": torch.bool}), (torch.full_like, (x, 0.5), {}),
+             (torch.min, (relative, relative), {}), (torch.Tensor.max, (x, x), {}),
+             (torch.Tensor.new_ones, (relative, ()), {"dtype": torch.bool}), (torch.Tensor.new_zeros, (x, (batch, 1, rows)), {}),
+             (torch.Tensor.new_full, (x, [rows, 4], 2.0), {}), (torch.Tensor.new_empty, (relative, torch.Size([3])), {})]  # fmt: skip
+    for func, args, kwargs in cases:
+        made = carried(func, args, kwargs)
+        assert made is not None, (func, args[1:], kwargs)
+        _as_torchs(made(), func(*args, **kwargs), (func, args[1:], kwargs))
+    for func, args, kwargs in [(torch.min, (relative, 1), {}), (torch.max, (x, -1), {}), (torch.Tensor.min, (x,), {}),
+                               (torch.zeros_like, (x,), {"requires_grad": True}), (torch.full_like, (relative, relative), {}),
+                               (torch.zeros_like, (x.transpose(1, 2),), {}), (torch.Tensor.new_ones, (x, 3, 4), {}),
+                               (torch.Tensor.new_ones, (x, (3,)), {"device": "meta"}), (torch.Tensor.new_zeros, (x, (-1,)), {})]:  # fmt: skip
+        assert carried(func, args, kwargs) is None, (func, args[1:], kwargs)
+
+
+def test_positions_from_arange_are_what_torch_makes(fakes):
+    """``torch.arange(seq_length)`` on a dim's size, ``arange(start=0, end=128, dtype=...)``:
+    torch's 1-d tensor; a length torch computes from a symbolic start or step, or floats, are torch's."""
+    batch, rows = fakes(("B", "H")).shape
+    cpu = torch.device("cpu")
+    for args, kwargs in [((rows,), {"device": cpu}), ((0, rows), {"dtype": torch.int64}), ((batch,), {}),
+                         ((), {"start": 0, "end": 128, "dtype": torch.float32, "device": cpu}), ((3, 17, 4), {}),
+                         ((9, 2, -3), {}), ((1,), {"device": cpu})]:  # fmt: skip
+        made = carried(torch.arange, args, kwargs)
+        assert made is not None, (args, kwargs)
+        _as_torchs(made(), torch.arange(*args, **kwargs), (args, kwargs))
+    for args, kwargs in [((1, rows), {}), ((rows * 2,), {}), ((0, rows, 2), {}), ((4.0,), {}), ((0, 8, 0), {}), ((5, 2), {}),
+                         ((rows,), {"requires_grad": True}), ((rows,), {"device": "cpu"}), ((rows,), {"out": None})]:  # fmt: skip
+        assert carried(torch.arange, args, kwargs) is None, (args, kwargs)

@@ -4,8 +4,12 @@ An activation, a dropout, a softmax, elementwise math (``x ** 2``, ``rsqrt``), a
 dims given, a normalisation, ``x + y`` on tensors of the same sizes (or
 with one of them ones where the other is not, ``(B, C, 1, 1)``), ``linear`` on a concrete last
 dim, a convolution padded to keep its size, ``cat`` along a concrete dim, ``interpolate`` to
-sizes given, a GRU or LSTM, a matrix product on the same batch dims, an embedding, and views
-that move or cut sizes (``transpose``, ``split``, ``x[:, None]``, ``flatten``, ``expand``): torch's fake run of each asks
+sizes given, a GRU or LSTM, a matrix product on the same batch dims, an embedding, views
+that move or cut sizes (``transpose``, ``split``, ``x[:, None]``, ``x[..., :16]``, ``flatten``,
+``expand``, a ``reshape`` ATen's ``view`` can do), what masks are built with (comparisons,
+``&``/``|``/``~``, integer arithmetic, ``where``, ``masked_fill``, ``.to(dtype)``, integer-tensor
+indexing, ``zeros_like``, ``new_ones``, on operands whose sizes broadcast each other as written),
+and attention where torch picks its fused CPU kernel: torch's fake run of each asks
 its ``ShapeEnv`` about every symbolic size (broadcasting, contiguity, the decompositions
 symbolic sizes send them through) and gets the answer the op's definition already gives: the
 output has the input's sizes, or the input's with one concrete dim changed, or the sizes the
@@ -22,7 +26,10 @@ Only where torch's run could not have told more. An op is answered here when:
   contiguous inputs, or a layout torch keeps: :data:`KEEP_LAYOUT`, channels-last norms; no
   ``out=``), and no value flows (a fake tensor holding a constant runs in torch);
 - under autograd, its output can be what torch's would be: not a leaf (an in-place op on it then
-  works as on torch's output).
+  works as on torch's output);
+- an order torch decides between sizes or strides written differently (a view's runs of dims,
+  ``empty_like``'s layout) is read from their traced values only where those differ: torch
+  decides it the same way, statically or by a guard that fixes no dim; equal there, it is torch's.
 Everything else runs in torch as before. tests/symbolic/test_symbolic_carried.py checks that the
 expressions, specialisations and statuses equal a replay without this, on the examples and on
 real layouts (docs/symbolic.md, "Ops that cannot change a size").
@@ -157,16 +164,56 @@ FLATTENS = frozenset({torch.flatten, _T.flatten})
 EXPANDS = frozenset({_T.expand})
 # ``bias + x @ weight`` on a 2-d ``x`` (GPT-2's ``Conv1D``).
 ADDMMS = frozenset({torch.addmm, _T.addmm})
+# ``F.scaled_dot_product_attention`` on CPU: torch's fused kernel makes ``torch.empty_like(query)``.
+ATTENTION = frozenset({F.scaled_dot_product_attention})
+
+
+def _functions(*groups: tuple[Any, str]) -> frozenset:
+    return frozenset(getattr(owner, name) for owner, names in groups for name in names.split() if hasattr(owner, name))
+
+
+# What masks are built with, on operands whose sizes broadcast as written (``(B, 1, 1, T)`` with
+# ``(1, 1, T, T)``): a new contiguous tensor of the broadcast sizes (:func:`_pointwise`).
+# Comparisons make bools.
+COMPARISONS = _functions((torch, "eq ne lt le gt ge"),
+                         (_T, "eq ne lt le gt ge __eq__ __ne__ __lt__ __le__ __gt__ __ge__"))  # fmt: skip
+# Logical ops make bools; bitwise ones (``mask & causal``, ``~mask``) keep their operands' dtype.
+LOGICAL = _functions((torch, "logical_and logical_or logical_xor logical_not"),
+                     (_T, "logical_and logical_or logical_xor logical_not"))  # fmt: skip
+BITWISE = _functions((torch, "bitwise_and bitwise_or bitwise_xor bitwise_not"),
+                     (_T, "bitwise_and bitwise_or bitwise_xor bitwise_not __and__ __or__ __xor__ __invert__"))  # fmt: skip
+# Arithmetic on integers (positions, relative buckets), and on floats where operands broadcast
+# each other (``timesteps[:, None] * freqs[None, :]``), which :data:`BINARY` leaves.
+# A true division of integers makes floats: division is for floats only.
+DIVISIONS = _functions((torch, "div"), (_T, "div __truediv__ __rtruediv__"))
+ARITHMETIC = (BINARY - DIVISIONS) | _functions((torch, "minimum maximum neg abs"),
+                                               (_T, "minimum maximum neg abs __neg__ __abs__"))  # fmt: skip
+# ``torch.min(a, b)``, ``torch.max(a, b)``: elementwise on two tensors (on a dim: a reduction).
+MIN_MAX = frozenset({torch.min, torch.max, _T.min, _T.max})
+# ``torch.zeros_like(x)``, ``torch.full_like(x, 15)``: a new tensor laid out as ``x`` is, needing no grad.
+LIKE_FACTORIES = {torch.zeros_like: 1, torch.ones_like: 1, torch.empty_like: 1, torch.full_like: 2}
+# ``x.new_ones((), dtype=torch.bool)``: a new contiguous tensor of the sizes given, needing no grad.
+NEW_FACTORIES = {_T.new_zeros: 2, _T.new_ones: 2, _T.new_empty: 2, _T.new_full: 3}
+# ``torch.arange(T)``, ``torch.arange(0, 128, dtype=torch.float32)``: positions, a new 1-d tensor.
+ARANGES = frozenset({torch.arange})
+# ``torch.where(mask, x, y)`` and ``x.masked_fill(mask, value)`` (``torch.finfo(dtype).min``).
+WHERES = frozenset({torch.where})
+MASKED_FILLS = frozenset({torch.masked_fill, _T.masked_fill})
+# ``x.to(dtype)``, ``x.float()``, ``x.type_as(y)``: ``x`` itself in its own dtype and device, else a
+# new contiguous tensor in the other dtype.
+CONVERSIONS = {_T.to: None, _T.type_as: None, _T.float: torch.float32, _T.double: torch.float64,
+               _T.half: torch.float16, _T.bfloat16: torch.bfloat16, _T.bool: torch.bool, _T.long: torch.int64,
+               _T.int: torch.int32}  # fmt: skip
 
 
 def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
     """A callable making ``func``'s fake outputs when the op's outputs carry its inputs' sizes
     (this module's docstring), else ``None``: the op runs in torch."""
     kwargs = kwargs or {}
-    if "out" in kwargs or not args:
+    if "out" in kwargs or not (args or func in ARANGES):
         return None
-    if func in ELEMENTWISE:
-        return _elementwise(func, args, kwargs)
+    if func in ELEMENTWISE and (made := _elementwise(func, args, kwargs)) is not None:
+        return made
     if func in POWERS:
         return _elementwise(func, args, kwargs) if len(args) == 2 and type(args[1]) in (int, float) else None
     if func in REDUCTIONS:
@@ -175,8 +222,8 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
         return _view(args, kwargs)
     if func in NORMS:
         return _norm(NORMS[func], args, kwargs, keeps_layout=func in (F.batch_norm, F.group_norm))
-    if func in BINARY:
-        return _binary(args, kwargs, in_place=False)
+    if func in BINARY and (made := _binary(args, kwargs, in_place=False)) is not None:
+        return made
     if func in BINARY_IN_PLACE:
         return _binary(args, kwargs, in_place=True)
     if func is F.linear:
@@ -209,6 +256,30 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
         return _expanded(args, kwargs)
     if func is F.embedding:
         return _embedding(args, kwargs)
+    if func in ATTENTION:
+        return _attention(args, kwargs)
+    if func in CONVERSIONS:
+        return _converted(func, args, kwargs)
+    if func in COMPARISONS or func in LOGICAL:
+        return _pointwise(args, kwargs, to=torch.bool)
+    if func in BITWISE:
+        return _pointwise(args, kwargs, kinds="bool int")
+    if func in ARITHMETIC:  # the operands broadcast each other, or are integers: not BINARY's
+        return _pointwise(args, kwargs, kinds="int float")
+    if func in DIVISIONS:
+        return _pointwise(args, kwargs, kinds="float")
+    if func in MIN_MAX:
+        return _pointwise(args, kwargs, kinds="int float") if len(args) == 2 and isinstance(args[1], torch.Tensor) else None
+    if func in LIKE_FACTORIES:
+        return _made_like(LIKE_FACTORIES[func], args, kwargs)
+    if func in NEW_FACTORIES:
+        return _made_new(NEW_FACTORIES[func], args, kwargs)
+    if func in ARANGES:
+        return _arange(args, kwargs)
+    if func in WHERES:
+        return _where(args, kwargs)
+    if func in MASKED_FILLS:
+        return _masked_fill(args, kwargs)
     return None
 
 
@@ -220,7 +291,7 @@ def _elementwise(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
     if not _plain(x, contiguous=False) or any(isinstance(value, torch.dtype) for value in (*args, *kwargs.values())):
         return None  # softmax(x, dim, dtype=...) changes the dtype
     dense = x.is_contiguous() or (func in KEEP_LAYOUT and _permuted_contiguous(x))
-    if not dense and not (func in FROM_SLICES and _sliced(x)):
+    if not dense and not (func in FROM_SLICES and (_sliced(x) or _ordered_outward(x))):
         return None  # strides torch would choose
     position = INPLACE_AT.get(func)
     if kwargs.get("inplace") or (position is not None and len(args) > position and args[position]):
@@ -229,20 +300,25 @@ def _elementwise(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
 
 
 def _view(args: tuple, kwargs: dict) -> Maker | None:
-    """``x.view(*sizes)`` or ``reshape`` of a contiguous tensor whose sizes' product is ``x``'s
-    as written (``(B, T, 4*16)`` to ``(B, T, 4, 16)``); a ``-1`` may stand for a number, one of
-    ``x``'s sizes or the product of a run of them (``(B, T, C)`` to ``(B, -1, h, d)``: ``T``;
-    ``view(-1, C)``: ``B*T``). Anything else runs in torch:
-    dividing sizes is torch's (a divisibility guard). The output is a view of ``x`` with the
-    contiguous strides of its sizes (torch's ``view`` of a contiguous tensor: 1.6 ms, this 0.3)."""
+    """``x.view(*sizes)`` or ``reshape`` whose sizes' product is ``x``'s as written (``(B, T,
+    4*16)`` to ``(B, T, 4, 16)``); a ``-1`` may stand for a number, one of ``x``'s sizes or the
+    product of a run of them (``(B, T, C)`` to ``(B, -1, h, d)``: ``T``; ``view(-1, C)``:
+    ``B*T``). Dividing sizes is torch's (a divisibility guard). Of a contiguous tensor, the
+    output is a view with the contiguous strides of its sizes (torch's ``view`` of a contiguous
+    tensor: 1.6 ms, this 0.3); of another layout, a view with the strides torch's ``view`` gives
+    (:func:`_view_strides`: attention's ``out.reshape(B, -1, T, d)``, a ``permute(0, 2, 3,
+    1).reshape(B, H*W, C)``); where it would copy, torch's."""
     if kwargs or len(args) < 2:
         return None
     x = args[0]
     sizes = _given(args)
-    if not sizes or not all(isinstance(s, (int, torch.SymInt)) for s in sizes):
+    if not _viewable(x) or not sizes or not all(isinstance(s, (int, torch.SymInt)) for s in sizes):
         return None
-    if not _plain(x):
-        return _last_dim_split(x, sizes) if _plain(x, contiguous=False) else None
+    contiguous = x.is_contiguous()
+    if not contiguous:
+        split = _last_dim_split(x, sizes)
+        if split is not None:
+            return split
     written, old = [ts.size_expr(s) for s in sizes], ts.size_exprs(x.shape)
     if any(isinstance(e, int) and e < 1 and e != -1 for e in written) or written.count(-1) > 1:
         return None
@@ -262,7 +338,53 @@ def _view(args: tuple, kwargs: dict) -> Maker | None:
             sizes[written.index(-1)] = product
     elif sympy.Mul(*written) != count:
         return None
-    return _view_of(x, sizes, _contiguous_strides(sizes))
+    if contiguous:
+        return _view_of(x, sizes, _contiguous_strides(sizes))
+    strides = _view_strides(list(x.shape), list(x.stride()), sizes)
+    return None if strides is None else _view_of(x, sizes, strides)
+
+
+class _Undecided(Exception):
+    """Two sizes equal at the traced values but written differently: torch's question about them
+    could be a guard that fixes one."""
+
+
+def _compare(a: Any, b: Any) -> int:
+    """-1, 0 or 1 as ``a`` is less than, equal to or greater than ``b``: equal as written, else by
+    the values they have in this run (torch decides the relation for every value its ranges
+    allow, or guards it at these values: either way, as they say). Raises :class:`_Undecided`."""
+    if ts.size_expr(a) == ts.size_expr(b):
+        return 0
+    hint_a, hint_b = ts.size_hint(a), ts.size_hint(b)
+    if hint_a is None or hint_b is None or hint_a == hint_b:
+        raise _Undecided
+    return -1 if hint_a < hint_b else 1
+
+
+def _view_strides(old: list, old_strides: list, sizes: list) -> list | None:
+    """The strides torch's ``view`` gives ``sizes`` of a tensor with ``old`` sizes and strides
+    (ATen's ``computeStride``: the old dims in runs whose strides nest, each run's elements laid
+    out again over new dims whose product is the run's), or ``None`` where it would copy, or a
+    comparison it makes is not decided as written or by the traced values."""
+    strides: list[Any] = [None] * len(sizes)
+    try:
+        view_d, base = len(sizes) - 1, old_strides[-1]
+        tensor_numel: Any = 1
+        view_numel: Any = 1
+        for d in range(len(old) - 1, -1, -1):
+            tensor_numel = tensor_numel * old[d]
+            if d == 0 or (_compare(old[d - 1], 1) != 0 and _compare(old_strides[d - 1], tensor_numel * base) != 0):
+                while view_d >= 0 and (_compare(view_numel, tensor_numel) < 0 or _compare(sizes[view_d], 1) == 0):
+                    strides[view_d] = view_numel * base
+                    view_numel = view_numel * sizes[view_d]
+                    view_d -= 1
+                if _compare(view_numel, tensor_numel) != 0:
+                    return None
+                if d > 0:
+                    base, tensor_numel, view_numel = old_strides[d - 1], 1, 1
+    except _Undecided:
+        return None
+    return strides if view_d == -1 else None
 
 
 def _last_dim_split(x: torch.Tensor, sizes: list) -> Maker | None:
@@ -356,16 +478,19 @@ def _cut(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
 
 def _indexed(args: tuple, kwargs: dict) -> Maker | None:
     """``x[index]`` where the index holds only ``:``, one ``...``, ``None`` (a new dim of size 1,
-    with the stride ``unsqueeze`` gives it) and numbers on dims of concrete size (the dim goes, the
-    offset moves): a view of ``x``. Slices with bounds or steps, tensors and numbers on symbolic
-    dims (torch checks the bound: a guard) run in torch."""
-    if len(args) != 2 or kwargs or not _viewable(args[0]):
+    with the stride ``unsqueeze`` gives it), and numbers and slices of numbers (a positive step)
+    on dims of concrete size (``x[..., :d // 2]``: the dim goes or is cut, the offset moves): a
+    view of ``x``. Numbers and bounds on symbolic dims (torch checks the bound: a guard) run in
+    torch; tensors are :func:`_gathered`."""
+    if len(args) != 2 or kwargs or not isinstance(args[0], torch.Tensor):
         return None
     x, index = args
     items = index if type(index) is tuple else (index,)
     full = slice(None)
-    if not all(item is None or item is Ellipsis or type(item) is int or (type(item) is slice and item == full)
+    if not all(item is None or item is Ellipsis or type(item) is int or _number_slice(item)
                for item in items) or items.count(Ellipsis) > 1:  # fmt: skip
+        return _gathered(x, items)
+    if not _viewable(x):
         return None
     used = sum(1 for item in items if item is not None and item is not Ellipsis)
     if used > x.dim():
@@ -387,11 +512,42 @@ def _indexed(args: tuple, kwargs: dict) -> Maker | None:
                 return None  # a bound torch checks (a guard), or an index torch rejects
             offset = offset + (item % size) * strides[dim]
             dim += 1
-        else:
+        elif item == full:
             new_sizes.append(sizes[dim])
             new_strides.append(strides[dim])
             dim += 1
+        else:
+            size = ts.size_expr(sizes[dim])
+            if not isinstance(size, int):
+                return None  # bounds torch checks against a symbolic size
+            start, stop, step = item.indices(size)
+            offset = offset + start * strides[dim]
+            new_sizes.append(len(range(start, stop, step)))
+            new_strides.append(strides[dim] * step)
+            dim += 1
     return _view_of(x, [*new_sizes, *sizes[dim:]], [*new_strides, *strides[dim:]], offset)
+
+
+def _number_slice(item: Any) -> bool:
+    """A slice of numbers (or ``None``) with a positive step: ``:``, ``:16``, ``16:``, ``::2``."""
+    return (type(item) is slice and all(type(v) is int or v is None for v in (item.start, item.stop))
+            and (item.step is None or (type(item.step) is int and item.step > 0)))  # fmt: skip
+
+
+def _gathered(x: torch.Tensor, items: tuple) -> Maker | None:
+    """``x[i, j]`` with integer tensors indexing ``x``'s leading dims (``padding_mask[batch_idx,
+    kv_idx]``, ``weight[position_ids]``): torch's output is a new contiguous tensor of the
+    indices' broadcast sizes (:func:`_broadcast`) then ``x``'s other dims, for ``x`` laid out
+    contiguously. Bool indices (positions read from data) and tensors among slices run in torch."""
+    if not items or len(items) > x.dim() or not _weight(x) or not _laid_out_contiguously(x):
+        return None  # a parameter indexed (an embedding table) is read for its sizes only
+    if not all(isinstance(t, torch.Tensor) and _viewable(t) and t.dtype in (torch.int64, torch.int32)
+               and t.device == x.device for t in items):  # fmt: skip
+        return None
+    shape = _broadcast(items)
+    if shape is None:
+        return None
+    return _new([*shape, *x.shape[len(items) :]], items[0], (x, *items), dtype=x.dtype)
 
 
 def _flattened(args: tuple, kwargs: dict) -> Maker | None:
@@ -478,8 +634,8 @@ def _given(args: tuple) -> list:
 
 
 def _contiguous_strides(sizes: Sequence[Any]) -> list[Any]:
-    """A contiguous tensor's strides for these sizes, from the last dim outward as torch computes
-    them (the same expressions: ``C*(H*W)``)."""
+    """A contiguous tensor's strides for these sizes (or their expressions), from the last dim
+    outward as torch computes them (the same expressions: ``C*(H*W)``)."""
     strides: list[Any] = [1] * len(sizes)
     for i in range(len(sizes) - 2, -1, -1):
         strides[i] = strides[i + 1] * sizes[i + 1]
@@ -760,6 +916,307 @@ def _recurrent(args: tuple, kwargs: dict) -> Maker | None:
     return make
 
 
+def _attention(args: tuple, kwargs: dict) -> Maker | None:
+    """``F.scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale, enable_gqa)``
+    where torch picks its fused CPU kernel, whose output is ``torch.empty_like(q)``: 4-d ``q``,
+    ``k``, ``v`` of one floating dtype on the CPU, dense in their last dim, with the same batch and
+    heads and one concrete head size as written, ``k`` and ``v`` the same length; no dropout; a
+    mask (bool or ``q``'s dtype, needing no grad) whose last two dims are ``q``'s and ``k``'s
+    lengths or 1 and whose leading ones are the batch, the heads or 1. The output has ``q``'s
+    sizes, and its strides for a dense ``q`` (contiguous, or a permutation of contiguous:
+    ``x.view(B, T, h, d).transpose(1, 2)``), else dense strides in the order of ``q``'s
+    (:func:`_dense_strides`). Anything else (GQA, the math kernel torch falls back to, another
+    device) runs in torch."""
+    names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
+    if len(args) > len(names) or set(kwargs) - set(names[len(args) :]):
+        return None
+    given = dict(zip(names, args)) | kwargs
+    if not all(name in given for name in names[:3]):
+        return None
+    q, k, v, mask = given["query"], given["key"], given["value"], given.get("attn_mask")
+    if given.get("dropout_p", 0.0) != 0.0 or (mask is not None and given.get("is_causal")):
+        return None  # dropout draws from the RNG on another path; a mask with is_causal raises
+    if given.get("enable_gqa") or not torch.backends.cuda.flash_sdp_enabled():  # the CPU kernel's switch too
+        return None
+    if not all(_plain(t, contiguous=False) and t.dim() == 4 and t.dtype == q.dtype and t.device.type == "cpu"
+               for t in (q, k, v)):  # fmt: skip
+        return None
+    queries, keys, values = (ts.size_exprs(t.shape) for t in (q, k, v))
+    if not (queries[:2] == keys[:2] == values[:2] and keys[2] == values[2]):
+        return None  # torch compares them: a guard, or the math kernel's broadcasting
+    if not (isinstance(queries[3], int) and queries[3] == keys[3] == values[3]):
+        return None
+    if 0 in (*queries, *keys):
+        return None  # an empty sequence: the math kernel
+    if any(ts.size_expr(t.stride(-1)) != 1 for t in (q, k, v)):
+        return None
+    dense = _laid_out_contiguously(q) or _permuted_contiguous(q)
+    strides = None if dense else _dense_strides(q)
+    if not dense and strides is None:
+        return None  # strides torch's empty_like would write otherwise
+    tensors = [q, k, v]
+    if mask is not None:
+        if not (_viewable(mask) and mask.dim() in (2, 4) and mask.device == q.device and not mask.requires_grad):
+            return None
+        if mask.dtype not in (torch.bool, q.dtype):
+            return None
+        sizes = ts.size_exprs(mask.shape)
+        lead = sizes[:-2] if mask.dim() == 4 else ()
+        if sizes[-2] not in (1, queries[2]) or sizes[-1] not in (1, keys[2]) or not all(
+                m in (1, full) for m, full in zip(lead, queries[:2])):  # fmt: skip
+            return None
+        tensors.append(mask)
+    return _alias_of(q, tensors) if strides is None else _new_strided(q, strides, tensors)
+
+
+def _dense_strides(x: torch.Tensor) -> list | None:
+    """The strides torch's ``empty_like`` gives a tensor that is not dense (GPT-2's queries, a
+    piece of ``qkv.split``): dense, its dims in the order of ``x``'s strides (ATen's
+    ``infer_dense_strides``), for strides that are distinct at the traced values and no dim of
+    size 1 (where torch's comparisons would tie); else ``None``."""
+    hints = [ts.size_hint(stride) for stride in x.stride()]
+    if None in hints or 0 in hints or len(set(hints)) < len(hints) or any(ts.size_hint(s) == 1 for s in x.shape):
+        return None
+    strides: list[Any] = [None] * x.dim()
+    inner: Any = 1
+    for dim in sorted(range(x.dim()), key=hints.__getitem__):
+        strides[dim] = inner
+        inner = inner * x.shape[dim]
+    return strides
+
+
+def _new_strided(like: torch.Tensor, strides: list, tensors: Sequence[Any]) -> Maker:
+    """A new tensor of ``like``'s sizes, dtype and fake device with these strides; under autograd,
+    not a leaf."""
+    sizes, strides = [ts.replaced(s) for s in like.shape], [ts.replaced(s) for s in strides]
+
+    def make(*args: Any, **kwargs: Any) -> torch.Tensor:
+        made = torch.empty_strided(sizes, strides, dtype=like.dtype, device=like.device)
+        return made.requires_grad_().clone() if _needs_grad(tensors) else made
+
+    return make
+
+
+def _laid_out_contiguously(t: torch.Tensor) -> bool:
+    """A fake tensor whose strides are, as written, those of a contiguous tensor of its sizes
+    (also at dims of size 1, whose strides torch's ``is_contiguous`` does not look at)."""
+    return ts.size_exprs(t.stride()) == tuple(_contiguous_strides(ts.size_exprs(t.shape)))
+
+
+_KINDS = {"bool": lambda d: d == torch.bool, "float": lambda d: d.is_floating_point,
+          "int": lambda d: not d.is_floating_point and not d.is_complex and d != torch.bool}  # fmt: skip
+
+
+def _keeps_dtype(number: Any, dtype: torch.dtype) -> bool:
+    """Whether a Python number with a tensor of ``dtype`` leaves it that dtype (torch's promotion:
+    an ``int`` to any number but bool, a ``float`` to floating dtypes, a ``bool`` to bool)."""
+    kind = type(number)
+    if kind is bool:
+        return dtype == torch.bool
+    if kind is int:
+        return dtype != torch.bool and not dtype.is_complex
+    return kind is float and dtype.is_floating_point
+
+
+def _pointwise(args: tuple, kwargs: dict, to: torch.dtype | None = None, kinds: str = "") -> Maker | None:
+    """An elementwise op on tensors of one dtype (of ``kinds``, unless it makes ``to``) and numbers
+    that keep it. Laid out contiguously (:func:`_laid_out_contiguously`), torch's output is a new
+    contiguous tensor of their broadcast sizes (:func:`_broadcast`), in ``to`` or their dtype;
+    else, in their dtype, it has the first operand's layout where that one decides it
+    (:func:`_decides_layout`: ``q * cos`` on attention's transposed queries)."""
+    if kwargs or not 1 <= len(args) <= 2:
+        return None
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    fake = next((t for t in tensors if ts.is_fake(t)), None)  # a parameter (RMSNorm's weight * x) is read for its sizes
+    if fake is None or not all(_weight(t) for t in tensors):
+        return None
+    first = tensors[0]
+    if any(t.dtype != first.dtype or t.device != first.device for t in tensors):
+        return None  # promotion, or devices torch checks
+    if to is None and not any(_KINDS[kind](first.dtype) for kind in kinds.split()):
+        return None
+    if not all(isinstance(a, torch.Tensor) or _keeps_dtype(a, first.dtype) for a in args):
+        return None
+    shape = _broadcast(tensors)
+    if shape is None:
+        return None
+    if all(_laid_out_contiguously(t) for t in tensors):
+        return _new(shape, fake, tensors, dtype=to)
+    if to is None and args[0] is first is fake and _decides_layout(first, shape):
+        return _alias_of(first, tensors)
+    return None
+
+
+def _decides_layout(x: torch.Tensor, shape: list) -> bool:
+    """Whether torch's elementwise output takes ``x``'s layout whatever the other operands' are:
+    ``x`` comes first and has the output's sizes, none of them 1, and is dense (contiguous, or a
+    permutation of contiguous, as written). Its strides are then distinct products of its sizes,
+    each outer one a multiple of each inner one, so that the comparisons by which torch orders
+    the output's dims (``compute_elementwise_output_logical_to_physical_perm``, operand by
+    operand) are each decided by ``x``, statically, the first time."""
+    if ts.size_exprs(x.shape) != ts.size_exprs(shape) or any(ts.size_hint(size) == 1 for size in x.shape):
+        return False
+    return _laid_out_contiguously(x) or _permuted_contiguous(x)
+
+
+def _broadcast(tensors: Sequence[torch.Tensor]) -> list | None:
+    """The sizes ``tensors`` broadcast to, where each dim, aligned from the right, is the same
+    expression in each tensor or a literal 1 (a size equal to 1 only at the traced values, or two
+    expressions that happen to be equal, are torch's question: a guard); else ``None``."""
+    ndim = max(t.dim() for t in tensors)
+    shape: list[Any] = [1] * ndim
+    written: list[Any] = [1] * ndim
+    for t in tensors:
+        for at, (size, expr) in enumerate(zip(t.shape, ts.size_exprs(t.shape)), start=ndim - t.dim()):
+            if expr == 1:
+                continue
+            if not isinstance(expr, int) and ts.size_hint(size) == 1:
+                return None
+            if written[at] == 1:
+                shape[at], written[at] = size, expr
+            elif written[at] != expr:
+                return None
+    return shape
+
+
+def _where(args: tuple, kwargs: dict) -> Maker | None:
+    """``torch.where(mask, x, y)``: a bool mask; ``x`` and ``y`` tensors of one dtype, or one a
+    number that keeps the other's dtype (``torch.finfo(x.dtype).min``); all laid out
+    contiguously and broadcasting as written (:func:`_pointwise`)."""
+    if kwargs or len(args) != 3:
+        return None  # torch.where(mask) is the indices where it is true: data
+    mask, x, y = args
+    if not (isinstance(mask, torch.Tensor) and mask.dtype == torch.bool):
+        return None
+    values = [t for t in (x, y) if isinstance(t, torch.Tensor)]
+    if not values or not all(_viewable(t) and _laid_out_contiguously(t) for t in (mask, *values)):
+        return None
+    dtype = values[0].dtype
+    if any(t.dtype != dtype or t.device != mask.device for t in values):
+        return None
+    if not all(isinstance(v, torch.Tensor) or _keeps_dtype(v, dtype) for v in (x, y)):
+        return None
+    shape = _broadcast([mask, *values])
+    return None if shape is None else _new(shape, values[0], [mask, *values])
+
+
+def _masked_fill(args: tuple, kwargs: dict) -> Maker | None:
+    """``x.masked_fill(mask, value)`` with a bool mask and a number that keeps ``x``'s dtype:
+    torch's output is a contiguous copy of ``x`` broadcast with the mask."""
+    if kwargs or len(args) != 3:
+        return None
+    x, mask, value = args
+    if not (isinstance(mask, torch.Tensor) and mask.dtype == torch.bool and isinstance(x, torch.Tensor)):
+        return None
+    if not _keeps_dtype(value, x.dtype) or mask.device != x.device:
+        return None
+    if not all(_viewable(t) and _laid_out_contiguously(t) for t in (x, mask)):
+        return None
+    shape = _broadcast([x, mask])
+    return None if shape is None else _new(shape, x, [x, mask])
+
+
+def _arange(args: tuple, kwargs: dict) -> Maker | None:
+    """``torch.arange(end)``, ``arange(start, end[, step])`` of ints, with ``dtype=``/``device=``:
+    a new 1-d tensor of ``len(range(start, end, step))`` numbers, or of ``end`` numbers for a
+    size that is one dim's symbol (``torch.arange(seq_length)``, from 0 by 1: torch's length is
+    that symbol, and ``end >= 0`` holds for every size its range allows). Another size, floats
+    and ``requires_grad=`` are torch's."""
+    names = ("start", "end", "step")
+    if len(args) > 3 or set(kwargs) - {*names, "dtype", "device"}:
+        return None
+    given = dict(zip(("end",) if len(args) == 1 else names, args)) | {k: kwargs[k] for k in names if k in kwargs}
+    start, end, step = given.get("start", 0), given.get("end"), given.get("step", 1)
+    if not all(type(v) is int or isinstance(v, torch.SymInt) for v in (start, end, step)):
+        return None
+    written = [ts.size_expr(v) for v in (start, end, step)]
+    if all(isinstance(w, int) for w in written):
+        if written[2] == 0 or (written[1] - written[0]) * written[2] < 0:
+            return None  # torch raises
+        length: Any = len(range(*written))
+    elif written[0] == 0 and written[2] == 1 and isinstance(written[1], sympy.Symbol) and not ts.has_unbacked(written[1]):
+        length = end
+    else:
+        return None
+    dtype, device = kwargs.get("dtype") or torch.int64, kwargs.get("device")
+    if not isinstance(dtype, torch.dtype) or not (device is None or isinstance(device, torch.device)):
+        return None
+    shape = [ts.replaced(length)]
+    return lambda *args, **kwargs: torch.empty(shape, dtype=dtype, device=device)
+
+
+def _made_like(count: int, args: tuple, kwargs: dict) -> Maker | None:
+    """``torch.zeros_like(x)``, ``full_like(x, value)`` (a number), with at most ``dtype=``: a new
+    tensor of ``x``'s sizes, laid out contiguously as ``x`` is, needing no grad."""
+    if len(args) != count or set(kwargs) - {"dtype"} or not _viewable(args[0]) or not _laid_out_contiguously(args[0]):
+        return None
+    if count == 2 and type(args[1]) not in (int, float, bool):
+        return None
+    dtype = kwargs.get("dtype")
+    if dtype is not None and not isinstance(dtype, torch.dtype):
+        return None
+    return _new(list(args[0].shape), args[0], (), dtype=dtype)
+
+
+def _made_new(count: int, args: tuple, kwargs: dict) -> Maker | None:
+    """``x.new_ones(sizes)``, ``new_full(sizes, value)``, with at most ``dtype=``: a new contiguous
+    tensor of the sizes given (ints or ``x``'s own sizes), on ``x``'s device, needing no grad."""
+    if len(args) != count or set(kwargs) - {"dtype"} or not _viewable(args[0]):
+        return None
+    sizes = args[1]
+    if type(sizes) not in (tuple, list, torch.Size) or not all(isinstance(s, (int, torch.SymInt)) for s in sizes):
+        return None
+    if any(isinstance(ts.size_expr(s), int) and ts.size_expr(s) < 0 for s in sizes):
+        return None  # torch raises
+    if count == 3 and type(args[2]) not in (int, float, bool):
+        return None
+    dtype = kwargs.get("dtype")
+    if dtype is not None and not isinstance(dtype, torch.dtype):
+        return None
+    return _new(list(sizes), args[0], (), dtype=dtype)
+
+
+def _converted(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
+    """``x.to(dtype)``, ``x.to(device)``, ``x.to(device, dtype)``, ``x.to(other)``, ``x.float()``,
+    ``x.type_as(other)``: ``x`` itself when its dtype and device are already those (as torch
+    returns it), else, on the same device, a new contiguous tensor of ``x``'s sizes in the new
+    dtype for ``x`` laid out contiguously. ``copy=True``, ``memory_format=`` and a move to
+    another device run in torch."""
+    x = args[0]
+    if not _viewable(x):
+        return None
+    dtype, device = CONVERSIONS[func], x.device
+    if func is _T.type_as:
+        if len(args) != 2 or kwargs or not isinstance(args[1], torch.Tensor) or args[1].device != x.device:
+            return None  # type_as also moves x to the other's device
+        dtype = args[1].dtype
+    elif func is _T.to:
+        if set(kwargs) - {"dtype", "device", "non_blocking"} or kwargs.get("non_blocking") not in (None, False):
+            return None
+        targets = [*args[1:], *(kwargs[k] for k in ("device", "dtype") if k in kwargs)]
+        dtype = x.dtype
+        for target in targets:
+            if isinstance(target, torch.dtype):
+                dtype = target
+            elif isinstance(target, torch.device):
+                device = target
+            elif type(target) is str and target in ("cpu", "meta"):
+                device = torch.device(target)
+            elif isinstance(target, torch.Tensor) and len(targets) == 1:
+                dtype, device = target.dtype, target.device
+            elif target is not None or len(targets) == 1:
+                return None  # non_blocking or copy given by position, or something torch parses
+    elif len(args) != 1 or kwargs:
+        return None
+    if device.type != x.device.type or (device.index is not None and device != x.device):
+        return None  # a move to another device: torch's
+    if dtype == x.dtype:
+        return _itself(x)
+    if not _laid_out_contiguously(x):
+        return None  # torch's copy keeps a dense layout: strides it computes
+    return _new(list(x.shape), x, (x,), dtype=dtype)
+
+
 # --- conditions and outputs --------------------------------------------------------------------
 
 
@@ -804,6 +1261,18 @@ def _sliced(x: torch.Tensor) -> bool:
                 return False
         inner = stride, size
     return True
+
+
+def _ordered_outward(x: torch.Tensor) -> bool:
+    """Whether ``x``'s strides grow strictly from its last dim outward at the traced values, no
+    dim of size 1 there (``x[:, :, :-1]`` of a conv output, a cut along a symbolic dim): torch
+    orders an elementwise output's dims by its input's strides, and whether it decides each
+    comparison statically or by a guard, or leaves it undecided, it never swaps two dims, so
+    the output is contiguous."""
+    sizes, strides = [ts.size_hint(s) for s in x.shape], [ts.size_hint(s) for s in x.stride()]
+    if None in sizes or None in strides or any(size == 1 for size in sizes):
+        return False
+    return all(stride > 0 for stride in strides) and all(outer > inner for outer, inner in zip(strides, strides[1:]))
 
 
 def _channels_last(x: torch.Tensor) -> bool:
@@ -862,7 +1331,7 @@ def _new(shape: list, like: torch.Tensor, tensors: Sequence[Any], dtype: torch.d
     given; under autograd, not a leaf."""
     shape = [ts.replaced(size) for size in shape]  # the symbols torch's output would have now
     dtype = dtype or like.dtype
-    if not _needs_grad(tensors):
+    if not _needs_grad(tensors) or not (dtype.is_floating_point or dtype.is_complex):  # a mask needs no grad
         return lambda *args, **kwargs: _blank(shape, like, dtype)
 
     def make(*args: Any, **kwargs: Any) -> torch.Tensor:
