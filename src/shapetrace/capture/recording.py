@@ -41,8 +41,13 @@ class Recording:
     def module_records(self, inputs: Exprs = {}, outputs: Exprs = {}) -> list[ModuleCall]:  # noqa: B006
         """Every module call as a :class:`ModuleCall`; ``inputs``/``outputs`` give shape texts."""
         calls = []
+        sites: dict[tuple, tuple[str, int, str]] = {}  # calls repeat their lines: read once each
         for i, entry in enumerate(self.modules):
-            file, line = site(entry.code, entry.lasti)
+            found = sites.get((entry.code, entry.lasti))
+            if found is None:
+                file, line = site(entry.code, entry.lasti)
+                found = sites[entry.code, entry.lasti] = (file, line, source_line(file, line))
+            file, line, code = found
             calls.append(
                 build(
                     ModuleCall,
@@ -50,7 +55,7 @@ class Recording:
                     depth=entry.depth, first_op=entry.first_op,
                     end_op=entry.first_op if entry.end_op is None else entry.end_op,
                     inputs=metas(entry.inputs, inputs.get(i)), outputs=metas(entry.outputs, outputs.get(i)),
-                    failed=entry.failed, file=file, line=line, code=source_line(file, line), lasti=entry.lasti,
+                    failed=entry.failed, file=file, line=line, code=code, lasti=entry.lasti,
                 )
             )  # fmt: skip
         return calls
@@ -58,18 +63,24 @@ class Recording:
     def op_records(self, modules: list[ModuleCall], inputs: Exprs = {}, outputs: Exprs = {}) -> list[OpRecord]:  # noqa: B006
         """Every op as an :class:`OpRecord` (``modules`` from :meth:`module_records`)."""
         records = []
+        sites: dict[tuple, tuple[str, str, str, int, str]] = {}  # ops repeat their lines: read once each
         for i, entry in enumerate(self.ops):
-            name, qualname = op_names(entry.func)
-            if entry.code is not None:
-                name = operator_at(entry.code, entry.lasti) or name
-            file, line = site(entry.code, entry.lasti)
+            key = (entry.func, entry.code, entry.lasti)
+            found = sites.get(key)
+            if found is None:
+                name, qualname = op_names(entry.func)
+                if entry.code is not None:
+                    name = operator_at(entry.code, entry.lasti) or name
+                file, line = site(entry.code, entry.lasti)
+                found = sites[key] = (name, qualname, file, line, source_line(file, line))
+            name, qualname, file, line, code = found
             module = modules[entry.module_index] if entry.module_index is not None else None
             records.append(
                 build(
                     OpRecord,
                     index=i, op=name, qualname=qualname,
                     module=module.path if module else None, module_call=module.call if module else None,
-                    module_index=entry.module_index, file=file, line=line, code=source_line(file, line),
+                    module_index=entry.module_index, file=file, line=line, code=code,
                     inputs=metas(entry.inputs, inputs.get(i)), outputs=metas(entry.outputs, outputs.get(i)),
                     failed=entry.failed, lasti=entry.lasti,
                 )
