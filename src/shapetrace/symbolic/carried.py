@@ -40,7 +40,7 @@ from __future__ import annotations
 import inspect
 import math
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import sympy
@@ -212,75 +212,70 @@ def carried(func: Callable, args: tuple, kwargs: dict | None) -> Maker | None:
     kwargs = kwargs or {}
     if "out" in kwargs or not (args or func in ARANGES):
         return None
-    if func in ELEMENTWISE and (made := _elementwise(func, args, kwargs)) is not None:
-        return made
-    if func in POWERS:
-        return _elementwise(func, args, kwargs) if len(args) == 2 and type(args[1]) in (int, float) else None
-    if func in REDUCTIONS:
-        return _reduction(args, kwargs)
-    if func in VIEWS:
-        return _view(args, kwargs)
-    if func in NORMS:
-        return _norm(NORMS[func], args, kwargs, keeps_layout=func in (F.batch_norm, F.group_norm))
-    if func in BINARY and (made := _binary(args, kwargs, in_place=False)) is not None:
-        return made
-    if func in BINARY_IN_PLACE:
-        return _binary(args, kwargs, in_place=True)
-    if func is F.linear:
-        return _linear(args, kwargs)
-    if func in CATS:
-        return _cat(args, kwargs)
-    if func is F.interpolate:
-        return _interpolate(args, kwargs)
-    if func in CONVS:
-        return _conv(CONVS[func], args, kwargs)
-    if func in ADAPTIVE_POOLS:
-        return _adaptive_pool(ADAPTIVE_POOLS[func], args, kwargs)
-    if func in RECURRENT:
-        return _recurrent(args, kwargs)
-    if func in MATMULS:
-        return _matmul(func, args, kwargs)
-    if func in ADDMMS:
-        return _addmm(args, kwargs)
-    if func in MOVES:
-        return _moved(func, args, kwargs)
-    if func in CUTS:
-        return _cut(func, args, kwargs)
-    if func in CONTIGUOUS:
-        return _contiguous_copy(args, kwargs)
-    if func in INDEXING:
-        return _indexed(args, kwargs)
-    if func in FLATTENS:
-        return _flattened(args, kwargs)
-    if func in EXPANDS:
-        return _expanded(args, kwargs)
-    if func is F.embedding:
-        return _embedding(args, kwargs)
-    if func in ATTENTION:
-        return _attention(args, kwargs)
-    if func in CONVERSIONS:
-        return _converted(func, args, kwargs)
-    if func in COMPARISONS or func in LOGICAL:
-        return _pointwise(args, kwargs, to=torch.bool)
-    if func in BITWISE:
-        return _pointwise(args, kwargs, kinds="bool int")
-    if func in ARITHMETIC:  # the operands broadcast each other, or are integers: not BINARY's
-        return _pointwise(args, kwargs, kinds="int float")
-    if func in DIVISIONS:
-        return _pointwise(args, kwargs, kinds="float")
-    if func in MIN_MAX:
-        return _pointwise(args, kwargs, kinds="int float") if len(args) == 2 and isinstance(args[1], torch.Tensor) else None
-    if func in LIKE_FACTORIES:
-        return _made_like(LIKE_FACTORIES[func], args, kwargs)
-    if func in NEW_FACTORIES:
-        return _made_new(NEW_FACTORIES[func], args, kwargs)
-    if func in ARANGES:
-        return _arange(args, kwargs)
-    if func in WHERES:
-        return _where(args, kwargs)
-    if func in MASKED_FILLS:
-        return _masked_fill(args, kwargs)
+    for rule, falls_through in _RULES.get(func, ()):
+        made = rule(func, args, kwargs)
+        if made is not None or not falls_through:
+            return made
     return None
+
+
+Rule = Callable[[Callable, tuple, dict], Maker | None]  # a rule: func, args, kwargs -> a maker or None
+
+
+def _rule_table() -> dict[Callable, tuple[tuple[Rule, bool], ...]]:
+    """``func -> its rules``, tried in this order: a rule that ``falls_through`` hands an op it
+    does not answer to the next one of its function (``x * y`` that ``_binary`` leaves, because
+    the operands broadcast each other, is :func:`_pointwise`'s), any other rule decides."""
+    table: dict[Callable, list[tuple[Rule, bool]]] = {}
+
+    def add(functions: Iterable[Callable], rule: Rule, falls_through: bool = False) -> None:
+        for func in functions:
+            rules = table.setdefault(func, [])
+            if not rules or rules[-1][1]:  # after a rule that decides, none is reached
+                rules.append((rule, falls_through))
+
+    def powers(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
+        return _elementwise(func, args, kwargs) if len(args) == 2 and type(args[1]) in (int, float) else None
+
+    def min_max(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
+        two = len(args) == 2 and isinstance(args[1], torch.Tensor)  # on a dim: a reduction
+        return _pointwise(args, kwargs, kinds="int float") if two else None
+
+    add(ELEMENTWISE, _elementwise, falls_through=True)
+    add(POWERS, powers)
+    add(REDUCTIONS, lambda f, a, k: _reduction(a, k))
+    add(VIEWS, lambda f, a, k: _view(a, k))
+    add(NORMS, lambda f, a, k: _norm(NORMS[f], a, k, keeps_layout=f in (F.batch_norm, F.group_norm)))
+    add(BINARY, lambda f, a, k: _binary(a, k, in_place=False), falls_through=True)
+    add(BINARY_IN_PLACE, lambda f, a, k: _binary(a, k, in_place=True))
+    add([F.linear], lambda f, a, k: _linear(a, k))
+    add(CATS, lambda f, a, k: _cat(a, k))
+    add([F.interpolate], lambda f, a, k: _interpolate(a, k))
+    add(CONVS, lambda f, a, k: _conv(CONVS[f], a, k))
+    add(ADAPTIVE_POOLS, lambda f, a, k: _adaptive_pool(ADAPTIVE_POOLS[f], a, k))
+    add(RECURRENT, lambda f, a, k: _recurrent(a, k))
+    add(MATMULS, _matmul)
+    add(ADDMMS, lambda f, a, k: _addmm(a, k))
+    add(MOVES, _moved)
+    add(CUTS, _cut)
+    add(CONTIGUOUS, lambda f, a, k: _contiguous_copy(a, k))
+    add(INDEXING, lambda f, a, k: _indexed(a, k))
+    add(FLATTENS, lambda f, a, k: _flattened(a, k))
+    add(EXPANDS, lambda f, a, k: _expanded(a, k))
+    add([F.embedding], lambda f, a, k: _embedding(a, k))
+    add(ATTENTION, lambda f, a, k: _attention(a, k))
+    add(CONVERSIONS, _converted)
+    add(COMPARISONS | LOGICAL, lambda f, a, k: _pointwise(a, k, to=torch.bool))
+    add(BITWISE, lambda f, a, k: _pointwise(a, k, kinds="bool int"))
+    add(ARITHMETIC, lambda f, a, k: _pointwise(a, k, kinds="int float"))  # what BINARY leaves, integers
+    add(DIVISIONS, lambda f, a, k: _pointwise(a, k, kinds="float"))
+    add(MIN_MAX, min_max)
+    add(LIKE_FACTORIES, lambda f, a, k: _made_like(LIKE_FACTORIES[f], a, k))
+    add(NEW_FACTORIES, lambda f, a, k: _made_new(NEW_FACTORIES[f], a, k))
+    add(ARANGES, lambda f, a, k: _arange(a, k))
+    add(WHERES, lambda f, a, k: _where(a, k))
+    add(MASKED_FILLS, lambda f, a, k: _masked_fill(a, k))
+    return {func: tuple(rules) for func, rules in table.items()}
 
 
 # --- the rules ---------------------------------------------------------------------------------
@@ -1375,3 +1370,6 @@ def _argument(args: tuple, kwargs: dict, position: int, name: str, default: Any 
     if len(args) > position:
         return args[position]
     return kwargs.get(name, default)
+
+
+_RULES = _rule_table()  # after the rules it names
