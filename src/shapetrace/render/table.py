@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from functools import cache
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import torch
@@ -28,16 +29,16 @@ if TYPE_CHECKING:
 
 def common_dtype_device(ops: Iterable[OpRecord]) -> tuple[str | None, str | None]:
     """The dtype and device most op outputs have; cells show only what differs from them."""
-    dtypes: Counter[torch.dtype] = Counter()
-    devices: Counter[torch.device] = Counter()
-    for op in ops:
-        for meta in op.outputs:
-            dtypes[meta.dtype] += 1
-            devices[meta.device] += 1
+    outputs = [meta for op in ops for meta in op.outputs]
+    dtypes = Counter(map(_DTYPE, outputs))  # counted in C
+    devices = Counter(map(_DEVICE, outputs))
     return (
         _name(dtypes.most_common(1)[0][0]) if dtypes else None,
         _name(devices.most_common(1)[0][0]) if devices else None,
     )
+
+
+_DTYPE, _DEVICE = attrgetter("dtype"), attrgetter("device")
 
 
 def shape_fragments(metas: Iterable[TensorMeta], dtype: str | None, device: str | None) -> Cell:
