@@ -51,11 +51,15 @@ def test_json_of_a_failed_trace_names_the_failing_op():
 
 
 def test_save_json_streams_the_same_document(tmp_path):
-    model, x = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU()), torch.rand(2, 3)
-    with shapetrace.trace(model) as t:
+    # tensors of equal metadata (the file writes their common text once) keep their own ids
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 4), torch.nn.ReLU())
+    x = torch.rand(2, 3)
+    with shapetrace.trace(model, dims="B _") as t:
         model(x)
     t.save_json(tmp_path / "trace.json")
     text = (tmp_path / "trace.json").read_text()
     assert json.loads(text) == t.to_dict() == json.loads(t.to_json(indent=None))
+    outputs = [op["outputs"][0] for op in json.loads(text)["ops"][1:]]
+    assert [o["expr"] for o in outputs] == ["(B, 4)"] * 3 and len({o["id"] for o in outputs}) == 3
     lines = text.splitlines()
     assert sum(line.startswith('    {"index"') for line in lines) == len(t.ops) + len(t.modules)  # one per line
