@@ -100,7 +100,7 @@ def test_code_gives_way_first_then_module_then_line():
         model(torch.randint(0, 50, (2, 16)))  # ops in two files: the line column says which
     view = t.table()
     rows = view.rows
-    natural = view.widths(rows)
+    natural, _ = view.widths(rows)
     line, code, module = (next(i for i, c in enumerate(view.columns) if c.header == h) for h in ("line", "code", "module"))
     floors = {i: view.columns[i].floor for i in (line, code, module)}
     seen_cut = []

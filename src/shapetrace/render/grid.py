@@ -123,39 +123,42 @@ class GridView:
 
     # --- layout ---------------------------------------------------------------------------------
 
-    def widths(self, rows: Sequence[Row]) -> list[int]:
-        """Each column's width: its widest cell or its header."""
+    def widths(self, rows: Sequence[Row]) -> tuple[list[int], list[list[int]]]:
+        """Each column's width (its widest cell or its header), and each row's cell widths."""
         widths = [cell_len(c.header) for c in self.columns]
+        row_widths = []
         for row in rows:
-            for i, fragments in enumerate(row.cells):
-                width = cell_width(fragments)
+            cells = [cell_width(fragments) for fragments in row.cells]
+            row_widths.append(cells)
+            for i, width in enumerate(cells):
                 if width > widths[i]:
                     widths[i] = width
-        return widths
+        return widths, row_widths
 
     def layout(self, rows: Sequence[Row], max_width: int | None = None) -> Iterator[tuple[Line, str | None]]:
         """The grid as text lines and their row styles, in the look of rich's ``SIMPLE_HEAD`` table: a
         blank line, the header, a rule, the rows, a blank line. With ``max_width`` the columns that
         give way are cut and the wrapping column wraps to fit (:func:`fitted`)."""
         columns = self.columns
-        natural = self.widths(rows)
+        natural, row_widths = self.widths(rows)
         fit = fitted(columns, natural, max_width, rows) if max_width is not None else Fit(natural, GAP)
         total = fit.total
         if self.title:
             yield ((self.title.center(total).rstrip(), "italic"),), None
         yield ((" " * total, None),), None
         header = Row(tuple(((c.header, "bold"),) for c in columns))
-        yield from ((line, None) for line in _row_layout(columns, fit, header=True)(header))
+        header_widths = [cell_len(c.header) for c in columns]
+        yield from ((line, None) for line in _row_layout(columns, fit, header=True)(header, header_widths))
         lay_out = _row_layout(columns, fit)
         yield ((" " + "─" * (total - 2) + " ", None),), None
         if any(c.wraps and w < n for c, w, n in zip(columns, fit.widths, natural)):
-            for row in rows:
-                for line in lay_out(row):
+            for row, widths in zip(rows, row_widths):
+                for line in lay_out(row, widths):
                     yield line, row.style
         else:  # nothing wraps: one line per row
             lay_out_one = _row_layout(columns, fit, wrap=False)
-            for row in rows:
-                yield lay_out_one(row), row.style
+            for row, widths in zip(rows, row_widths):
+                yield lay_out_one(row, widths), row.style
         yield ((" " * total, None),), None
 
     # --- files ----------------------------------------------------------------------------------
@@ -242,10 +245,10 @@ def fitted(columns: Sequence[Column], natural: Sequence[int], max_width: int, ro
 
 
 def _row_layout(columns: Sequence[Column], fit: Fit, wrap: bool = True, header: bool = False):
-    """A function laying out one row: each cell cut or padded to its column's width, with the
-    column's style, one blank before it and the gap after it (rich's padding and gap). With
-    ``wrap`` it returns the row's lines (a wrapping column's cell continues on the next ones),
-    without, the row's one line. A ``header`` is cut at its end."""
+    """A function laying out one row, given its cells' widths: each cell cut or padded to its
+    column's width, with the column's style, one blank before it and the gap after it (rich's
+    padding and gap). With ``wrap`` it returns the row's lines (a wrapping column's cell continues
+    on the next ones), without, the row's one line. A ``header`` is cut at its end."""
     merged: dict[tuple[str, str], str] = {}
     after = " " * (fit.gap - 1)
     plan = [
@@ -268,13 +271,13 @@ def _row_layout(columns: Sequence[Column], fit: Fit, wrap: bool = True, header: 
             line.append((text, style))
         line.append((after if right else gap + after, column_style))
 
-    def lay_out_one(row: Row) -> Line:  # place() inlined: this runs for every row
+    def lay_out_one(row: Row, widths: Sequence[int]) -> Line:  # place() inlined: this runs for every row
         line: list[Fragment] = [(" ", None)]
         append = line.append
         cells = row.cells
         for index, column_style, right, width, left, _ in plan:
             fragments = cells[index]
-            length = cell_width(fragments)
+            length = widths[index]
             if length > width:
                 fragments, length = _cut(fragments, width, left), width
             gap = " " * (width - length)
@@ -289,15 +292,15 @@ def _row_layout(columns: Sequence[Column], fit: Fit, wrap: bool = True, header: 
             append((after if right else gap + after, column_style))
         return tuple(line)
 
-    def lay_out(row: Row) -> list[Line]:
+    def lay_out(row: Row, widths: Sequence[int]) -> list[Line]:
         cells = row.cells
         wrapped = {
             index: _wrapped(cells[index], width)
             for index, _, _, width, _, wraps in plan
-            if wraps and cell_width(cells[index]) > width
+            if wraps and widths[index] > width
         }
         if not wrapped:
-            return [lay_out_one(row)]
+            return [lay_out_one(row, widths)]
         lines = []
         for number in range(max(len(parts) for parts in wrapped.values())):
             line: list[Fragment] = [(" ", None)]
@@ -309,7 +312,7 @@ def _row_layout(columns: Sequence[Column], fit: Fit, wrap: bool = True, header: 
                     fragments = ()
                 else:
                     fragments = cells[index]
-                    if cell_width(fragments) > width:
+                    if widths[index] > width:
                         fragments = _cut(fragments, width, left)
                 place(line, fragments, column_style, right, width)
             lines.append(tuple(line))
