@@ -5,7 +5,9 @@
 One thread, interleaved rounds; medians and minima (this VM's timings jitter by up to 2x, so the
 minimum is the better measure of cost), and "paired": the median of each round's ratio to the
 plain forward of the same round. Rows: a plain forward; a bare TorchFunctionMode (the
-floor every op-level tracer pays); shapetrace.trace(model); and, when installed, the peers
+floor every op-level tracer pays); shapetrace.trace(model), on the recorder traces use (its C hot
+path when built: docs/capture.md) and, when that is the C one, on the pure-Python recorder too
+(`--python-only`: that one alone); and, when installed, the peers
 torchinfo and torchview (bench-only: `pip install torchinfo torchview graphviz`).
 Per-op cost = (traced - plain) / recorded ops. Also printed: the cost on tiny tensors, where
 kernel time does not hide the tracer's own cost; our own work per op above the bare mode, on a
@@ -25,6 +27,7 @@ from models import CHAIN_STEPS, SmallGPT, SmallViT, op_chain
 from torch.overrides import TorchFunctionMode
 
 import shapetrace
+from shapetrace.capture import recorder
 
 
 class BareMode(TorchFunctionMode):
@@ -40,6 +43,27 @@ def bare(model, x):
 def traced(model, x):
     with shapetrace.trace(model):
         model(x)
+
+
+def on_python(run: Callable) -> Callable:
+    """``run`` with traces on the pure-Python recorder."""
+
+    def python_run(model, x):
+        used, recorder.TRACE_RECORDER = recorder.TRACE_RECORDER, recorder.Recorder
+        try:
+            run(model, x)
+        finally:
+            recorder.TRACE_RECORDER = used
+
+    return python_run
+
+
+def traced_runs(run: Callable) -> dict[str, Callable]:
+    """The traced rows: on the recorder traces use and, when that is the C one, on the Python one."""
+    runs = {f"shapetrace.trace ({recorder.hot_path()})": run}
+    if recorder.hot_path() == "C":
+        runs["shapetrace.trace (Python)"] = on_python(run)
+    return runs
 
 
 def torchinfo_run(model, x):
@@ -86,7 +110,7 @@ def report(title: str, model, x, rounds: int, peers: bool = True) -> None:
     with torch.no_grad(), shapetrace.trace(model) as t:
         model(x)
     ops, calls = len(t.ops), len(t.modules)
-    runs = {"plain forward": lambda m, v: m(v), "bare TorchFunctionMode": bare, "shapetrace.trace": traced}
+    runs = {"plain forward": lambda m, v: m(v), "bare TorchFunctionMode": bare, **traced_runs(traced)}
     if peers and available("torchinfo"):
         runs["torchinfo 1.8 summary"] = torchinfo_run
     if peers and available("torchview") and available("graphviz"):
@@ -115,7 +139,7 @@ def report_op_path(rounds: int) -> None:
         with shapetrace.trace(symbolic=False):
             op_chain(x, w)
 
-    runs = {"plain": lambda _m, _x: op_chain(x, w), "bare TorchFunctionMode": run_bare, "shapetrace.trace": run_traced}
+    runs = {"plain": lambda _m, _x: op_chain(x, w), "bare TorchFunctionMode": run_bare, **traced_runs(run_traced)}
     results = measure(runs, None, None, rounds)
     bare_median, bare_min, _ = results["bare TorchFunctionMode"]
     print(f"\nop path ({ops} tiny ops, no modules): µs per op, and above the bare mode")
@@ -144,7 +168,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--no-peers", action="store_true", help="only plain, bare mode and shapetrace")
+    parser.add_argument("--python-only", action="store_true", help="trace on the pure-Python recorder only")
     options = parser.parse_args()
+    if options.python_only:
+        recorder.TRACE_RECORDER = recorder.Recorder
     rounds, peers = options.rounds, not options.no_peers
     torch.set_num_threads(1)
     torch.manual_seed(0)

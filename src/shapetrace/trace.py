@@ -26,7 +26,7 @@ from shapetrace._private.torch_api import torch_function_mode_depth
 from shapetrace.capture.collector import gc_paused
 from shapetrace.capture.interrupts import interrupts_deferred
 from shapetrace.capture.parameters import TracedModels, summarize, traced_modules
-from shapetrace.capture.recorder import Recorder
+from shapetrace.capture.recorder import Recorder, new_recorder
 from shapetrace.capture.recording import Recording
 from shapetrace.capture.records import ErrorRecord, ModuleCall, OpRecord, Summary
 from shapetrace.contracts import ContractCall, ContractViolation, UnresolvedHint
@@ -373,7 +373,7 @@ class trace:
 
     def _start(self, trace: Trace) -> None:
         """Wire the recorder and its listeners and install everything (undone by :meth:`_undo`)."""
-        recorder = self._recorder = Recorder()
+        recorder = self._recorder = new_recorder()
         trace.recording = Recording(recorder.ops, recorder.modules, recorder.indirect_calls)  # readable while running
         self._heard = EvidenceListener()
         session = trace._contract_session = ContractSession(

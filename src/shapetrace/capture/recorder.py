@@ -7,10 +7,15 @@ The hot path appends raw op entries (exact tuples the garbage collector stops tr
 trace is read. Analyses that need more while the block runs
 (the symbolic pass keeps call arguments, the debugger a failing call's arguments, contracts see
 module calls) subscribe through :class:`Listener` instead of reaching into the recorder.
+
+:class:`Recorder` is the reference, in Python. Where the extension ``_hotpath`` was built at
+install, traces use :class:`CompiledRecorder`: the op body and the module hooks' common case in C,
+the same entries (docs/capture.md, "A compiled hot path").
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -46,6 +51,11 @@ from shapetrace.capture.source import (
     library_code,
 )
 
+try:  # the C hot paths (capture/_hotpath.c), built at install when a C compiler is there
+    from shapetrace.capture import _hotpath
+except ImportError:
+    _hotpath = None
+
 COMPILED_NOTE = (
     "torch.compile'd code ran: its ops show as its compiled graph runs them (fused kernels as one op or none)"
 )
@@ -54,6 +64,13 @@ COMPILED_NOTE = (
 def _call(func: Callable, args: tuple, kwargs: dict | None) -> Any:
     """Call ``func`` (an op made with no user frame to attribute it to)."""
     return func(*args, **kwargs) if kwargs else func(*args)
+
+
+def _raw_tensors_off(value: Any) -> tuple:
+    """:func:`raw_tensors` of ``value``, read with dispatch off (the module hooks run with the mode
+    on: reading a tensor's metadata must not dispatch to it)."""
+    with DisableTorchFunction():
+        return raw_tensors(value)
 
 
 def _hearing(listeners: tuple[Listener, ...], event: str) -> tuple[Callable, ...]:
@@ -225,9 +242,7 @@ class Recorder(TorchFunctionMode):
             result = call(func, args, kwargs)  # at the user's line: warnings name it
         except BaseException as error:
             raw.append((number, module_index, code, lasti, True, len(inputs), *inputs))
-            self.failure, self.failure_index = error, index
-            for listener in self.listeners:
-                listener.op_failed(index, args, kwargs, error)
+            self._record_failure(index, args, kwargs, error)
             raise
         try:
             if isinstance(result, _Tensor):
@@ -249,6 +264,12 @@ class Recorder(TorchFunctionMode):
             outputs = raw_tensors(result)
         raw.append((number, module_index, code, lasti, False, len(inputs), *inputs, *outputs))
         return result
+
+    def _record_failure(self, index: int, args: tuple, kwargs: dict | None, error: BaseException) -> None:
+        """Op ``index`` raised ``error`` (its entry appended): keep it, and tell the listeners."""
+        self.failure, self.failure_index = error, index
+        for listener in self.listeners:
+            listener.op_failed(index, args, kwargs, error)
 
     # --- modules --------------------------------------------------------------------------
 
@@ -335,8 +356,7 @@ class Recorder(TorchFunctionMode):
         if last is not None and len(args) == 1 and args[0] is last:  # most often the last op's output: known
             inputs = self._last_entry[:-1] + ("[0]",)
         else:
-            with DisableTorchFunction():  # reading a tensor's metadata must not dispatch to this mode
-                inputs = raw_tensors(args)
+            inputs = _raw_tensors_off(args)
         parent = stack[-1] if stack else None
         start = (  # the raw entry of a running call (records.Entries)
             key, path, type(module).__name__, call, parent, len(stack), len(self._op_raw),
@@ -348,12 +368,16 @@ class Recorder(TorchFunctionMode):
         if isinstance(module, _ScriptModule):
             self.notes[f"{path or type(module).__name__} is TorchScript: its ops run outside Python and are not recorded"] = None
         if self._module_entered or (parent is None and self._root_entered):
-            with DisableTorchFunction():  # listeners hear with dispatch off (see Listener)
-                for hear in self._module_entered:
+            self._hear_entered(index, module, args, parent is None)
+
+    def _hear_entered(self, index: int, module: nn.Module, args: tuple, root: bool) -> None:
+        """Tell the listeners that module call ``index`` began (``root``: outside any other)."""
+        with DisableTorchFunction():  # listeners hear with dispatch off (see Listener)
+            for hear in self._module_entered:
+                hear(index, module, args)
+            if root:
+                for hear in self._root_entered:
                     hear(index, module, args)
-                if parent is None:
-                    for hear in self._root_entered:
-                        hear(index, module, args)
 
     def _first_call(self, module: nn.Module) -> str | None:
         """The path of a module seen for the first time in this trace; ``None`` for a module
@@ -431,3 +455,64 @@ class Recorder(TorchFunctionMode):
     def calls_running(self) -> int:
         """How many module calls are running now, nested (1: a root call)."""
         return len(self._stack)
+
+
+# --- the compiled hot path --------------------------------------------------------------------
+
+if _hotpath is not None:
+
+    class CompiledRecorder(_hotpath.RecorderBase, Recorder):
+        """The :class:`Recorder` whose op body and module hooks run in C (capture/_hotpath.c): the same
+        raw entries and behaviour; what is rare (tensors without sizes, listeners, keyword tensors of
+        a module call, calls that end out of order) the C code hands over to :class:`Recorder`'s
+        methods. Torch calls the three entry points below: Python functions that torch.compile can
+        trace, which run the C bodies unless it is tracing them (C code would break its graphs)."""
+
+        def __torch_function__(
+            self, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None,
+            _compiler: Any = torch.compiler, _record_op: Callable = _hotpath.RecorderBase._record_op,
+        ) -> Any:  # fmt: skip
+            __tracebackhide__ = True
+            if _compiler._is_compiling_flag:
+                return Recorder.__torch_function__(self, func, types, args, kwargs)
+            return _record_op(self, func, types, args, kwargs)
+
+        def _global_enter(
+            self, module: nn.Module, args: tuple, _compiler: Any = torch.compiler,
+            _enter_hook: Callable = _hotpath.RecorderBase._enter_hook,
+        ) -> None:  # fmt: skip
+            if not _compiler._is_compiling_flag:
+                _enter_hook(self, module, args)
+
+        def _global_exit(
+            self, module: nn.Module, args: tuple, *kwargs_and_output: Any, _compiler: Any = torch.compiler,
+            _exit_hook: Callable = _hotpath.RecorderBase._exit_hook,
+        ) -> None:  # fmt: skip
+            if not _compiler._is_compiling_flag:
+                _exit_hook(self, module, args, *kwargs_and_output)
+
+    _hotpath.configure(
+        tensor=torch.Tensor, parameter=nn.Parameter, script_module=torch.jit.ScriptModule, not_ops=NOT_OPS,
+        value_ops=VALUE_OPS, library_code=library_code, callers=callers, is_library_code=is_library_code,
+        called_by_torch_internals=called_by_torch_internals, caller_at=caller_at,
+        module_call_frame=module_call_frame, module_call_code=MODULE_CALL_CODE,
+        hook_to_module_call=HOOK_TO_MODULE_CALL, call=_call, python_op=Recorder.__torch_function__,
+        raw_tensors=raw_tensors, raw_tensors_off=_raw_tensors_off,
+    )  # fmt: skip
+
+HAS_COMPILED = _hotpath is not None  # the extension was built at install (a C compiler was there)
+# Set to a value other than "" and "0", the trace's recorder is the pure-Python one.
+PURE_PYTHON = os.environ.get("SHAPETRACE_PURE_PYTHON", "") not in ("", "0")
+# The recorder a trace uses: the compiled one when it is built and not turned off; the same
+# entries either way (tests/capture run on both).
+TRACE_RECORDER: type[Recorder] = CompiledRecorder if HAS_COMPILED and not PURE_PYTHON else Recorder
+
+
+def new_recorder() -> Recorder:
+    """A recorder of the class a trace uses (:data:`TRACE_RECORDER`)."""
+    return TRACE_RECORDER()
+
+
+def hot_path() -> str:
+    """Which hot path traces run: ``"C"`` or ``"Python"``."""
+    return "Python" if TRACE_RECORDER is Recorder else "C"
