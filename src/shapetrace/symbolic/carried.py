@@ -639,9 +639,14 @@ def _contiguous_strides(sizes: Sequence[Any]) -> list[Any]:
 
 def _view_of(x: torch.Tensor, sizes: list, strides: list, offset: Any = None) -> Maker:
     """A view of ``x`` with these sizes and strides (its own offset unless given), in the symbols
-    torch's own view would have now (:func:`ts.replaced`)."""
+    torch's own view would have now (:func:`ts.replaced`). With grad mode off it is made without
+    dispatch, on ``x``'s storage (:func:`ts.strided_alias`): what a view is besides that (its
+    ``_base``, a shared version counter) serves autograd, which an in-place op on it could reach
+    only with grad mode on."""
     sizes, strides = [ts.replaced(s) for s in sizes], [ts.replaced(s) for s in strides]
     at = ts.replaced(x.storage_offset() if offset is None else offset)
+    if not torch.is_grad_enabled():
+        return lambda *args, **kwargs: ts.strided_alias(x, sizes, strides, at)
     return lambda *args, **kwargs: torch.ops.aten.as_strided(x, sizes, strides, at)
 
 
@@ -1347,7 +1352,7 @@ def _blank(shape: list, like: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     key = (ts.size_exprs(shape), dtype, like.device)
     found = made.get(key)
     if found is None:
-        found = made[key] = torch.empty(shape, dtype=dtype, device=like.device)
+        found = made[key] = ts.empty(like.fake_mode, shape, dtype, like.device)
     return ts.alias(found)
 
 
