@@ -42,6 +42,16 @@ def assert_as_torchs(ours, torchs, case=""):
     assert (ours.dtype, ours.device, ours.requires_grad) == (torchs.dtype, torchs.device, torchs.requires_grad), case
 
 
+def torchs_result(func, args, kwargs):
+    """torch's fake result, as the replay gets it: with torch's Python dispatcher where a C++
+    kernel rejects symbolic sizes (``baddbmm``'s broadcast of a mask)."""
+    try:
+        return func(*args, **kwargs)
+    except RuntimeError:
+        with ts.python_dispatcher():
+            return func(*args, **kwargs)
+
+
 class Dispatches(torch.utils._python_dispatch.TorchDispatchMode):
     """The aten ops dispatched inside it."""
 
@@ -96,3 +106,67 @@ def test_new_tensors_are_torchs_contiguous_outputs(fakes):
         made = carried(func, args, {})
         assert made is not None, func
         assert_as_torchs(made(), func(*args), func)
+
+
+def _mha_arguments(query, key, value, heads=4, separate=False, **kwargs):
+    """``F.multi_head_attention_forward``'s arguments as ``nn.MultiheadAttention`` passes them."""
+    embed = query.shape[-1]
+    kdim, vdim = key.shape[-1], value.shape[-1]
+    attention = torch.nn.MultiheadAttention(embed, heads, kdim=kdim, vdim=vdim)
+    args = (query, key, value, embed, heads, attention.in_proj_weight, attention.in_proj_bias, None, None, False, 0.1,
+            attention.out_proj.weight, attention.out_proj.bias)  # fmt: skip
+    if separate:
+        kwargs |= {"use_separate_proj_weight": True, "q_proj_weight": attention.q_proj_weight,
+                   "k_proj_weight": attention.k_proj_weight, "v_proj_weight": attention.v_proj_weight}  # fmt: skip
+    return args, {"training": False} | kwargs
+
+
+def test_multi_head_attention_is_its_output_projection_viewed_back_as_in_torch(fakes):
+    """``nn.MultiheadAttention``'s function: ``(L, N, E)``, the weights ``(N, L, S)`` or per head,
+    with masks of the sizes torch checks; unbatched without the batch dim; separate projections
+    of other key and value widths."""
+    x, memory = fakes(("T", "B", 32)), fakes(("S", "B", 32))
+    length, batch, source = x.shape[0], x.shape[1], memory.shape[0]
+    causal = torch.zeros(length, length)
+    padding = fakes(("B", "S"), dtype=torch.bool)
+    heads_mask = fakes(("B", "T", "S"), dtype=torch.bool)  # batch*heads rows, as written: B*4
+    heads_mask = torch.zeros(batch * 4, length, source, dtype=torch.bool)
+    cases = [
+        ("self, causal mask, no weights", _mha_arguments(x, x, x, attn_mask=causal, need_weights=False)),
+        ("self, causal hint", _mha_arguments(x, x, x, attn_mask=causal, is_causal=True, need_weights=False)),
+        ("cross, padding mask, averaged weights", _mha_arguments(x, memory, memory, key_padding_mask=padding)),
+        ("cross, weights per head", _mha_arguments(x, memory, memory, average_attn_weights=False)),
+        ("cross, 3-d mask", _mha_arguments(x, memory, memory, attn_mask=heads_mask, key_padding_mask=padding)),
+        ("unbatched", _mha_arguments(x[:, 0], memory[:, 0], memory[:, 0], key_padding_mask=padding[0])),
+        ("separate projections", _mha_arguments(x, fakes(("S", "B", 24)), fakes(("S", "B", 40)), separate=True)),
+    ]
+    for case, (args, kwargs) in cases:
+        made = carried(F.multi_head_attention_forward, args, kwargs)
+        assert made is not None, case
+        ours, torchs = made(), torchs_result(F.multi_head_attention_forward, args, kwargs)
+        assert (ours[1] is None) == (torchs[1] is None), case
+        for mine, theirs in zip(ours, torchs):
+            if theirs is not None:
+                assert_as_torchs(mine, theirs, case)
+
+
+def test_multi_head_attention_that_torch_would_check_or_lengthen_runs_in_torch(fakes):
+    x, memory, other = fakes(("T", "B", 32)), fakes(("S", "B", 32)), fakes(("S", "T", 32))
+    length = x.shape[0]
+    attention = torch.nn.MultiheadAttention(32, 4, add_bias_kv=True)
+    with_bias_kv = (x, x, x, 32, 4, attention.in_proj_weight, attention.in_proj_bias, attention.bias_k,
+                    attention.bias_v, False, 0.0, attention.out_proj.weight, attention.out_proj.bias)  # fmt: skip
+    plain, _ = _mha_arguments(x, x, x)
+    cases = [
+        ("bias_k lengthens the source", (with_bias_kv, {})),
+        ("zero attention lengthens the source", _mha_arguments(x, x, x, add_zero_attn=True)),
+        ("a batch torch compares: B against T", _mha_arguments(x, other, other)),
+        ("a mask of other sizes: (T, T) against S", _mha_arguments(x, memory, memory, attn_mask=torch.zeros(length, length))),
+        ("an int mask", _mha_arguments(x, x, x, attn_mask=torch.zeros(length, length, dtype=torch.int64))),
+        ("is_causal without a mask raises", _mha_arguments(x, x, x, is_causal=True, need_weights=False)),
+        ("dropout in training", (plain, {"training": True})),
+        ("a symbolic embedding", ((fakes(("T", "B", "S")), *plain[1:]), {"training": False})),
+        ("5 heads do not divide 32", ((*plain[:4], 5, *plain[5:]), {"training": False})),
+    ]  # fmt: skip
+    for case, (args, kwargs) in cases:
+        assert carried(F.multi_head_attention_forward, args, kwargs) is None, case

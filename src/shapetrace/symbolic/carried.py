@@ -166,6 +166,10 @@ EXPANDS = frozenset({_T.expand})
 ADDMMS = frozenset({torch.addmm, _T.addmm})
 # ``F.scaled_dot_product_attention`` on CPU: torch's fused kernel makes ``torch.empty_like(query)``.
 ATTENTION = frozenset({F.scaled_dot_product_attention})
+# ``F.multi_head_attention_forward`` (``nn.MultiheadAttention``, ``nn.Transformer``): the query's
+# sequence and batch dims, the output projection's features; the weights, when asked for.
+MULTI_HEAD_ATTENTION = frozenset({F.multi_head_attention_forward})
+_MHA_PARAMETERS = inspect.signature(F.multi_head_attention_forward)
 
 
 def _functions(*groups: tuple[Any, str]) -> frozenset:
@@ -264,6 +268,7 @@ def _rule_table() -> dict[Callable, tuple[tuple[Rule, bool], ...]]:
     add(EXPANDS, lambda f, a, k: _expanded(a, k))
     add([F.embedding], lambda f, a, k: _embedding(a, k))
     add(ATTENTION, lambda f, a, k: _attention(a, k))
+    add(MULTI_HEAD_ATTENTION, lambda f, a, k: _multi_head_attention(a, k))
     add(CONVERSIONS, _converted)
     add(COMPARISONS | LOGICAL, lambda f, a, k: _pointwise(a, k, to=torch.bool))
     add(BITWISE, lambda f, a, k: _pointwise(a, k, kinds="bool int"))
@@ -967,6 +972,91 @@ def _attention(args: tuple, kwargs: dict) -> Maker | None:
             return None
         tensors.append(mask)
     return _alias_of(q, tensors) if strides is None else _new_strided(q, strides, tensors)
+
+
+def _multi_head_attention(args: tuple, kwargs: dict) -> Maker | None:
+    """``F.multi_head_attention_forward(query, key, value, embed_dim, heads, ...)`` with the input
+    projection packed (``in_proj_weight``) or separate, no ``bias_k``/``bias_v``, zero attention or
+    static keys, and no dropout that runs: ``query`` ``(L, N, E)`` (or ``(L, E)``), ``key`` and
+    ``value`` ``(S, N, ...)``, the masks ``(L, S)``/``(N*heads, L, S)`` and ``(N, S)``, each size
+    as written where torch compares them, ``E`` and the weights concrete. Torch's output is its
+    output projection viewed back to ``(L, N, E_out)``, contiguous, and the attention weights
+    ``(N, L, S)`` (``(N, heads, L, S)`` not averaged), contiguous, or ``None``; unbatched, without
+    the batch dim. Anything else (a size torch's checks would compare, a mask of another kind) runs
+    in torch."""
+    try:
+        given = _MHA_PARAMETERS.bind(*args, **kwargs)
+    except TypeError:
+        return None
+    given.apply_defaults()
+    a = given.arguments
+    query, key, value, heads, embed_dim = a["query"], a["key"], a["value"], a["num_heads"], a["embed_dim_to_check"]
+    if any(a[name] is not None for name in ("bias_k", "bias_v", "static_k", "static_v")) or a["add_zero_attn"]:
+        return None  # a longer source: torch's sizes
+    if a["training"] and a["dropout_p"] != 0.0 or type(heads) is not int or type(embed_dim) is not int or heads < 1:
+        return None
+    if not all(_plain(t, contiguous=False) and t.dtype == query.dtype and t.device == query.device
+               for t in (query, key, value)):  # fmt: skip
+        return None
+    batched = query.dim() == 3
+    if query.dim() not in (2, 3) or key.dim() != query.dim() or value.dim() != query.dim():
+        return None
+    queries, keys, values = (ts.size_exprs(t.shape) for t in (query, key, value))
+    if queries[-1] != embed_dim or embed_dim % heads or queries[1:-1] != keys[1:-1] or keys[:-1] != values[:-1]:
+        return None  # sizes torch checks or compares: a raise, or a guard
+    projections = ("q_proj_weight", "k_proj_weight", "v_proj_weight") if a["use_separate_proj_weight"] else ()
+    weights = [a[name] for name in projections] or [a["in_proj_weight"]]
+    expected = [(embed_dim, embed_dim), (embed_dim, keys[-1]), (embed_dim, values[-1])] if projections else [
+        (3 * embed_dim, embed_dim)]  # fmt: skip
+    if not projections and not keys[-1] == values[-1] == embed_dim:
+        return None  # the packed projection checks the key's and value's features, torch compares their shapes
+    out_weight, out_bias, in_bias = a["out_proj_weight"], a["out_proj_bias"], a["in_proj_bias"]
+    if not all(isinstance(w, torch.Tensor) and ts.size_exprs(w.shape) == shape for w, shape in zip(weights, expected)):
+        return None
+    if not isinstance(out_weight, torch.Tensor) or out_weight.dim() != 2 or ts.size_exprs(out_weight.shape)[1] != embed_dim:
+        return None
+    features = ts.size_expr(out_weight.shape[0])
+    for bias, size in ((in_bias, 3 * embed_dim), (out_bias, features)):
+        if bias is not None and not (isinstance(bias, torch.Tensor) and ts.size_exprs(bias.shape) == (size,)):
+            return None
+    parameters = [t for t in (*weights, out_weight, in_bias, out_bias) if t is not None]
+    if not isinstance(features, int) or not all(
+            _weight(t) and t.dtype == query.dtype and t.device == query.device for t in parameters):  # fmt: skip
+        return None
+    length, source = queries[0], keys[0]
+    batch = queries[1] if batched else 1
+    masks = _mha_masks(a["attn_mask"], a["key_padding_mask"], query, heads, (length, source, batch), batched)
+    if masks is None or (a["is_causal"] and a["attn_mask"] is None):
+        return None  # torch raises without a mask for is_causal
+    lead = list(query.shape[:-1])
+    output = _new([*lead, features], query, [query, key, value, *parameters, *masks])
+    if not a["need_weights"]:
+        return lambda *args, **kwargs: (output(), None)
+    rows = [] if not batched else [query.shape[1]]
+    per_head = [] if a["average_attn_weights"] else [heads]
+    scores = _new([*rows, *per_head, query.shape[0], key.shape[0]], query,
+                  [query, key, *(t for t in parameters if t is not out_weight and t is not out_bias), *masks])  # fmt: skip
+    return lambda *args, **kwargs: (output(), scores())
+
+
+def _mha_masks(attn_mask: Any, padding_mask: Any, query: torch.Tensor, heads: int, sizes: tuple,
+               batched: bool) -> list | None:  # fmt: skip
+    """The masks of :func:`_multi_head_attention` when each is ``None`` or bool or the query's
+    dtype, on its device, of the sizes torch checks as written: ``attn_mask`` ``(L, S)`` or
+    ``(N*heads, L, S)`` laid out contiguously (torch views it), ``key_padding_mask`` ``(N, S)`` or
+    unbatched ``(S,)``; else ``None``."""
+    length, source, batch = sizes
+    masks = []
+    for mask, shapes in ((attn_mask, [(length, source), (batch * heads, length, source)]),
+                         (padding_mask, [(batch, source)] if batched else [(source,)])):  # fmt: skip
+        if mask is None:
+            continue
+        if not (_viewable(mask) and mask.dtype in (torch.bool, query.dtype) and mask.device == query.device):
+            return None
+        if ts.size_exprs(mask.shape) not in shapes or (mask.dim() == 3 and not _laid_out_contiguously(mask)):
+            return None
+        masks.append(mask)
+    return masks
 
 
 def _dense_strides(x: torch.Tensor) -> list | None:
