@@ -170,3 +170,35 @@ def test_multi_head_attention_that_torch_would_check_or_lengthen_runs_in_torch(f
     ]  # fmt: skip
     for case, (args, kwargs) in cases:
         assert carried(F.multi_head_attention_forward, args, kwargs) is None, case
+
+
+def test_rotate_half_of_transposed_queries_is_laid_out_as_in_torch(fakes):
+    """LLaMA's ``rotate_half``: ``torch.cat((-x2, x1), dim=-1)`` of halves of the transposed
+    queries. Math on a half (neither dense nor cut from a contiguous tensor) is laid out densely
+    in the order of its strides; the cat of such operands is contiguous."""
+    x = fakes(("B", "T", 64))
+    q = x.view(x.shape[0], x.shape[1], 4, 16).transpose(1, 2)  # (B, 4, T, 16)
+    x1, x2 = q[..., :8], q[..., 8:]
+    for func in (torch.Tensor.__neg__, torch.neg, torch.exp, F.relu, F.gelu, F.silu, torch.sigmoid, torch.tanh):
+        made = carried(func, (x2,), {})
+        assert made is not None, func
+        assert_as_torchs(made(), func(x2), func)
+    negated = torch.neg(x2)
+    made = carried(torch.cat, ((negated, x1),), {"dim": -1})
+    assert made is not None
+    assert_as_torchs(made(), torch.cat((negated, x1), dim=-1))
+    assert ts.size_exprs(made().stride()) == ts.size_exprs(torch.empty(q.shape).stride())  # contiguous
+
+
+def test_math_and_cats_whose_layout_torch_decides_otherwise_run_in_torch(fakes):
+    x = fakes(("B", "T", 64))
+    q = x.view(x.shape[0], x.shape[1], 4, 16).transpose(1, 2)
+    half = q[..., 8:]
+    assert carried(F.softmax, (half, -1), {}) is None  # a softmax's output: its own layout
+    assert carried(F.relu, (half,), {"inplace": True}) is None
+    assert carried(F.dropout, (half, 0.1, False), {}) is None  # returns its input as it is
+    assert carried(torch.neg, (fakes(("B", 1, "T"))[:, :, ::2],), {}) is None  # a dim of size 1: strides tie
+    channels_last = fakes(("B", "T", "S", 8))
+    images, other = channels_last[..., :4].permute(0, 3, 1, 2), channels_last[..., 4:].permute(0, 3, 1, 2)
+    assert carried(torch.cat, ((images, other),), {"dim": 1}) is None  # torch keeps channels-last
+    assert torch.cat((images, other), dim=1).is_contiguous(memory_format=torch.channels_last)

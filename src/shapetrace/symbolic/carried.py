@@ -292,11 +292,24 @@ def _elementwise(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
         return None  # softmax(x, dim, dtype=...) changes the dtype
     dense = x.is_contiguous() or (func in KEEP_LAYOUT and _permuted_contiguous(x))
     if not dense and not (func in FROM_SLICES and (_sliced(x) or _ordered_outward(x))):
-        return None  # strides torch would choose
+        return _strided_elementwise(func, args, kwargs)
     position = INPLACE_AT.get(func)
     if kwargs.get("inplace") or (position is not None and len(args) > position and args[position]):
         return _itself(x)
     return _alias_of(x, (x,)) if dense else _new(list(x.shape), x, (x,))
+
+
+def _strided_elementwise(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
+    """An activation or elementwise math on a tensor that is neither dense nor cut from a
+    contiguous one (LLaMA's ``-x[..., d // 2:]`` of transposed queries): torch lays its output
+    out densely, its dims in the order of the input's strides (:func:`_dense_strides`), not in
+    place."""
+    position = INPLACE_AT.get(func)
+    if func not in FROM_SLICES or func not in KEEP_LAYOUT or kwargs.get("inplace") or (
+            position is not None and len(args) > position and args[position]):  # fmt: skip
+        return None
+    strides = _dense_strides(args[0])
+    return None if strides is None else _new_strided(args[0], strides, (args[0],))
 
 
 def _view(args: tuple, kwargs: dict) -> Maker | None:
@@ -787,8 +800,10 @@ def _cat(args: tuple, kwargs: dict) -> Maker | None:
             return None
         return _new(list(only.shape), only, tensors)
     tensors, first = kept, kept[0]
-    if not all(_plain(t) for t in tensors):
+    if not all(_plain(t, contiguous=False) for t in tensors):
         return None
+    if not all(t.is_contiguous() for t in tensors) and not any(_suggests_contiguous(t) for t in tensors):
+        return None  # torch's output takes the operands' channels-last layout, or strides it decides
     ndim = first.dim()
     if ndim == 0 or not -ndim <= dim < ndim:
         return None
@@ -804,6 +819,30 @@ def _cat(args: tuple, kwargs: dict) -> Maker | None:
     shape = list(first.shape)
     shape[dim] = sum(along)
     return _new(shape, first, tensors)
+
+
+def _suggests_contiguous(t: torch.Tensor) -> bool:
+    """Whether torch's ``suggest_memory_format`` of ``t`` is the contiguous format, by which an
+    operand makes ``cat``'s output contiguous: fewer or more than 4 or 5 dims, or strides that
+    are not channels-last-like (``are_strides_like_channels_last_or_false``, whose comparisons
+    torch decides for these sizes statically or by guards that fix no dim), read at the traced
+    values; a case that reaches the batch dim's comparison with equality (a guard that could
+    fix a dim) is left to torch."""
+    if t.dim() not in (4, 5):
+        return True
+    sizes, strides = [ts.size_hint(s) for s in t.shape], [ts.size_hint(s) for s in t.stride()]
+    if None in sizes or None in strides:
+        return False
+    if strides[1] == 0:
+        return True
+    low = 0
+    for d in [1, 3, 2, 0] if t.dim() == 4 else [1, 4, 3, 2, 0]:
+        if sizes[d] == 0 or strides[d] < low:
+            return True
+        if d == 0:
+            return False
+        low = strides[d] * sizes[d]
+    return False
 
 
 def _legacy_empty(t: torch.Tensor) -> bool:
