@@ -202,3 +202,18 @@ def test_math_and_cats_whose_layout_torch_decides_otherwise_run_in_torch(fakes):
     images, other = channels_last[..., :4].permute(0, 3, 1, 2), channels_last[..., 4:].permute(0, 3, 1, 2)
     assert carried(torch.cat, ((images, other),), {"dim": 1}) is None  # torch keeps channels-last
     assert torch.cat((images, other), dim=1).is_contiguous(memory_format=torch.channels_last)
+
+
+def test_a_causal_mask_and_its_check_are_what_torch_makes(fakes):
+    """``nn.Transformer.generate_square_subsequent_mask``: ``triu`` of a ``(T, T)`` full of
+    ``-inf``; ``nn.Transformer``'s check of it reads ``mask.all()``."""
+    x = fakes(("T", "T"))
+    flags = fakes(("B", "T"), dtype=torch.bool)
+    for func, args, kwargs in [(torch.triu, (x,), {"diagonal": 1}), (torch.tril, (x, -1), {}), (torch.Tensor.triu, (flags,), {}),
+                               (torch.all, (flags,), {}), (torch.Tensor.any, (x,), {}), (torch.Tensor.all, (x == 0,), {})]:  # fmt: skip
+        made = carried(func, args, kwargs)
+        assert made is not None, func
+        assert_as_torchs(made(), func(*args, **kwargs), func)
+    assert carried(torch.triu, (x.t(),), {}) is None  # not contiguous: a layout torch decides
+    assert carried(torch.all, (flags, 1), {}) is None  # along a dim: a reduction
+    assert carried(torch.all, (fakes(("B", "T"), dtype=torch.uint8),), {}) is None  # uint8 stays uint8

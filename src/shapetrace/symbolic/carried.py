@@ -169,6 +169,10 @@ ATTENTION = frozenset({F.scaled_dot_product_attention})
 # ``F.multi_head_attention_forward`` (``nn.MultiheadAttention``, ``nn.Transformer``): the query's
 # sequence and batch dims, the output projection's features; the weights, when asked for.
 MULTI_HEAD_ATTENTION = frozenset({F.multi_head_attention_forward})
+# ``torch.triu(torch.full((T, T), float("-inf")), diagonal=1)`` (a causal mask): the input's sizes.
+TRIANGLES = frozenset({torch.triu, torch.tril, _T.triu, _T.tril})
+# ``mask.all()``, ``x.any()`` of every element: a 0-d bool (read by ``bool()`` as the traced value).
+ALL_ANY = frozenset({torch.all, torch.any, _T.all, _T.any})
 _MHA_PARAMETERS = inspect.signature(F.multi_head_attention_forward)
 
 
@@ -269,6 +273,8 @@ def _rule_table() -> dict[Callable, tuple[tuple[Rule, bool], ...]]:
     add([F.embedding], lambda f, a, k: _embedding(a, k))
     add(ATTENTION, lambda f, a, k: _attention(a, k))
     add(MULTI_HEAD_ATTENTION, lambda f, a, k: _multi_head_attention(a, k))
+    add(TRIANGLES, lambda f, a, k: _triangle(a, k))
+    add(ALL_ANY, lambda f, a, k: _all_or_any(a, k))
     add(CONVERSIONS, _converted)
     add(COMPARISONS | LOGICAL, lambda f, a, k: _pointwise(a, k, to=torch.bool))
     add(BITWISE, lambda f, a, k: _pointwise(a, k, kinds="bool int"))
@@ -1078,6 +1084,27 @@ def _multi_head_attention(args: tuple, kwargs: dict) -> Maker | None:
     return lambda *args, **kwargs: (output(), scores())
 
 
+def _triangle(args: tuple, kwargs: dict) -> Maker | None:
+    """``torch.triu(x, diagonal)``/``tril`` of a tensor of at least 2 dims laid out contiguously:
+    torch's output (``where(mask, x, 0)``) is a new contiguous tensor of its sizes and dtype."""
+    x = args[0]
+    diagonal = _argument(args, kwargs, 1, "diagonal", default=0)
+    if len(args) > 2 or set(kwargs) - {"diagonal"} or type(diagonal) is not int:
+        return None
+    if not _viewable(x) or x.dim() < 2 or x.dtype.is_complex or not _laid_out_contiguously(x):
+        return None
+    return _new(list(x.shape), x, (x,))
+
+
+def _all_or_any(args: tuple, kwargs: dict) -> Maker | None:
+    """``x.all()``/``any()`` of every element (no dim) of a bool, integer or floating tensor other
+    than ``uint8`` (whose result is ``uint8``): a new 0-d bool tensor."""
+    x = args[0]
+    if len(args) != 1 or kwargs or not _viewable(x) or x.dtype in (torch.uint8, torch.complex64, torch.complex128):
+        return None
+    return _new([], x, (x,), dtype=torch.bool)
+
+
 def _mha_masks(attn_mask: Any, padding_mask: Any, query: torch.Tensor, heads: int, sizes: tuple,
                batched: bool) -> list | None:  # fmt: skip
     """The masks of :func:`_multi_head_attention` when each is ``None`` or bool or the query's
@@ -1115,13 +1142,17 @@ def _dense_strides(x: torch.Tensor) -> list | None:
 
 
 def _new_strided(like: torch.Tensor, strides: list, tensors: Sequence[Any]) -> Maker:
-    """A new tensor of ``like``'s sizes, dtype and fake device with these strides; under autograd,
-    not a leaf."""
+    """A new tensor of ``like``'s sizes, dtype and fake device with these dense strides, distinct
+    at the traced values (:func:`_dense_strides`); under autograd, not a leaf. Without grad, it
+    is a contiguous blank of the sizes in the strides' order (:func:`_blank`) seen through these
+    strides (a new ``empty_strided`` on symbolic sizes costs 1.5-2.5 ms, this ~0.25)."""
     sizes, strides = [ts.replaced(s) for s in like.shape], [ts.replaced(s) for s in strides]
+    if not _needs_grad(tensors):
+        outward = [sizes[d] for d in sorted(range(len(sizes)), key=lambda d: -ts.size_hint(strides[d]))]
+        return lambda *args, **kwargs: ts.strided_alias(_blank(outward, like, like.dtype), sizes, strides, 0)
 
     def make(*args: Any, **kwargs: Any) -> torch.Tensor:
-        made = torch.empty_strided(sizes, strides, dtype=like.dtype, device=like.device)
-        return made.requires_grad_().clone() if _needs_grad(tensors) else made
+        return torch.empty_strided(sizes, strides, dtype=like.dtype, device=like.device).requires_grad_().clone()
 
     return make
 
