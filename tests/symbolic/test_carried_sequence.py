@@ -217,3 +217,24 @@ def test_a_causal_mask_and_its_check_are_what_torch_makes(fakes):
     assert carried(torch.triu, (x.t(),), {}) is None  # not contiguous: a layout torch decides
     assert carried(torch.all, (flags, 1), {}) is None  # along a dim: a reduction
     assert carried(torch.all, (fakes(("B", "T"), dtype=torch.uint8),), {}) is None  # uint8 stays uint8
+
+
+def test_a_residual_added_to_a_transposed_branch_is_laid_out_as_the_first_operand_in_torch(fakes):
+    """MLP-Mixer's ``x + token_mlp(y).transpose(1, 2)``, wav2vec2's ``x + pos_conv(x)``: operands
+    of one size laid out differently, the first deciding the output's layout, with the strides
+    torch writes (``Max(1, N)`` for a size that may be 0 as written)."""
+    images = fakes(("B", 16, "T", "S"))
+    tokens = images.flatten(2).transpose(1, 2)  # (B, T*S, 16), transposed
+    contiguous = torch.nn.functional.linear(tokens, torch.zeros(16, 16))  # torch's strides
+    pieces = torch.nn.functional.linear(fakes(("B", "T", 8)), torch.zeros(16, 8))[:, :, None].expand(-1, -1, 3, -1)
+    cases = [(torch.add, tokens, contiguous), (torch.Tensor.__add__, contiguous, tokens), (torch.mul, tokens, contiguous),
+             (torch.Tensor.__sub__, contiguous.transpose(1, 2), tokens.transpose(1, 2))]  # fmt: skip
+    for func, x, y in cases:
+        made = carried(func, (x, y), {})
+        assert made is not None, func
+        assert_as_torchs(made(), func(x, y), func)
+    made = carried(torch.add, (tokens, contiguous), {"alpha": 2})
+    assert_as_torchs(made(), torch.add(tokens, contiguous, alpha=2))
+    assert carried(torch.mul, (tokens, contiguous), {"alpha": 2}) is None  # torch raises
+    assert carried(torch.add, (pieces, pieces.contiguous()), {}) is None  # a stride 0
+    assert carried(torch.add, (tokens, fakes(("B", "S", 16))), {}) is None  # sizes written differently

@@ -274,6 +274,7 @@ def _rule_table() -> dict[Callable, tuple[tuple[Rule, bool], ...]]:
     add(ATTENTION, lambda f, a, k: _attention(a, k))
     add(MULTI_HEAD_ATTENTION, lambda f, a, k: _multi_head_attention(a, k))
     add(TRIANGLES, lambda f, a, k: _triangle(a, k))
+    add(BINARY, lambda f, a, k: _binary_laid_out_by_first(f, a, k), falls_through=True)
     add(ALL_ANY, lambda f, a, k: _all_or_any(a, k))
     add(CONVERSIONS, _converted)
     add(COMPARISONS | LOGICAL, lambda f, a, k: _pointwise(a, k, to=torch.bool))
@@ -1082,6 +1083,51 @@ def _multi_head_attention(args: tuple, kwargs: dict) -> Maker | None:
     scores = _new([*rows, *per_head, query.shape[0], key.shape[0]], query,
                   [query, key, *(t for t in parameters if t is not out_weight and t is not out_bias), *masks])  # fmt: skip
     return lambda *args, **kwargs: (output(), scores())
+
+
+def _binary_laid_out_by_first(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
+    """``x + y`` (``-``, ``*``, ``/``, in place too) on floating tensors of the same sizes as
+    written, none 1, laid out differently (a residual added to a transposed branch, both as
+    torch's own ops wrote their strides: ``128*Max(1, N)``), where ``x``'s strides, distinct and
+    not 0 at the traced values, decide each comparison by which torch orders the output's dims
+    (``compute_elementwise_output_logical_to_physical_perm``): the output is dense in ``x``'s
+    order with the strides torch computes for it (:func:`_elementwise_strides`). The reflected
+    forms (``__rsub__``: ``x`` second) run in torch."""
+    name = getattr(func, "__name__", "")
+    if len(args) != 2 or name.startswith("__r") or (kwargs and (set(kwargs) != {"alpha"} or "add" not in name
+                                                                and "sub" not in name)):  # fmt: skip
+        return None
+    if any(type(v) not in (int, float) for v in kwargs.values()):
+        return None
+    x, other = args
+    if not (_plain(x, contiguous=False) and _plain(other, contiguous=False)):
+        return None
+    if other.dtype != x.dtype or other.device != x.device or ts.size_exprs(x.shape) != ts.size_exprs(other.shape):
+        return None
+    strides = _elementwise_strides(x)
+    if strides is None:
+        return None
+    if ts.size_exprs(strides) == ts.size_exprs(x.stride()):
+        return _alias_of(x, (x, other))
+    return _new_strided(x, strides, (x, other))
+
+
+def _elementwise_strides(x: torch.Tensor) -> list | None:
+    """The strides torch gives an elementwise output whose layout ``x`` decides: dense, its dims in
+    the order of ``x``'s strides, each stride the product of the sizes inside it as torch's
+    ``make_contiguous_strides_for`` writes it (``torch.sym_max(size, 1)``); ``None`` unless
+    ``x``'s strides are distinct and not 0 at the traced values and no size is 1 there."""
+    hints = [ts.size_hint(stride) for stride in x.stride()]
+    if x.dim() < 2 or None in hints or 0 in hints or len(set(hints)) < len(hints):
+        return None
+    if any(ts.size_hint(size) in (None, 1) for size in x.shape):
+        return None
+    strides: list[Any] = [None] * x.dim()
+    inner: Any = 1
+    for dim in sorted(range(x.dim()), key=hints.__getitem__):
+        strides[dim] = inner
+        inner = inner * torch.sym_max(x.shape[dim], 1)
+    return strides
 
 
 def _triangle(args: tuple, kwargs: dict) -> Maker | None:
