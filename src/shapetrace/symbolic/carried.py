@@ -309,13 +309,13 @@ def _elementwise(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
 def _strided_elementwise(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
     """An activation or elementwise math on a tensor that is neither dense nor cut from a
     contiguous one (LLaMA's ``-x[..., d // 2:]`` of transposed queries): torch lays its output
-    out densely, its dims in the order of the input's strides (:func:`_dense_strides`), not in
-    place."""
+    out densely, its dims in the order of the input's strides (:func:`_elementwise_strides`), not
+    in place."""
     position = INPLACE_AT.get(func)
     if func not in FROM_SLICES or func not in KEEP_LAYOUT or kwargs.get("inplace") or (
             position is not None and len(args) > position and args[position]):  # fmt: skip
         return None
-    strides = _dense_strides(args[0])
+    strides = _elementwise_strides(args[0])
     return None if strides is None else _new_strided(args[0], strides, (args[0],))
 
 
