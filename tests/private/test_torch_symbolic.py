@@ -288,6 +288,36 @@ def test_an_alias_is_a_new_fake_tensor_of_the_same_layout_made_without_dispatch(
     assert Dispatches.seen == []  # torch's fast detach: no dispatch (the pass's carried ops rely on its cost)
 
 
+def test_strided_aliases_and_empties_are_torchs_fake_tensors_made_without_dispatch():
+    """``ts.strided_alias`` is torch's meta ``as_strided`` and ``ts.empty`` its fake ``empty``,
+    both called inside the fake mode's kernel invocation (torch's fast detach does the same)."""
+    mode, env = ts.make_fake_mode()
+    with mode:
+        x = torch.empty(_named(env, "B", 2), _named(env, "T", 5), 12)
+        batch, length = x.shape[0], x.shape[1]
+        heads = x[:, 1:].view(batch, length - 1, 3, 4).transpose(1, 2)  # an offset, a permutation
+        ours = ts.strided_alias(x, list(heads.shape), list(heads.stride()), heads.storage_offset())
+        blank, theirs = ts.empty(mode, [batch, length, 7], torch.float16, x.device), torch.empty(batch, length, 7, dtype=torch.float16)
+    for made, torchs in ((ours, heads), (blank, theirs)):
+        assert ts.is_fake(made) and made.fake_mode is mode and not made.requires_grad
+        assert ts.size_exprs(made.shape) == ts.size_exprs(torchs.shape)
+        assert ts.size_exprs(made.stride()) == ts.size_exprs(torchs.stride())
+        assert (made.storage_offset(), made.dtype, made.device) == (torchs.storage_offset(), torchs.dtype, torchs.device)
+    assert ours.untyped_storage()._cdata == x.untyped_storage()._cdata  # on x's storage
+
+    class Dispatches(torch.utils._python_dispatch.TorchDispatchMode):
+        seen: list = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.seen.append(func)
+            return func(*args, **(kwargs or {}))
+
+    with mode, Dispatches():
+        ts.strided_alias(x, [batch, length * 12], [length * 12, 1], 0)
+        ts.empty(mode, [batch, 3], torch.float32, x.device)
+    assert Dispatches.seen == []
+
+
 def test_a_size_is_read_in_the_symbols_its_shape_env_replaced_it_with():
     mode, env = ts.make_fake_mode()
     with mode:

@@ -23,9 +23,9 @@ from typing import Any
 import sympy
 import torch
 from torch import nn
-from torch._dispatch.python import enable_python_dispatcher
+from torch._dispatch.python import enable_python_dispatcher, no_python_dispatcher
 from torch._subclasses.fake_impls import fast_detach
-from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode, in_kernel_invocation_manager
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, free_unbacked_symbols
 from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils._sympy import functions as sympy_functions
@@ -256,6 +256,26 @@ def alias(tensor: FakeTensor) -> FakeTensor:
     around it (~16 µs, against ~60-120 µs for ``tensor.detach()``, and ~0.6 ms for a new
     ``torch.empty`` on symbolic sizes, whose strides are symbolic arithmetic)."""
     return fast_detach(tensor.fake_mode, tensor)
+
+
+def strided_alias(tensor: FakeTensor, sizes: list, strides: list, offset: Any) -> FakeTensor:
+    """A new fake tensor with these sizes, strides and storage offset on ``tensor``'s (meta)
+    storage, not requiring grad, made as :func:`alias` is (torch's meta ``as_strided`` without the
+    fake mode's dispatch around it: ~0.05-0.2 ms against 0.35-0.6 ms). Not a view for autograd:
+    for tensors that need no grad."""
+    mode = tensor.fake_mode
+    with no_python_dispatcher(), in_kernel_invocation_manager(mode):
+        made = torch.ops.aten.as_strided.default(tensor, sizes, strides, offset)
+    return FakeTensor(mode, made, tensor.device)
+
+
+def empty(mode: FakeTensorMode, sizes: list, dtype: torch.dtype, device: torch.device) -> FakeTensor:
+    """A new contiguous fake tensor, made as the fake mode makes ``torch.empty``'s (on ``meta``,
+    then given its fake device) without the dispatch around it (~0.4 ms against ~0.6-1 ms on
+    symbolic sizes: the strides' and storage's symbolic arithmetic is the same)."""
+    with no_python_dispatcher(), in_kernel_invocation_manager(mode):
+        made = torch.ops.aten.empty.memory_format(sizes, dtype=dtype, device="meta")
+    return FakeTensor(mode, made, device)
 
 
 def fake_of(mode: FakeTensorMode, tensor: torch.Tensor) -> torch.Tensor:

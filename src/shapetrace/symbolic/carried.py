@@ -166,6 +166,14 @@ EXPANDS = frozenset({_T.expand})
 ADDMMS = frozenset({torch.addmm, _T.addmm})
 # ``F.scaled_dot_product_attention`` on CPU: torch's fused kernel makes ``torch.empty_like(query)``.
 ATTENTION = frozenset({F.scaled_dot_product_attention})
+# ``F.multi_head_attention_forward`` (``nn.MultiheadAttention``, ``nn.Transformer``): the query's
+# sequence and batch dims, the output projection's features; the weights, when asked for.
+MULTI_HEAD_ATTENTION = frozenset({F.multi_head_attention_forward})
+# ``torch.triu(torch.full((T, T), float("-inf")), diagonal=1)`` (a causal mask): the input's sizes.
+TRIANGLES = frozenset({torch.triu, torch.tril, _T.triu, _T.tril})
+# ``mask.all()``, ``x.any()`` of every element: a 0-d bool (read by ``bool()`` as the traced value).
+ALL_ANY = frozenset({torch.all, torch.any, _T.all, _T.any})
+_MHA_PARAMETERS = inspect.signature(F.multi_head_attention_forward)
 
 
 def _functions(*groups: tuple[Any, str]) -> frozenset:
@@ -264,6 +272,10 @@ def _rule_table() -> dict[Callable, tuple[tuple[Rule, bool], ...]]:
     add(EXPANDS, lambda f, a, k: _expanded(a, k))
     add([F.embedding], lambda f, a, k: _embedding(a, k))
     add(ATTENTION, lambda f, a, k: _attention(a, k))
+    add(MULTI_HEAD_ATTENTION, lambda f, a, k: _multi_head_attention(a, k))
+    add(TRIANGLES, lambda f, a, k: _triangle(a, k))
+    add(BINARY, lambda f, a, k: _binary_laid_out_by_first(f, a, k), falls_through=True)
+    add(ALL_ANY, lambda f, a, k: _all_or_any(a, k))
     add(CONVERSIONS, _converted)
     add(COMPARISONS | LOGICAL, lambda f, a, k: _pointwise(a, k, to=torch.bool))
     add(BITWISE, lambda f, a, k: _pointwise(a, k, kinds="bool int"))
@@ -287,11 +299,24 @@ def _elementwise(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
         return None  # softmax(x, dim, dtype=...) changes the dtype
     dense = x.is_contiguous() or (func in KEEP_LAYOUT and _permuted_contiguous(x))
     if not dense and not (func in FROM_SLICES and (_sliced(x) or _ordered_outward(x))):
-        return None  # strides torch would choose
+        return _strided_elementwise(func, args, kwargs)
     position = INPLACE_AT.get(func)
     if kwargs.get("inplace") or (position is not None and len(args) > position and args[position]):
         return _itself(x)
     return _alias_of(x, (x,)) if dense else _new(list(x.shape), x, (x,))
+
+
+def _strided_elementwise(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
+    """An activation or elementwise math on a tensor that is neither dense nor cut from a
+    contiguous one (LLaMA's ``-x[..., d // 2:]`` of transposed queries): torch lays its output
+    out densely, its dims in the order of the input's strides (:func:`_elementwise_strides`), not
+    in place."""
+    position = INPLACE_AT.get(func)
+    if func not in FROM_SLICES or func not in KEEP_LAYOUT or kwargs.get("inplace") or (
+            position is not None and len(args) > position and args[position]):  # fmt: skip
+        return None
+    strides = _elementwise_strides(args[0])
+    return None if strides is None else _new_strided(args[0], strides, (args[0],))
 
 
 def _view(args: tuple, kwargs: dict) -> Maker | None:
@@ -639,9 +664,14 @@ def _contiguous_strides(sizes: Sequence[Any]) -> list[Any]:
 
 def _view_of(x: torch.Tensor, sizes: list, strides: list, offset: Any = None) -> Maker:
     """A view of ``x`` with these sizes and strides (its own offset unless given), in the symbols
-    torch's own view would have now (:func:`ts.replaced`)."""
+    torch's own view would have now (:func:`ts.replaced`). With grad mode off it is made without
+    dispatch, on ``x``'s storage (:func:`ts.strided_alias`): what a view is besides that (its
+    ``_base``, a shared version counter) serves autograd, which an in-place op on it could reach
+    only with grad mode on."""
     sizes, strides = [ts.replaced(s) for s in sizes], [ts.replaced(s) for s in strides]
     at = ts.replaced(x.storage_offset() if offset is None else offset)
+    if not torch.is_grad_enabled():
+        return lambda *args, **kwargs: ts.strided_alias(x, sizes, strides, at)
     return lambda *args, **kwargs: torch.ops.aten.as_strided(x, sizes, strides, at)
 
 
@@ -777,8 +807,10 @@ def _cat(args: tuple, kwargs: dict) -> Maker | None:
             return None
         return _new(list(only.shape), only, tensors)
     tensors, first = kept, kept[0]
-    if not all(_plain(t) for t in tensors):
+    if not all(_plain(t, contiguous=False) for t in tensors):
         return None
+    if not all(t.is_contiguous() for t in tensors) and not any(_suggests_contiguous(t) for t in tensors):
+        return None  # torch's output takes the operands' channels-last layout, or strides it decides
     ndim = first.dim()
     if ndim == 0 or not -ndim <= dim < ndim:
         return None
@@ -794,6 +826,30 @@ def _cat(args: tuple, kwargs: dict) -> Maker | None:
     shape = list(first.shape)
     shape[dim] = sum(along)
     return _new(shape, first, tensors)
+
+
+def _suggests_contiguous(t: torch.Tensor) -> bool:
+    """Whether torch's ``suggest_memory_format`` of ``t`` is the contiguous format, by which an
+    operand makes ``cat``'s output contiguous: fewer or more than 4 or 5 dims, or strides that
+    are not channels-last-like (``are_strides_like_channels_last_or_false``, whose comparisons
+    torch decides for these sizes statically or by guards that fix no dim), read at the traced
+    values; a case that reaches the batch dim's comparison with equality (a guard that could
+    fix a dim) is left to torch."""
+    if t.dim() not in (4, 5):
+        return True
+    sizes, strides = [ts.size_hint(s) for s in t.shape], [ts.size_hint(s) for s in t.stride()]
+    if None in sizes or None in strides:
+        return False
+    if strides[1] == 0:
+        return True
+    low = 0
+    for d in [1, 3, 2, 0] if t.dim() == 4 else [1, 4, 3, 2, 0]:
+        if sizes[d] == 0 or strides[d] < low:
+            return True
+        if d == 0:
+            return False
+        low = strides[d] * sizes[d]
+    return False
 
 
 def _legacy_empty(t: torch.Tensor) -> bool:
@@ -964,6 +1020,157 @@ def _attention(args: tuple, kwargs: dict) -> Maker | None:
     return _alias_of(q, tensors) if strides is None else _new_strided(q, strides, tensors)
 
 
+def _multi_head_attention(args: tuple, kwargs: dict) -> Maker | None:
+    """``F.multi_head_attention_forward(query, key, value, embed_dim, heads, ...)`` with the input
+    projection packed (``in_proj_weight``) or separate, no ``bias_k``/``bias_v``, zero attention or
+    static keys, and no dropout that runs: ``query`` ``(L, N, E)`` (or ``(L, E)``), ``key`` and
+    ``value`` ``(S, N, ...)``, the masks ``(L, S)``/``(N*heads, L, S)`` and ``(N, S)``, each size
+    as written where torch compares them, ``E`` and the weights concrete. Torch's output is its
+    output projection viewed back to ``(L, N, E_out)``, contiguous, and the attention weights
+    ``(N, L, S)`` (``(N, heads, L, S)`` not averaged), contiguous, or ``None``; unbatched, without
+    the batch dim. Anything else (a size torch's checks would compare, a mask of another kind) runs
+    in torch."""
+    try:
+        given = _MHA_PARAMETERS.bind(*args, **kwargs)
+    except TypeError:
+        return None
+    given.apply_defaults()
+    a = given.arguments
+    query, key, value, heads, embed_dim = a["query"], a["key"], a["value"], a["num_heads"], a["embed_dim_to_check"]
+    if any(a[name] is not None for name in ("bias_k", "bias_v", "static_k", "static_v")) or a["add_zero_attn"]:
+        return None  # a longer source: torch's sizes
+    if a["training"] and a["dropout_p"] != 0.0 or type(heads) is not int or type(embed_dim) is not int or heads < 1:
+        return None
+    if not all(_plain(t, contiguous=False) and t.dtype == query.dtype and t.device == query.device
+               for t in (query, key, value)):  # fmt: skip
+        return None
+    batched = query.dim() == 3
+    if query.dim() not in (2, 3) or key.dim() != query.dim() or value.dim() != query.dim():
+        return None
+    queries, keys, values = (ts.size_exprs(t.shape) for t in (query, key, value))
+    if queries[-1] != embed_dim or embed_dim % heads or queries[1:-1] != keys[1:-1] or keys[:-1] != values[:-1]:
+        return None  # sizes torch checks or compares: a raise, or a guard
+    projections = ("q_proj_weight", "k_proj_weight", "v_proj_weight") if a["use_separate_proj_weight"] else ()
+    weights = [a[name] for name in projections] or [a["in_proj_weight"]]
+    expected = [(embed_dim, embed_dim), (embed_dim, keys[-1]), (embed_dim, values[-1])] if projections else [
+        (3 * embed_dim, embed_dim)]  # fmt: skip
+    if not projections and not keys[-1] == values[-1] == embed_dim:
+        return None  # the packed projection checks the key's and value's features, torch compares their shapes
+    out_weight, out_bias, in_bias = a["out_proj_weight"], a["out_proj_bias"], a["in_proj_bias"]
+    if not all(isinstance(w, torch.Tensor) and ts.size_exprs(w.shape) == shape for w, shape in zip(weights, expected)):
+        return None
+    if not isinstance(out_weight, torch.Tensor) or out_weight.dim() != 2 or ts.size_exprs(out_weight.shape)[1] != embed_dim:
+        return None
+    features = ts.size_expr(out_weight.shape[0])
+    for bias, size in ((in_bias, 3 * embed_dim), (out_bias, features)):
+        if bias is not None and not (isinstance(bias, torch.Tensor) and ts.size_exprs(bias.shape) == (size,)):
+            return None
+    parameters = [t for t in (*weights, out_weight, in_bias, out_bias) if t is not None]
+    if not isinstance(features, int) or not all(
+            _weight(t) and t.dtype == query.dtype and t.device == query.device for t in parameters):  # fmt: skip
+        return None
+    length, source = queries[0], keys[0]
+    batch = queries[1] if batched else 1
+    masks = _mha_masks(a["attn_mask"], a["key_padding_mask"], query, heads, (length, source, batch), batched)
+    if masks is None or (a["is_causal"] and a["attn_mask"] is None):
+        return None  # torch raises without a mask for is_causal
+    lead = list(query.shape[:-1])
+    output = _new([*lead, features], query, [query, key, value, *parameters, *masks])
+    if not a["need_weights"]:
+        return lambda *args, **kwargs: (output(), None)
+    rows = [] if not batched else [query.shape[1]]
+    per_head = [] if a["average_attn_weights"] else [heads]
+    scores = _new([*rows, *per_head, query.shape[0], key.shape[0]], query,
+                  [query, key, *(t for t in parameters if t is not out_weight and t is not out_bias), *masks])  # fmt: skip
+    return lambda *args, **kwargs: (output(), scores())
+
+
+def _binary_laid_out_by_first(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
+    """``x + y`` (``-``, ``*``, ``/``, in place too) on floating tensors of the same sizes as
+    written, none 1, laid out differently (a residual added to a transposed branch, both as
+    torch's own ops wrote their strides: ``128*Max(1, N)``), where ``x``'s strides, distinct and
+    not 0 at the traced values, decide each comparison by which torch orders the output's dims
+    (``compute_elementwise_output_logical_to_physical_perm``): the output is dense in ``x``'s
+    order with the strides torch computes for it (:func:`_elementwise_strides`). The reflected
+    forms (``__rsub__``: ``x`` second) run in torch."""
+    name = getattr(func, "__name__", "")
+    if len(args) != 2 or name.startswith("__r") or (kwargs and (set(kwargs) != {"alpha"} or "add" not in name
+                                                                and "sub" not in name)):  # fmt: skip
+        return None
+    if any(type(v) not in (int, float) for v in kwargs.values()):
+        return None
+    x, other = args
+    if not (_plain(x, contiguous=False) and _plain(other, contiguous=False)):
+        return None
+    if other.dtype != x.dtype or other.device != x.device or ts.size_exprs(x.shape) != ts.size_exprs(other.shape):
+        return None
+    strides = _elementwise_strides(x)
+    if strides is None:
+        return None
+    if ts.size_exprs(strides) == ts.size_exprs(x.stride()):
+        return _alias_of(x, (x, other))
+    return _new_strided(x, strides, (x, other))
+
+
+def _elementwise_strides(x: torch.Tensor) -> list | None:
+    """The strides torch gives an elementwise output whose layout ``x`` decides: dense, its dims in
+    the order of ``x``'s strides, each stride the product of the sizes inside it as torch's
+    ``make_contiguous_strides_for`` writes it (``torch.sym_max(size, 1)``); ``None`` unless
+    ``x``'s strides are distinct and not 0 at the traced values and no size is 1 there."""
+    hints = [ts.size_hint(stride) for stride in x.stride()]
+    if x.dim() < 2 or None in hints or 0 in hints or len(set(hints)) < len(hints):
+        return None
+    if any(ts.size_hint(size) in (None, 1) for size in x.shape):
+        return None
+    strides: list[Any] = [None] * x.dim()
+    inner: Any = 1
+    for dim in sorted(range(x.dim()), key=hints.__getitem__):
+        strides[dim] = inner
+        inner = inner * torch.sym_max(x.shape[dim], 1)
+    return strides
+
+
+def _triangle(args: tuple, kwargs: dict) -> Maker | None:
+    """``torch.triu(x, diagonal)``/``tril`` of a tensor of at least 2 dims laid out contiguously:
+    torch's output (``where(mask, x, 0)``) is a new contiguous tensor of its sizes and dtype."""
+    x = args[0]
+    diagonal = _argument(args, kwargs, 1, "diagonal", default=0)
+    if len(args) > 2 or set(kwargs) - {"diagonal"} or type(diagonal) is not int:
+        return None
+    if not _viewable(x) or x.dim() < 2 or x.dtype.is_complex or not _laid_out_contiguously(x):
+        return None
+    return _new(list(x.shape), x, (x,))
+
+
+def _all_or_any(args: tuple, kwargs: dict) -> Maker | None:
+    """``x.all()``/``any()`` of every element (no dim) of a bool, integer or floating tensor other
+    than ``uint8`` (whose result is ``uint8``): a new 0-d bool tensor."""
+    x = args[0]
+    if len(args) != 1 or kwargs or not _viewable(x) or x.dtype in (torch.uint8, torch.complex64, torch.complex128):
+        return None
+    return _new([], x, (x,), dtype=torch.bool)
+
+
+def _mha_masks(attn_mask: Any, padding_mask: Any, query: torch.Tensor, heads: int, sizes: tuple,
+               batched: bool) -> list | None:  # fmt: skip
+    """The masks of :func:`_multi_head_attention` when each is ``None`` or bool or the query's
+    dtype, on its device, of the sizes torch checks as written: ``attn_mask`` ``(L, S)`` or
+    ``(N*heads, L, S)`` laid out contiguously (torch views it), ``key_padding_mask`` ``(N, S)`` or
+    unbatched ``(S,)``; else ``None``."""
+    length, source, batch = sizes
+    masks = []
+    for mask, shapes in ((attn_mask, [(length, source), (batch * heads, length, source)]),
+                         (padding_mask, [(batch, source)] if batched else [(source,)])):  # fmt: skip
+        if mask is None:
+            continue
+        if not (_viewable(mask) and mask.dtype in (torch.bool, query.dtype) and mask.device == query.device):
+            return None
+        if ts.size_exprs(mask.shape) not in shapes or (mask.dim() == 3 and not _laid_out_contiguously(mask)):
+            return None
+        masks.append(mask)
+    return masks
+
+
 def _dense_strides(x: torch.Tensor) -> list | None:
     """The strides torch's ``empty_like`` gives a tensor that is not dense (GPT-2's queries, a
     piece of ``qkv.split``): dense, its dims in the order of ``x``'s strides (ATen's
@@ -981,13 +1188,17 @@ def _dense_strides(x: torch.Tensor) -> list | None:
 
 
 def _new_strided(like: torch.Tensor, strides: list, tensors: Sequence[Any]) -> Maker:
-    """A new tensor of ``like``'s sizes, dtype and fake device with these strides; under autograd,
-    not a leaf."""
+    """A new tensor of ``like``'s sizes, dtype and fake device with these dense strides, distinct
+    at the traced values (:func:`_dense_strides`); under autograd, not a leaf. Without grad, it
+    is a contiguous blank of the sizes in the strides' order (:func:`_blank`) seen through these
+    strides (a new ``empty_strided`` on symbolic sizes costs 1.5-2.5 ms, this ~0.25)."""
     sizes, strides = [ts.replaced(s) for s in like.shape], [ts.replaced(s) for s in strides]
+    if not _needs_grad(tensors):
+        outward = [sizes[d] for d in sorted(range(len(sizes)), key=lambda d: -ts.size_hint(strides[d]))]
+        return lambda *args, **kwargs: ts.strided_alias(_blank(outward, like, like.dtype), sizes, strides, 0)
 
     def make(*args: Any, **kwargs: Any) -> torch.Tensor:
-        made = torch.empty_strided(sizes, strides, dtype=like.dtype, device=like.device)
-        return made.requires_grad_().clone() if _needs_grad(tensors) else made
+        return torch.empty_strided(sizes, strides, dtype=like.dtype, device=like.device).requires_grad_().clone()
 
     return make
 
@@ -1347,7 +1558,7 @@ def _blank(shape: list, like: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     key = (ts.size_exprs(shape), dtype, like.device)
     found = made.get(key)
     if found is None:
-        found = made[key] = torch.empty(shape, dtype=dtype, device=like.device)
+        found = made[key] = ts.empty(like.fake_mode, shape, dtype, like.device)
     return ts.alias(found)
 
 
