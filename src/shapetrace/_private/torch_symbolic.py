@@ -24,6 +24,13 @@ import sympy
 import torch
 from torch import nn
 from torch._dispatch.python import enable_python_dispatcher
+from torch._meta_registrations import (
+    calc_conv_nd_return_shape,
+    max_pool2d_checks_and_compute_shape,
+    pool2d_shape_check,
+    pooling_output_shape,
+)
+from torch._prims_common import suggest_memory_format
 from torch._subclasses.fake_impls import fast_detach
 from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, free_unbacked_symbols
@@ -37,14 +44,17 @@ __all__ = [
     "FloorDiv",
     "RecordingShapeEnv",
     "alias",
+    "avg_pool2d_output_size",
     "compiled_entry_codes",
     "compiled_original",
+    "conv_output_size",
     "guard_exprs",
     "has_unbacked",
     "is_fake",
     "is_torchscript",
     "isolated",
     "make_fake_mode",
+    "max_pool2d_output_size",
     "module_calls_through",
     "named_symbol",
     "plain_call",
@@ -473,3 +483,41 @@ def size_hint(size: Any) -> int | None:
         hint = size.node.hint
         return int(hint) if hint is not None else None
     return int(size)
+
+
+# --- output sizes by torch's own formulas ------------------------------------------------------
+# The meta functions torch's fake convolution and pools run: their SymInt arithmetic and checks,
+# called in the same order, give the same expressions and add the same guards to the ShapeEnv as
+# torch's fake op, without its dispatch, its backend and layout questions, and its new tensor.
+
+
+def conv_output_size(x: torch.Tensor, weight: torch.Tensor, stride: list[int], padding: list[int],
+                     dilation: list[int], groups: int) -> list:  # fmt: skip
+    """The sizes of ``convolution(x, weight, ...)`` (not transposed, batched ``x``), as torch's
+    meta function computes them (``calc_conv_nd_return_shape``: the channels checked against the
+    weight, the kernel against the padded input, then ``(H + 2*p - d*(k - 1) - 1)//s + 1``)."""
+    return calc_conv_nd_return_shape(x, weight, stride, padding, dilation, False, groups, None)
+
+
+def max_pool2d_output_size(x: torch.Tensor, kernel: list[int], stride: list[int], padding: list[int],
+                           dilation: list[int], ceil_mode: bool) -> list:  # fmt: skip
+    """The sizes of ``max_pool2d`` of a 4-d ``x``, as torch's meta function computes them
+    (``max_pool2d_checks_and_compute_shape``; with ``ceil_mode`` its guard on the last window)."""
+    channels, height, width = max_pool2d_checks_and_compute_shape(x, kernel, stride, padding, dilation, ceil_mode)
+    return [x.size(-4), channels, height, width]
+
+
+def avg_pool2d_output_size(x: torch.Tensor, kernel: list[int], stride: list[int], padding: list[int],
+                           ceil_mode: bool) -> list:  # fmt: skip
+    """The sizes of ``avg_pool2d`` of a 4-d ``x`` (kernel, stride and padding of two ints; no
+    stride: the kernel's), as torch's meta function ``meta_avg_pool2d`` computes them: its calls,
+    in its order."""
+    (kernel_h, kernel_w), (pad_h, pad_w) = kernel, padding
+    stride_h, stride_w = stride or kernel
+    channels, height, width = x.size(-3), x.size(-2), x.size(-1)
+    out_h = pooling_output_shape(height, kernel_h, pad_h, stride_h, 1, ceil_mode)
+    out_w = pooling_output_shape(width, kernel_w, pad_w, stride_w, 1, ceil_mode)
+    memory_format = suggest_memory_format(x)
+    pool2d_shape_check(x, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, 1, 1, channels, height, width,
+                       out_h, out_w, memory_format)  # fmt: skip
+    return [x.size(-4), channels, out_h, out_w]

@@ -133,9 +133,13 @@ NORMS: dict[Callable, Callable[[torch.Tensor, tuple, dict], Sequence[int]]] = {
     if hasattr(F, name)
 }  # fmt: skip
 CATS = frozenset({torch.cat, torch.concat, torch.concatenate})
-# Convolutions that keep their input's size (stride 1, padding "same": 2 * padding == dilation *
-# (kernel - 1)): the output is the input's sizes with the channels the weight's.
+# Convolutions: the output is the input's sizes with the channels the weight's when the conv keeps
+# its size (stride 1, padding "same": 2 * padding == dilation * (kernel - 1)), else torch's formula.
 CONVS = {getattr(F, f"conv{n}d"): n for n in (1, 2, 3)}
+# Pools whose output sizes torch's meta function computes (:func:`_pool`), and their arguments.
+POOLS = frozenset({F.max_pool2d, F.avg_pool2d})
+MAX_POOL_ARGUMENTS = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+AVG_POOL_ARGUMENTS = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
 # Output sizes the caller gives: the input's leading dims, then ``output_size`` (None: the input's).
 ADAPTIVE_POOLS = {getattr(F, f"adaptive_avg_pool{n}d"): n for n in (1, 2, 3)}
 # torch's recurrent kernels (nn.RNN, nn.GRU, nn.LSTM call them): the output is the input's sizes
@@ -252,6 +256,7 @@ def _rule_table() -> dict[Callable, tuple[tuple[Rule, bool], ...]]:
     add(CATS, lambda f, a, k: _cat(a, k))
     add([F.interpolate], lambda f, a, k: _interpolate(a, k))
     add(CONVS, lambda f, a, k: _conv(CONVS[f], a, k))
+    add(POOLS, _pool)
     add(ADAPTIVE_POOLS, lambda f, a, k: _adaptive_pool(ADAPTIVE_POOLS[f], a, k))
     add(RECURRENT, lambda f, a, k: _recurrent(a, k))
     add(MATMULS, _matmul)
@@ -802,15 +807,17 @@ def _legacy_empty(t: torch.Tensor) -> bool:
 
 
 def _conv(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
-    """``F.conv2d(x, weight, bias, stride, padding, dilation, groups)`` with stride 1 and the
-    padding that keeps each size (``padding="same"``, or 1 for a 3x3 kernel)."""
+    """``F.conv2d(x, weight, bias, stride, padding, dilation, groups)`` on input channels the
+    weight's: with stride 1 and the padding that keeps each size (``padding="same"``, or 1 for a
+    3x3 kernel), the input's sizes with the weight's channels; otherwise, on a batched ``x``, the
+    sizes torch's meta function computes (:func:`_by_torchs_formula`)."""
     x, weight = args[0], _argument(args, kwargs, 1, "weight")
     bias = _argument(args, kwargs, 2, "bias")
     if not _plain(x) or x.dim() not in (spatial + 1, spatial + 2) or not isinstance(weight, torch.Tensor):
         return None
     tensors = _with_weights(x, weight, bias)
-    if tensors is None:
-        return None
+    if tensors is None or not weight.is_contiguous():
+        return None  # a channels-last weight makes torch's output channels-last
     kernel = ts.size_exprs(weight.shape)
     groups = _argument(args, kwargs, 6, "groups", default=1)
     if weight.dim() != spatial + 2 or not all(isinstance(k, int) for k in kernel) or type(groups) is not int:
@@ -820,13 +827,60 @@ def _conv(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
     stride = _per_dim(_argument(args, kwargs, 3, "stride", default=1), spatial)
     dilation = _per_dim(_argument(args, kwargs, 5, "dilation", default=1), spatial)
     padding = _argument(args, kwargs, 4, "padding", default=0)
-    if stride is None or dilation is None or any(s != 1 for s in stride):
+    if stride is None or dilation is None:
         return None
-    if padding != "same":
-        padding = _per_dim(padding, spatial)
-        if padding is None or any(2 * p != d * (k - 1) for p, d, k in zip(padding, dilation, kernel[2:])):
-            return None  # the output's size is a new expression: torch's
-    return _new([*x.shape[: -spatial - 1], kernel[0], *x.shape[-spatial:]], x, tensors)
+    if padding == "same" and all(s == 1 for s in stride):
+        return _new([*x.shape[: -spatial - 1], kernel[0], *x.shape[-spatial:]], x, tensors)
+    padding = [0] * spatial if padding == "valid" else _per_dim(padding, spatial)
+    if padding is None:
+        return None  # "same" with a stride: torch raises
+    if all(s == 1 for s in stride) and all(2 * p == d * (k - 1) for p, d, k in zip(padding, dilation, kernel[2:])):
+        return _new([*x.shape[: -spatial - 1], kernel[0], *x.shape[-spatial:]], x, tensors)
+    if x.dim() != spatial + 2:
+        return None  # an unbatched input: torch adds and drops a batch dim
+    return _by_torchs_formula(lambda: ts.conv_output_size(x, weight, stride, padding, dilation, groups), x, tensors)
+
+
+def _by_torchs_formula(output_size: Callable[[], list], x: torch.Tensor, tensors: Sequence[Any]) -> Maker:
+    """A new contiguous tensor of the sizes ``output_size()`` computes with torch's own meta
+    function for a strided or unpadded convolution, a pool (:mod:`ts`): the same SymInt arithmetic
+    in the same order, so the same expressions (``(H - 1)//2 + 1``) and the same checks, which
+    may add guards (``ceil_mode``'s last window, a kernel that must fit). They are computed when
+    the op runs, inside the recorded op as torch's are, so that a specialisation is the op's. What
+    torch's fake op does besides (its dispatch, the backend and layout it picks for a contiguous
+    input, its new tensor's strides) is what costs: 5-10 ms per strided convolution."""
+
+    def make(*args: Any, **kwargs: Any) -> torch.Tensor:
+        return _new(output_size(), x, tensors)()
+
+    return make
+
+
+def _pool(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
+    """``F.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode)`` (no indices) and
+    ``F.avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+    divisor_override)`` of a contiguous 4-d floating ``x``: the sizes torch's meta function
+    computes (:func:`_by_torchs_formula`), in a new contiguous tensor. Each size argument is an
+    int or two (``stride`` also ``None``: the kernel's); anything else is torch's to parse."""
+    names = MAX_POOL_ARGUMENTS if func is F.max_pool2d else AVG_POOL_ARGUMENTS
+    if len(args) > len(names) + 1 or set(kwargs) - set(names[len(args) - 1 :]):
+        return None
+    given = dict(zip(names, args[1:])) | kwargs
+    x = args[0]
+    if not _plain(x) or x.dim() != 4 or "kernel_size" not in given or given.get("return_indices"):
+        return None
+    kernel, padding = _per_dim(given["kernel_size"], 2), _per_dim(given.get("padding", 0), 2)
+    stride_given = given.get("stride")
+    stride = [] if stride_given is None or stride_given == [] else _per_dim(stride_given, 2)
+    dilation, ceil_mode = _per_dim(given.get("dilation", 1), 2), given.get("ceil_mode", False)
+    if kernel is None or padding is None or stride is None or dilation is None or type(ceil_mode) is not bool:
+        return None
+    if func is F.max_pool2d:
+        return _by_torchs_formula(lambda: ts.max_pool2d_output_size(x, kernel, stride, padding, dilation, ceil_mode),
+                                  x, (x,))  # fmt: skip
+    if type(given.get("count_include_pad", True)) is not bool or given.get("divisor_override") is not None:
+        return None
+    return _by_torchs_formula(lambda: ts.avg_pool2d_output_size(x, kernel, stride, padding, ceil_mode), x, (x,))
 
 
 def _per_dim(value: Any, spatial: int) -> list[int] | None:
