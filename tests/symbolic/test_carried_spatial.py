@@ -1,10 +1,12 @@
-"""Strided and unpadded convolutions and 2-d pools are answered with torch's own meta formulas
-(shapetrace/symbolic/carried.py, ``_conv``, ``_pool``): the output is torch's fake output (sizes,
+"""Strided and unpadded convolutions, 2-d pools and constant pads are answered with torch's own
+formulas (shapetrace/symbolic/carried.py, ``_conv``, ``_pool``, ``_padded``): the output is torch's fake output (sizes,
 strides, offset, dtype, device, requires_grad) and the ShapeEnv ends with torch's guards, value
 ranges and replacements; where torch's fake op would lay the output out otherwise or parse the
 arguments itself, it runs in torch."""
 
 from __future__ import annotations
+
+import contextlib
 
 import pytest
 import torch
@@ -56,11 +58,17 @@ def _both(build, grad=False) -> tuple:
         with run.running(grad=grad):
             func, args, kwargs = build(lambda *a, run=run, **k: _make(run, *a, **k))
             if answer == "torch":
-                results.append((_described(func(*args, **kwargs)), _state(run)))
+                with ts.python_dispatcher() if func in ts.python_dispatched() else contextlib.nullcontext():
+                    results.append((_described(func(*args, **kwargs)), _state(run)))  # as the replay runs it
             else:
                 made = carried(func, args, kwargs)
                 results.append(None if made is None else (_described(made()), _state(run)))
     return tuple(results)
+
+
+def _channels_last(pixels):
+    """``(B, H, W, C)`` to ``(B, C, H, W)`` laid out channels-last (attention's output reshaped back)."""
+    return pixels.permute(0, 3, 1, 2)
 
 
 def _weight(*shape, grad=False):
@@ -84,6 +92,21 @@ CONVS = {
     "on a strided output": lambda m: (F.conv2d, (F.conv2d(m(("B", 3, "H", "W")), _weight(8, 3, 3, 3), None, 2, 1),
                                                  _weight(8, 8, 3, 3)), {"stride": 2}),
     "on a pooled image (B, C, 1, 1)": lambda m: (F.conv2d, (m(("B", 8, 1, 1)), _weight(4, 8, 1, 1)), {"stride": 2}),
+    "transposed 2x2 stride 2 (a U-Net's up)": lambda m: (F.conv_transpose2d, (m(("B", 8, "H", "W")),
+                                                                              _weight(8, 4, 2, 2), _weight(4), 2), {}),
+    "transposed 4x4 stride 2 padded (DCGAN's)": lambda m: (F.conv_transpose2d, (m(("B", 8, "H", "W")),
+                                                                                _weight(8, 4, 4, 4)),
+                                                           {"stride": 2, "padding": 1}),
+    "transposed with output padding, groups, dilation": lambda m: (
+        F.conv_transpose2d, (m(("B", 8, "H", "W")), _weight(8, 2, 3, 3), None, 2, 1, 1, 2, (1, 2)), {}),
+    "channels-last, stride 2": lambda m: (F.conv2d, (_channels_last(m(("B", "H", "W", 8))), _weight(4, 8, 3, 3)),
+                                          {"stride": 2, "padding": 1}),
+    "channels-last, same size": lambda m: (F.conv2d, (_channels_last(m(("B", "H", "W", 8))), _weight(16, 8, 3, 3),
+                                                      _weight(16)), {"padding": 1}),
+    "channels-last, 1x1": lambda m: (F.conv2d, (_channels_last(m(("B", "H", "W", 8))), _weight(16, 8, 1, 1)), {}),
+    "channels-last, transposed": lambda m: (F.conv_transpose2d, (_channels_last(m(("B", "H", "W", 8))),
+                                                                 _weight(8, 4, 2, 2)), {"stride": 2}),
+    "transposed 1d": lambda m: (F.conv_transpose1d, (m(("B", 8, "L")), _weight(8, 4, 16)), {"stride": 8}),
 }  # fmt: skip
 
 POOLS = {
@@ -101,10 +124,19 @@ POOLS = {
 }  # fmt: skip
 
 
+PADS = {
+    "TF-style same padding": lambda m: (F.pad, (m(("B", 8, "H", "W")), (0, 1, 0, 1)), {}),
+    "all sides, a value": lambda m: (F.pad, (m(("B", 8, "H", "W")), [1, 1, 1, 1], "constant", 0.5), {}),
+    "the last dim of a sequence": lambda m: (F.pad, (m(("B", "L")),), {"pad": (2, 0)}),
+    "zeros": lambda m: (F.pad, (m(("B", 8, "H", "W")), (0, 0, 0, 0)), {"value": 0}),
+    "three dims, a literal one among them": lambda m: (F.pad, (m(("B", 8, "H", 1)), (1, 1, 1, 1, 1, 1)), {}),
+}  # fmt: skip
+
+
 @pytest.mark.parametrize("grad", [False, True], ids=["no_grad", "autograd"])
-@pytest.mark.parametrize("case", [*CONVS, *POOLS])
-def test_convolutions_and_pools_are_torchs_output_and_guards(case, grad):
-    build = {**CONVS, **POOLS}[case]
+@pytest.mark.parametrize("case", [*CONVS, *POOLS, *PADS])
+def test_convolutions_pools_and_pads_are_torchs_output_and_guards(case, grad):
+    build = {**CONVS, **POOLS, **PADS}[case]
     with_grad = (lambda m: build(lambda shape: m(shape, requires_grad=True))) if grad else build
     torchs, ours = _both(with_grad, grad=grad)
     assert ours is not None, case
@@ -141,12 +173,16 @@ def test_the_formulas_give_torchs_new_expressions_and_guards():
 
 
 NOT_CARRIED = {
-    "a channels-last input": lambda m: (F.conv2d, (m(("B", 8, "H", "W")).to(memory_format=torch.channels_last),
-                                                   _weight(4, 8, 3, 3)), {"stride": 2}),
+    "an input permuted otherwise": lambda m: (F.conv2d, (m(("B", "W", 8, "H")).permute(0, 2, 3, 1),
+                                                         _weight(4, 8, 3, 3)), {"stride": 2}),
     "a channels-last weight": lambda m: (F.conv2d, (m(("B", 8, "H", "W")), _weight(4, 8, 3, 3).to(
         memory_format=torch.channels_last)), {"stride": 2}),
     "symbolic input channels (checked against 8)": lambda m: (F.conv2d, (m(("B", "C", "H", "W")), _weight(4, 3, 3, 3)),
                                                               {"stride": 2}),
+    "symbolic channels into a transposed conv": lambda m: (F.conv_transpose2d, (m(("B", "C", "H", "W")),
+                                                                                _weight(3, 4, 2, 2)), {"stride": 2}),
+    "a transposed conv's channels-last weight": lambda m: (F.conv_transpose2d, (m(("B", 8, "H", "W")), _weight(
+        8, 4, 2, 2).to(memory_format=torch.channels_last)), {"stride": 2}),
     "an unbatched input": lambda m: (F.conv2d, (m((8, "H", "W")), _weight(4, 8, 3, 3)), {"stride": 2}),
     "same with a stride (torch raises)": lambda m: (F.conv2d, (m(("B", 8, "H", "W")), _weight(4, 8, 3, 3)),
                                                     {"stride": 2, "padding": "same"}),
@@ -158,6 +194,12 @@ NOT_CARRIED = {
     "a permuted input to a pool": lambda m: (F.max_pool2d, (m(("B", "H", "W", 8)).permute(0, 3, 1, 2), 2), {}),
     "an integer input to a pool": lambda m: (F.avg_pool2d, (m(("B", 8, "H", "W"), dtype=torch.int64), 2), {}),
     "a kernel of three ints": lambda m: (F.max_pool2d, (m(("B", 8, "H", "W")), (2, 2, 2)), {}),
+    "a negative pad (torch narrows)": lambda m: (F.pad, (m(("B", 8, "H", "W")), (1, -1)), {}),
+    "a reflection": lambda m: (F.pad, (m(("B", 8, "H", "W")), (1, 1)), {"mode": "reflect"}),
+    "pads of odd length": lambda m: (F.pad, (m(("B", 8, "H", "W")), (1, 1, 1)), {}),
+    "more pads than dims": lambda m: (F.pad, (m(("B", "L")), (1, 1, 1, 1, 1, 1)), {}),
+    "a symbolic pad": lambda m: (F.pad, (m(("B", 8, "H", "W")), (0, m(("H",)).shape[0])), {}),
+    "a transposed input to a pad": lambda m: (F.pad, (m(("B", "W", "H")).transpose(1, 2), (1, 1)), {}),
 }  # fmt: skip
 
 
@@ -170,7 +212,8 @@ def test_ops_torch_lays_out_or_parses_itself_run_in_torch(case):
 
 
 class Downsampling(nn.Module):
-    """A ResNet stem and a bottleneck that downsamples, a DenseNet transition, a ceil-mode pool."""
+    """A ResNet stem and a bottleneck that downsamples (padded TF-style), a DenseNet transition, a
+    ceil-mode pool."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -183,7 +226,7 @@ class Downsampling(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)  # (B, 8, H/4, W/4)
-        x = self.branch(x) + self.shortcut(x)  # (B, 16, H/8, W/8)
+        x = self.branch(F.pad(x, (0, 1, 0, 1))[..., :-1, :-1]) + self.shortcut(x)  # (B, 16, H/8, W/8)
         return self.pool(self.transition(x))  # (B, 8, H/32, (((W - 1)//8 - 1)//2 - 1)//2 + 1)
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "avg_pool2d_output_size",
     "compiled_entry_codes",
     "compiled_original",
+    "constant_pad_output_size",
     "conv_output_size",
     "guard_exprs",
     "has_unbacked",
@@ -492,11 +493,14 @@ def size_hint(size: Any) -> int | None:
 
 
 def conv_output_size(x: torch.Tensor, weight: torch.Tensor, stride: list[int], padding: list[int],
-                     dilation: list[int], groups: int) -> list:  # fmt: skip
-    """The sizes of ``convolution(x, weight, ...)`` (not transposed, batched ``x``), as torch's
-    meta function computes them (``calc_conv_nd_return_shape``: the channels checked against the
-    weight, the kernel against the padded input, then ``(H + 2*p - d*(k - 1) - 1)//s + 1``)."""
-    return calc_conv_nd_return_shape(x, weight, stride, padding, dilation, False, groups, None)
+                     dilation: list[int], groups: int, output_padding: list[int] | None = None) -> list:  # fmt: skip
+    """The sizes of ``convolution(x, weight, ...)`` of a batched ``x`` (transposed when
+    ``output_padding`` is given), as torch's meta function computes them
+    (``calc_conv_nd_return_shape``: the channels checked against the weight, the kernel against
+    the padded input, then ``(H + 2*p - d*(k - 1) - 1)//s + 1``; transposed, ``(H - 1)*s - 2*p +
+    d*(k - 1) + output_padding + 1``)."""
+    transposed = output_padding is not None
+    return calc_conv_nd_return_shape(x, weight, stride, padding, dilation, transposed, groups, output_padding)
 
 
 def max_pool2d_output_size(x: torch.Tensor, kernel: list[int], stride: list[int], padding: list[int],
@@ -521,3 +525,21 @@ def avg_pool2d_output_size(x: torch.Tensor, kernel: list[int], stride: list[int]
     pool2d_shape_check(x, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, 1, 1, channels, height, width,
                        out_h, out_w, memory_format)  # fmt: skip
     return [x.size(-4), channels, out_h, out_w]
+
+
+def constant_pad_output_size(x: torch.Tensor, pad: list[int]) -> list:
+    """The sizes of ``F.pad(x, pad)`` in constant mode with pads of at least 0, as torch's
+    decomposition ``torch._refs.constant_pad_nd`` computes them (the Python dispatcher runs it:
+    the C++ kernel fixes every size): each padded dim ``size + before + after``, checked to be at
+    least 0; then the layout it asks for."""
+    sizes = x.shape
+    padded = len(pad) // 2
+    unpadded = len(sizes) - padded
+    new_sizes = list(sizes[:unpadded])
+    for i in range(padded):
+        at = len(pad) - (i + 1) * 2
+        new_size = sizes[unpadded + i] + pad[at] + pad[at + 1]
+        torch._check(new_size >= 0, lambda: "negative output size")
+        new_sizes.append(new_size)
+    suggest_memory_format(x)
+    return new_sizes

@@ -136,6 +136,7 @@ CATS = frozenset({torch.cat, torch.concat, torch.concatenate})
 # Convolutions: the output is the input's sizes with the channels the weight's when the conv keeps
 # its size (stride 1, padding "same": 2 * padding == dilation * (kernel - 1)), else torch's formula.
 CONVS = {getattr(F, f"conv{n}d"): n for n in (1, 2, 3)}
+CONV_TRANSPOSES = {getattr(F, f"conv_transpose{n}d"): n for n in (1, 2, 3)}
 # Pools whose output sizes torch's meta function computes (:func:`_pool`), and their arguments.
 POOLS = frozenset({F.max_pool2d, F.avg_pool2d})
 MAX_POOL_ARGUMENTS = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
@@ -256,7 +257,9 @@ def _rule_table() -> dict[Callable, tuple[tuple[Rule, bool], ...]]:
     add(CATS, lambda f, a, k: _cat(a, k))
     add([F.interpolate], lambda f, a, k: _interpolate(a, k))
     add(CONVS, lambda f, a, k: _conv(CONVS[f], a, k))
+    add(CONV_TRANSPOSES, lambda f, a, k: _conv_transpose(CONV_TRANSPOSES[f], a, k))
     add(POOLS, _pool)
+    add([F.pad], lambda f, a, k: _padded(a, k))
     add(ADAPTIVE_POOLS, lambda f, a, k: _adaptive_pool(ADAPTIVE_POOLS[f], a, k))
     add(RECURRENT, lambda f, a, k: _recurrent(a, k))
     add(MATMULS, _matmul)
@@ -810,14 +813,16 @@ def _conv(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
     """``F.conv2d(x, weight, bias, stride, padding, dilation, groups)`` on input channels the
     weight's: with stride 1 and the padding that keeps each size (``padding="same"``, or 1 for a
     3x3 kernel), the input's sizes with the weight's channels; otherwise, on a batched ``x``, the
-    sizes torch's meta function computes (:func:`_by_torchs_formula`)."""
+    sizes torch's meta function computes (:func:`_by_torchs_formula`). Laid out as ``x`` is,
+    contiguously or channels-last (:func:`_conv_layout`)."""
     x, weight = args[0], _argument(args, kwargs, 1, "weight")
     bias = _argument(args, kwargs, 2, "bias")
-    if not _plain(x) or x.dim() not in (spatial + 1, spatial + 2) or not isinstance(weight, torch.Tensor):
+    if not _plain(x, contiguous=False) or x.dim() not in (spatial + 1, spatial + 2) or not isinstance(weight, torch.Tensor):
         return None
+    layout = _conv_layout(x, weight)
     tensors = _with_weights(x, weight, bias)
-    if tensors is None or not weight.is_contiguous():
-        return None  # a channels-last weight makes torch's output channels-last
+    if tensors is None or layout is None:
+        return None
     kernel = ts.size_exprs(weight.shape)
     groups = _argument(args, kwargs, 6, "groups", default=1)
     if weight.dim() != spatial + 2 or not all(isinstance(k, int) for k in kernel) or type(groups) is not int:
@@ -829,29 +834,69 @@ def _conv(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
     padding = _argument(args, kwargs, 4, "padding", default=0)
     if stride is None or dilation is None:
         return None
+    same_size = [*x.shape[: -spatial - 1], kernel[0], *x.shape[-spatial:]]
     if padding == "same" and all(s == 1 for s in stride):
-        return _new([*x.shape[: -spatial - 1], kernel[0], *x.shape[-spatial:]], x, tensors)
+        return _new(same_size, x, tensors, memory_format=layout)
     padding = [0] * spatial if padding == "valid" else _per_dim(padding, spatial)
     if padding is None:
         return None  # "same" with a stride: torch raises
     if all(s == 1 for s in stride) and all(2 * p == d * (k - 1) for p, d, k in zip(padding, dilation, kernel[2:])):
-        return _new([*x.shape[: -spatial - 1], kernel[0], *x.shape[-spatial:]], x, tensors)
+        return _new(same_size, x, tensors, memory_format=layout)
     if x.dim() != spatial + 2:
         return None  # an unbatched input: torch adds and drops a batch dim
-    return _by_torchs_formula(lambda: ts.conv_output_size(x, weight, stride, padding, dilation, groups), x, tensors)
+    return _by_torchs_formula(lambda: ts.conv_output_size(x, weight, stride, padding, dilation, groups), x, tensors,
+                              layout)  # fmt: skip
 
 
-def _by_torchs_formula(output_size: Callable[[], list], x: torch.Tensor, tensors: Sequence[Any]) -> Maker:
-    """A new contiguous tensor of the sizes ``output_size()`` computes with torch's own meta
-    function for a strided or unpadded convolution, a pool (:mod:`ts`): the same SymInt arithmetic
-    in the same order, so the same expressions (``(H - 1)//2 + 1``) and the same checks, which
-    may add guards (``ceil_mode``'s last window, a kernel that must fit). They are computed when
-    the op runs, inside the recorded op as torch's are, so that a specialisation is the op's. What
-    torch's fake op does besides (its dispatch, the backend and layout it picks for a contiguous
-    input, its new tensor's strides) is what costs: 5-10 ms per strided convolution."""
+def _conv_layout(x: torch.Tensor, weight: torch.Tensor) -> torch.memory_format | None:
+    """The layout torch's fake convolution gives its output for an input laid out as ``x``, a
+    contiguous weight: contiguous, or channels-last for a channels-last image batch (as written:
+    :func:`_channels_last`); ``None`` for any other (a channels-last weight: torch's)."""
+    if not weight.is_contiguous():
+        return None
+    if x.is_contiguous():
+        return torch.contiguous_format
+    return torch.channels_last if _channels_last(x) else None
+
+
+def _conv_transpose(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
+    """``F.conv_transpose2d(x, weight, bias, stride, padding, output_padding, groups, dilation)`` of
+    a batched ``x`` whose channels are the weight's first dim: the sizes torch's meta function
+    computes (:func:`_by_torchs_formula`), ``groups`` times the weight's second dim channels."""
+    x, weight = args[0], _argument(args, kwargs, 1, "weight")
+    bias = _argument(args, kwargs, 2, "bias")
+    if not _plain(x, contiguous=False) or x.dim() != spatial + 2 or not isinstance(weight, torch.Tensor):
+        return None
+    layout = _conv_layout(x, weight)
+    tensors = _with_weights(x, weight, bias)
+    if tensors is None or layout is None or weight.dim() != spatial + 2:
+        return None
+    groups = _argument(args, kwargs, 6, "groups", default=1)
+    kernel = ts.size_exprs(weight.shape)
+    if not all(isinstance(k, int) for k in kernel) or type(groups) is not int or ts.size_expr(x.shape[1]) != kernel[0]:
+        return None  # the input's channels are checked against the weight's
+    stride, padding, output_padding, dilation = (
+        _per_dim(_argument(args, kwargs, at, name, default), spatial)
+        for at, name, default in ((3, "stride", 1), (4, "padding", 0), (5, "output_padding", 0), (7, "dilation", 1)))  # fmt: skip
+    if stride is None or padding is None or output_padding is None or dilation is None:
+        return None
+    return _by_torchs_formula(lambda: ts.conv_output_size(x, weight, stride, padding, dilation, groups, output_padding),
+                              x, tensors, layout)  # fmt: skip
+
+
+def _by_torchs_formula(output_size: Callable[[], list], x: torch.Tensor, tensors: Sequence[Any],
+                       memory_format: torch.memory_format = torch.contiguous_format) -> Maker:  # fmt: skip
+    """A new contiguous tensor of the sizes ``output_size()`` computes with the functions torch's
+    own meta kernel or decomposition computes them with, for a strided or unpadded convolution, a
+    pool, a constant pad (:mod:`ts`): the same SymInt arithmetic in the same order, so the same
+    expressions (``(H - 1)//2 + 1``) and the same checks, which may add guards (``ceil_mode``'s
+    last window, a kernel that must fit). They are computed when the op runs, inside the recorded
+    op as torch's are, so that a specialisation is the op's. What torch's fake op does besides
+    (its dispatch, the backend and layout it picks for a contiguous input, a pad's fill and copy,
+    its new tensor's strides) is what costs: 5-10 ms per strided convolution, 2-30 ms per pad."""
 
     def make(*args: Any, **kwargs: Any) -> torch.Tensor:
-        return _new(output_size(), x, tensors)()
+        return _new(output_size(), x, tensors, memory_format=memory_format)()
 
     return make
 
@@ -881,6 +926,25 @@ def _pool(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
     if type(given.get("count_include_pad", True)) is not bool or given.get("divisor_override") is not None:
         return None
     return _by_torchs_formula(lambda: ts.avg_pool2d_output_size(x, kernel, stride, padding, ceil_mode), x, (x,))
+
+
+def _padded(args: tuple, kwargs: dict) -> Maker | None:
+    """``F.pad(x, pad, "constant", value)`` of a contiguous floating ``x`` by pads of at least 0
+    (TF-style "same" padding, a U-Net's crop-free skip): the sizes torch's decomposition computes
+    (:func:`ts.constant_pad_output_size`), in a new contiguous tensor. A negative pad (torch
+    narrows ``x``), another mode, a fill that is not a number: torch's."""
+    names = ("pad", "mode", "value")
+    if len(args) > len(names) + 1 or set(kwargs) - set(names[len(args) - 1 :]):
+        return None
+    given = dict(zip(names, args[1:])) | kwargs
+    x, pad = args[0], given.get("pad")
+    if given.get("mode", "constant") != "constant" or type(given.get("value", 0.0)) not in (int, float, type(None)):
+        return None
+    if not _plain(x) or type(pad) not in (tuple, list) or len(pad) % 2 or len(pad) // 2 > x.dim():
+        return None
+    if not all(type(p) is int and p >= 0 for p in pad):
+        return None
+    return _by_torchs_formula(lambda: ts.constant_pad_output_size(x, list(pad)), x, (x,))
 
 
 def _per_dim(value: Any, spatial: int) -> list[int] | None:
@@ -1375,16 +1439,17 @@ def _alias_of(x: torch.Tensor, tensors: Sequence[Any]) -> Maker | None:
     return lambda *args, **kwargs: torch.ops.aten.alias(x)
 
 
-def _new(shape: list, like: torch.Tensor, tensors: Sequence[Any], dtype: torch.dtype | None = None) -> Maker:
-    """A new contiguous tensor of ``shape`` on ``like``'s fake device, in ``like``'s dtype unless
-    given; under autograd, not a leaf."""
+def _new(shape: list, like: torch.Tensor, tensors: Sequence[Any], dtype: torch.dtype | None = None,
+         memory_format: torch.memory_format = torch.contiguous_format) -> Maker:  # fmt: skip
+    """A new tensor of ``shape`` on ``like``'s fake device, in ``like``'s dtype unless given, laid
+    out contiguously (or channels-last, for an image batch); under autograd, not a leaf."""
     shape = [ts.replaced(size) for size in shape]  # the symbols torch's output would have now
     dtype = dtype or like.dtype
     if not _needs_grad(tensors) or not (dtype.is_floating_point or dtype.is_complex):  # a mask needs no grad
-        return lambda *args, **kwargs: _blank(shape, like, dtype)
+        return lambda *args, **kwargs: _blank(shape, like, dtype, memory_format)
 
-    def make(*args: Any, **kwargs: Any) -> torch.Tensor:
-        return torch.empty(shape, dtype=dtype, device=like.device).requires_grad_().clone()
+    def make(*args: Any, **kwargs: Any) -> torch.Tensor:  # a clone keeps a dense layout
+        return torch.empty(shape, dtype=dtype, device=like.device, memory_format=memory_format).requires_grad_().clone()
 
     return make
 
@@ -1393,15 +1458,16 @@ def _new(shape: list, like: torch.Tensor, tensors: Sequence[Any], dtype: torch.d
 _blanks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _blank(shape: list, like: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """A contiguous fake tensor of ``shape`` in ``dtype`` on ``like``'s device: an alias of one made
-    once per fake run and kept apart (a new ``torch.empty`` on symbolic sizes costs ~0.6 ms of
-    torch's symbolic arithmetic for its strides; an alias ~16 µs)."""
+def _blank(shape: list, like: torch.Tensor, dtype: torch.dtype,
+           memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:  # fmt: skip
+    """A fake tensor of ``shape`` in ``dtype`` on ``like``'s device, laid out in ``memory_format``:
+    an alias of one made once per fake run and kept apart (a new ``torch.empty`` on symbolic sizes
+    costs ~0.6 ms of torch's symbolic arithmetic for its strides; an alias ~16 µs)."""
     made = _blanks.setdefault(like.fake_mode, {})
-    key = (ts.size_exprs(shape), dtype, like.device)
+    key = (ts.size_exprs(shape), dtype, like.device, memory_format)
     found = made.get(key)
     if found is None:
-        found = made[key] = torch.empty(shape, dtype=dtype, device=like.device)
+        found = made[key] = torch.empty(shape, dtype=dtype, device=like.device, memory_format=memory_format)
     return ts.alias(found)
 
 
