@@ -1,5 +1,6 @@
-"""Strided and unpadded convolutions, 2-d pools and constant pads are answered with torch's own
-formulas (shapetrace/symbolic/carried.py, ``_conv``, ``_pool``, ``_padded``): the output is torch's fake output (sizes,
+"""Strided, unpadded and transposed convolutions, 2-d pools, upsampling by a scale factor and
+constant pads are answered with torch's own formulas (shapetrace/symbolic/carried.py, ``_conv``,
+``_conv_transpose``, ``_pool``, ``_interpolate``, ``_padded``): the output is torch's fake output (sizes,
 strides, offset, dtype, device, requires_grad) and the ShapeEnv ends with torch's guards, value
 ranges and replacements; where torch's fake op would lay the output out otherwise or parse the
 arguments itself, it runs in torch."""
@@ -106,6 +107,8 @@ CONVS = {
     "channels-last, 1x1": lambda m: (F.conv2d, (_channels_last(m(("B", "H", "W", 8))), _weight(16, 8, 1, 1)), {}),
     "channels-last, transposed": lambda m: (F.conv_transpose2d, (_channels_last(m(("B", "H", "W", 8))),
                                                                  _weight(8, 4, 2, 2)), {"stride": 2}),
+    "on an image reshaped back (channels-last, written otherwise)": lambda m: (
+        F.conv2d, (_reshaped_back(m), _weight(16, 8, 3, 3)), {"padding": 1}),
     "transposed 1d": lambda m: (F.conv_transpose1d, (m(("B", 8, "L")), _weight(8, 4, 16)), {"stride": 8}),
 }  # fmt: skip
 
@@ -124,6 +127,33 @@ POOLS = {
 }  # fmt: skip
 
 
+def _reshaped_back(m):
+    """Attention's output reshaped back to an image: ``(B, h*w, C)`` to ``(B, C, h, w)``, strides
+    channels-last but written ``h*(C*w)``, on the sizes of a strided convolution's output."""
+    image = F.conv2d(m(("B", 8, "H", "W")), _weight(8, 8, 3, 3), None, 2, 1)
+    batch, channels, height, width = image.shape
+    tokens = image.flatten(2).transpose(1, 2).contiguous() * 2  # (B, h*w, C)
+    return tokens.transpose(1, 2).reshape(batch, channels, height, width)
+
+
+UPSAMPLES = {
+    "nearest by 2": lambda m: (F.interpolate, (m(("B", 8, "H", "W")),), {"scale_factor": 2.0, "mode": "nearest"}),
+    "nearest by an int per dim": lambda m: (F.interpolate, (m(("B", 8, "H", "W")), None, (2, 3)), {}),
+    "nearest by 1.5": lambda m: (F.interpolate, (m(("B", 8, "H", "W")),), {"scale_factor": 1.5}),
+    "nearest on a sequence": lambda m: (F.interpolate, (m(("B", 8, "L")),), {"scale_factor": 4}),
+    "nearest on a volume": lambda m: (F.interpolate, (m(("B", 2, 3, "H", "W")),), {"scale_factor": 2.0}),
+    "nearest on channels-last": lambda m: (F.interpolate, (_channels_last(m(("B", "H", "W", 8))),),
+                                           {"scale_factor": 2.0}),
+    "nearest on an image reshaped back": lambda m: (F.interpolate, (_reshaped_back(m),), {"scale_factor": 2.0}),
+}  # fmt: skip
+
+NORMS = {
+    "group_norm of a transposed token batch (B, C, L)": lambda m: (F.group_norm, (m(("B", "L", 8)).transpose(1, 2), 4,
+                                                                                  _weight(8), _weight(8)), {}),
+    "group_norm of an image reshaped back, flattened": lambda m: (F.group_norm, (
+        _reshaped_back(m).view(_reshaped_back(m).shape[0], 8, -1), 2), {}),
+}  # fmt: skip
+
 PADS = {
     "TF-style same padding": lambda m: (F.pad, (m(("B", 8, "H", "W")), (0, 1, 0, 1)), {}),
     "all sides, a value": lambda m: (F.pad, (m(("B", 8, "H", "W")), [1, 1, 1, 1], "constant", 0.5), {}),
@@ -134,9 +164,9 @@ PADS = {
 
 
 @pytest.mark.parametrize("grad", [False, True], ids=["no_grad", "autograd"])
-@pytest.mark.parametrize("case", [*CONVS, *POOLS, *PADS])
-def test_convolutions_pools_and_pads_are_torchs_output_and_guards(case, grad):
-    build = {**CONVS, **POOLS, **PADS}[case]
+@pytest.mark.parametrize("case", [*CONVS, *POOLS, *UPSAMPLES, *NORMS, *PADS])
+def test_spatial_ops_are_torchs_output_and_guards(case, grad):
+    build = {**CONVS, **POOLS, **UPSAMPLES, **NORMS, **PADS}[case]
     with_grad = (lambda m: build(lambda shape: m(shape, requires_grad=True))) if grad else build
     torchs, ours = _both(with_grad, grad=grad)
     assert ours is not None, case
@@ -194,6 +224,15 @@ NOT_CARRIED = {
     "a permuted input to a pool": lambda m: (F.max_pool2d, (m(("B", "H", "W", 8)).permute(0, 3, 1, 2), 2), {}),
     "an integer input to a pool": lambda m: (F.avg_pool2d, (m(("B", 8, "H", "W"), dtype=torch.int64), 2), {}),
     "a kernel of three ints": lambda m: (F.max_pool2d, (m(("B", 8, "H", "W")), (2, 2, 2)), {}),
+    "group_norm of a 3-d slice (not dense)": lambda m: (F.group_norm, (m(("B", 8, "L"))[:, :, ::2], 4), {}),
+    "batch_norm of a transposed token batch": lambda m: (F.batch_norm, (m(("B", "L", 8)).transpose(1, 2),
+                                                                        _weight(8), _weight(8)), {}),
+    "bilinear by a scale": lambda m: (F.interpolate, (m(("B", 8, "H", "W")),), {"scale_factor": 2.0,
+                                                                                "mode": "bilinear"}),
+    "a recomputed scale": lambda m: (F.interpolate, (m(("B", 8, "H", "W")),), {"scale_factor": 2.0,
+                                                                               "recompute_scale_factor": True}),
+    "a size and a scale (torch raises)": lambda m: (F.interpolate, (m(("B", 8, "H", "W")), 4, 2.0), {}),
+    "an upsampled transpose": lambda m: (F.interpolate, (m(("B", 8, "W", "H")).transpose(2, 3),), {"scale_factor": 2}),
     "a negative pad (torch narrows)": lambda m: (F.pad, (m(("B", 8, "H", "W")), (1, -1)), {}),
     "a reflection": lambda m: (F.pad, (m(("B", 8, "H", "W")), (1, 1)), {"mode": "reflect"}),
     "pads of odd length": lambda m: (F.pad, (m(("B", 8, "H", "W")), (1, 1, 1)), {}),

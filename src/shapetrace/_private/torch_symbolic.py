@@ -23,6 +23,7 @@ from typing import Any
 import sympy
 import torch
 from torch import nn
+from torch._decomp.decompositions import upsample_compute_output_size
 from torch._dispatch.python import enable_python_dispatcher
 from torch._meta_registrations import (
     calc_conv_nd_return_shape,
@@ -67,6 +68,7 @@ __all__ = [
     "size_expr",
     "size_exprs",
     "symint",
+    "upsample_nearest_output_size",
     "sympy_functions",
 ]
 
@@ -543,3 +545,14 @@ def constant_pad_output_size(x: torch.Tensor, pad: list[int]) -> list:
         new_sizes.append(new_size)
     suggest_memory_format(x)
     return new_sizes
+
+
+def upsample_nearest_output_size(x: torch.Tensor, scale_factors: list[float]) -> list:
+    """The sizes of ``F.interpolate(x, scale_factor=...)`` in "nearest" mode, as torch's
+    decomposition of ``upsample_nearest{1,2,3}d.vec`` computes them (the Python dispatcher runs
+    it): ``upsample_compute_output_size`` (``H*2`` for a whole factor), then, for an image batch,
+    the layout it asks for."""
+    sizes = upsample_compute_output_size(x.size(), None, scale_factors)
+    if x.dim() in (4, 5):
+        suggest_memory_format(x)
+    return [*x.shape[:2], *sizes]

@@ -250,7 +250,8 @@ def _rule_table() -> dict[Callable, tuple[tuple[Rule, bool], ...]]:
     add(POWERS, powers)
     add(REDUCTIONS, lambda f, a, k: _reduction(a, k))
     add(VIEWS, lambda f, a, k: _view(a, k))
-    add(NORMS, lambda f, a, k: _norm(NORMS[f], a, k, keeps_layout=f in (F.batch_norm, F.group_norm)))
+    add(NORMS, lambda f, a, k: _norm(NORMS[f], a, k, keeps_layout=f in (F.batch_norm, F.group_norm),
+                                     contiguous_below_4d=f is F.group_norm))  # fmt: skip
     add(BINARY, lambda f, a, k: _binary(a, k, in_place=False), falls_through=True)
     add(BINARY_IN_PLACE, lambda f, a, k: _binary(a, k, in_place=True))
     add([F.linear], lambda f, a, k: _linear(a, k))
@@ -675,7 +676,10 @@ def _reduction(args: tuple, kwargs: dict) -> Maker | None:
     return _new(shape, x, (x,))
 
 
-def _norm(checked: Callable, args: tuple, kwargs: dict, keeps_layout: bool) -> Maker | None:
+def _norm(checked: Callable, args: tuple, kwargs: dict, keeps_layout: bool, contiguous_below_4d: bool = False) -> Maker | None:
+    """A normalisation: ``x``'s sizes, laid out as torch's output is (``contiguous_below_4d``:
+    ``group_norm`` makes its input contiguous in the layout ``suggest_memory_format`` gives, which
+    is contiguous for fewer than 4 dims: a diffusers attention block's ``(B, C, H*W)``)."""
     x = args[0]
     if not _plain(x, contiguous=False) or x.dim() < 2:
         return None
@@ -690,7 +694,24 @@ def _norm(checked: Callable, args: tuple, kwargs: dict, keeps_layout: bool) -> M
         return _new(list(x.shape), x, tensors)
     if keeps_layout and _channels_last(x):  # batch and group norm keep a channels-last layout
         return _alias_of(x, tensors)
+    if contiguous_below_4d and x.dim() == 3 and _dense(x):
+        return _new(list(x.shape), x, tensors)
     return None
+
+
+def _dense(x: torch.Tensor) -> bool:
+    """Whether ``x``'s strides at the traced values are a contiguous tensor's with its dims
+    permuted, no dim of size 1 there (a transposed token batch): torch's copy of it asks nothing
+    its ranges cannot answer."""
+    sizes, strides = [ts.size_hint(s) for s in x.shape], [ts.size_hint(s) for s in x.stride()]
+    if None in sizes or None in strides or 1 in sizes:
+        return False
+    expected = 1
+    for dim in sorted(range(x.dim()), key=strides.__getitem__):
+        if strides[dim] != expected:
+            return False
+        expected *= sizes[dim]
+    return True
 
 
 def _binary(args: tuple, kwargs: dict, in_place: bool) -> Maker | None:
@@ -740,16 +761,37 @@ def _spans(full: torch.Tensor, part: torch.Tensor) -> bool:
 
 
 def _interpolate(args: tuple, kwargs: dict) -> Maker | None:
-    x = args[0]
-    size = _argument(args, kwargs, 1, "size")
-    if size is None or _argument(args, kwargs, 2, "scale_factor") is not None:
-        return None  # a scale factor makes a new expression: torch's
-    if not _plain(x) or not 3 <= x.dim() <= 5:
+    """``F.interpolate(x, size)``: the sizes given, in a new contiguous tensor, for a contiguous
+    ``x``; ``F.interpolate(x, scale_factor=s)`` in "nearest" mode: the sizes torch's decomposition
+    computes (:func:`ts.upsample_nearest_output_size`), laid out as ``x`` is (contiguously, or
+    channels-last: :func:`_image_layout`). Other modes by a scale factor, and a recomputed scale
+    factor, are torch's."""
+    names = ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor", "antialias")
+    if len(args) > len(names) + 1 or set(kwargs) - set(names[len(args) - 1 :]):
         return None
-    sizes = list(size) if isinstance(size, (list, tuple)) else [size] * (x.dim() - 2)
-    if len(sizes) != x.dim() - 2 or not all(isinstance(s, (int, torch.SymInt)) for s in sizes):
+    given = dict(zip(names, args[1:])) | kwargs
+    x, size, scale = args[0], given.get("size"), given.get("scale_factor")
+    if not isinstance(x, torch.Tensor) or not 3 <= x.dim() <= 5:
         return None
-    return _new([*x.shape[:2], *sizes], x, (x,))
+    if size is not None and scale is None:
+        if not _plain(x):
+            return None
+        sizes = list(size) if isinstance(size, (list, tuple)) else [size] * (x.dim() - 2)
+        if len(sizes) != x.dim() - 2 or not all(isinstance(s, (int, torch.SymInt)) for s in sizes):
+            return None
+        return _new([*x.shape[:2], *sizes], x, (x,))
+    if size is not None or given.get("mode", "nearest") != "nearest" or given.get("antialias") not in (None, False):
+        return None
+    if given.get("recompute_scale_factor") not in (None, False) or given.get("align_corners") is not None:
+        return None
+    scales = list(scale) if isinstance(scale, (list, tuple)) else [scale] * (x.dim() - 2)
+    if len(scales) != x.dim() - 2 or not all(type(s) in (int, float) and s > 0 for s in scales):
+        return None
+    layout = _image_layout(x) if _plain(x, contiguous=False) else None
+    if layout is None:
+        return None
+    factors = [float(s) for s in scales]  # as torch's argument parser hands them to the decomposition
+    return _by_torchs_formula(lambda: ts.upsample_nearest_output_size(x, factors), x, (x,), layout)
 
 
 def _linear(args: tuple, kwargs: dict) -> Maker | None:
@@ -849,14 +891,28 @@ def _conv(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
 
 
 def _conv_layout(x: torch.Tensor, weight: torch.Tensor) -> torch.memory_format | None:
-    """The layout torch's fake convolution gives its output for an input laid out as ``x``, a
-    contiguous weight: contiguous, or channels-last for a channels-last image batch (as written:
-    :func:`_channels_last`); ``None`` for any other (a channels-last weight: torch's)."""
-    if not weight.is_contiguous():
-        return None
+    """The layout torch's fake convolution gives its output for an input laid out as ``x``
+    (:func:`_image_layout`) and a contiguous weight; ``None`` for a channels-last weight (torch's)."""
+    return _image_layout(x) if weight.is_contiguous() else None
+
+
+def _image_layout(x: torch.Tensor) -> torch.memory_format | None:
+    """``x``'s layout, when torch keeps it for a convolution's or an upsampling's output:
+    contiguous, or channels-last for an image batch with no dim of literal size 1 whose strides
+    are a channels-last tensor's (``(C*H*W, 1, C*W, C)``, equal as polynomials: written as
+    ``H*(C*W)`` after attention's reshape back, torch's static evaluation decides them equal
+    without a guard); else ``None``."""
     if x.is_contiguous():
         return torch.contiguous_format
-    return torch.channels_last if _channels_last(x) else None
+    sizes = ts.size_exprs(x.shape)
+    if x.dim() != 4 or 1 in sizes:
+        return None
+    _, channels, height, width = sizes
+    expected = (channels * height * width, 1, channels * width, channels)
+    strides = ts.size_exprs(x.stride())
+    if all(stride == want or sympy.expand(stride - want) == 0 for stride, want in zip(strides, expected)):
+        return torch.channels_last
+    return None
 
 
 def _conv_transpose(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
