@@ -262,7 +262,7 @@ def test_ops_whose_sizes_torch_could_tell_more_about_run_in_torch(fakes):
     assert carried(torch.add, (x[:, :, :2], fakes(("B", "C", 2))), {}) is None  # cut along H: torch orders dims by both
     assert carried(torch.add, (x, x), {"out": x}) is None
     assert carried(F.conv2d, (fakes(("B", "C", "H", "W")), torch.zeros(32, 3, 1, 1)), {}) is None  # C against 3
-    assert carried(F.interpolate, (fakes(("B", "C", 4, 4)),), {"scale_factor": 2.0}) is None  # H*2: torch's
+    assert carried(F.interpolate, (fakes(("B", "C", 4, 4)),), {"scale_factor": 2.0, "mode": "bilinear"}) is None  # bilinear by a scale: torch's
     rows = fakes(("B", "H", 8))
     assert carried(torch.matmul, (rows, fakes(("B", "W", "H"))), {}) is None  # Eq(8, W): torch's question
     assert carried(torch.matmul, (rows, fakes((1, 8, "H"))), {}) is None  # batch dims that broadcast
