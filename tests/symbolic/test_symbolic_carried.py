@@ -286,25 +286,25 @@ def test_under_autograd_outputs_are_never_leaves(fakes):
 
 def test_parameters_of_carried_ops_get_no_fake_copy(monkeypatch):
     """A carried op reads its weights' sizes, dtype and device from the real parameters: the
-    replay makes fake copies only of what an op torch runs receives (the transposed conv's)."""
+    replay makes fake copies only of what an op torch runs receives (the channels-last conv's)."""
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                          nn.ConvTranspose2d(8, 16, 2, stride=2)).eval()  # fmt: skip
+                          nn.Conv2d(8, 16, 3, stride=2).to(memory_format=torch.channels_last)).eval()  # fmt: skip
     copied = []
     fake_of = ts.fake_of
     monkeypatch.setattr(ts, "fake_of", lambda mode, tensor: (copied.append(tensor), fake_of(mode, tensor))[1])
     B, H, W = 2, 32, 32
     with torch.no_grad(), shapetrace.trace(model) as t:
         model(torch.rand(B, 3, H, W))
-    assert [op.outputs[0].expr for op in t.ops[1:]] == ["(B, 8, H, W)"] * 3 + ["(B, 16, 2*H, 2*W)"]
-    transposed = model[3]
-    assert {id(c) for c in copied} == {id(transposed.weight), id(transposed.bias)}
+    assert [op.outputs[0].expr for op in t.ops[1:]] == ["(B, 8, H, W)"] * 3 + ["(B, 16, H/2 - 1, W/2 - 1)"]
+    strided = model[3]
+    assert {id(c) for c in copied} == {id(strided.weight), id(strided.bias)}
 
 
 def test_a_permuted_input_keeps_its_layout_as_in_torch(fakes):
     """Activations, dropout and ``x + y`` on two like operands keep a transposed or permuted
     input's layout (torch's ``empty_like``), batch and group norms a channels-last one: the
-    carried output has the strides torch's has. A norm of another permutation runs in torch
-    (its output is contiguous)."""
+    carried output has the strides torch's has. A batch norm of another permutation runs in
+    torch; a group norm of a 3-d one is contiguous, as torch's (test_carried_spatial.py)."""
     channels_last = fakes(("B", "H", "W", 16)).permute(0, 3, 1, 2)  # (B, 16, H, W), channels last
     tokens = fakes(("B", "H", 16)).transpose(1, 2)  # (B, 16, H): a transposed sequence
     weights = torch.ones(16), torch.zeros(16)
@@ -318,7 +318,8 @@ def test_a_permuted_input_keeps_its_layout_as_in_torch(fakes):
         ours, torchs = made(), func(*args)
         assert ts.size_exprs(ours.shape) == ts.size_exprs(torchs.shape), func
         assert ts.size_exprs(ours.stride()) == ts.size_exprs(torchs.stride()) == ts.size_exprs(args[0].stride()), func
-    assert carried(F.group_norm, (tokens, 8), {}) is None  # torch makes it contiguous
+    grouped = carried(F.group_norm, (tokens, 8), {})()  # torch makes it contiguous
+    assert grouped.is_contiguous() and ts.size_exprs(grouped.stride()) == ts.size_exprs(F.group_norm(tokens, 8).stride())
     assert carried(F.batch_norm, (fakes(("B", "H", 16, "W")).transpose(1, 2), *weights), {}) is None
 
 
