@@ -329,3 +329,25 @@ def test_a_size_is_read_in_the_symbols_its_shape_env_replaced_it_with():
     replaced = {ts.size_expr(ts.replaced(s)) for s in (a.shape[0], b.shape[0])}
     assert len(replaced) == 1 and ts.size_expr(a.shape[0]) != ts.size_expr(b.shape[0])  # the raw sizes still differ
     assert ts.replaced(3) == 3
+
+
+def test_output_sizes_are_torchs_meta_formulas_with_their_guards():
+    """conv_output_size, max_pool2d_output_size and avg_pool2d_output_size call the functions
+    torch's meta kernels compute sizes with (torch._meta_registrations): the sizes of torch's fake
+    op, and its guards (a ceil-mode pool's last window, a kernel that must fit)."""
+    cases = [
+        (lambda x: F.conv2d(x, torch.zeros(4, 8, 3, 3), stride=2),
+         lambda x: ts.conv_output_size(x, torch.zeros(4, 8, 3, 3), [2, 2], [0, 0], [1, 1], 1)),
+        (lambda x: F.max_pool2d(x, 3, 2, 1, ceil_mode=True),
+         lambda x: ts.max_pool2d_output_size(x, [3, 3], [2, 2], [1, 1], [1, 1], True)),
+        (lambda x: F.avg_pool2d(x, 3, ceil_mode=True), lambda x: ts.avg_pool2d_output_size(x, [3, 3], [], [0, 0], True)),
+    ]  # fmt: skip
+    for torchs, ours in cases:
+        results = []
+        for compute in (torchs, lambda x, sizes=ours: torch.empty(sizes(x))):
+            mode, env = ts.make_fake_mode()
+            with mode, torch.no_grad():
+                out = compute(torch.empty(_named(env, "B", 2), 8, _named(env, "H", 30), _named(env, "W", 23)))
+            results.append((ts.size_exprs(out.shape), dict(env.replacements), len(ts.guard_exprs(env)) > 0))
+        assert results[0][:2] == results[1][:2]
+        assert results[1][2]  # a guard: H >= 3 and W >= 3, or the last window's

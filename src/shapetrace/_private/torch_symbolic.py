@@ -23,7 +23,15 @@ from typing import Any
 import sympy
 import torch
 from torch import nn
+from torch._decomp.decompositions import upsample_compute_output_size
 from torch._dispatch.python import enable_python_dispatcher, no_python_dispatcher
+from torch._meta_registrations import (
+    calc_conv_nd_return_shape,
+    max_pool2d_checks_and_compute_shape,
+    pool2d_shape_check,
+    pooling_output_shape,
+)
+from torch._prims_common import suggest_memory_format
 from torch._subclasses.fake_impls import fast_detach
 from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode, in_kernel_invocation_manager
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, free_unbacked_symbols
@@ -37,14 +45,18 @@ __all__ = [
     "FloorDiv",
     "RecordingShapeEnv",
     "alias",
+    "avg_pool2d_output_size",
     "compiled_entry_codes",
     "compiled_original",
+    "constant_pad_output_size",
+    "conv_output_size",
     "guard_exprs",
     "has_unbacked",
     "is_fake",
     "is_torchscript",
     "isolated",
     "make_fake_mode",
+    "max_pool2d_output_size",
     "module_calls_through",
     "named_symbol",
     "plain_call",
@@ -56,6 +68,7 @@ __all__ = [
     "size_expr",
     "size_exprs",
     "symint",
+    "upsample_nearest_output_size",
     "sympy_functions",
 ]
 
@@ -269,12 +282,15 @@ def strided_alias(tensor: FakeTensor, sizes: list, strides: list, offset: Any) -
     return FakeTensor(mode, made, tensor.device)
 
 
-def empty(mode: FakeTensorMode, sizes: list, dtype: torch.dtype, device: torch.device) -> FakeTensor:
-    """A new contiguous fake tensor, made as the fake mode makes ``torch.empty``'s (on ``meta``,
-    then given its fake device) without the dispatch around it (~0.4 ms against ~0.6-1 ms on
-    symbolic sizes: the strides' and storage's symbolic arithmetic is the same)."""
+def empty(
+    mode: FakeTensorMode, sizes: list, dtype: torch.dtype, device: torch.device,
+    memory_format: torch.memory_format = torch.contiguous_format,
+) -> FakeTensor:  # fmt: skip
+    """A new fake tensor laid out in ``memory_format``, made as the fake mode makes ``torch.empty``'s
+    (on ``meta``, then given its fake device) without the dispatch around it (~0.4 ms against
+    ~0.6-1 ms on symbolic sizes: the strides' and storage's symbolic arithmetic is the same)."""
     with no_python_dispatcher(), in_kernel_invocation_manager(mode):
-        made = torch.ops.aten.empty.memory_format(sizes, dtype=dtype, device="meta")
+        made = torch.ops.aten.empty.memory_format(sizes, dtype=dtype, device="meta", memory_format=memory_format)
     return FakeTensor(mode, made, device)
 
 
@@ -493,3 +509,73 @@ def size_hint(size: Any) -> int | None:
         hint = size.node.hint
         return int(hint) if hint is not None else None
     return int(size)
+
+
+# --- output sizes by torch's own formulas ------------------------------------------------------
+# The meta functions torch's fake convolution and pools run: their SymInt arithmetic and checks,
+# called in the same order, give the same expressions and add the same guards to the ShapeEnv as
+# torch's fake op, without its dispatch, its backend and layout questions, and its new tensor.
+
+
+def conv_output_size(x: torch.Tensor, weight: torch.Tensor, stride: list[int], padding: list[int],
+                     dilation: list[int], groups: int, output_padding: list[int] | None = None) -> list:  # fmt: skip
+    """The sizes of ``convolution(x, weight, ...)`` of a batched ``x`` (transposed when
+    ``output_padding`` is given), as torch's meta function computes them
+    (``calc_conv_nd_return_shape``: the channels checked against the weight, the kernel against
+    the padded input, then ``(H + 2*p - d*(k - 1) - 1)//s + 1``; transposed, ``(H - 1)*s - 2*p +
+    d*(k - 1) + output_padding + 1``)."""
+    transposed = output_padding is not None
+    return calc_conv_nd_return_shape(x, weight, stride, padding, dilation, transposed, groups, output_padding)
+
+
+def max_pool2d_output_size(x: torch.Tensor, kernel: list[int], stride: list[int], padding: list[int],
+                           dilation: list[int], ceil_mode: bool) -> list:  # fmt: skip
+    """The sizes of ``max_pool2d`` of a 4-d ``x``, as torch's meta function computes them
+    (``max_pool2d_checks_and_compute_shape``; with ``ceil_mode`` its guard on the last window)."""
+    channels, height, width = max_pool2d_checks_and_compute_shape(x, kernel, stride, padding, dilation, ceil_mode)
+    return [x.size(-4), channels, height, width]
+
+
+def avg_pool2d_output_size(x: torch.Tensor, kernel: list[int], stride: list[int], padding: list[int],
+                           ceil_mode: bool) -> list:  # fmt: skip
+    """The sizes of ``avg_pool2d`` of a 4-d ``x`` (kernel, stride and padding of two ints; no
+    stride: the kernel's), as torch's meta function ``meta_avg_pool2d`` computes them: its calls,
+    in its order."""
+    (kernel_h, kernel_w), (pad_h, pad_w) = kernel, padding
+    stride_h, stride_w = stride or kernel
+    channels, height, width = x.size(-3), x.size(-2), x.size(-1)
+    out_h = pooling_output_shape(height, kernel_h, pad_h, stride_h, 1, ceil_mode)
+    out_w = pooling_output_shape(width, kernel_w, pad_w, stride_w, 1, ceil_mode)
+    memory_format = suggest_memory_format(x)
+    pool2d_shape_check(x, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, 1, 1, channels, height, width,
+                       out_h, out_w, memory_format)  # fmt: skip
+    return [x.size(-4), channels, out_h, out_w]
+
+
+def constant_pad_output_size(x: torch.Tensor, pad: list[int]) -> list:
+    """The sizes of ``F.pad(x, pad)`` in constant mode with pads of at least 0, as torch's
+    decomposition ``torch._refs.constant_pad_nd`` computes them (the Python dispatcher runs it:
+    the C++ kernel fixes every size): each padded dim ``size + before + after``, checked to be at
+    least 0; then the layout it asks for."""
+    sizes = x.shape
+    padded = len(pad) // 2
+    unpadded = len(sizes) - padded
+    new_sizes = list(sizes[:unpadded])
+    for i in range(padded):
+        at = len(pad) - (i + 1) * 2
+        new_size = sizes[unpadded + i] + pad[at] + pad[at + 1]
+        torch._check(new_size >= 0, lambda: "negative output size")
+        new_sizes.append(new_size)
+    suggest_memory_format(x)
+    return new_sizes
+
+
+def upsample_nearest_output_size(x: torch.Tensor, scale_factors: list[float]) -> list:
+    """The sizes of ``F.interpolate(x, scale_factor=...)`` in "nearest" mode, as torch's
+    decomposition of ``upsample_nearest{1,2,3}d.vec`` computes them (the Python dispatcher runs
+    it): ``upsample_compute_output_size`` (``H*2`` for a whole factor), then, for an image batch,
+    the layout it asks for."""
+    sizes = upsample_compute_output_size(x.size(), None, scale_factors)
+    if x.dim() in (4, 5):
+        suggest_memory_format(x)
+    return [*x.shape[:2], *sizes]

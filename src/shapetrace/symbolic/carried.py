@@ -133,9 +133,14 @@ NORMS: dict[Callable, Callable[[torch.Tensor, tuple, dict], Sequence[int]]] = {
     if hasattr(F, name)
 }  # fmt: skip
 CATS = frozenset({torch.cat, torch.concat, torch.concatenate})
-# Convolutions that keep their input's size (stride 1, padding "same": 2 * padding == dilation *
-# (kernel - 1)): the output is the input's sizes with the channels the weight's.
+# Convolutions: the output is the input's sizes with the channels the weight's when the conv keeps
+# its size (stride 1, padding "same": 2 * padding == dilation * (kernel - 1)), else torch's formula.
 CONVS = {getattr(F, f"conv{n}d"): n for n in (1, 2, 3)}
+CONV_TRANSPOSES = {getattr(F, f"conv_transpose{n}d"): n for n in (1, 2, 3)}
+# Pools whose output sizes torch's meta function computes (:func:`_pool`), and their arguments.
+POOLS = frozenset({F.max_pool2d, F.avg_pool2d})
+MAX_POOL_ARGUMENTS = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+AVG_POOL_ARGUMENTS = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
 # Output sizes the caller gives: the input's leading dims, then ``output_size`` (None: the input's).
 ADAPTIVE_POOLS = {getattr(F, f"adaptive_avg_pool{n}d"): n for n in (1, 2, 3)}
 # torch's recurrent kernels (nn.RNN, nn.GRU, nn.LSTM call them): the output is the input's sizes
@@ -253,13 +258,17 @@ def _rule_table() -> dict[Callable, tuple[tuple[Rule, bool], ...]]:
     add(POWERS, powers)
     add(REDUCTIONS, lambda f, a, k: _reduction(a, k))
     add(VIEWS, lambda f, a, k: _view(a, k))
-    add(NORMS, lambda f, a, k: _norm(NORMS[f], a, k, keeps_layout=f in (F.batch_norm, F.group_norm)))
+    add(NORMS, lambda f, a, k: _norm(NORMS[f], a, k, keeps_layout=f in (F.batch_norm, F.group_norm),
+                                     contiguous_below_4d=f is F.group_norm))  # fmt: skip
     add(BINARY, lambda f, a, k: _binary(a, k, in_place=False), falls_through=True)
     add(BINARY_IN_PLACE, lambda f, a, k: _binary(a, k, in_place=True))
     add([F.linear], lambda f, a, k: _linear(a, k))
     add(CATS, lambda f, a, k: _cat(a, k))
     add([F.interpolate], lambda f, a, k: _interpolate(a, k))
     add(CONVS, lambda f, a, k: _conv(CONVS[f], a, k))
+    add(CONV_TRANSPOSES, lambda f, a, k: _conv_transpose(CONV_TRANSPOSES[f], a, k))
+    add(POOLS, _pool)
+    add([F.pad], lambda f, a, k: _padded(a, k))
     add(ADAPTIVE_POOLS, lambda f, a, k: _adaptive_pool(ADAPTIVE_POOLS[f], a, k))
     add(RECURRENT, lambda f, a, k: _recurrent(a, k))
     add(MATMULS, _matmul)
@@ -697,7 +706,10 @@ def _reduction(args: tuple, kwargs: dict) -> Maker | None:
     return _new(shape, x, (x,))
 
 
-def _norm(checked: Callable, args: tuple, kwargs: dict, keeps_layout: bool) -> Maker | None:
+def _norm(checked: Callable, args: tuple, kwargs: dict, keeps_layout: bool, contiguous_below_4d: bool = False) -> Maker | None:
+    """A normalisation: ``x``'s sizes, laid out as torch's output is (``contiguous_below_4d``:
+    ``group_norm`` makes its input contiguous in the layout ``suggest_memory_format`` gives, which
+    is contiguous for fewer than 4 dims: a diffusers attention block's ``(B, C, H*W)``)."""
     x = args[0]
     if not _plain(x, contiguous=False) or x.dim() < 2:
         return None
@@ -712,7 +724,24 @@ def _norm(checked: Callable, args: tuple, kwargs: dict, keeps_layout: bool) -> M
         return _new(list(x.shape), x, tensors)
     if keeps_layout and _channels_last(x):  # batch and group norm keep a channels-last layout
         return _alias_of(x, tensors)
+    if contiguous_below_4d and x.dim() == 3 and _dense(x):
+        return _new(list(x.shape), x, tensors)
     return None
+
+
+def _dense(x: torch.Tensor) -> bool:
+    """Whether ``x``'s strides at the traced values are a contiguous tensor's with its dims
+    permuted, no dim of size 1 there (a transposed token batch): torch's copy of it asks nothing
+    its ranges cannot answer."""
+    sizes, strides = [ts.size_hint(s) for s in x.shape], [ts.size_hint(s) for s in x.stride()]
+    if None in sizes or None in strides or 1 in sizes:
+        return False
+    expected = 1
+    for dim in sorted(range(x.dim()), key=strides.__getitem__):
+        if strides[dim] != expected:
+            return False
+        expected *= sizes[dim]
+    return True
 
 
 def _binary(args: tuple, kwargs: dict, in_place: bool) -> Maker | None:
@@ -762,16 +791,37 @@ def _spans(full: torch.Tensor, part: torch.Tensor) -> bool:
 
 
 def _interpolate(args: tuple, kwargs: dict) -> Maker | None:
-    x = args[0]
-    size = _argument(args, kwargs, 1, "size")
-    if size is None or _argument(args, kwargs, 2, "scale_factor") is not None:
-        return None  # a scale factor makes a new expression: torch's
-    if not _plain(x) or not 3 <= x.dim() <= 5:
+    """``F.interpolate(x, size)``: the sizes given, in a new contiguous tensor, for a contiguous
+    ``x``; ``F.interpolate(x, scale_factor=s)`` in "nearest" mode: the sizes torch's decomposition
+    computes (:func:`ts.upsample_nearest_output_size`), laid out as ``x`` is (contiguously, or
+    channels-last: :func:`_image_layout`). Other modes by a scale factor, and a recomputed scale
+    factor, are torch's."""
+    names = ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor", "antialias")
+    if len(args) > len(names) + 1 or set(kwargs) - set(names[len(args) - 1 :]):
         return None
-    sizes = list(size) if isinstance(size, (list, tuple)) else [size] * (x.dim() - 2)
-    if len(sizes) != x.dim() - 2 or not all(isinstance(s, (int, torch.SymInt)) for s in sizes):
+    given = dict(zip(names, args[1:])) | kwargs
+    x, size, scale = args[0], given.get("size"), given.get("scale_factor")
+    if not isinstance(x, torch.Tensor) or not 3 <= x.dim() <= 5:
         return None
-    return _new([*x.shape[:2], *sizes], x, (x,))
+    if size is not None and scale is None:
+        if not _plain(x):
+            return None
+        sizes = list(size) if isinstance(size, (list, tuple)) else [size] * (x.dim() - 2)
+        if len(sizes) != x.dim() - 2 or not all(isinstance(s, (int, torch.SymInt)) for s in sizes):
+            return None
+        return _new([*x.shape[:2], *sizes], x, (x,))
+    if size is not None or given.get("mode", "nearest") != "nearest" or given.get("antialias") not in (None, False):
+        return None
+    if given.get("recompute_scale_factor") not in (None, False) or given.get("align_corners") is not None:
+        return None
+    scales = list(scale) if isinstance(scale, (list, tuple)) else [scale] * (x.dim() - 2)
+    if len(scales) != x.dim() - 2 or not all(type(s) in (int, float) and s > 0 for s in scales):
+        return None
+    layout = _image_layout(x) if _plain(x, contiguous=False) else None
+    if layout is None:
+        return None
+    factors = [float(s) for s in scales]  # as torch's argument parser hands them to the decomposition
+    return _by_torchs_formula(lambda: ts.upsample_nearest_output_size(x, factors), x, (x,), layout)
 
 
 def _linear(args: tuple, kwargs: dict) -> Maker | None:
@@ -858,14 +908,18 @@ def _legacy_empty(t: torch.Tensor) -> bool:
 
 
 def _conv(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
-    """``F.conv2d(x, weight, bias, stride, padding, dilation, groups)`` with stride 1 and the
-    padding that keeps each size (``padding="same"``, or 1 for a 3x3 kernel)."""
+    """``F.conv2d(x, weight, bias, stride, padding, dilation, groups)`` on input channels the
+    weight's: with stride 1 and the padding that keeps each size (``padding="same"``, or 1 for a
+    3x3 kernel), the input's sizes with the weight's channels; otherwise, on a batched ``x``, the
+    sizes torch's meta function computes (:func:`_by_torchs_formula`). Laid out as ``x`` is,
+    contiguously or channels-last (:func:`_conv_layout`)."""
     x, weight = args[0], _argument(args, kwargs, 1, "weight")
     bias = _argument(args, kwargs, 2, "bias")
-    if not _plain(x) or x.dim() not in (spatial + 1, spatial + 2) or not isinstance(weight, torch.Tensor):
+    if not _plain(x, contiguous=False) or x.dim() not in (spatial + 1, spatial + 2) or not isinstance(weight, torch.Tensor):
         return None
+    layout = _conv_layout(x, weight)
     tensors = _with_weights(x, weight, bias)
-    if tensors is None:
+    if tensors is None or layout is None:
         return None
     kernel = ts.size_exprs(weight.shape)
     groups = _argument(args, kwargs, 6, "groups", default=1)
@@ -876,13 +930,133 @@ def _conv(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
     stride = _per_dim(_argument(args, kwargs, 3, "stride", default=1), spatial)
     dilation = _per_dim(_argument(args, kwargs, 5, "dilation", default=1), spatial)
     padding = _argument(args, kwargs, 4, "padding", default=0)
-    if stride is None or dilation is None or any(s != 1 for s in stride):
+    if stride is None or dilation is None:
         return None
-    if padding != "same":
-        padding = _per_dim(padding, spatial)
-        if padding is None or any(2 * p != d * (k - 1) for p, d, k in zip(padding, dilation, kernel[2:])):
-            return None  # the output's size is a new expression: torch's
-    return _new([*x.shape[: -spatial - 1], kernel[0], *x.shape[-spatial:]], x, tensors)
+    same_size = [*x.shape[: -spatial - 1], kernel[0], *x.shape[-spatial:]]
+    if padding == "same" and all(s == 1 for s in stride):
+        return _new(same_size, x, tensors, memory_format=layout)
+    padding = [0] * spatial if padding == "valid" else _per_dim(padding, spatial)
+    if padding is None:
+        return None  # "same" with a stride: torch raises
+    if all(s == 1 for s in stride) and all(2 * p == d * (k - 1) for p, d, k in zip(padding, dilation, kernel[2:])):
+        return _new(same_size, x, tensors, memory_format=layout)
+    if x.dim() != spatial + 2:
+        return None  # an unbatched input: torch adds and drops a batch dim
+    return _by_torchs_formula(lambda: ts.conv_output_size(x, weight, stride, padding, dilation, groups), x, tensors,
+                              layout)  # fmt: skip
+
+
+def _conv_layout(x: torch.Tensor, weight: torch.Tensor) -> torch.memory_format | None:
+    """The layout torch's fake convolution gives its output for an input laid out as ``x``
+    (:func:`_image_layout`) and a contiguous weight; ``None`` for a channels-last weight (torch's)."""
+    return _image_layout(x) if weight.is_contiguous() else None
+
+
+def _image_layout(x: torch.Tensor) -> torch.memory_format | None:
+    """``x``'s layout, when torch keeps it for a convolution's or an upsampling's output:
+    contiguous, or channels-last for an image batch with no dim of literal size 1 whose strides
+    are a channels-last tensor's (``(C*H*W, 1, C*W, C)``, equal as polynomials: written as
+    ``H*(C*W)`` after attention's reshape back, torch's static evaluation decides them equal
+    without a guard); else ``None``."""
+    if x.is_contiguous():
+        return torch.contiguous_format
+    sizes = ts.size_exprs(x.shape)
+    if x.dim() != 4 or 1 in sizes:
+        return None
+    _, channels, height, width = sizes
+    expected = (channels * height * width, 1, channels * width, channels)
+    strides = ts.size_exprs(x.stride())
+    if all(stride == want or sympy.expand(stride - want) == 0 for stride, want in zip(strides, expected)):
+        return torch.channels_last
+    return None
+
+
+def _conv_transpose(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
+    """``F.conv_transpose2d(x, weight, bias, stride, padding, output_padding, groups, dilation)`` of
+    a batched ``x`` whose channels are the weight's first dim: the sizes torch's meta function
+    computes (:func:`_by_torchs_formula`), ``groups`` times the weight's second dim channels."""
+    x, weight = args[0], _argument(args, kwargs, 1, "weight")
+    bias = _argument(args, kwargs, 2, "bias")
+    if not _plain(x, contiguous=False) or x.dim() != spatial + 2 or not isinstance(weight, torch.Tensor):
+        return None
+    layout = _conv_layout(x, weight)
+    tensors = _with_weights(x, weight, bias)
+    if tensors is None or layout is None or weight.dim() != spatial + 2:
+        return None
+    groups = _argument(args, kwargs, 6, "groups", default=1)
+    kernel = ts.size_exprs(weight.shape)
+    if not all(isinstance(k, int) for k in kernel) or type(groups) is not int or ts.size_expr(x.shape[1]) != kernel[0]:
+        return None  # the input's channels are checked against the weight's
+    stride, padding, output_padding, dilation = (
+        _per_dim(_argument(args, kwargs, at, name, default), spatial)
+        for at, name, default in ((3, "stride", 1), (4, "padding", 0), (5, "output_padding", 0), (7, "dilation", 1)))  # fmt: skip
+    if stride is None or padding is None or output_padding is None or dilation is None:
+        return None
+    return _by_torchs_formula(lambda: ts.conv_output_size(x, weight, stride, padding, dilation, groups, output_padding),
+                              x, tensors, layout)  # fmt: skip
+
+
+def _by_torchs_formula(output_size: Callable[[], list], x: torch.Tensor, tensors: Sequence[Any],
+                       memory_format: torch.memory_format = torch.contiguous_format) -> Maker:  # fmt: skip
+    """A new contiguous tensor of the sizes ``output_size()`` computes with the functions torch's
+    own meta kernel or decomposition computes them with, for a strided or unpadded convolution, a
+    pool, a constant pad (:mod:`ts`): the same SymInt arithmetic in the same order, so the same
+    expressions (``(H - 1)//2 + 1``) and the same checks, which may add guards (``ceil_mode``'s
+    last window, a kernel that must fit). They are computed when the op runs, inside the recorded
+    op as torch's are, so that a specialisation is the op's. What torch's fake op does besides
+    (its dispatch, the backend and layout it picks for a contiguous input, a pad's fill and copy,
+    its new tensor's strides) is what costs: 5-10 ms per strided convolution, 2-30 ms per pad."""
+
+    def make(*args: Any, **kwargs: Any) -> torch.Tensor:
+        return _new(output_size(), x, tensors, memory_format=memory_format)()
+
+    return make
+
+
+def _pool(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
+    """``F.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode)`` (no indices) and
+    ``F.avg_pool2d(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+    divisor_override)`` of a contiguous 4-d floating ``x``: the sizes torch's meta function
+    computes (:func:`_by_torchs_formula`), in a new contiguous tensor. Each size argument is an
+    int or two (``stride`` also ``None``: the kernel's); anything else is torch's to parse."""
+    names = MAX_POOL_ARGUMENTS if func is F.max_pool2d else AVG_POOL_ARGUMENTS
+    if len(args) > len(names) + 1 or set(kwargs) - set(names[len(args) - 1 :]):
+        return None
+    given = dict(zip(names, args[1:])) | kwargs
+    x = args[0]
+    if not _plain(x) or x.dim() != 4 or "kernel_size" not in given or given.get("return_indices"):
+        return None
+    kernel, padding = _per_dim(given["kernel_size"], 2), _per_dim(given.get("padding", 0), 2)
+    stride_given = given.get("stride")
+    stride = [] if stride_given is None or stride_given == [] else _per_dim(stride_given, 2)
+    dilation, ceil_mode = _per_dim(given.get("dilation", 1), 2), given.get("ceil_mode", False)
+    if kernel is None or padding is None or stride is None or dilation is None or type(ceil_mode) is not bool:
+        return None
+    if func is F.max_pool2d:
+        return _by_torchs_formula(lambda: ts.max_pool2d_output_size(x, kernel, stride, padding, dilation, ceil_mode),
+                                  x, (x,))  # fmt: skip
+    if type(given.get("count_include_pad", True)) is not bool or given.get("divisor_override") is not None:
+        return None
+    return _by_torchs_formula(lambda: ts.avg_pool2d_output_size(x, kernel, stride, padding, ceil_mode), x, (x,))
+
+
+def _padded(args: tuple, kwargs: dict) -> Maker | None:
+    """``F.pad(x, pad, "constant", value)`` of a contiguous floating ``x`` by pads of at least 0
+    (TF-style "same" padding, a U-Net's crop-free skip): the sizes torch's decomposition computes
+    (:func:`ts.constant_pad_output_size`), in a new contiguous tensor. A negative pad (torch
+    narrows ``x``), another mode, a fill that is not a number: torch's."""
+    names = ("pad", "mode", "value")
+    if len(args) > len(names) + 1 or set(kwargs) - set(names[len(args) - 1 :]):
+        return None
+    given = dict(zip(names, args[1:])) | kwargs
+    x, pad = args[0], given.get("pad")
+    if given.get("mode", "constant") != "constant" or type(given.get("value", 0.0)) not in (int, float, type(None)):
+        return None
+    if not _plain(x) or type(pad) not in (tuple, list) or len(pad) % 2 or len(pad) // 2 > x.dim():
+        return None
+    if not all(type(p) is int and p >= 0 for p in pad):
+        return None
+    return _by_torchs_formula(lambda: ts.constant_pad_output_size(x, list(pad)), x, (x,))
 
 
 def _per_dim(value: Any, spatial: int) -> list[int] | None:
@@ -1532,16 +1706,17 @@ def _alias_of(x: torch.Tensor, tensors: Sequence[Any]) -> Maker | None:
     return lambda *args, **kwargs: torch.ops.aten.alias(x)
 
 
-def _new(shape: list, like: torch.Tensor, tensors: Sequence[Any], dtype: torch.dtype | None = None) -> Maker:
-    """A new contiguous tensor of ``shape`` on ``like``'s fake device, in ``like``'s dtype unless
-    given; under autograd, not a leaf."""
+def _new(shape: list, like: torch.Tensor, tensors: Sequence[Any], dtype: torch.dtype | None = None,
+         memory_format: torch.memory_format = torch.contiguous_format) -> Maker:  # fmt: skip
+    """A new tensor of ``shape`` on ``like``'s fake device, in ``like``'s dtype unless given, laid
+    out contiguously (or channels-last, for an image batch); under autograd, not a leaf."""
     shape = [ts.replaced(size) for size in shape]  # the symbols torch's output would have now
     dtype = dtype or like.dtype
     if not _needs_grad(tensors) or not (dtype.is_floating_point or dtype.is_complex):  # a mask needs no grad
-        return lambda *args, **kwargs: _blank(shape, like, dtype)
+        return lambda *args, **kwargs: _blank(shape, like, dtype, memory_format)
 
-    def make(*args: Any, **kwargs: Any) -> torch.Tensor:
-        return torch.empty(shape, dtype=dtype, device=like.device).requires_grad_().clone()
+    def make(*args: Any, **kwargs: Any) -> torch.Tensor:  # a clone keeps a dense layout
+        return torch.empty(shape, dtype=dtype, device=like.device, memory_format=memory_format).requires_grad_().clone()
 
     return make
 
@@ -1550,15 +1725,16 @@ def _new(shape: list, like: torch.Tensor, tensors: Sequence[Any], dtype: torch.d
 _blanks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _blank(shape: list, like: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """A contiguous fake tensor of ``shape`` in ``dtype`` on ``like``'s device: an alias of one made
-    once per fake run and kept apart (a new ``torch.empty`` on symbolic sizes costs ~0.6 ms of
-    torch's symbolic arithmetic for its strides; an alias ~16 µs)."""
+def _blank(shape: list, like: torch.Tensor, dtype: torch.dtype,
+           memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:  # fmt: skip
+    """A fake tensor of ``shape`` in ``dtype`` on ``like``'s device, laid out in ``memory_format``:
+    an alias of one made once per fake run and kept apart (a new ``torch.empty`` on symbolic sizes
+    costs ~0.6 ms of torch's symbolic arithmetic for its strides; an alias ~16 µs)."""
     made = _blanks.setdefault(like.fake_mode, {})
-    key = (ts.size_exprs(shape), dtype, like.device)
+    key = (ts.size_exprs(shape), dtype, like.device, memory_format)
     found = made.get(key)
     if found is None:
-        found = made[key] = ts.empty(like.fake_mode, shape, dtype, like.device)
+        found = made[key] = ts.empty(like.fake_mode, shape, dtype, like.device, memory_format)
     return ts.alias(found)
 
 
