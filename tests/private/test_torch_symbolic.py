@@ -276,16 +276,9 @@ def test_an_alias_is_a_new_fake_tensor_of_the_same_layout_made_without_dispatch(
     assert ts.size_exprs(y.shape[1:]) == ts.size_exprs(x.shape) and ts.size_exprs(y.stride()[1:]) == ts.size_exprs(x.stride())
     assert x.dim() == 3 and y.dtype == x.dtype and y.device == x.device
 
-    class Dispatches(torch.utils._python_dispatch.TorchDispatchMode):
-        seen: list = []
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.seen.append(func)
-            return func(*args, **(kwargs or {}))
-
-    with mode, Dispatches():
+    with mode, _Dispatches() as dispatched:
         ts.alias(x)
-    assert Dispatches.seen == []  # torch's fast detach: no dispatch (the pass's carried ops rely on its cost)
+    assert dispatched.seen == []  # torch's fast detach: no dispatch (the pass's carried ops rely on its cost)
 
 
 def test_strided_aliases_and_empties_are_torchs_fake_tensors_made_without_dispatch():
@@ -305,17 +298,10 @@ def test_strided_aliases_and_empties_are_torchs_fake_tensors_made_without_dispat
         assert (made.storage_offset(), made.dtype, made.device) == (torchs.storage_offset(), torchs.dtype, torchs.device)
     assert ours.untyped_storage()._cdata == x.untyped_storage()._cdata  # on x's storage
 
-    class Dispatches(torch.utils._python_dispatch.TorchDispatchMode):
-        seen: list = []
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.seen.append(func)
-            return func(*args, **(kwargs or {}))
-
-    with mode, Dispatches():
+    with mode, _Dispatches() as dispatched:
         ts.strided_alias(x, [batch, length * 12], [length * 12, 1], 0)
         ts.empty(mode, [batch, 3], torch.float32, x.device)
-    assert Dispatches.seen == []
+    assert dispatched.seen == []
 
 
 def test_a_size_is_read_in_the_symbols_its_shape_env_replaced_it_with():
@@ -351,3 +337,15 @@ def test_output_sizes_are_torchs_meta_formulas_with_their_guards():
             results.append((ts.size_exprs(out.shape), dict(env.replacements), len(ts.guard_exprs(env)) > 0))
         assert results[0][:2] == results[1][:2]
         assert results[1][2]  # a guard: H >= 3 and W >= 3, or the last window's
+
+
+class _Dispatches(torch.utils._python_dispatch.TorchDispatchMode):
+    """The ops dispatched while it is on (``seen``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.seen.append(func)
+        return func(*args, **(kwargs or {}))
