@@ -42,6 +42,24 @@ def examples():
     return Examples()
 
 
+@pytest.fixture
+def dispatches():
+    """``with dispatches() as seen:`` records the aten ops dispatched inside it (``seen.seen``):
+    what the symbolic pass makes without the fake mode's dispatch dispatches nothing."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Dispatches(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.seen.append(func)
+            return func(*args, **(kwargs or {}))
+
+    return Dispatches
+
+
 @pytest.fixture(autouse=True)
 def generous_default_budget(monkeypatch):
     """The default budget (the larger of 2 s and 5x the forward) is for users; a loaded test

@@ -266,7 +266,7 @@ def test_guards_are_added_without_building_their_log_record(monkeypatch):
     assert "guard_added_fast" in records  # torch's own ShapeEnv built the records
 
 
-def test_an_alias_is_a_new_fake_tensor_of_the_same_layout_made_without_dispatch():
+def test_an_alias_is_a_new_fake_tensor_of_the_same_layout_made_without_dispatch(dispatches):
     mode, env = ts.make_fake_mode()
     with mode:
         x = torch.empty(_named(env, "B", 2), 3, _named(env, "W", 5)).transpose(1, 2)
@@ -276,12 +276,12 @@ def test_an_alias_is_a_new_fake_tensor_of_the_same_layout_made_without_dispatch(
     assert ts.size_exprs(y.shape[1:]) == ts.size_exprs(x.shape) and ts.size_exprs(y.stride()[1:]) == ts.size_exprs(x.stride())
     assert x.dim() == 3 and y.dtype == x.dtype and y.device == x.device
 
-    with mode, _Dispatches() as dispatched:
+    with mode, dispatches() as dispatched:
         ts.alias(x)
     assert dispatched.seen == []  # torch's fast detach: no dispatch (the pass's carried ops rely on its cost)
 
 
-def test_strided_aliases_and_empties_are_torchs_fake_tensors_made_without_dispatch():
+def test_strided_aliases_and_empties_are_torchs_fake_tensors_made_without_dispatch(dispatches):
     """``ts.strided_alias`` is torch's meta ``as_strided`` and ``ts.empty`` its fake ``empty``,
     both called inside the fake mode's kernel invocation (torch's fast detach does the same)."""
     mode, env = ts.make_fake_mode()
@@ -298,7 +298,7 @@ def test_strided_aliases_and_empties_are_torchs_fake_tensors_made_without_dispat
         assert (made.storage_offset(), made.dtype, made.device) == (torchs.storage_offset(), torchs.dtype, torchs.device)
     assert ours.untyped_storage()._cdata == x.untyped_storage()._cdata  # on x's storage
 
-    with mode, _Dispatches() as dispatched:
+    with mode, dispatches() as dispatched:
         ts.strided_alias(x, [batch, length * 12], [length * 12, 1], 0)
         ts.empty(mode, [batch, 3], torch.float32, x.device)
     assert dispatched.seen == []
@@ -337,15 +337,3 @@ def test_output_sizes_are_torchs_meta_formulas_with_their_guards():
             results.append((ts.size_exprs(out.shape), dict(env.replacements), len(ts.guard_exprs(env)) > 0))
         assert results[0][:2] == results[1][:2]
         assert results[1][2]  # a guard: H >= 3 and W >= 3, or the last window's
-
-
-class _Dispatches(torch.utils._python_dispatch.TorchDispatchMode):
-    """The ops dispatched while it is on (``seen``)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.seen.append(func)
-        return func(*args, **(kwargs or {}))
