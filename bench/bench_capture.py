@@ -4,7 +4,8 @@
 
 One thread, interleaved rounds; medians and minima (this VM's timings jitter by up to 2x, so the
 minimum is the better measure of cost), and "paired": the median of each round's ratio to the
-plain forward of the same round. Rows: a plain forward; a bare TorchFunctionMode (the
+plain forward of the same round, with its 95% interval (each round starts at the next row, so
+that no row always follows the same one). Rows: a plain forward; a bare TorchFunctionMode (the
 floor every op-level tracer pays); shapetrace.trace(model), on the recorder traces use (its C hot
 path when built: docs/capture.md) and, when that is the C one, on the pure-Python recorder too
 (`--python-only`: that one alone); and, when installed, the peers
@@ -18,6 +19,7 @@ one trace (entering and leaving it around an empty block, for the small ViT's 65
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -86,23 +88,35 @@ def available(name: str) -> bool:
     return True
 
 
-def measure(runs: dict[str, Callable], model, x, rounds: int) -> dict[str, tuple[float, float, float]]:
-    """Per run: median and minimum seconds, and the median over rounds of its time over the first
-    run's in the same round (the VM's speed drifts between rounds: paired ratios drift less)."""
+def measure(runs: dict[str, Callable], model, x, rounds: int) -> dict[str, tuple[float, float, float, tuple]]:
+    """Per run: median and minimum seconds, the median over rounds of its time over the first
+    run's in the same round (the VM's speed drifts between rounds: paired ratios drift less), and
+    that median's 95% interval. Each round starts at the next run, so that none always follows
+    the same one."""
     times: dict[str, list[float]] = {name: [] for name in runs}
+    names = list(runs)
     with torch.no_grad():
         for run in runs.values():  # warm up
             run(model, x)
-        for _ in range(rounds):
-            for name, run in runs.items():
+        for round_ in range(rounds):
+            for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
                 start = time.perf_counter()
-                run(model, x)
+                runs[name](model, x)
                 times[name].append(time.perf_counter() - start)
-    first = times[next(iter(runs))]
-    return {
-        name: (statistics.median(values), min(values), statistics.median(v / f for v, f in zip(values, first)))
-        for name, values in times.items()
-    }
+    first = times[names[0]]
+    results = {}
+    for name, values in times.items():
+        ratios = [v / f for v, f in zip(values, first)]
+        results[name] = (statistics.median(values), min(values), statistics.median(ratios), median_interval(ratios))
+    return results
+
+
+def median_interval(values: list[float]) -> tuple[float, float]:
+    """A distribution-free 95% confidence interval of the median of ``values`` (order statistics:
+    the ranks n/2 -+ 0.98 sqrt(n))."""
+    ordered, n = sorted(values), len(values)
+    k = max(0, math.floor((n - 1.96 * math.sqrt(n)) / 2))
+    return ordered[k], ordered[n - 1 - k]
 
 
 def report(title: str, model, x, rounds: int, peers: bool = True) -> None:
@@ -116,13 +130,13 @@ def report(title: str, model, x, rounds: int, peers: bool = True) -> None:
     if peers and available("torchview") and available("graphviz"):
         runs["torchview draw_graph"] = torchview_run
     results = measure(runs, model, x, rounds)
-    plain, plain_min, _ = results["plain forward"]
+    plain, plain_min, *_ = results["plain forward"]
     print(f"\n{title}: {ops} ops, {calls} module calls, plain forward {plain * 1e3:.2f} ms (min {plain_min * 1e3:.2f})")
-    print(f"  {'':26s} {'ratio':>7s} {'µs/op':>8s} {'min ratio':>10s} {'min µs/op':>10s} {'paired':>7s}")
-    for name, (value, best, paired) in results.items():
+    print(f"  {'':26s} {'ratio':>7s} {'µs/op':>8s} {'min ratio':>10s} {'min µs/op':>10s} {'paired':>7s} {'95% interval':>13s}")
+    for name, (value, best, paired, (low, high)) in results.items():
         print(
             f"  {name:26s} {value / plain:7.3f} {(value - plain) / ops * 1e6:8.2f}"
-            f" {best / plain_min:10.3f} {(best - plain_min) / ops * 1e6:10.2f} {paired:7.3f}"
+            f" {best / plain_min:10.3f} {(best - plain_min) / ops * 1e6:10.2f} {paired:7.3f}  {low:.3f}-{high:.3f}"
         )
 
 
@@ -141,10 +155,10 @@ def report_op_path(rounds: int) -> None:
 
     runs = {"plain": lambda _m, _x: op_chain(x, w), "bare TorchFunctionMode": run_bare, **traced_runs(run_traced)}
     results = measure(runs, None, None, rounds)
-    bare_median, bare_min, _ = results["bare TorchFunctionMode"]
+    bare_median, bare_min, *_ = results["bare TorchFunctionMode"]
     print(f"\nop path ({ops} tiny ops, no modules): µs per op, and above the bare mode")
     print(f"  {'':26s} {'µs/op':>7s} {'above':>7s} {'min µs/op':>10s} {'min above':>10s}")
-    for name, (value, best, _) in results.items():
+    for name, (value, best, *_) in results.items():
         print(
             f"  {name:26s} {value / ops * 1e6:7.2f} {(value - bare_median) / ops * 1e6:7.2f}"
             f" {best / ops * 1e6:10.2f} {(best - bare_min) / ops * 1e6:10.2f}"
@@ -159,7 +173,7 @@ def report_fixed_cost(rounds: int) -> None:
         with shapetrace.trace(model):
             pass
 
-    value, best, _ = measure({"empty trace": empty}, None, None, rounds * 10)["empty trace"]
+    value, best, *_ = measure({"empty trace": empty}, None, None, rounds * 10)["empty trace"]
     modules = len(list(model.modules()))
     print(f"\nfixed cost per trace ({modules} modules, empty block): {value * 1e3:.3f} ms (min {best * 1e3:.3f})")
 
