@@ -182,3 +182,69 @@ def test_a_later_tensor_of_the_same_sizes_skips_torchs_checks_and_storage_arithm
     assert torchs["ge"] == 3 and torchs["mul"] > later["mul"]  # torch's: B, H/2, W/2 checked; numel's products
     assert later == {"sym_max": 2, "mul": 3}
 
+
+def _twice(make, *args):
+    """``make(*args)`` called twice, the second result: the first new fake tensor of a mode and
+    device is made by torch's constructor, the next ones as torch's makes them (``ts._fake``)."""
+    make(*args)
+    return make(*args)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "cut"])
+def test_an_alias_is_torchs_fast_detach(layout):
+    from torch._subclasses.fake_impls import fast_detach
+
+    described = []
+    for maker in ("torch", "ours"):
+        mode, env, dims = _env()
+        with mode:
+            x = torch.empty(dims["B"], 3, dims["W"])
+            x = {"contiguous": x, "transposed": x.transpose(1, 2), "cut": x[:, 1:]}[layout]
+        made = fast_detach(mode, x) if maker == "torch" else _twice(ts.alias, x)
+        described.append(_described(made, env))
+    assert described[1] == described[0]
+
+
+def test_a_strided_alias_is_torchs_as_strided_but_for_autograd():
+    """Torch's fake ``as_strided`` (what a carried view stands for) and ``ts.strided_alias``:
+    the same tensor on the same storage; torch's is also a view for autograd."""
+    described = []
+    for maker in ("torch", "ours"):
+        mode, env, dims = _env()
+        with mode:
+            x = torch.empty(dims["B"], dims["H"], 12)
+        sizes, strides = [dims["B"], 3, dims["H"] - 1, 4], [dims["H"] * 12, 4, 12, 1]  # heads of x[:, 1:]
+        if maker == "torch":
+            with mode:
+                made = torch.as_strided(x, sizes, strides, 12)
+        else:
+            made = _twice(ts.strided_alias, x, sizes, strides, 12)
+        assert made.untyped_storage()._cdata == x.untyped_storage()._cdata
+        described.append(_described(made, env))
+    torchs, ours = described
+    assert torchs["made"].pop("view") and not ours["made"].pop("view")
+    assert ours == torchs
+
+
+def test_new_fake_tensors_have_the_attributes_torchs_constructor_gives(monkeypatch):
+    """The attributes of a fake tensor made after the first of its mode and device are those
+    torch's constructor gives, for each device; with torch's debug tracebacks every tensor is
+    made by torch's constructor."""
+    mode, env, dims = _env()
+    with mode:
+        x = torch.empty(dims["B"], 3)
+    for device in (torch.device("cpu"), torch.device("cuda", 0), torch.device("meta")):
+        meta = torch.empty(2, 3, device="meta")  # a plain meta tensor: fake tensors' insides
+        mode.allow_meta = True
+        torchs = torch._subclasses.fake_tensor.FakeTensor(mode, meta.detach(), device)
+        ours = _twice(ts._fake, mode, meta.detach(), device)
+        for unsafe in (False, True):  # the flag is the storage's: a new meta tensor each
+            mode._allow_unsafe_data_ptr_access = unsafe
+            torchs = torch._subclasses.fake_tensor.FakeTensor(mode, torch.empty(2, device="meta"), device)
+            ours = ts._fake(mode, torch.empty(2, device="meta"), device)
+            assert _data_pointer_raises(ours) == _data_pointer_raises(torchs) == (not unsafe)
+        assert vars(ours) == vars(torchs) and type(ours) is type(torchs)
+        assert repr(torch._C._dispatch_keys(ours)) == repr(torch._C._dispatch_keys(torchs))
+        assert ours.device == torchs.device == device
+    monkeypatch.setattr(torch._subclasses.fake_tensor.FakeTensorConfig, "debug", True)
+    assert hasattr(ts.alias(x), "_debug_trace")

@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import types
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -32,8 +33,12 @@ from torch._meta_registrations import (
     pooling_output_shape,
 )
 from torch._prims_common import suggest_memory_format
-from torch._subclasses.fake_impls import fast_detach
-from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode, in_kernel_invocation_manager
+from torch._subclasses.fake_tensor import (
+    FakeTensor,
+    FakeTensorConfig,
+    FakeTensorMode,
+    in_kernel_invocation_manager,
+)
 from torch.fx.experimental.sym_node import SymNode
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, free_unbacked_symbols
 from torch.utils._python_dispatch import _disable_current_modes
@@ -266,10 +271,14 @@ def guard_exprs(env: ShapeEnv) -> list[sympy.Expr]:
 
 def alias(tensor: FakeTensor) -> FakeTensor:
     """A new fake tensor with ``tensor``'s sizes, strides, dtype and device, sharing its (meta)
-    storage and not requiring grad: torch's own ``detach`` of a fake tensor, without the dispatch
-    around it (~16 µs, against ~60-120 µs for ``tensor.detach()``, and ~0.6 ms for a new
-    ``torch.empty`` on symbolic sizes, whose strides are symbolic arithmetic)."""
-    return fast_detach(tensor.fake_mode, tensor)
+    storage and not requiring grad: torch's own ``detach`` of a fake tensor (``fast_detach``: the
+    meta ``detach`` in the fake mode's kernel invocation), without the dispatch around it (~15 µs,
+    against ~60-120 µs for ``tensor.detach()``, and ~0.2-1 ms for a new ``torch.empty`` on
+    symbolic sizes, whose strides are symbolic arithmetic)."""
+    mode = tensor.fake_mode
+    with no_python_dispatcher(), in_kernel_invocation_manager(mode):
+        made = torch.ops.aten.detach.default(tensor)
+    return _fake(mode, made, tensor.device)
 
 
 def strided_alias(tensor: FakeTensor, sizes: list, strides: list, offset: Any) -> FakeTensor:
@@ -280,7 +289,41 @@ def strided_alias(tensor: FakeTensor, sizes: list, strides: list, offset: Any) -
     mode = tensor.fake_mode
     with no_python_dispatcher(), in_kernel_invocation_manager(mode):
         made = torch.ops.aten.as_strided.default(tensor, sizes, strides, offset)
-    return FakeTensor(mode, made, tensor.device)
+    return _fake(mode, made, tensor.device)
+
+
+# fake mode -> {device: (its fake device as torch writes it, the attributes torch's FakeTensor
+# constructor gives a new fake tensor on it but its mode)} (a value must not hold its key)
+_fake_states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _fake(mode: FakeTensorMode, made: torch.Tensor, device: torch.device) -> FakeTensor:
+    """``FakeTensor(mode, made, device)`` for a new meta tensor ``made``, without repeating the
+    constructor's per-call Python (~17 µs of the ~30 µs of an alias: its arguments' checks, the
+    device's normalisation and fifteen ``setattr`` through five memo descriptors, all giving the
+    same attributes to every new tensor of the mode and device). The first tensor of a mode and
+    device is torch's own; the next ones are made by the same ``Tensor._make_subclass`` call and
+    mutable-data-pointer flag, and get the first one's attributes (its device, ``constant``, the
+    memos, ...: none depends on the tensor). With ``FakeTensorConfig.debug`` (a traceback per
+    tensor) every tensor is torch's."""
+    states = _fake_states.get(mode)
+    known = states.get(device) if states is not None else None
+    if known is None or FakeTensorConfig.debug:
+        fake = FakeTensor(mode, made, device)
+        if not FakeTensorConfig.debug:
+            state = {name: value for name, value in vars(fake).items() if value is not mode}
+            _fake_states.setdefault(mode, {})[device] = (fake.fake_device, state)
+        return fake
+    fake_device, state = known
+    fake = torch.Tensor._make_subclass(FakeTensor, made, made.requires_grad, dispatch_device=True,
+                                       device_for_backend_keys=fake_device)  # fmt: skip
+    if mode._allow_unsafe_data_ptr_access:
+        torch._C._set_warn_deprecated_on_mutable_data_ptr(fake)
+    else:
+        torch._C._set_throw_on_mutable_data_ptr(fake)
+    vars(fake).update(state)
+    fake.fake_mode = mode
+    return fake
 
 
 def empty(
@@ -306,7 +349,7 @@ def empty(
         if len(_storage_sizes) >= _STORAGE_SIZES_KEPT:
             del _storage_sizes[next(iter(_storage_sizes))]  # the oldest
         _storage_sizes[storage_key] = size_expr(made.untyped_storage().nbytes())
-    return FakeTensor(mode, made, device)
+    return _fake(mode, made, device)
 
 
 # (sizes' expressions, itemsize) -> the expression of the storage size (bytes) torch's meta
@@ -346,7 +389,7 @@ def _contiguous_empty(mode: FakeTensorMode, sizes: list, dtype: torch.dtype, dev
     shell = torch.Tensor._make_wrapper_subclass(_Shell, sizes, dtype=dtype, device="meta", storage_size=nbytes)
     with torch._C._DisableTorchDispatch():
         made = torch.Tensor._make_subclass(torch.Tensor, shell)
-    return FakeTensor(mode, made, device)
+    return _fake(mode, made, device)
 
 
 def _storage_key(env: ShapeEnv | None, sizes: list, dtype: torch.dtype, memory_format: torch.memory_format) -> tuple | None:
