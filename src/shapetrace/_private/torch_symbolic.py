@@ -347,7 +347,7 @@ def empty(
         made = torch.ops.aten.empty.memory_format(sizes, dtype=dtype, device="meta", memory_format=memory_format)
     if storage_key is not None:
         if len(_storage_sizes) >= _STORAGE_SIZES_KEPT:
-            del _storage_sizes[next(iter(_storage_sizes))]  # the oldest
+            _storage_sizes.clear()  # bounded; one call, safe with passes in other threads
         _storage_sizes[storage_key] = size_expr(made.untyped_storage().nbytes())
     return _fake(mode, made, device)
 
