@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 import types
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -32,8 +33,13 @@ from torch._meta_registrations import (
     pooling_output_shape,
 )
 from torch._prims_common import suggest_memory_format
-from torch._subclasses.fake_impls import fast_detach
-from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode, in_kernel_invocation_manager
+from torch._subclasses.fake_tensor import (
+    FakeTensor,
+    FakeTensorConfig,
+    FakeTensorMode,
+    in_kernel_invocation_manager,
+)
+from torch.fx.experimental.sym_node import SymNode
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, free_unbacked_symbols
 from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils._sympy import functions as sympy_functions
@@ -265,10 +271,14 @@ def guard_exprs(env: ShapeEnv) -> list[sympy.Expr]:
 
 def alias(tensor: FakeTensor) -> FakeTensor:
     """A new fake tensor with ``tensor``'s sizes, strides, dtype and device, sharing its (meta)
-    storage and not requiring grad: torch's own ``detach`` of a fake tensor, without the dispatch
-    around it (~16 µs, against ~60-120 µs for ``tensor.detach()``, and ~0.6 ms for a new
-    ``torch.empty`` on symbolic sizes, whose strides are symbolic arithmetic)."""
-    return fast_detach(tensor.fake_mode, tensor)
+    storage and not requiring grad: torch's own ``detach`` of a fake tensor (``fast_detach``: the
+    meta ``detach`` in the fake mode's kernel invocation), without the dispatch around it (~15 µs,
+    against ~60-120 µs for ``tensor.detach()``, and ~0.2-1 ms for a new ``torch.empty`` on
+    symbolic sizes, whose strides are symbolic arithmetic)."""
+    mode = tensor.fake_mode
+    with no_python_dispatcher(), in_kernel_invocation_manager(mode):
+        made = torch.ops.aten.detach.default(tensor)
+    return _fake(mode, made, tensor.device)
 
 
 def strided_alias(tensor: FakeTensor, sizes: list, strides: list, offset: Any) -> FakeTensor:
@@ -279,7 +289,41 @@ def strided_alias(tensor: FakeTensor, sizes: list, strides: list, offset: Any) -
     mode = tensor.fake_mode
     with no_python_dispatcher(), in_kernel_invocation_manager(mode):
         made = torch.ops.aten.as_strided.default(tensor, sizes, strides, offset)
-    return FakeTensor(mode, made, tensor.device)
+    return _fake(mode, made, tensor.device)
+
+
+# fake mode -> {device: (its fake device as torch writes it, the attributes torch's FakeTensor
+# constructor gives a new fake tensor on it but its mode)} (a value must not hold its key)
+_fake_states: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _fake(mode: FakeTensorMode, made: torch.Tensor, device: torch.device) -> FakeTensor:
+    """``FakeTensor(mode, made, device)`` for a new meta tensor ``made``, without repeating the
+    constructor's per-call Python (~17 µs of the ~30 µs of an alias: its arguments' checks, the
+    device's normalisation and fifteen ``setattr`` through five memo descriptors, all giving the
+    same attributes to every new tensor of the mode and device). The first tensor of a mode and
+    device is torch's own; the next ones are made by the same ``Tensor._make_subclass`` call and
+    mutable-data-pointer flag, and get the first one's attributes (its device, ``constant``, the
+    memos, ...: none depends on the tensor). With ``FakeTensorConfig.debug`` (a traceback per
+    tensor) every tensor is torch's."""
+    states = _fake_states.get(mode)
+    known = states.get(device) if states is not None else None
+    if known is None or FakeTensorConfig.debug:
+        fake = FakeTensor(mode, made, device)
+        if not FakeTensorConfig.debug:
+            state = {name: value for name, value in vars(fake).items() if value is not mode}
+            _fake_states.setdefault(mode, {})[device] = (fake.fake_device, state)
+        return fake
+    fake_device, state = known
+    fake = torch.Tensor._make_subclass(FakeTensor, made, made.requires_grad, dispatch_device=True,
+                                       device_for_backend_keys=fake_device)  # fmt: skip
+    if mode._allow_unsafe_data_ptr_access:
+        torch._C._set_warn_deprecated_on_mutable_data_ptr(fake)
+    else:
+        torch._C._set_throw_on_mutable_data_ptr(fake)
+    vars(fake).update(state)
+    fake.fake_mode = mode
+    return fake
 
 
 def empty(
@@ -287,11 +331,108 @@ def empty(
     memory_format: torch.memory_format = torch.contiguous_format,
 ) -> FakeTensor:  # fmt: skip
     """A new fake tensor laid out in ``memory_format``, made as the fake mode makes ``torch.empty``'s
-    (on ``meta``, then given its fake device) without the dispatch around it (~0.4 ms against
-    ~0.6-1 ms on symbolic sizes: the strides' and storage's symbolic arithmetic is the same)."""
+    (on ``meta``, then given its fake device) without the dispatch around it.
+
+    Torch's meta ``empty`` on symbolic sizes does 14 SymInt operations for a 4-d tensor, each a
+    call into Python and sympy (~0.6-1.5 ms in all): a check that each size is at least 0, the
+    storage size ``itemsize * numel``, and the strides. A contiguous tensor whose sizes were made
+    before in this process (an earlier pass) is made with only the strides' operations
+    (:func:`_contiguous_empty`): the same tensor, for about half the cost."""
+    storage_key = _storage_key(mode.shape_env, sizes, dtype, memory_format)
+    if storage_key is not None:
+        storage_size = _storage_sizes.get(storage_key)
+        if storage_size is not None:
+            return _contiguous_empty(mode, sizes, dtype, device, storage_size)
     with no_python_dispatcher(), in_kernel_invocation_manager(mode):
         made = torch.ops.aten.empty.memory_format(sizes, dtype=dtype, device="meta", memory_format=memory_format)
-    return FakeTensor(mode, made, device)
+    if storage_key is not None:
+        if len(_storage_sizes) >= _STORAGE_SIZES_KEPT:
+            _storage_sizes.clear()  # bounded; one call, safe with passes in other threads
+        _storage_sizes[storage_key] = size_expr(made.untyped_storage().nbytes())
+    return _fake(mode, made, device)
+
+
+# (sizes' expressions, itemsize) -> the expression of the storage size (bytes) torch's meta
+# `empty` computed for a contiguous tensor of these sizes: a pure function of its key
+_storage_sizes: dict[tuple, Any] = {}
+_STORAGE_SIZES_KEPT = 4096
+
+
+class _Shell(torch.Tensor):
+    """The carrier of sizes and a storage size for :func:`_contiguous_empty`: made by
+    ``_make_wrapper_subclass`` (which asks for a ``__torch_dispatch__``) and never dispatched."""
+
+    @classmethod
+    def __torch_dispatch__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        raise AssertionError(f"{func} dispatched on a shell tensor")
+
+
+def _contiguous_empty(mode: FakeTensorMode, sizes: list, dtype: torch.dtype, device: torch.device,
+                      storage_size: sympy.Expr) -> FakeTensor:  # fmt: skip
+    """Torch's fake ``empty(sizes, dtype)`` in the contiguous layout, given the storage size torch
+    computed for these sizes before (a pure function of them, ``itemsize * numel``).
+
+    Torch's meta ``empty`` (``at::detail::empty_generic``) checks each size against 0, makes a
+    meta storage of ``itemsize * numel`` bytes, then sets the sizes and their contiguous strides
+    (``TensorImpl::generic_set_sizes_contiguous``: the strides and the contiguity flags).
+    ``_make_wrapper_subclass`` given a ``storage_size`` makes the same meta storage from it and
+    calls the same ``generic_set_sizes_contiguous``: the strides are torch's own, the flags set
+    alike. The checks against 0 add no guard when the value ranges decide them
+    (:func:`_storage_key` makes sure), and the storage size is a new SymInt of torch's expression
+    at the sizes' values, as torch's arithmetic would have made it. The shell is then copied to a
+    plain meta tensor below the Python key (torch's own ``_make_subclass``, as ``FakeTensor`` copies
+    its meta tensor) and made fake as torch makes it."""
+    hint = dtype.itemsize
+    for size in sizes:
+        hint *= size.node.hint if isinstance(size, torch.SymInt) else size
+    nbytes = torch.SymInt(SymNode(storage_size, mode.shape_env, int, hint))  # as torch's last product makes it
+    shell = torch.Tensor._make_wrapper_subclass(_Shell, sizes, dtype=dtype, device="meta", storage_size=nbytes)
+    with torch._C._DisableTorchDispatch():
+        made = torch.Tensor._make_subclass(torch.Tensor, shell)
+    return _fake(mode, made, device)
+
+
+def _storage_key(env: ShapeEnv | None, sizes: list, dtype: torch.dtype, memory_format: torch.memory_format) -> tuple | None:
+    """The key of :data:`_storage_sizes` for a new tensor of ``sizes``, or ``None`` when torch's own
+    ``empty`` must make it: another layout, no symbolic size, a size from another ShapeEnv, a
+    data-dependent size or one torch's check against 0 would guard on (the value ranges of its
+    symbols do not keep it at 0 or above), or a ShapeEnv that records more than guards."""
+    if memory_format != torch.contiguous_format or env is None or dtype == torch.complex32:  # warns once
+        return None
+    if env._translation_validation_enabled or env.prefer_deferred_runtime_asserts_over_guards:
+        return None
+    exprs = []
+    symbolic = False
+    for size in sizes:
+        if not isinstance(size, torch.SymInt):
+            exprs.append(int(size))
+            continue
+        node = size.node
+        expr = node.expr  # what torch's arithmetic reads: with the ShapeEnv's replacements
+        if expr.is_number:
+            exprs.append(int(expr))
+            continue
+        if node.shape_env is not env or node.hint is None or has_unbacked(expr) or not _at_least_zero(env, expr):
+            return None
+        exprs.append(expr)
+        symbolic = True
+    return (tuple(exprs), dtype.itemsize) if symbolic else None
+
+
+def _at_least_zero(env: ShapeEnv, expr: sympy.Expr) -> bool:
+    """Whether the value ranges of ``expr``'s symbols keep it at 0 or above: then torch's check
+    ``size >= 0`` is decided without a guard (``ShapeEnv._maybe_evaluate_static`` asks the same
+    ranges, :meth:`RecordingShapeEnv._decided_by_ranges`)."""
+    symbols = _free_symbols(expr)
+    ranges = env.var_to_range
+    if any(name in env.replacements or name not in ranges for name in symbols):
+        return False
+    return _lower_bound_at_least_zero(expr, symbols, tuple(ranges[name] for name in symbols))
+
+
+@functools.lru_cache(maxsize=4096)
+def _lower_bound_at_least_zero(expr: sympy.Expr, symbols: tuple, symbol_ranges: tuple) -> bool:
+    return bool(bound_sympy(expr, dict(zip(symbols, symbol_ranges))).lower >= 0)
 
 
 def fake_of(mode: FakeTensorMode, tensor: torch.Tensor) -> torch.Tensor:
