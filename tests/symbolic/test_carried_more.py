@@ -38,6 +38,14 @@ def _torchs_channels_last(m, channels=8):
     return _torchs_layout(m, channels).permute(0, 3, 1, 2)
 
 
+def _attended(m):
+    """An image batch after a diffusers attention block: ``(B, H*W, C)`` reshaped back to ``(B,
+    C, H, W)``, channels-last, strides written ``H*(C*W)``."""
+    tokens = m(("B", "H", "W", 8)).flatten(1, 2) * 2  # (B, H*W, 8)
+    batch, height, width = (tokens.shape[0], m(("H",)).shape[0], m(("W",)).shape[0])
+    return tokens.transpose(1, 2).reshape(batch, 8, height, width)
+
+
 CASES = {
     "max_pool1d of a length that is an expression (torch fixes it)": lambda m: (F.max_pool1d, (_audio(m), 4), {}),
     "max_pool1d of a length that is a dim (torch replaces it)": lambda m: (F.max_pool1d, (m(("B", 8, "L")), 4), {}),
@@ -70,6 +78,12 @@ CASES = {
                                                                                _weight(16, 8, 2, 2)), {"stride": 2}),
     "flatten of a permuted image (SegFormer's)": lambda m: (torch.flatten, (m(("B", "H", "W", 8)).permute(0, 3, 1, 2),
                                                                             2), {}),
+    "attention with one head (SegFormer's first stage, viewed from (B, N, 1, d))": lambda m: (
+        F.scaled_dot_product_attention, (m(("B", "L", 1, 8)).transpose(1, 2), m(("B", "H", 1, 8)).transpose(1, 2),
+                                         m(("B", "H", 1, 8)).transpose(1, 2)), {"scale": 0.5}),
+    "cat of channels-last skips (a diffusers U-Net's)": lambda m: (torch.cat, ([_attended(m), _attended(m)], 1), {}),
+    "cat of channels-last images as torch writes them": lambda m: (torch.cat, (
+        [_torchs_channels_last(m), _torchs_channels_last(m, channels=4)],), {"dim": 1}),
 }  # fmt: skip
 
 
@@ -134,6 +148,10 @@ NOT_CARRIED = {
         torch.flatten, (_torchs_channels_last(m), 2), {}),
     "flatten that copies (a transposed token batch's leading dims)": lambda m: (torch.flatten, (
         m(("B", "L", 8)).transpose(1, 2)[:, :4], 0, 1), {}),
+    "attention on one head's queries cut from wider ones (not dense)": lambda m: (
+        F.scaled_dot_product_attention, (m(("B", "L", 1, 16))[..., :8].transpose(1, 2),
+                                         m(("B", "H", 1, 8)).transpose(1, 2), m(("B", "H", 1, 8)).transpose(1, 2)), {}),
+    "cat of channels-last images along a symbolic dim": lambda m: (torch.cat, ([_attended(m), _attended(m)], 2), {}),
     "flatten that copies (a transposed token batch)": lambda m: (torch.flatten, (m(("B", "L", 8)).transpose(1, 2),
                                                                                  1), {}),
     "a mul onto another permutation of torch's layout": lambda m: (torch.mul, (_weight(8, 1, 1),

@@ -9,7 +9,9 @@ that move or cut sizes (``transpose``, ``split``, ``x[:, None]``, ``x[..., :16]`
 ``expand``, a ``reshape`` ATen's ``view`` can do), what masks are built with (comparisons,
 ``&``/``|``/``~``, integer arithmetic, ``where``, ``masked_fill``, ``.to(dtype)``, integer-tensor
 indexing, ``zeros_like``, ``new_ones``, on operands whose sizes broadcast each other as written),
-and attention where torch picks its fused CPU kernel: torch's fake run of each asks
+and attention where torch picks its fused CPU kernel; and, with the checks torch makes that fix a
+size made the same way (docs/symbolic.md), 1-d pools and convolutions and ``linear`` on symbolic
+channels: torch's fake run of each asks
 its ``ShapeEnv`` about every symbolic size (broadcasting, contiguity, the decompositions
 symbolic sizes send them through) and gets the answer the op's definition already gives: the
 output has the input's sizes, or the input's with one concrete dim changed, or the sizes the
@@ -263,7 +265,7 @@ def _rule_table() -> dict[Callable, tuple[tuple[Rule, bool], ...]]:
     add(BINARY, lambda f, a, k: _binary(a, k, in_place=False), falls_through=True)
     add(BINARY_IN_PLACE, lambda f, a, k: _binary(a, k, in_place=True))
     add([F.linear], lambda f, a, k: _linear(a, k), falls_through=True)
-    add(CATS, lambda f, a, k: _cat(a, k))
+    add(CATS, lambda f, a, k: _cat(a, k), falls_through=True)
     add([F.interpolate], lambda f, a, k: _interpolate(a, k))
     add(CONVS, lambda f, a, k: _conv(CONVS[f], a, k), falls_through=True)
     add(CONV_TRANSPOSES, lambda f, a, k: _conv_transpose(CONV_TRANSPOSES[f], a, k))
@@ -301,6 +303,7 @@ def _rule_table() -> dict[Callable, tuple[tuple[Rule, bool], ...]]:
     add(CONVS, lambda f, a, k: _conv_on_symbolic_channels(CONVS[f], a, k))
     add(FLATTENS, lambda f, a, k: _flattened_view(a, k))
     add([F.linear], lambda f, a, k: _linear_on_symbolic_features(a, k))
+    add(CATS, lambda f, a, k: _channels_last_cat(a, k))
     return {func: tuple(rules) for func, rules in table.items()}
 
 
@@ -1181,7 +1184,7 @@ def _attention(args: tuple, kwargs: dict) -> Maker | None:
         return None  # an empty sequence: the math kernel
     if any(ts.size_expr(t.stride(-1)) != 1 for t in (q, k, v)):
         return None
-    dense = _laid_out_contiguously(q) or _permuted_contiguous(q)
+    dense = _laid_out_contiguously(q) or _permuted_contiguous(q) or _dense_but_for_ones(q)
     strides = None if dense else _dense_strides(q)
     if not dense and strides is None:
         return None  # strides torch's empty_like would write otherwise
@@ -1756,6 +1759,52 @@ def _linear_on_symbolic_features(args: tuple, kwargs: dict) -> Maker | None:
         return [*x.shape[:-1], features[0]]
 
     return _by_torchs_formula(output_size, x, tensors)
+
+
+def _dense_but_for_ones(x: torch.Tensor) -> bool:
+    """Whether ``x``'s strides, as written, are a contiguous tensor's with its dims permuted once
+    its dims of literal size 1 are left out (one head's queries ``(B, 1, N, d)`` viewed from ``(B,
+    N, 1, d)``: strides ``(d*N, d, d, 1)``): non-overlapping and dense, whose strides torch's
+    ``empty_like`` keeps as they are, the size-1 dims' too."""
+    sizes, strides = ts.size_exprs(x.shape), ts.size_exprs(x.stride())
+    remaining, expected = {d for d in range(len(sizes)) if sizes[d] != 1}, 1
+    while remaining:
+        inner = next((d for d in remaining if strides[d] == expected), None)
+        if inner is None:
+            return False
+        remaining.discard(inner)
+        expected = expected * sizes[inner]
+    return True
+
+
+def _channels_last_cat(args: tuple, kwargs: dict) -> Maker | None:
+    """``torch.cat`` of channels-last image batches (:func:`_image_layout`: a diffusers U-Net's
+    skip connections after its attention blocks) along a dim of concrete size in each, their
+    other sizes the same as written: torch's output takes the layout every operand suggests
+    (``cat_compute_output_memory_format``), a new channels-last tensor of the first's sizes with
+    that dim summed. Operands laid out otherwise, or sizes written differently (a guard), are
+    torch's."""
+    tensors = _argument(args, kwargs, 0, "tensors")
+    dim = _argument(args, kwargs, 1, "dim", default=0)
+    if set(kwargs) - {"tensors", "dim"} or type(tensors) not in (list, tuple) or len(tensors) < 2 or type(dim) is not int:
+        return None
+    if not all(isinstance(t, torch.Tensor) and _plain(t, contiguous=False) and t.dim() == 4 for t in tensors):
+        return None
+    first = tensors[0]
+    if any(t.dtype != first.dtype or t.device != first.device for t in tensors) or not -4 <= dim < 4:
+        return None
+    dim %= 4
+    sizes = [ts.size_exprs(t.shape) for t in tensors]
+    along = [s[dim] for s in sizes]
+    if not all(isinstance(size, int) for size in along):
+        return None
+    if any(s[:dim] + s[dim + 1 :] != sizes[0][:dim] + sizes[0][dim + 1 :] for s in sizes):
+        return None
+    if not all(not t.is_contiguous() and _image_layout(t) == torch.channels_last for t in tensors):
+        return None
+    shape = list(first.shape)
+    shape[dim] = sum(along)
+    return _new(shape, first, tensors, memory_format=torch.channels_last)
 
 # --- conditions and outputs --------------------------------------------------------------------
 
