@@ -337,3 +337,39 @@ def test_output_sizes_are_torchs_meta_formulas_with_their_guards():
             results.append((ts.size_exprs(out.shape), dict(env.replacements), len(ts.guard_exprs(env)) > 0))
         assert results[0][:2] == results[1][:2]
         assert results[1][2]  # a guard: H >= 3 and W >= 3, or the last window's
+
+
+def test_contiguous_strides_are_written_as_torch_writes_them():
+    """contiguous_stride_exprs is torch._prims_common.make_contiguous_strides_for: a size torch
+    cannot prove to be at least 1 is ``Max(1, size)`` inside a stride, as in a fake op's output."""
+    mode, env = ts.make_fake_mode()
+    with mode:
+        x = torch.empty(_named(env, "B", 2), 8, _named(env, "H", 32))
+        made = F.conv1d(x, torch.zeros(4, 8, 4), stride=4)  # (B, 4, H//4): H//4 may be 0
+        ours = ts.contiguous_stride_exprs(made.shape)
+    assert ours == ts.size_exprs(made.stride()) and isinstance(ours[1], sympy.Expr)
+    assert ours[1].has(ts.sympy_functions.Max) and ts.contiguous_stride_exprs([2, 3]) == (3, 1)
+
+
+def test_1d_pool_sizes_are_torchs_with_the_guard_on_the_length():
+    """pool1d_output_size pools ``x.unsqueeze(-2)`` with torch's 2-d meta formulas; for
+    ``max_pool1d`` it first makes the length an int, as ATen's ``check_max_pool1d`` does: a guard
+    that fixes the length's expression, or replaces a length that is one symbol."""
+    for length_of, fixes in ((lambda x: x, True), (lambda x: F.conv1d(x, torch.zeros(8, 8, 3), stride=2), True),
+                             (lambda x: x, False)):  # fmt: skip
+        results = []
+        for compute in ("torch", "ours"):
+            mode, env = ts.make_fake_mode()
+            with mode, torch.no_grad():
+                x = length_of(torch.empty(_named(env, "B", 2), 8, _named(env, "L", 1000)))
+                if compute == "torch":
+                    out = F.max_pool1d(x, 4) if fixes else F.avg_pool1d(x, 3, 2, 1, True)
+                    sizes = list(out.shape)
+                else:
+                    sizes = ts.pool1d_output_size(x, 4, 4, 0, 1, False, fixes_length=True) if fixes else (
+                        ts.pool1d_output_size(x, 3, 2, 1, 1, True, fixes_length=False))  # fmt: skip
+            guards = [str(g) for g in ts.guard_exprs(env)]
+            results.append((ts.size_exprs(sizes), {str(k): str(v) for k, v in env.replacements.items()}, guards))
+        (sizes, replacements, guards), (our_sizes, our_replacements, our_guards) = results
+        assert our_sizes == sizes and our_replacements == replacements and set(our_guards) <= set(guards)
+        assert any(g.startswith("Eq(") for g in our_guards) == fixes  # the length made an int

@@ -207,8 +207,6 @@ NOT_CARRIED = {
                                                          _weight(4, 8, 3, 3)), {"stride": 2}),
     "a channels-last weight": lambda m: (F.conv2d, (m(("B", 8, "H", "W")), _weight(4, 8, 3, 3).to(
         memory_format=torch.channels_last)), {"stride": 2}),
-    "symbolic input channels (checked against 8)": lambda m: (F.conv2d, (m(("B", "C", "H", "W")), _weight(4, 3, 3, 3)),
-                                                              {"stride": 2}),
     "symbolic channels into a transposed conv": lambda m: (F.conv_transpose2d, (m(("B", "C", "H", "W")),
                                                                                 _weight(3, 4, 2, 2)), {"stride": 2}),
     "a transposed conv's channels-last weight": lambda m: (F.conv_transpose2d, (m(("B", 8, "H", "W")), _weight(

@@ -32,7 +32,7 @@ from torch._meta_registrations import (
     pool2d_shape_check,
     pooling_output_shape,
 )
-from torch._prims_common import suggest_memory_format
+from torch._prims_common import make_contiguous_strides_for, suggest_memory_format
 from torch._subclasses.fake_tensor import (
     FakeTensor,
     FakeTensorConfig,
@@ -55,6 +55,7 @@ __all__ = [
     "compiled_entry_codes",
     "compiled_original",
     "constant_pad_output_size",
+    "contiguous_stride_exprs",
     "conv_output_size",
     "guard_exprs",
     "has_unbacked",
@@ -66,6 +67,7 @@ __all__ = [
     "module_calls_through",
     "named_symbol",
     "plain_call",
+    "pool1d_output_size",
     "python_dispatched",
     "python_dispatcher",
     "replaced",
@@ -720,3 +722,38 @@ def upsample_nearest_output_size(x: torch.Tensor, scale_factors: list[float]) ->
     if x.dim() in (4, 5):
         suggest_memory_format(x)
     return [*x.shape[:2], *sizes]
+
+
+# --- strides torch writes, and the length torch's 1-d pools fix ------------------------------------
+
+
+def contiguous_stride_exprs(sizes: Any) -> tuple:
+    """The strides torch writes for a new contiguous tensor of ``sizes`` (``make_contiguous_strides_for``,
+    each size inside a stride as ``Max(1, size)`` unless torch knows it is at least 1), as expressions."""
+    return size_exprs(make_contiguous_strides_for(sizes))
+
+
+def pool1d_output_size(x: torch.Tensor, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool,
+                       fixes_length: bool) -> list:  # fmt: skip
+    """The sizes of ``F.max_pool1d`` (``fixes_length``) or ``F.avg_pool1d`` (dilation 1) of a 3-d
+    ``x``, as torch's fake op computes them: ATen's ``max_pool1d`` first checks its output length
+    on the input's length made an int (``check_max_pool1d``: ``guard_int``, a guard that fixes that
+    length's expression, or the dim itself when it is one symbol); both then pool ``x.unsqueeze(-2)``
+    with torch's 2-d meta function (``max_pool2d_checks_and_compute_shape``; ``meta_avg_pool2d``'s
+    calls) and drop that dim."""
+    if fixes_length:
+        torch._check(bool(x.size(1) != 0) and bool(x.size(2) != 0), lambda: "max_pool1d: an empty input")
+        int(x.size(-1))  # check_max_pool1d's guard_int
+    rows = _unsqueezed(x)
+    if fixes_length:
+        sizes = max_pool2d_output_size(rows, [1, kernel], [1, stride], [0, padding], [1, dilation], ceil_mode)
+    else:
+        sizes = avg_pool2d_output_size(rows, [1, kernel], [1, stride], [0, padding], ceil_mode)
+    return [sizes[0], sizes[1], sizes[3]]
+
+
+def _unsqueezed(x: Any) -> torch.Tensor:
+    """``x.unsqueeze(-2)`` of a fake 3-d tensor, made without dispatch (its sizes and strides as ATen's)."""
+    sizes, strides = list(x.shape), list(x.stride())
+    return strided_alias(x, [*sizes[:-1], 1, sizes[-1]], [*strides[:-1], strides[-1] * sizes[-1], strides[-1]],
+                         x.storage_offset())  # fmt: skip

@@ -9,7 +9,9 @@ that move or cut sizes (``transpose``, ``split``, ``x[:, None]``, ``x[..., :16]`
 ``expand``, a ``reshape`` ATen's ``view`` can do), what masks are built with (comparisons,
 ``&``/``|``/``~``, integer arithmetic, ``where``, ``masked_fill``, ``.to(dtype)``, integer-tensor
 indexing, ``zeros_like``, ``new_ones``, on operands whose sizes broadcast each other as written),
-and attention where torch picks its fused CPU kernel: torch's fake run of each asks
+and attention where torch picks its fused CPU kernel; and, with the checks torch makes that fix a
+size made the same way (docs/symbolic.md), 1-d pools and convolutions and ``linear`` on symbolic
+channels: torch's fake run of each asks
 its ``ShapeEnv`` about every symbolic size (broadcasting, contiguity, the decompositions
 symbolic sizes send them through) and gets the answer the op's definition already gives: the
 output has the input's sizes, or the input's with one concrete dim changed, or the sizes the
@@ -262,10 +264,10 @@ def _rule_table() -> dict[Callable, tuple[tuple[Rule, bool], ...]]:
                                      contiguous_below_4d=f is F.group_norm))  # fmt: skip
     add(BINARY, lambda f, a, k: _binary(a, k, in_place=False), falls_through=True)
     add(BINARY_IN_PLACE, lambda f, a, k: _binary(a, k, in_place=True))
-    add([F.linear], lambda f, a, k: _linear(a, k))
-    add(CATS, lambda f, a, k: _cat(a, k))
+    add([F.linear], lambda f, a, k: _linear(a, k), falls_through=True)
+    add(CATS, lambda f, a, k: _cat(a, k), falls_through=True)
     add([F.interpolate], lambda f, a, k: _interpolate(a, k))
-    add(CONVS, lambda f, a, k: _conv(CONVS[f], a, k))
+    add(CONVS, lambda f, a, k: _conv(CONVS[f], a, k), falls_through=True)
     add(CONV_TRANSPOSES, lambda f, a, k: _conv_transpose(CONV_TRANSPOSES[f], a, k))
     add(POOLS, _pool)
     add([F.pad], lambda f, a, k: _padded(a, k))
@@ -277,7 +279,7 @@ def _rule_table() -> dict[Callable, tuple[tuple[Rule, bool], ...]]:
     add(CUTS, _cut)
     add(CONTIGUOUS, lambda f, a, k: _contiguous_copy(a, k))
     add(INDEXING, lambda f, a, k: _indexed(a, k))
-    add(FLATTENS, lambda f, a, k: _flattened(a, k))
+    add(FLATTENS, lambda f, a, k: _flattened(a, k), falls_through=True)
     add(EXPANDS, lambda f, a, k: _expanded(a, k))
     add([F.embedding], lambda f, a, k: _embedding(a, k))
     add(ATTENTION, lambda f, a, k: _attention(a, k))
@@ -296,6 +298,12 @@ def _rule_table() -> dict[Callable, tuple[tuple[Rule, bool], ...]]:
     add(ARANGES, lambda f, a, k: _arange(a, k))
     add(WHERES, lambda f, a, k: _where(a, k))
     add(MASKED_FILLS, lambda f, a, k: _masked_fill(a, k))
+    # 1-d pools with torch's guards, and convolutions that check symbolic channels (after _conv)
+    add(POOLS_1D, _pool_1d)
+    add(CONVS, lambda f, a, k: _conv_on_symbolic_channels(CONVS[f], a, k))
+    add(FLATTENS, lambda f, a, k: _flattened_view(a, k))
+    add([F.linear], lambda f, a, k: _linear_on_symbolic_features(a, k))
+    add(CATS, lambda f, a, k: _channels_last_cat(a, k))
     return {func: tuple(rules) for func, rules in table.items()}
 
 
@@ -957,7 +965,8 @@ def _image_layout(x: torch.Tensor) -> torch.memory_format | None:
     contiguous, or channels-last for an image batch with no dim of literal size 1 whose strides
     are a channels-last tensor's (``(C*H*W, 1, C*W, C)``, equal as polynomials: written as
     ``H*(C*W)`` after attention's reshape back, torch's static evaluation decides them equal
-    without a guard); else ``None``."""
+    without a guard), or a permute of torch's own contiguous strides (:func:`_torchs_channels_last`);
+    else ``None``."""
     if x.is_contiguous():
         return torch.contiguous_format
     sizes = ts.size_exprs(x.shape)
@@ -968,7 +977,7 @@ def _image_layout(x: torch.Tensor) -> torch.memory_format | None:
     strides = ts.size_exprs(x.stride())
     if all(stride == want or sympy.expand(stride - want) == 0 for stride, want in zip(strides, expected)):
         return torch.channels_last
-    return None
+    return torch.channels_last if _torchs_channels_last(x) else None
 
 
 def _conv_transpose(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
@@ -1175,7 +1184,7 @@ def _attention(args: tuple, kwargs: dict) -> Maker | None:
         return None  # an empty sequence: the math kernel
     if any(ts.size_expr(t.stride(-1)) != 1 for t in (q, k, v)):
         return None
-    dense = _laid_out_contiguously(q) or _permuted_contiguous(q)
+    dense = _laid_out_contiguously(q) or _permuted_contiguous(q) or _dense_but_for_ones(q)
     strides = None if dense else _dense_strides(q)
     if not dense and strides is None:
         return None  # strides torch's empty_like would write otherwise
@@ -1379,8 +1388,9 @@ def _new_strided(like: torch.Tensor, strides: list, tensors: Sequence[Any]) -> M
 
 def _laid_out_contiguously(t: torch.Tensor) -> bool:
     """A fake tensor whose strides are, as written, those of a contiguous tensor of its sizes
-    (also at dims of size 1, whose strides torch's ``is_contiguous`` does not look at)."""
-    return ts.size_exprs(t.stride()) == tuple(_contiguous_strides(ts.size_exprs(t.shape)))
+    (also at dims of size 1, whose strides torch's ``is_contiguous`` does not look at), or those
+    torch writes for one (:func:`_torchs_contiguous`)."""
+    return ts.size_exprs(t.stride()) == tuple(_contiguous_strides(ts.size_exprs(t.shape))) or _torchs_contiguous(t)
 
 
 _KINDS = {"bool": lambda d: d == torch.bool, "float": lambda d: d.is_floating_point,
@@ -1596,6 +1606,205 @@ def _converted(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
         return None  # torch's copy keeps a dense layout: strides it computes
     return _new(list(x.shape), x, (x,), dtype=dtype)
 
+
+# --- 1-d pools, torch's contiguous strides, symbolic input channels --------------------------------
+
+
+POOLS_1D: frozenset[Callable] = frozenset({F.max_pool1d, F.avg_pool1d})
+MAX_POOL_1D_ARGUMENTS = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+AVG_POOL_1D_ARGUMENTS = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")
+
+
+def _pool_1d(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
+    """``F.max_pool1d(x, kernel_size, stride, padding, dilation, ceil_mode)`` (no indices) and
+    ``F.avg_pool1d(x, kernel_size, stride, padding, ceil_mode, count_include_pad)`` of a contiguous
+    3-d floating ``x``: the sizes torch's fake op computes (:func:`ts.pool1d_output_size`), with its
+    guards: ``max_pool1d`` makes the input's length an int (a guard that fixes its expression:
+    ``Eq(L//16 - 4, 58)`` for L = 1000, or the dim itself when that is one symbol), and a size argument that
+    is a SymInt (``F.avg_pool1d(x, x.shape[-1])``) is made an int as torch's argument parser
+    does. Each size argument is an int or one (``stride`` also ``None`` or ``[]``: the kernel's)."""
+    maximum = func is F.max_pool1d
+    names = MAX_POOL_1D_ARGUMENTS if maximum else AVG_POOL_1D_ARGUMENTS
+    if len(args) > len(names) + 1 or set(kwargs) - set(names[len(args) - 1 :]):
+        return None
+    given = dict(zip(names, args[1:])) | kwargs
+    x = args[0]
+    if not _plain(x) or x.dim() != 3 or "kernel_size" not in given or given.get("return_indices"):
+        return None
+    ceil_mode, count_include_pad = given.get("ceil_mode", False), given.get("count_include_pad", True)
+    if type(ceil_mode) is not bool or type(count_include_pad) is not bool:
+        return None
+    stride = given.get("stride")
+    sizes = [_one_size(given["kernel_size"]), None if stride in (None, []) else _one_size(stride),
+             _one_size(given.get("padding", 0)), _one_size(given.get("dilation", 1))]  # fmt: skip
+    if any(size is None for i, size in enumerate(sizes) if i != 1 or stride not in (None, [])):
+        return None
+    if any(isinstance(size, torch.SymInt) and not isinstance(ts.size_hint(size), int) for size in sizes):
+        return None
+
+    def output_size() -> list:
+        kernel, step, padding, dilation = (None if size is None else int(size) for size in sizes)  # the parser's ints
+        assert kernel is not None and padding is not None and dilation is not None
+        return ts.pool1d_output_size(x, kernel, kernel if step is None else step, padding, dilation, ceil_mode,
+                                     fixes_length=maximum)  # fmt: skip
+
+    return _by_torchs_formula(output_size, x, (x,))
+
+
+def _one_size(value: Any) -> Any:
+    """A 1-d pool's size argument: an int or a SymInt, alone or in a list or tuple of one; else ``None``."""
+    if isinstance(value, (list, tuple)):
+        value = value[0] if len(value) == 1 else None
+    return value if type(value) is int or isinstance(value, torch.SymInt) else None
+
+
+def _torchs_contiguous(t: torch.Tensor) -> bool:
+    """Whether ``t``'s strides are, as written, those torch writes for a new contiguous tensor of
+    its sizes with ``Max(1, size)`` inside them (``make_contiguous_strides_for``: a torch op's
+    output whose sizes torch cannot prove to be at least 1, ``48*Max(1, H//4)``)."""
+    strides = ts.size_exprs(t.stride())
+    if not any(isinstance(s, sympy.Expr) and s.has(ts.sympy_functions.Max) for s in strides):
+        return False
+    return strides == ts.contiguous_stride_exprs(t.shape)
+
+
+def _torchs_channels_last(x: torch.Tensor) -> bool:
+    """Whether a 4-d ``x`` is, as written, a ``permute(0, 3, 1, 2)`` of a tensor with the strides
+    torch writes for a new contiguous ``(B, H, W, C)`` one (:func:`_torchs_contiguous`: ConvNeXt's
+    blocks, channels-last after their ``Linear`` layers)."""
+    strides = ts.size_exprs(x.stride())
+    if x.dim() != 4 or not any(isinstance(s, sympy.Expr) and s.has(ts.sympy_functions.Max) for s in strides):
+        return False
+    batch, channels, height, width = x.shape
+    return (strides[0], strides[2], strides[3], strides[1]) == ts.contiguous_stride_exprs([batch, height, width,
+                                                                                          channels])  # fmt: skip
+
+
+def _conv_on_symbolic_channels(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
+    """A convolution (not transposed) of a batched contiguous ``x`` whose input channels are
+    symbolic (the first one of an image model, ``C``) and, in this run, the weight's times
+    ``groups``: the sizes torch's meta function computes (:func:`ts.conv_output_size`), whose
+    channel check is the guard torch's check makes (``Eq(C, 3)``: ``C`` is replaced by 3, a
+    specialisation of this op), then its formula; a new contiguous tensor."""
+    x, weight = args[0], _argument(args, kwargs, 1, "weight")
+    bias = _argument(args, kwargs, 2, "bias")
+    if not _plain(x) or x.dim() != spatial + 2 or not isinstance(weight, torch.Tensor) or not weight.is_contiguous():
+        return None
+    tensors = _with_weights(x, weight, bias)
+    kernel = ts.size_exprs(weight.shape)
+    groups = _argument(args, kwargs, 6, "groups", default=1)
+    if tensors is None or weight.dim() != spatial + 2 or not all(isinstance(k, int) for k in kernel):
+        return None
+    if type(groups) is not int or _concrete(x.shape[1]) or ts.size_hint(x.shape[1]) != kernel[1] * groups:
+        return None
+    stride = _per_dim(_argument(args, kwargs, 3, "stride", default=1), spatial)
+    dilation = _per_dim(_argument(args, kwargs, 5, "dilation", default=1), spatial)
+    padding = _argument(args, kwargs, 4, "padding", default=0)
+    padding = [0] * spatial if padding == "valid" else _per_dim(padding, spatial)
+    if stride is None or dilation is None or padding is None:
+        return None  # "same" padding: torch's
+    return _by_torchs_formula(lambda: ts.conv_output_size(x, weight, stride, padding, dilation, groups), x, tensors)
+
+
+
+def _flattened_view(args: tuple, kwargs: dict) -> Maker | None:
+    """``x.flatten(start_dim, end_dim)`` of a tensor that is not contiguous (a channels-last image
+    batch's ``flatten(2)``: SegFormer's patch embeddings): torch's ``reshape`` to the flattened
+    dim's size (the product of the sizes, as ATen's ``flatten`` multiplies them), a view with the
+    strides ATen's ``view`` gives (:func:`_view_strides`) where it is one; where it copies, torch's."""
+    x = args[0]
+    start = _argument(args, kwargs, 1, "start_dim", default=0)
+    end = _argument(args, kwargs, 2, "end_dim", default=-1)
+    if len(args) > 3 or set(kwargs) - {"start_dim", "end_dim"} or not _viewable(x) or x.dim() == 0:
+        return None
+    n = x.dim()
+    if type(start) is not int or type(end) is not int or not (-n <= start < n and -n <= end < n):
+        return None
+    start, end = start % n, end % n
+    if start >= end or x.is_contiguous():
+        return None  # torch raises, returns x itself, or _flattened's
+    sizes = list(x.shape)
+    product = sizes[start]
+    for size in sizes[start + 1 : end + 1]:
+        product = product * size
+    sizes[start : end + 1] = [product]
+    strides = _view_strides(list(x.shape), list(x.stride()), sizes)
+    return None if strides is None else _view_of(x, sizes, strides)
+
+
+def _linear_on_symbolic_features(args: tuple, kwargs: dict) -> Maker | None:
+    """``F.linear(x, weight, bias)`` whose input features are symbolic (a text encoder's states
+    ``(B, S, D)`` into a cross-attention's ``Linear(32, ...)``) and, in this run, the weight's:
+    torch's matrix product checks them against the weight's (``Eq(D, 32)``: ``D`` is replaced by
+    32, a specialisation of this op), here by the same comparison, in the op; then the input's
+    other sizes and the weight's out features, in a new contiguous tensor."""
+    x = args[0]
+    weight = _argument(args, kwargs, 1, "weight")
+    bias = _argument(args, kwargs, 2, "bias")
+    if len(args) > 3 or set(kwargs) - {"weight", "bias"}:
+        return None
+    if not _plain(x) or x.dim() < 1 or not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+        return None
+    tensors = _with_weights(x, weight, bias)
+    features = ts.size_exprs(weight.shape)
+    if tensors is None or not all(isinstance(f, int) for f in features) or _concrete(x.shape[-1]):
+        return None
+    if ts.size_hint(x.shape[-1]) != features[1]:
+        return None
+    if bias is not None and (bias.dim() != 1 or ts.size_exprs(bias.shape) != (features[0],)):
+        return None
+
+    def output_size() -> list:
+        torch._check(x.shape[-1] == features[1], lambda: "linear: the input's features are not the weight's")
+        return [*x.shape[:-1], features[0]]
+
+    return _by_torchs_formula(output_size, x, tensors)
+
+
+def _dense_but_for_ones(x: torch.Tensor) -> bool:
+    """Whether ``x``'s strides, as written, are a contiguous tensor's with its dims permuted once
+    its dims of literal size 1 are left out (one head's queries ``(B, 1, N, d)`` viewed from ``(B,
+    N, 1, d)``: strides ``(d*N, d, d, 1)``): non-overlapping and dense, whose strides torch's
+    ``empty_like`` keeps as they are, the size-1 dims' too."""
+    sizes, strides = ts.size_exprs(x.shape), ts.size_exprs(x.stride())
+    remaining, expected = {d for d in range(len(sizes)) if sizes[d] != 1}, 1
+    while remaining:
+        inner = next((d for d in remaining if strides[d] == expected), None)
+        if inner is None:
+            return False
+        remaining.discard(inner)
+        expected = expected * sizes[inner]
+    return True
+
+
+def _channels_last_cat(args: tuple, kwargs: dict) -> Maker | None:
+    """``torch.cat`` of channels-last image batches (:func:`_image_layout`: a diffusers U-Net's
+    skip connections after its attention blocks) along a dim of concrete size in each, their
+    other sizes the same as written: torch's output takes the layout every operand suggests
+    (``cat_compute_output_memory_format``), a new channels-last tensor of the first's sizes with
+    that dim summed. Operands laid out otherwise, or sizes written differently (a guard), are
+    torch's."""
+    tensors = _argument(args, kwargs, 0, "tensors")
+    dim = _argument(args, kwargs, 1, "dim", default=0)
+    if set(kwargs) - {"tensors", "dim"} or type(tensors) not in (list, tuple) or len(tensors) < 2 or type(dim) is not int:
+        return None
+    if not all(isinstance(t, torch.Tensor) and _plain(t, contiguous=False) and t.dim() == 4 for t in tensors):
+        return None
+    first = tensors[0]
+    if any(t.dtype != first.dtype or t.device != first.device for t in tensors) or not -4 <= dim < 4:
+        return None
+    dim %= 4
+    sizes = [ts.size_exprs(t.shape) for t in tensors]
+    along = [s[dim] for s in sizes]
+    if not all(isinstance(size, int) for size in along):
+        return None
+    if any(s[:dim] + s[dim + 1 :] != sizes[0][:dim] + sizes[0][dim + 1 :] for s in sizes):
+        return None
+    if not all(not t.is_contiguous() and _image_layout(t) == torch.channels_last for t in tensors):
+        return None
+    shape = list(first.shape)
+    shape[dim] = sum(along)
+    return _new(shape, first, tensors, memory_format=torch.channels_last)
 
 # --- conditions and outputs --------------------------------------------------------------------
 
