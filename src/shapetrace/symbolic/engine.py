@@ -522,8 +522,9 @@ class _Replay:
         end = call.end_op if call.end_op is not None else len(self.ops)
         values = traced_values(self.ops, self.job.values, first, end)
         recorder = ReplayRecorder(run, guard, self.deadline, lambda done: self._report(first + done), values)
-        guard.position = lambda: len(recorder.ops)
-        run.position = lambda: len(recorder.ops)  # the op running now: appended when it returns
+        # the op running now (appended when it returns); the entries' own method: a lambda on the
+        # recorder would make the recorder, its guard and run a cycle, freed only by the collector
+        guard.position = run.position = recorder.ops.__len__
         groups = concrete_groups(self.ops, self.modules, r, next_root, module, self.fingerprints)
         reuse = BlockReuse(recorder, run.mode, lambda _, offset: groups.get(offset), rename=False)
         made: dict[int, Any] = {}
@@ -536,6 +537,9 @@ class _Replay:
 
         def module_call(called: nn.Module, call_args: tuple, call_kwargs: dict) -> Any:
             caller = sys._getframe(1).f_back  # the line that called the module (through nn.Module.__call__)
+            return guard.unwatched(route_call, called, call_args, call_kwargs, caller)  # the pass's own bookkeeping
+
+        def route_call(called: nn.Module, call_args: tuple, call_kwargs: dict, caller: Any) -> Any:
             original = ts.compiled_original(called)
             if original is not None:  # torch.compile(module): its original, never compiled here
                 return _through_compiled(recorder, called, original, call_args, call_kwargs)
@@ -546,8 +550,7 @@ class _Replay:
             def run_forward() -> Any:  # the recorder's module hooks watch the user's hooks and forward
                 return ts.plain_call(called, call_args, call_kwargs)
 
-            with guard.paused():  # the reuse bookkeeping is the pass's own
-                return reuse.call(called, call_args, call_kwargs, run_forward, caller)
+            return reuse.call(called, call_args, call_kwargs, run_forward, caller)
 
         error: BaseException | None = None
         with run.running(grad):

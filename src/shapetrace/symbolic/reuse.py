@@ -203,19 +203,20 @@ def all_modules(model: nn.Module) -> Iterable[nn.Module]:
 
 
 def _modules_by_path(root: nn.Module, root_path: str) -> dict[str, nn.Module]:
-    """``path -> module`` as the recorder names them (``module_paths``), under ``root``."""
+    """``path -> module`` as the recorder names them (``module_paths``), under ``root``: depth
+    first, a shared module under its first path (a loop, not a recursive closure: that would be
+    a cycle left to the collector on each call)."""
     found: dict[str, nn.Module] = {}
     seen: set[int] = set()
-
-    def visit(module: nn.Module, path: str) -> None:
+    stack = [(root, root_path)]
+    while stack:
+        module, path = stack.pop()
         if id(module) in seen:
-            return
+            continue
         seen.add(id(module))
         found[path] = module
-        for name, child in child_modules(module):
-            visit(child, f"{path}.{name}" if path else name)
-
-    visit(root, root_path)
+        children = [(child, f"{path}.{name}" if path else name) for name, child in child_modules(module)]
+        stack.extend(reversed(children))
     return found
 
 
