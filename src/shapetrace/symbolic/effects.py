@@ -34,6 +34,7 @@ import ast
 import builtins
 import collections
 import contextlib
+import functools
 import io
 import logging
 import operator
@@ -140,6 +141,20 @@ _MODULE_DELATTR = nn.Module.__delattr__.__code__
 _MODULE_INIT = nn.Module.__init__.__code__
 
 
+@functools.lru_cache(maxsize=4)
+def _watched_calls(eval_frame: Any, jit_serialization: Any) -> dict[int, tuple[Any, str | None]]:
+    """``id(code) -> (code, what its call does)`` for the Python functions the profile function
+    looks at (:func:`_python_effects`, ``Module.__setattr__``/``__delattr__``/``__init__``: ``None``).
+    By id: a code object's hash is not cached (it hashes its bytecode and constants on each
+    lookup); the code is kept, so its id stays its own. Cached per the torch modules that add
+    effects once imported (dynamo's compile wrapper, ``torch.jit.save``): finding the compile
+    wrapper's code walks dynamo's module (0.5 ms per replayed call)."""
+    calls: dict[int, tuple[Any, str | None]] = {id(code): (code, what) for code, what in _python_effects().items()}
+    for code in (_MODULE_SETATTR, _MODULE_DELATTR, _MODULE_INIT):
+        calls[id(code)] = (code, None)
+    return calls
+
+
 # --- the guard ---------------------------------------------------------------------------------
 
 
@@ -176,11 +191,7 @@ class EffectGuard:
         self.position: Callable[[], int] = lambda: 0  # the replay's op count (set by the engine)
         self.stopped_at: int | None = None  # the op count when the effect stopped the call
         self._c_effects = _c_effects()
-        # id(code) -> (code, what its call does): a code object's hash is not cached (it hashes
-        # its bytecode and constants on each lookup); the code is kept so that its id stays its own
-        self._calls: dict[int, tuple[Any, Any]] = {id(code): (code, what) for code, what in _python_effects().items()}
-        for code in (_MODULE_SETATTR, _MODULE_DELATTR, _MODULE_INIT):
-            self._calls[id(code)] = (code, None)
+        self._calls = _watched_calls(sys.modules.get("torch._dynamo.eval_frame"), sys.modules.get("torch.jit._serialization"))
         self._fresh: set[int] = set()  # modules made during the pass
         self._containers: dict[int, tuple[Any, Where]] = {}  # id -> (container, where it was found)
         self._empty: list[Any] = []  # watched containers that were empty before the call

@@ -262,6 +262,7 @@ class BlockReuse:
         self.reused = 0  # calls spliced
         self.spliced: list[Splice] = []  # in the order they were spliced
         self._fresh_ids = itertools.count(-1, -1)  # ids of tensors a spliced call "made"
+        self._paths: dict[tuple[int, str], tuple[nn.Module, dict]] = {}  # (id, path) -> (module, its submodules by path)
 
     def call(self, module: nn.Module, args: tuple, kwargs: dict, run: Callable[[], Any], caller: Any = None) -> Any:
         """``module(*args, **kwargs)``: spliced from a finished twin, else ``run()``; ``caller`` is
@@ -319,7 +320,10 @@ class BlockReuse:
         parent, depth = (stack[-1] if stack else None), len(stack)
         source_path = top.path
         path = recorder._paths.get(id(module), source_path)
-        submodules = _modules_by_path(module, path)
+        known = self._paths.get((id(module), path))
+        if known is None or known[0] is not module:  # a module's tree does not change during the pass
+            known = self._paths[(id(module), path)] = (module, _modules_by_path(module, path))
+        submodules = known[1]
         frame = user_frame(caller)  # the line that called the module, as the recorder finds it
         shift = first_call - block.first_call
         new = tuple.__new__  # entries made without NamedTuple.__new__'s keyword handling: blocks splice many
@@ -366,8 +370,8 @@ def _signature(value: Any, tensors: list[torch.Tensor], depth: int = 0) -> Hasha
         tensors.append(value)
         if not ts.is_fake(value):
             return "real", id(value)
-        return ("tensor", tuple(ts.size_expr(s) for s in value.shape), tuple(ts.size_expr(s) for s in value.stride()),
-                value.dtype, value.device, value.requires_grad)  # fmt: skip
+        return ("tensor", ts.size_exprs(value.shape), ts.size_exprs(value.stride()), value.dtype, value.device,
+                value.requires_grad)  # fmt: skip
     if isinstance(value, _PLAIN):
         return type(value), value
     if depth >= 4:
