@@ -565,8 +565,8 @@ def _show_elsewhere(*args: Any, **kwargs: Any) -> None:
         _saved["showwarning"](*args, **kwargs)
 
 
-def _enabled_elsewhere(logger: logging.Logger, level: int) -> bool:
-    return threading.get_ident() not in _quiet and _saved["isEnabledFor"](logger, level)
+def _enabled_elsewhere(logger: logging.Logger, level: int, _get_ident: Callable[[], int] = threading.get_ident) -> bool:
+    return _get_ident() not in _quiet and _saved["isEnabledFor"](logger, level)  # torch asks before each debug record
 
 
 def _handle_elsewhere(logger: logging.Logger, record: logging.LogRecord) -> None:

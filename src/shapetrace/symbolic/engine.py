@@ -84,7 +84,8 @@ def run_pass(job: Job, progress: Progress | None = None) -> SymbolicResult:
     Torch's symbolic machinery is imported before the budget's clock starts. Both run with the
     collector paused (``long_lived``): the imports make no garbage to look for (a collection
     would scan their million objects once more: 0.1-0.2 s), the replay fills torch's and sympy's
-    caches and leaves fake tensors, collected at its end."""
+    caches; its own objects (recorders, guards, fake runs, this replay) form no reference cycles,
+    so they are freed as it ends, and the collection at its end scans what is left young."""
     try:
         with ts.isolated(), kept_apart():  # another trace records nothing; torch's log records dropped too
             with long_lived():
