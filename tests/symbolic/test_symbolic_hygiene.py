@@ -134,6 +134,47 @@ def test_tensors_inside_an_object_argument_are_not_kept_alive_and_still_replayed
     assert not batch_dim.isdigit() and "*" in pixels  # replayed on fakes: sizes stay symbolic
 
 
+class Residual(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(8, 8)
+
+    def forward(self, x):
+        return x + torch.relu(self.lin(x))
+
+
+def test_the_pass_frees_its_own_objects_without_the_collector(monkeypatch):
+    """The replay's recorder, effect guard, fake run and the pass's state form no reference cycles:
+    reference counting frees them when the pass ends, and the collection the pass ends with
+    (``long_lived(garbage=True)``) has only torch's and sympy's own young objects to scan."""
+    from shapetrace.symbolic import bridge, effects, engine
+
+    made: list[weakref.ref] = []
+    for cls in (engine._Replay, bridge.ReplayRecorder, bridge.FakeRun, effects.EffectGuard):
+        monkeypatch.setattr(cls, "__init__", _noting(cls.__init__, made))
+    model = nn.Sequential(Residual(), Residual(), Residual())  # identical blocks: spliced from a twin
+    with shapetrace.trace(model, dims="B D") as t:
+        model(torch.rand(4, 8))
+    enabled = gc.isenabled()
+    gc.disable()  # no collection runs during the pass: only reference counting frees
+    try:
+        assert t.symbolic.state == "ran" and t.symbolic.reused_calls >= 1
+        alive = {type(ref()).__name__ for ref in made if ref() is not None}
+    finally:
+        if enabled:
+            gc.enable()
+    assert alive == set()
+    assert len(made) >= 4  # each kind was made, and freed
+
+
+def _noting(init, made):
+    def noted(self, *args, **kwargs):
+        made.append(weakref.ref(self))
+        init(self, *args, **kwargs)
+
+    return noted
+
+
 def test_what_the_pass_installs_is_put_back():
     import logging
     import sys

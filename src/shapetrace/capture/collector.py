@@ -32,10 +32,11 @@ def long_lived(garbage: bool = False) -> Iterator[None]:
     count towards its next full collection, which scans every object of the process (150-300 ms
     after a first pass on a ResNet; more in a larger program). Afterwards they go to the oldest
     generation without either; in a process that froze its objects (the command does), they are
-    frozen with them. ``garbage=True``: the block also makes cyclic garbage (the pass's fake
-    tensors): one collection of what the block made frees it first. The young garbage there was
-    before is collected before the block, so that none is kept longer. A collector paused before
-    stays paused, and nothing is moved."""
+    frozen with them. ``garbage=True``: the block also makes cyclic garbage (in the pass, torch's
+    and sympy's recursive closures; the pass's own objects form no cycles and are freed by
+    reference counting, so this scans a few thousand objects): one collection of what the block
+    made frees it first. The young garbage there was before is collected before the block, so
+    that none is kept longer. A collector paused before stays paused, and nothing is moved."""
     enabled, frozen = gc.isenabled(), gc.get_freeze_count() > 0
     if enabled:
         gc.collect(1)

@@ -245,31 +245,37 @@ class ReplayRecorder(Recorder):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204 (torch's signature)
         __tracebackhide__ = True
+        guard = self.guard
+        if guard is not None and guard.live:  # called from the user's code: the op is torch's and the replay's
+            return guard.unwatched(self._op, func, types, args, kwargs)
+        return self._op(func, types, args, kwargs)
+
+    def _op(self, func: Any, types: Any, args: tuple, kwargs: dict | None) -> Any:
+        __tracebackhide__ = True
         if self.deadline is not None and time.perf_counter() > self.deadline:
             raise StopReplay(OUT_OF_TIME, effect=False)
-        with self._unwatched():
-            if self.on_op is not None:  # the progress display writes to stderr: not the forward's doing
-                self.on_op(len(self.ops))
-            made = carried(func, args, kwargs)  # on the real parameters: their fakes are made for torch only
-            if made is not None:  # the outputs carry the inputs' sizes: torch's reasoning adds nothing
+        if self.on_op is not None:  # the progress display writes to stderr: not the forward's doing
+            self.on_op(len(self.ops))
+        made = carried(func, args, kwargs)  # on the real parameters: their fakes are made for torch only
+        if made is not None:  # the outputs carry the inputs' sizes: torch's reasoning adds nothing
+            return self._record_as(func, made, types, args, kwargs)
+        if func in VALUE_OPS and self.traced_values:
+            made = self._traced_value(func)
+            if made is not None:  # a value read from data: a fake tensor holds none
                 return self._record_as(func, made, types, args, kwargs)
-            if func in VALUE_OPS and self.traced_values:
-                made = self._traced_value(func)
-                if made is not None:  # a value read from data: a fake tensor holds none
-                    return self._record_as(func, made, types, args, kwargs)
-            args, kwargs = self.run.fakes_in(args, kwargs)
-            key = _memo_key(func, args, kwargs) if func not in NOT_OPS else None
-            if key is not None:
-                known = self.memo.get(key)
-                if known is not None:  # the same op on the same sizes already ran in this call
-                    self.memo_hits += 1
-                    return self._record_as(func, known, types, args, kwargs)
-            result = self._run_op(func, types, args, kwargs)
-            if key is not None:
-                outputs = _Outputs.of(result)
-                if outputs is not None:
-                    self.memo[key] = outputs
-            return result
+        args, kwargs = self.run.fakes_in(args, kwargs)
+        key = _memo_key(func, args, kwargs) if func not in NOT_OPS else None
+        if key is not None:
+            known = self.memo.get(key)
+            if known is not None:  # the same op on the same sizes already ran in this call
+                self.memo_hits += 1
+                return self._record_as(func, known, types, args, kwargs)
+        result = self._run_op(func, types, args, kwargs)
+        if key is not None:
+            outputs = _Outputs.of(result)
+            if outputs is not None:
+                self.memo[key] = outputs
+        return result
 
     def _traced_value(self, func: Any) -> Callable | None:
         """What the traced run's op at this line read from data (:func:`traced_values`), in order,
@@ -307,24 +313,29 @@ class ReplayRecorder(Recorder):
     def _enter_module(self, module: Any, args: tuple) -> None:
         """The global forward pre-hook, which torch calls before a module's own pre-hooks: from
         here the effect guard watches (the module's hooks and ``forward``: the user's code)."""
+        guard = self.guard
+        if guard is None:
+            self._entered(module, args)
+            return
+        guard.unwatched(self._entered, module, args)
+        guard.watch_from_here(True)
+
+    def _entered(self, module: Any, args: tuple) -> None:
         recorded = len(self.modules)
-        with self._unwatched():
-            super()._enter_module(module, args)
-            if recorded in self.indirect_calls and _called_directly(sys._getframe(1)):
-                self.indirect_calls.discard(recorded)
-        if self.guard is not None:
-            self.guard.watch_from_here(True)
+        super()._enter_module(module, args)
+        if recorded in self.indirect_calls and _called_directly(sys._getframe(1)):
+            self.indirect_calls.discard(recorded)
 
     def _exit_module(self, module: Any, args: tuple, kwargs_and_output: tuple) -> None:
         """The global forward hook, which torch calls after ``forward`` and before a module's own
         forward hooks: the guard stops watching unless the module has some."""
-        with self._unwatched():
-            super()._exit_module(module, args, kwargs_and_output)
-        if self.guard is not None and not module._forward_hooks:
-            self.guard.watch_from_here(False)
-
-    def _unwatched(self) -> contextlib.AbstractContextManager:
-        return self.guard.paused() if self.guard is not None else contextlib.nullcontext()
+        guard = self.guard
+        watched = guard is not None and guard.live
+        if watched:
+            guard.watch_from_here(False)
+        super()._exit_module(module, args, kwargs_and_output)
+        if watched and module._forward_hooks:
+            guard.watch_from_here(True)
 
 
 OUT_OF_TIME = "the symbolic pass ran out of time"

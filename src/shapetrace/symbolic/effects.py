@@ -34,6 +34,7 @@ import ast
 import builtins
 import collections
 import contextlib
+import functools
 import io
 import logging
 import operator
@@ -84,6 +85,7 @@ _MUTATORS = frozenset({
 _REAL_FILES = (io.FileIO, io.BufferedWriter, io.BufferedRandom, io.BufferedRWPair, io.TextIOWrapper)
 _FILE_WRITES = frozenset({"write", "writelines", "truncate", "flush"})
 _SOCKET_CALLS = frozenset({"connect", "connect_ex", "send", "sendall", "sendto", "sendmsg", "bind", "listen"})
+_WATCHED_METHODS = _MUTATORS | _FILE_WRITES | _SOCKET_CALLS | {"tofile"}  # method names _check_method looks at
 _OS_CALLS = (
     "write", "remove", "unlink", "rename", "replace", "mkdir", "rmdir", "truncate", "ftruncate", "chmod",
     "fchmod", "chown", "lchown", "link", "symlink", "utime", "system", "kill", "killpg", "putenv", "unsetenv",
@@ -139,6 +141,20 @@ _MODULE_DELATTR = nn.Module.__delattr__.__code__
 _MODULE_INIT = nn.Module.__init__.__code__
 
 
+@functools.lru_cache(maxsize=4)
+def _watched_calls(eval_frame: Any, jit_serialization: Any) -> dict[int, tuple[Any, str | None]]:
+    """``id(code) -> (code, what its call does)`` for the Python functions the profile function
+    looks at (:func:`_python_effects`, ``Module.__setattr__``/``__delattr__``/``__init__``: ``None``).
+    By id: a code object's hash is not cached (it hashes its bytecode and constants on each
+    lookup); the code is kept, so its id stays its own. Cached per the torch modules that add
+    effects once imported (dynamo's compile wrapper, ``torch.jit.save``): finding the compile
+    wrapper's code walks dynamo's module (0.5 ms per replayed call)."""
+    calls: dict[int, tuple[Any, str | None]] = {id(code): (code, what) for code, what in _python_effects().items()}
+    for code in (_MODULE_SETATTR, _MODULE_DELATTR, _MODULE_INIT):
+        calls[id(code)] = (code, None)
+    return calls
+
+
 # --- the guard ---------------------------------------------------------------------------------
 
 
@@ -153,15 +169,15 @@ class _Pause:
 
     def __enter__(self) -> None:
         guard = self.guard
-        self.changed = guard._profile_on and not guard._paused
+        self.changed = guard.live
         if self.changed:
-            guard._paused = True
+            guard.live = False
             sys.setprofile(None)
 
     def __exit__(self, *exc_info: object) -> None:
         if self.changed:
             guard = self.guard
-            guard._paused = False
+            guard.live = True
             sys.setprofile(guard._profile)
 
 
@@ -175,14 +191,14 @@ class EffectGuard:
         self.position: Callable[[], int] = lambda: 0  # the replay's op count (set by the engine)
         self.stopped_at: int | None = None  # the op count when the effect stopped the call
         self._c_effects = _c_effects()
-        self._py_effects = _python_effects()
+        self._calls = _watched_calls(sys.modules.get("torch._dynamo.eval_frame"), sys.modules.get("torch.jit._serialization"))
         self._fresh: set[int] = set()  # modules made during the pass
         self._containers: dict[int, tuple[Any, Where]] = {}  # id -> (container, where it was found)
         self._empty: list[Any] = []  # watched containers that were empty before the call
-        self._seen_globals: set[int] = set()
+        self._seen_globals: dict[int, Any] = {}  # id -> namespace or class watched (kept: its id stays its own)
         self._snapshots: list[tuple[str, Any, Any]] = []  # (kind, object, saved state)
-        self._profile_on = False
-        self._paused = False
+        self._profile_on = False  # inside watching()
+        self.live = False  # the profile function is on now (watching, and not paused)
 
     # --- running ---------------------------------------------------------------------------
 
@@ -191,13 +207,13 @@ class EffectGuard:
         """Run the replayed call under the guard; on exit, compare the snapshots (and undo)."""
         previous = sys.getprofile()
         self._take_snapshots()
-        self._profile_on = True
+        self._profile_on = self.live = True
         sys.setprofile(self._profile)
         try:
             yield
         finally:
             sys.setprofile(previous)
-            self._profile_on = False
+            self._profile_on = self.live = False
             changed = self._compare_snapshots()
             if changed is not None and self.effect is None:
                 self.effect = changed
@@ -208,13 +224,26 @@ class EffectGuard:
         Python call per call it sees (a third of a pass when it saw them)."""
         return _Pause(self)
 
+    def unwatched(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` without the profile (as :meth:`paused`, for the replay's calls on
+        each op and module call: the profile sees one call on the way in)."""
+        if not self.live:
+            return function(*args)
+        self.live = False
+        sys.setprofile(None)
+        try:
+            return function(*args)
+        finally:
+            self.live = True
+            sys.setprofile(self._profile)
+
     def watch_from_here(self, on: bool) -> None:
         """Turn the profile function on (or off) until the enclosing switch ends: the replay's
         module hooks watch a module's own hooks and ``forward`` (the user's code), not torch's
         ``Module.__call__`` around them (20-40 calls per module call, each a Python call to the
         profile function)."""
-        if self._profile_on and self._paused == on:
-            self._paused = not on
+        if self._profile_on and self.live != on:
+            self.live = on
             sys.setprofile(self._profile if on else None)
 
     def stop(self, what: str, frame: Any) -> None:
@@ -227,7 +256,16 @@ class EffectGuard:
     # --- the profile function --------------------------------------------------------------
 
     def _profile(self, frame: Any, event: str, arg: Any) -> None:
-        if event == "c_call":
+        # Called for every event of the replayed code (returns too): the common case, a call
+        # that is no effect from code whose globals were seen, is two dict lookups.
+        if event == "call":
+            code = frame.f_code
+            found = self._calls.get(id(code))
+            if found is not None and found[0] is code:
+                self._special_call(frame, code, found[1])
+            elif id(frame.f_globals) not in self._seen_globals and is_users_file(code.co_filename):
+                self._watch_globals(frame.f_globals)  # the user's: watched from their first call
+        elif event == "c_call":
             what = self._c_effects.get(arg)
             if what is not None:
                 if not frame.f_code.co_filename.startswith("<frozen"):  # importlib writes .pyc files
@@ -237,25 +275,23 @@ class EffectGuard:
                 self._check_open(frame)
             elif arg is builtins.print:
                 self._check_print(frame)
-            else:
+            elif getattr(arg, "__name__", None) in _WATCHED_METHODS:
                 owner = getattr(arg, "__self__", None)
                 if owner is not None and not isinstance(owner, types.ModuleType):
                     self._check_method(frame, owner, arg.__name__)
-        elif event == "call":
-            code = frame.f_code
-            if code is _MODULE_SETATTR or code is _MODULE_DELATTR:
-                owner = frame.f_locals.get("self")
-                if id(owner) not in self._fresh:
-                    verb = "sets" if code is _MODULE_SETATTR else "deletes"
-                    self.stop(f"{verb} `{_module_name(owner)}.{frame.f_locals.get('name')}`", frame.f_back)
-            elif code is _MODULE_INIT:
-                self._fresh.add(id(frame.f_locals.get("self")))
-            else:
-                what = self._py_effects.get(code)
-                if what is not None:
-                    self.stop(what, frame.f_back)
-                elif id(frame.f_globals) not in self._seen_globals and is_users_file(code.co_filename):
-                    self._watch_globals(frame.f_globals)
+
+    def _special_call(self, frame: Any, code: Any, what: Any) -> None:
+        """A call of ``Module.__setattr__``/``__delattr__``/``__init__``, or of a function whose
+        call is an effect (``torch.save``)."""
+        if code is _MODULE_SETATTR or code is _MODULE_DELATTR:
+            owner = frame.f_locals.get("self")
+            if id(owner) not in self._fresh:
+                verb = "sets" if code is _MODULE_SETATTR else "deletes"
+                self.stop(f"{verb} `{_module_name(owner)}.{frame.f_locals.get('name')}`", frame.f_back)
+        elif code is _MODULE_INIT:
+            self._fresh.add(id(frame.f_locals.get("self")))
+        else:
+            self.stop(what, frame.f_back)
 
     def _check_method(self, frame: Any, owner: Any, name: str) -> None:
         if name in _MUTATORS:
@@ -320,14 +356,14 @@ class EffectGuard:
     def _watch_class(self, cls: type) -> None:
         if id(cls) in self._seen_globals or not is_users_file(getattr(sys.modules.get(cls.__module__), "__file__", None)):
             return
-        self._seen_globals.add(id(cls))
+        self._seen_globals[id(cls)] = cls
         self._snapshots.append(("class", cls, dict(vars(cls))))
         for key, value in vars(cls).items():
             if isinstance(value, _CONTAINERS):
                 self._watch(value, f"{cls.__name__}.{key}", depth=1)
 
     def _watch_globals(self, namespace: dict) -> None:
-        self._seen_globals.add(id(namespace))
+        self._seen_globals[id(namespace)] = namespace
         module = namespace.get("__name__", "?")
         self._snapshots.append(("globals", namespace, dict(namespace)))
         for key, value in list(namespace.items()):
@@ -529,8 +565,8 @@ def _show_elsewhere(*args: Any, **kwargs: Any) -> None:
         _saved["showwarning"](*args, **kwargs)
 
 
-def _enabled_elsewhere(logger: logging.Logger, level: int) -> bool:
-    return threading.get_ident() not in _quiet and _saved["isEnabledFor"](logger, level)
+def _enabled_elsewhere(logger: logging.Logger, level: int, _get_ident: Callable[[], int] = threading.get_ident) -> bool:
+    return _get_ident() not in _quiet and _saved["isEnabledFor"](logger, level)  # torch asks before each debug record
 
 
 def _handle_elsewhere(logger: logging.Logger, record: logging.LogRecord) -> None:

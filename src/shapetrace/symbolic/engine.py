@@ -84,7 +84,8 @@ def run_pass(job: Job, progress: Progress | None = None) -> SymbolicResult:
     Torch's symbolic machinery is imported before the budget's clock starts. Both run with the
     collector paused (``long_lived``): the imports make no garbage to look for (a collection
     would scan their million objects once more: 0.1-0.2 s), the replay fills torch's and sympy's
-    caches and leaves fake tensors, collected at its end."""
+    caches; its own objects (recorders, guards, fake runs, this replay) form no reference cycles,
+    so they are freed as it ends, and the collection at its end scans what is left young."""
     try:
         with ts.isolated(), kept_apart():  # another trace records nothing; torch's log records dropped too
             with long_lived():
@@ -522,8 +523,9 @@ class _Replay:
         end = call.end_op if call.end_op is not None else len(self.ops)
         values = traced_values(self.ops, self.job.values, first, end)
         recorder = ReplayRecorder(run, guard, self.deadline, lambda done: self._report(first + done), values)
-        guard.position = lambda: len(recorder.ops)
-        run.position = lambda: len(recorder.ops)  # the op running now: appended when it returns
+        # the op running now (appended when it returns); the entries' own method: a lambda on the
+        # recorder would make the recorder, its guard and run a cycle, freed only by the collector
+        guard.position = run.position = recorder.ops.__len__
         groups = concrete_groups(self.ops, self.modules, r, next_root, module, self.fingerprints)
         reuse = BlockReuse(recorder, run.mode, lambda _, offset: groups.get(offset), rename=False)
         made: dict[int, Any] = {}
@@ -536,6 +538,9 @@ class _Replay:
 
         def module_call(called: nn.Module, call_args: tuple, call_kwargs: dict) -> Any:
             caller = sys._getframe(1).f_back  # the line that called the module (through nn.Module.__call__)
+            return guard.unwatched(route_call, called, call_args, call_kwargs, caller)  # the pass's own bookkeeping
+
+        def route_call(called: nn.Module, call_args: tuple, call_kwargs: dict, caller: Any) -> Any:
             original = ts.compiled_original(called)
             if original is not None:  # torch.compile(module): its original, never compiled here
                 return _through_compiled(recorder, called, original, call_args, call_kwargs)
@@ -546,8 +551,7 @@ class _Replay:
             def run_forward() -> Any:  # the recorder's module hooks watch the user's hooks and forward
                 return ts.plain_call(called, call_args, call_kwargs)
 
-            with guard.paused():  # the reuse bookkeeping is the pass's own
-                return reuse.call(called, call_args, call_kwargs, run_forward, caller)
+            return reuse.call(called, call_args, call_kwargs, run_forward, caller)
 
         error: BaseException | None = None
         with run.running(grad):

@@ -14,7 +14,7 @@ import linecache
 import os
 import sys
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache, lru_cache
 from types import CodeType
 from typing import Any
 
@@ -333,9 +333,11 @@ THIRD_PARTY = tuple(os.path.join(path, "") for path in {sys.prefix, sys.base_pre
 SHAPETRACE_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "")
 
 
+@cache
 def is_users_file(file: str | None) -> bool:
     """Whether a source file is the user's own code: not the standard library or an installed
-    package (their module state is theirs: caches, registries), not shapetrace."""
+    package (their module state is theirs: caches, registries), not shapetrace. Cached: the
+    effect guard asks it for each call the replayed code makes."""
     return bool(file) and not file.startswith(THIRD_PARTY) and not file.startswith(SHAPETRACE_ROOT) and \
         not file.startswith("<")  # fmt: skip
 

@@ -203,19 +203,20 @@ def all_modules(model: nn.Module) -> Iterable[nn.Module]:
 
 
 def _modules_by_path(root: nn.Module, root_path: str) -> dict[str, nn.Module]:
-    """``path -> module`` as the recorder names them (``module_paths``), under ``root``."""
+    """``path -> module`` as the recorder names them (``module_paths``), under ``root``: depth
+    first, a shared module under its first path (a loop, not a recursive closure: that would be
+    a cycle left to the collector on each call)."""
     found: dict[str, nn.Module] = {}
     seen: set[int] = set()
-
-    def visit(module: nn.Module, path: str) -> None:
+    stack = [(root, root_path)]
+    while stack:
+        module, path = stack.pop()
         if id(module) in seen:
-            return
+            continue
         seen.add(id(module))
         found[path] = module
-        for name, child in child_modules(module):
-            visit(child, f"{path}.{name}" if path else name)
-
-    visit(root, root_path)
+        children = [(child, f"{path}.{name}" if path else name) for name, child in child_modules(module)]
+        stack.extend(reversed(children))
     return found
 
 
@@ -261,6 +262,7 @@ class BlockReuse:
         self.reused = 0  # calls spliced
         self.spliced: list[Splice] = []  # in the order they were spliced
         self._fresh_ids = itertools.count(-1, -1)  # ids of tensors a spliced call "made"
+        self._paths: dict[tuple[int, str], tuple[nn.Module, dict]] = {}  # (id, path) -> (module, its submodules by path)
 
     def call(self, module: nn.Module, args: tuple, kwargs: dict, run: Callable[[], Any], caller: Any = None) -> Any:
         """``module(*args, **kwargs)``: spliced from a finished twin, else ``run()``; ``caller`` is
@@ -318,7 +320,10 @@ class BlockReuse:
         parent, depth = (stack[-1] if stack else None), len(stack)
         source_path = top.path
         path = recorder._paths.get(id(module), source_path)
-        submodules = _modules_by_path(module, path)
+        known = self._paths.get((id(module), path))
+        if known is None or known[0] is not module:  # a module's tree does not change during the pass
+            known = self._paths[(id(module), path)] = (module, _modules_by_path(module, path))
+        submodules = known[1]
         frame = user_frame(caller)  # the line that called the module, as the recorder finds it
         shift = first_call - block.first_call
         new = tuple.__new__  # entries made without NamedTuple.__new__'s keyword handling: blocks splice many
@@ -365,8 +370,8 @@ def _signature(value: Any, tensors: list[torch.Tensor], depth: int = 0) -> Hasha
         tensors.append(value)
         if not ts.is_fake(value):
             return "real", id(value)
-        return ("tensor", tuple(ts.size_expr(s) for s in value.shape), tuple(ts.size_expr(s) for s in value.stride()),
-                value.dtype, value.device, value.requires_grad)  # fmt: skip
+        return ("tensor", ts.size_exprs(value.shape), ts.size_exprs(value.stride()), value.dtype, value.device,
+                value.requires_grad)  # fmt: skip
     if isinstance(value, _PLAIN):
         return type(value), value
     if depth >= 4:
