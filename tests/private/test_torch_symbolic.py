@@ -4,9 +4,11 @@ torch_api.module_call_kwargs): these fail loudly when torch moves them."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import subprocess
 import sys
 import threading
+import weakref
 
 import sympy
 import torch
@@ -373,3 +375,19 @@ def test_1d_pool_sizes_are_torchs_with_the_guard_on_the_length():
         (sizes, replacements, guards), (our_sizes, our_replacements, our_guards) = results
         assert our_sizes == sizes and our_replacements == replacements and set(our_guards) <= set(guards)
         assert any(g.startswith("Eq(") for g in our_guards) == fixes  # the length made an int
+
+
+def test_scratch_lives_and_dies_with_its_fake_mode():
+    """``scratch(mode)``: one dict per fake mode, freed with the mode even when what it keeps holds
+    the mode (a fake tensor does)."""
+    mode, _ = ts.make_fake_mode()
+    other, _ = ts.make_fake_mode()
+    kept = ts.scratch(mode)
+    assert ts.scratch(mode) is kept and ts.scratch(other) is not kept
+    with mode:
+        kept["tensor"] = torch.empty(2, 3)
+    assert kept["tensor"].fake_mode is mode
+    gone = weakref.ref(mode)
+    del mode, kept
+    gc.collect()
+    assert gone() is None

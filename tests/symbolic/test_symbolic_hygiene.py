@@ -175,6 +175,25 @@ def _noting(init, made):
     return noted
 
 
+def test_a_pass_keeps_no_fake_mode_alive():
+    """What the carried ops keep per fake mode (their blank tensors, which hold the mode) dies with
+    the mode: a loop of traces does not keep one mode, its ShapeEnv and fakes, per pass."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    def modes() -> int:
+        gc.collect()
+        return sum(isinstance(each, FakeTensorMode) for each in gc.get_objects())
+
+    model, x = nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 3)), torch.rand(4, 8)
+    before = modes()
+    for _ in range(3):
+        with torch.no_grad(), shapetrace.trace(model, dims="B D") as t:  # outputs without grad: blanks
+            model(x)
+        assert t.symbolic.state == "ran" and t.ops[-1].outputs[0].expr == "(B, 3)"
+        del t
+    assert modes() == before
+
+
 def test_what_the_pass_installs_is_put_back():
     import logging
     import sys

@@ -74,6 +74,7 @@ __all__ = [
     "warm_up",
     "size_hint",
     "size_expr",
+    "scratch",
     "size_exprs",
     "symint",
     "upsample_nearest_output_size",
@@ -326,6 +327,12 @@ def _fake(mode: FakeTensorMode, made: torch.Tensor, device: torch.device) -> Fak
     vars(fake).update(state)
     fake.fake_mode = mode
     return fake
+
+
+def scratch(mode: FakeTensorMode) -> dict:
+    """A dict of the caller's that lives as long as the fake mode: what it keeps may hold the mode
+    (fake tensors do), and both are freed together (a map keyed by the mode would keep it alive)."""
+    return mode.__dict__.setdefault("_shapetrace_scratch", {})
 
 
 def empty(

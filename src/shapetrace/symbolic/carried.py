@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -1930,16 +1929,12 @@ def _new(shape: list, like: torch.Tensor, tensors: Sequence[Any], dtype: torch.d
     return make
 
 
-# fake mode -> {(sizes as written, dtype, device): a contiguous fake tensor of them}
-_blanks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def _blank(shape: list, like: torch.Tensor, dtype: torch.dtype,
            memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:  # fmt: skip
     """A fake tensor of ``shape`` in ``dtype`` on ``like``'s device, laid out in ``memory_format``:
     an alias of one made once per fake run and kept apart (a new ``torch.empty`` on symbolic sizes
     costs ~0.6 ms of torch's symbolic arithmetic for its strides; an alias ~16 µs)."""
-    made = _blanks.setdefault(like.fake_mode, {})
+    made = ts.scratch(like.fake_mode).setdefault("blanks", {})  # (sizes as written, dtype, device, layout) -> blank
     key = (ts.size_exprs(shape), dtype, like.device, memory_format)
     found = made.get(key)
     if found is None:
