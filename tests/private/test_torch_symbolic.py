@@ -391,3 +391,25 @@ def test_scratch_lives_and_dies_with_its_fake_mode():
     del mode, kept
     gc.collect()
     assert gone() is None
+
+
+def test_guard_evaluation_runs_without_the_threads_profile_function():
+    """A guard evaluated from the replayed code (``if h != 64:``) runs torch's ShapeEnv and sympy
+    without the effect guard's profile function, which is on again afterwards."""
+    _, env = ts.make_fake_mode()
+    h = ts.symint(env, ts.named_symbol(env, "h", 64), 64)
+    seen: list[str] = []
+
+    def profile(frame, event, arg):
+        if event == "call":
+            seen.append(frame.f_code.co_name)
+
+    sys.setprofile(profile)
+    try:
+        specialised = bool(h == 64)
+        assert sys.getprofile() is profile
+    finally:
+        sys.setprofile(None)
+    assert specialised and ts.guard_exprs(env)  # torch evaluated it, and guarded
+    assert "evaluate_sym_node" in seen  # entered under the profile, then evaluated without it
+    assert not {"evaluate_expr", "_evaluate_expr", "_inner_evaluate_expr"} & set(seen)

@@ -93,6 +93,19 @@ class RecordingShapeEnv(ShapeEnv):
 
     on_replacement: Callable[[sympy.Symbol, sympy.Expr, int], None] | None = None
 
+    def evaluate_sym_node(self, *args: Any, **kwargs: Any) -> sympy.Basic:
+        """Torch's evaluation of a guard (``if h != 64:``, ``int(n // p)`` in the user's code),
+        without the thread's profile function: it is torch's and sympy's code, thousands of calls
+        that the replay's effect guard (``sys.setprofile``) would otherwise see one by one."""
+        profile = sys.getprofile()
+        if profile is None:
+            return super().evaluate_sym_node(*args, **kwargs)
+        sys.setprofile(None)
+        try:
+            return super().evaluate_sym_node(*args, **kwargs)
+        finally:
+            sys.setprofile(profile)
+
     def _set_replacement(self, a: sympy.Symbol, tgt: sympy.Expr, msg: str) -> None:
         known = a in self.replacements
         super()._set_replacement(a, tgt, msg)
