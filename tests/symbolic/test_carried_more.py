@@ -1,7 +1,7 @@
 """1-d pools, convolutions and ``linear`` on symbolic channels, tensors laid out with the strides
 torch writes (``Max(1, H//4)``), and ``flatten`` of a channels-last image, answered in the replay
 (shapetrace/symbolic/carried.py, ``_pool_1d``, ``_conv_on_symbolic_channels``,
-``_linear_on_symbolic_features``, ``_torchs_contiguous``, ``_flattened_view``): each output is
+``_linear_on_symbolic_features``, ``_torchs_contiguous``, ``_flattened``): each output is
 torch's fake output (sizes, strides, offset, dtype, device, requires_grad) and the ShapeEnv ends
 with torch's replacements, no guard torch does not add, and value ranges no narrower than torch's;
 where torch's run could tell more, the op runs in torch."""

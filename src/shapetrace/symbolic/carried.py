@@ -278,7 +278,7 @@ def _rule_table() -> dict[Callable, tuple[tuple[Rule, bool], ...]]:
     add(CUTS, _cut)
     add(CONTIGUOUS, lambda f, a, k: _contiguous_copy(a, k))
     add(INDEXING, lambda f, a, k: _indexed(a, k))
-    add(FLATTENS, lambda f, a, k: _flattened(a, k), falls_through=True)
+    add(FLATTENS, lambda f, a, k: _flattened(a, k))
     add(EXPANDS, lambda f, a, k: _expanded(a, k))
     add([F.embedding], lambda f, a, k: _embedding(a, k))
     add(ATTENTION, lambda f, a, k: _attention(a, k))
@@ -300,7 +300,6 @@ def _rule_table() -> dict[Callable, tuple[tuple[Rule, bool], ...]]:
     # 1-d pools with torch's guards, and convolutions that check symbolic channels (after _conv)
     add(POOLS_1D, _pool_1d)
     add(CONVS, lambda f, a, k: _conv_on_symbolic_channels(CONVS[f], a, k))
-    add(FLATTENS, lambda f, a, k: _flattened_view(a, k))
     add([F.linear], lambda f, a, k: _linear_on_symbolic_features(a, k))
     add(CATS, lambda f, a, k: _channels_last_cat(a, k))
     return {func: tuple(rules) for func, rules in table.items()}
@@ -587,8 +586,11 @@ def _gathered(x: torch.Tensor, items: tuple) -> Maker | None:
 
 
 def _flattened(args: tuple, kwargs: dict) -> Maker | None:
-    """``flatten(start_dim, end_dim)`` of a contiguous tensor: a view whose flattened dim is the
-    product of their sizes (``(B, D, H/16, W/16)`` to ``(B, D, H/16*W/16)``)."""
+    """``flatten(start_dim, end_dim)``: the flattened dim is the product of their sizes, as ATen's
+    ``flatten`` multiplies them (``(B, D, H/16, W/16)`` to ``(B, D, H/16*W/16)``). Of a contiguous
+    tensor, a contiguous view; of another (a channels-last image batch's ``flatten(2)``: SegFormer's
+    patch embeddings), a view with the strides ATen's ``view`` gives (:func:`_view_strides`) where
+    it is one; where it copies, torch's."""
     x = args[0]
     start = _argument(args, kwargs, 1, "start_dim", default=0)
     end = _argument(args, kwargs, 2, "end_dim", default=-1)
@@ -598,14 +600,18 @@ def _flattened(args: tuple, kwargs: dict) -> Maker | None:
     if type(start) is not int or type(end) is not int or not (-n <= start < n and -n <= end < n):
         return None
     start, end = start % n, end % n
-    if start > end or not x.is_contiguous():
-        return None  # torch raises, or copies
+    contiguous = x.is_contiguous()
+    if start > end or (start == end and not contiguous):
+        return None  # torch raises, or returns x itself
     sizes = list(x.shape)
     product = sizes[start]
     for size in sizes[start + 1 : end + 1]:
         product = product * size
     sizes[start : end + 1] = [product]
-    return _view_of(x, sizes, _contiguous_strides(sizes))
+    if contiguous:
+        return _view_of(x, sizes, _contiguous_strides(sizes))
+    strides = _view_strides(list(x.shape), list(x.stride()), sizes)
+    return None if strides is None else _view_of(x, sizes, strides)
 
 
 def _expanded(args: tuple, kwargs: dict) -> Maker | None:
@@ -1704,31 +1710,6 @@ def _conv_on_symbolic_channels(spatial: int, args: tuple, kwargs: dict) -> Maker
         return None  # "same" padding: torch's
     return _by_torchs_formula(lambda: ts.conv_output_size(x, weight, stride, padding, dilation, groups), x, tensors)
 
-
-
-def _flattened_view(args: tuple, kwargs: dict) -> Maker | None:
-    """``x.flatten(start_dim, end_dim)`` of a tensor that is not contiguous (a channels-last image
-    batch's ``flatten(2)``: SegFormer's patch embeddings): torch's ``reshape`` to the flattened
-    dim's size (the product of the sizes, as ATen's ``flatten`` multiplies them), a view with the
-    strides ATen's ``view`` gives (:func:`_view_strides`) where it is one; where it copies, torch's."""
-    x = args[0]
-    start = _argument(args, kwargs, 1, "start_dim", default=0)
-    end = _argument(args, kwargs, 2, "end_dim", default=-1)
-    if len(args) > 3 or set(kwargs) - {"start_dim", "end_dim"} or not _viewable(x) or x.dim() == 0:
-        return None
-    n = x.dim()
-    if type(start) is not int or type(end) is not int or not (-n <= start < n and -n <= end < n):
-        return None
-    start, end = start % n, end % n
-    if start >= end or x.is_contiguous():
-        return None  # torch raises, returns x itself, or _flattened's
-    sizes = list(x.shape)
-    product = sizes[start]
-    for size in sizes[start + 1 : end + 1]:
-        product = product * size
-    sizes[start : end + 1] = [product]
-    strides = _view_strides(list(x.shape), list(x.stride()), sizes)
-    return None if strides is None else _view_of(x, sizes, strides)
 
 
 def _linear_on_symbolic_features(args: tuple, kwargs: dict) -> Maker | None:
