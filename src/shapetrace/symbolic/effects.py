@@ -158,32 +158,9 @@ def _watched_calls(eval_frame: Any, jit_serialization: Any) -> dict[int, tuple[A
 # --- the guard ---------------------------------------------------------------------------------
 
 
-class _Pause:
-    """Turns a watching guard's profile function off for a stretch of code, and back on after
-    it; a plain class, not a generator: its own calls are seen by the profile on the way in."""
-
-    __slots__ = ("guard", "changed")
-
-    def __init__(self, guard: EffectGuard) -> None:
-        self.guard, self.changed = guard, False
-
-    def __enter__(self) -> None:
-        guard = self.guard
-        self.changed = guard.live
-        if self.changed:
-            guard.live = False
-            sys.setprofile(None)
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.changed:
-            guard = self.guard
-            guard.live = True
-            sys.setprofile(guard._profile)
-
-
 class EffectGuard:
     """Watches one replayed call on this thread: :meth:`watching` around the call, and the
-    replay's recorder turns the profile off inside each op (:meth:`paused`)."""
+    replay's recorder turns the profile off inside each op (:meth:`unwatched`)."""
 
     def __init__(self, modules: list[nn.Module]) -> None:
         self.modules = modules  # the model's modules: their state must not change
@@ -218,15 +195,11 @@ class EffectGuard:
             if changed is not None and self.effect is None:
                 self.effect = changed
 
-    def paused(self) -> _Pause:
-        """shapetrace's and torch's own code (an op, the replay's bookkeeping around a module
-        call) runs without the profile: it is not the user's, and the profile function costs a
-        Python call per call it sees (a third of a pass when it saw them)."""
-        return _Pause(self)
-
     def unwatched(self, function: Callable[..., Any], *args: Any) -> Any:
-        """``function(*args)`` without the profile (as :meth:`paused`, for the replay's calls on
-        each op and module call: the profile sees one call on the way in)."""
+        """``function(*args)`` without the profile: shapetrace's and torch's own code (an op, the
+        replay's bookkeeping around a module call) is not the user's, and the profile function
+        costs a Python call per event it sees (a third of a pass when it saw them). The profile
+        sees one call on the way in."""
         if not self.live:
             return function(*args)
         self.live = False

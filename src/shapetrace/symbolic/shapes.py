@@ -65,8 +65,7 @@ def run_on_specs(
     guard = EffectGuard(list(all_modules(model)))
     recorder = ReplayRecorder(run, guard)
     recorder.listeners = listeners
-    guard.position = lambda: len(recorder.ops)
-    run.position = lambda: len(recorder.ops)  # the op running now: appended when it returns
+    guard.position = run.position = recorder.ops.__len__  # the op running now: appended when it returns
     groups = model_groups(model, Fingerprints())
     reuse = BlockReuse(recorder, run.mode, lambda module, _: groups.get(id(module)))
     device = _device_of(model)
@@ -74,9 +73,9 @@ def run_on_specs(
 
     def module_call(called: nn.Module, call_args: tuple, call_kwargs: dict) -> Any:
         caller = sys._getframe(1).f_back
-        with guard.paused():  # the reuse bookkeeping is the pass's own; the recorder's hooks watch forward
-            return reuse.call(called, call_args, call_kwargs, lambda: ts.plain_call(called, call_args, call_kwargs),
-                              caller)  # fmt: skip
+        # the reuse bookkeeping is the pass's own; the recorder's hooks watch forward
+        return guard.unwatched(reuse.call, called, call_args, call_kwargs,
+                               lambda: ts.plain_call(called, call_args, call_kwargs), caller)  # fmt: skip
 
     with run.running(torch.is_grad_enabled()):
 
