@@ -1747,14 +1747,7 @@ def _dense_but_for_ones(x: torch.Tensor) -> bool:
     N, 1, d)``: strides ``(d*N, d, d, 1)``): non-overlapping and dense, whose strides torch's
     ``empty_like`` keeps as they are, the size-1 dims' too."""
     sizes, strides = ts.size_exprs(x.shape), ts.size_exprs(x.stride())
-    remaining, expected = {d for d in range(len(sizes)) if sizes[d] != 1}, 1
-    while remaining:
-        inner = next((d for d in remaining if strides[d] == expected), None)
-        if inner is None:
-            return False
-        remaining.discard(inner)
-        expected = expected * sizes[inner]
-    return True
+    return _dense_in_some_order(sizes, strides, {d for d in range(len(sizes)) if sizes[d] != 1})
 
 
 def _channels_last_cat(args: tuple, kwargs: dict) -> Maker | None:
@@ -1786,6 +1779,7 @@ def _channels_last_cat(args: tuple, kwargs: dict) -> Maker | None:
     shape[dim] = sum(along)
     return _new(shape, first, tensors, memory_format=torch.channels_last)
 
+
 # --- conditions and outputs --------------------------------------------------------------------
 
 
@@ -1799,14 +1793,18 @@ def _permuted_contiguous(x: torch.Tensor) -> bool:
     transpose or permute of one: dense, no overlap), no dim of size 1 (whose stride is anything):
     the layout elementwise ops and batch and group norms keep."""
     sizes, strides = ts.size_exprs(x.shape), ts.size_exprs(x.stride())
-    if any(size == 1 for size in sizes):
-        return False
-    remaining, expected = set(range(len(sizes))), 1
-    while remaining:
-        inner = next((d for d in remaining if strides[d] == expected), None)
+    return all(size != 1 for size in sizes) and _dense_in_some_order(sizes, strides, set(range(len(sizes))))
+
+
+def _dense_in_some_order(sizes: tuple, strides: tuple, dims: set[int]) -> bool:
+    """Whether the strides of ``dims``, as written, are a contiguous tensor's of their sizes in
+    some order of the dims: innermost stride 1, each next one the previous times its size."""
+    expected = 1
+    while dims:
+        inner = next((d for d in dims if strides[d] == expected), None)
         if inner is None:
             return False
-        remaining.discard(inner)
+        dims.discard(inner)
         expected = expected * sizes[inner]
     return True
 
