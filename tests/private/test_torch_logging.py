@@ -20,6 +20,7 @@ print(len(lazy()), end=" ")
 {action}
 print(len(lazy()))
 """
+DROP = "from shapetrace._private.torch_logging import drop_idle_trace_handler\ndrop_idle_trace_handler()"
 
 
 def _handlers_before_and_after(action: str, **env: str) -> str:
@@ -37,11 +38,9 @@ def test_torch_removes_its_idle_trace_handler_at_the_first_structured_record():
 @pytest.mark.parametrize("torch_first", [False, True], ids=["alone", "after torch removed it"])
 def test_drop_idle_trace_handler_removes_it_where_torch_would(torch_first):
     action = 'torch._logging.trace_structured("shapetrace_probe")\n' if torch_first else ""
-    action += "from shapetrace._private.torch_logging import drop_idle_trace_handler\ndrop_idle_trace_handler()"
-    assert _handlers_before_and_after(action) == "1 0"
+    assert _handlers_before_and_after(action + DROP) == "1 0"
 
 
 def test_a_trace_directory_keeps_the_handler_and_gets_nothing_from_us(tmp_path):
-    action = "from shapetrace._private.torch_logging import drop_idle_trace_handler\ndrop_idle_trace_handler()"
-    assert _handlers_before_and_after(action, TORCH_TRACE=str(tmp_path)) == "1 1"
+    assert _handlers_before_and_after(DROP, TORCH_TRACE=str(tmp_path)) == "1 1"
     assert list(tmp_path.iterdir()) == []
