@@ -115,8 +115,8 @@ def test_the_torch_internals_the_memo_relies_on():
     _maybe_evaluate_static and divisible; its resimplify_floor_div asks simplify of each fact;
     replace returns the expression itself when none of its symbols is replaced."""
     source = inspect.getsource(inspect.unwrap(ShapeEnv.simplify))
-    assert set(re.findall(r"self\.(\w+)", source)) == {"replace", "_update_divisible", "_maybe_evaluate_static",
-                                                        "divisible"}  # fmt: skip
+    reads = {"replace", "_update_divisible", "_maybe_evaluate_static", "divisible"}
+    assert set(re.findall(r"self\.(\w+)", source)) == reads
     static = inspect.getsource(inspect.unwrap(ShapeEnv._maybe_evaluate_static))
     assert "def resimplify_floor_div(" in static and "self.simplify(k)" in static
     assert "self._resimplify_floor_div_axioms" in static and "resimplify_floor_div(self.axioms)" in static
@@ -124,5 +124,6 @@ def test_the_torch_internals_the_memo_relies_on():
     env = ts.RecordingShapeEnv(duck_shape=False)
     h = ts.named_symbol(env, "H", 8)
     expr = sympy.Eq(FloorDiv(h, 2) + 1, h)
-    assert env.replace(expr) is expr and env.replace(ts.sympy_functions.Mod(h, 2)) == ts.sympy_functions.Mod(h, 2)
+    mod = ts.sympy_functions.Mod(h, 2)
+    assert env.replace(expr) is expr and env.replace(mod) == mod
     assert isinstance(env.axioms, dict) and isinstance(env.divisible, set)

@@ -88,8 +88,9 @@ _DECIDABLE = (sympy.core.relational.Relational, sympy.And, sympy.Or, sympy.Not)
 
 class RecordingShapeEnv(ShapeEnv):
     """A ShapeEnv that tells ``on_replacement(symbol, target, guards_so_far)`` each time torch fixes a
-    symbol to a number or to another expression (a dim "specialised" by a guard), and that decides
-    relations from its value ranges first (:meth:`_maybe_evaluate_static`)."""
+    symbol to a number or to another expression (a dim "specialised" by a guard), that decides
+    relations from its value ranges first (:meth:`_maybe_evaluate_static`), and that does not
+    simplify a fact again while what torch's simplification reads is unchanged (:meth:`simplify`)."""
 
     on_replacement: Callable[[sympy.Symbol, sympy.Expr, int], None] | None = None
 
@@ -171,8 +172,11 @@ class RecordingShapeEnv(ShapeEnv):
         no side effect). It is reused only while torch still replaces none of those symbols and,
         after the same ``_update_divisible()`` call the run made (torch caches it per state),
         each ``e`` is in ``divisible`` exactly when it was: every read then answers as it did, so
-        torch's run would take the same steps to the same result. Anything else is torch's own
-        call. tests/private/test_floor_div_resimplification.py compares it with torch's."""
+        torch's run would take the same steps to the same result (and a result torch's own cache
+        of ``simplify`` holds is one such run: torch keeps it for one state of ``replacements``
+        and ``divisible``). Anything else is torch's own call. Measured on MobileViT: a warm pass
+        2.65 s -> 1.33 s of CPU. tests/private/test_floor_div_resimplification.py compares it
+        with torch's."""
         if size_oblivious or expr not in self.axioms:
             return super().simplify(expr, size_oblivious)
         symbols = _symbol_set(expr)
@@ -200,8 +204,8 @@ class RecordingShapeEnv(ShapeEnv):
                 outer.static = True  # a simplify inside another's read: the outer keeps nothing
         if reads.asked and not reads.static and not any(symbol in replacements for symbol in symbols):
             divisible = self.divisible
-            asked = tuple((e, e in divisible) for e in dict.fromkeys(reads.asked) if _symbol_set(e) <= symbols)
-            memo[expr] = (result, reads.updates_divisible, asked)
+            asked = [e for e in dict.fromkeys(reads.asked) if _symbol_set(e) <= symbols]
+            memo[expr] = (result, reads.updates_divisible, tuple((e, e in divisible) for e in asked))
         return result
 
     _reads: _Reads | None = None  # what the simplify running in this ShapeEnv asked (see simplify)
@@ -253,7 +257,8 @@ def uninteresting_files() -> frozenset[str]:
 
 
 class _Reads:
-    """What one run of torch's ``ShapeEnv.simplify`` asked of its ShapeEnv (:meth:`RecordingShapeEnv.simplify`)."""
+    """What one run of torch's ``ShapeEnv.simplify`` asked of its ShapeEnv
+    (:meth:`RecordingShapeEnv.simplify`)."""
 
     __slots__ = ("asked", "static", "updates_divisible")
 
