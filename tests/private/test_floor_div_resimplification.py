@@ -1,0 +1,129 @@
+"""RecordingShapeEnv.simplify's memo (shapetrace/_private/torch_symbolic.py): torch's
+``resimplify_floor_div`` simplifies every fact again each time a divisibility fact is added; the
+memo reuses a fact's simplification while what torch's ``simplify`` reads of the ShapeEnv answers
+the same. These compare it with torch's own ``simplify`` and fail when the torch internals it relies
+on move."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import sympy
+import torch
+import torch.nn.functional as F
+from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+from shapetrace._private import torch_symbolic as ts
+
+FloorDiv = ts.FloorDiv
+CleanDiv = ts.sympy_functions.CleanDiv
+
+
+class TorchsSimplify(ts.RecordingShapeEnv):
+    """The pass's ShapeEnv with torch's own simplify (no memo)."""
+
+    def simplify(self, expr, size_oblivious=False):
+        return ShapeEnv.simplify(self, expr, size_oblivious)
+
+    replace = ShapeEnv.replace
+    _update_divisible = ShapeEnv._update_divisible
+
+
+def _named(env, name, value):
+    return ts.symint(env, ts.named_symbol(env, name, value), value)
+
+
+def _patchify(env: ShapeEnv, steps: int = 1) -> list:
+    """Strided convs and MobileViT-style unfold/fold reshapes on symbolic H, W: each reshape adds
+    divisibility facts, and the guards pile up facts with floor divisions."""
+    mode = ts.FakeTensorMode(shape_env=env, allow_non_fake_inputs=True)
+    mode.cache_enabled = False
+    shapes = []
+    with mode, torch.no_grad():
+        x = torch.empty(2, 4, _named(env, "H", 64), _named(env, "W", 48))
+        weight = torch.empty(4, 4, 3, 3)
+        for _ in range(steps):
+            x = F.conv2d(x, weight, stride=2, padding=1)
+            b, c, h, w = x.shape
+            patches = x.reshape(b * c * (h // 2), 2, w // 2, 2).transpose(1, 2)
+            patches = patches.reshape(b, c, (h // 2) * (w // 2), 4)
+            shapes.append(ts.size_exprs(patches.shape))
+            x = patches.reshape(b * c * (h // 2), w // 2, 2, 2).transpose(1, 2).reshape(b, c, h, w)
+            shapes.append(ts.size_exprs(x.shape))
+    return shapes
+
+
+def _state(env: ShapeEnv) -> tuple:
+    return (
+        [guard.expr for guard in env.guards],
+        list(env.axioms.items()),  # keys, values and order
+        set(env.divisible),
+        dict(env.replacements),
+        dict(env.var_to_range),
+    )
+
+
+def test_the_memo_leaves_torchs_guards_facts_and_shapes_as_torchs_simplify_makes_them(monkeypatch):
+    runs = {}  # ShapeEnv -> how many times torch's simplify ran on a fact
+    torch_simplify = ShapeEnv.simplify
+
+    def counted(self, expr, size_oblivious=False):
+        if expr in self.axioms:
+            runs[self] = runs.get(self, 0) + 1
+        return torch_simplify(self, expr, size_oblivious)
+
+    counted.cache_clear = torch_simplify.cache_clear
+    monkeypatch.setattr(ShapeEnv, "simplify", counted)
+    torchs = TorchsSimplify(duck_shape=False)
+    torch_shapes = _patchify(torchs)
+    ours = ts.RecordingShapeEnv(duck_shape=False)
+    our_shapes = _patchify(ours)
+
+    assert our_shapes == torch_shapes
+    assert _state(ours) == _state(torchs)
+    assert len(ours.divisible) >= 5 and sum(1 for fact in ours.axioms if fact.has(FloorDiv)) > 200
+    # torch's simplify ran on the facts a fraction of the times torch's resimplification asks
+    assert runs[ours] * 2 < runs[torchs], runs
+
+
+def test_a_new_divisibility_fact_or_replacement_gives_torchs_new_simplification():
+    ours, torchs = ts.RecordingShapeEnv(duck_shape=False), TorchsSimplify(duck_shape=False)
+    h, w = (ts.named_symbol(ours, name, value) for name, value in (("H", 64), ("W", 48)))
+    assert [ts.named_symbol(torchs, name, value) for name, value in (("H", 64), ("W", 48))] == [h, w]
+    facts = [sympy.Eq(4 * FloorDiv(h, 4), h), sympy.Ne(FloorDiv(h, 2) + FloorDiv(w, 3), 7)]
+    for env in (ours, torchs):
+        env.axioms.update(dict.fromkeys(facts, sympy.true))
+
+    def both(fact):
+        theirs = torchs.simplify(fact)
+        assert ours.simplify(fact) == theirs
+        return theirs
+
+    assert [both(fact) for fact in facts] == facts  # nothing known: torch leaves them
+    assert set(ours._simplified) == set(facts)
+    for env in (ours, torchs):
+        env._add_divisible(ts.sympy_functions.Mod(h, 4))  # H divisible by 4: H//4 is exact
+    assert both(facts[0]).has(CleanDiv) and both(facts[1]) == facts[1]  # torch's exact H/4 (a CleanDiv)
+    for env in (ours, torchs):
+        env._set_replacement(w, sympy.Integer(48), "test")  # W fixed: torch's replacement applies
+    assert both(facts[1]) != facts[1]
+
+
+def test_the_torch_internals_the_memo_relies_on():
+    """torch's simplify reads the ShapeEnv only through replace, _update_divisible,
+    _maybe_evaluate_static and divisible; its resimplify_floor_div asks simplify of each fact;
+    replace returns the expression itself when none of its symbols is replaced."""
+    source = inspect.getsource(inspect.unwrap(ShapeEnv.simplify))
+    reads = {"replace", "_update_divisible", "_maybe_evaluate_static", "divisible"}
+    assert set(re.findall(r"self\.(\w+)", source)) == reads
+    static = inspect.getsource(inspect.unwrap(ShapeEnv._maybe_evaluate_static))
+    assert "def resimplify_floor_div(" in static and "self.simplify(k)" in static
+    assert "self._resimplify_floor_div_axioms" in static and "resimplify_floor_div(self.axioms)" in static
+    assert "self._update_version_counter()" in inspect.getsource(inspect.unwrap(ShapeEnv._update_divisible))
+    env = ts.RecordingShapeEnv(duck_shape=False)
+    h = ts.named_symbol(env, "H", 8)
+    expr = sympy.Eq(FloorDiv(h, 2) + 1, h)
+    mod = ts.sympy_functions.Mod(h, 2)
+    assert env.replace(expr) is expr and env.replace(mod) == mod
+    assert isinstance(env.axioms, dict) and isinstance(env.divisible, set)
