@@ -44,3 +44,19 @@ def test_drop_idle_trace_handler_removes_it_where_torch_would(torch_first):
 def test_a_trace_directory_keeps_the_handler_and_gets_nothing_from_us(tmp_path):
     assert _handlers_before_and_after(DROP, TORCH_TRACE=str(tmp_path)) == "1 1"
     assert list(tmp_path.iterdir()) == []
+
+
+PASS = """
+import torch
+import shapetrace
+model = torch.nn.ReLU()
+with shapetrace.trace(model, dims="B D") as t:
+    model(torch.rand(2, 8))
+assert t.ops[-1].outputs[0].expr == "(B, D)", t.ops[-1].outputs[0].expr
+"""
+
+
+def test_the_pass_leaves_torchs_trace_log_as_torch_would(tmp_path):
+    assert _handlers_before_and_after(PASS) == "1 0"
+    assert _handlers_before_and_after(PASS, TORCH_TRACE=str(tmp_path)) == "1 1"
+    assert list(tmp_path.iterdir()) == []  # the pass's symbols and guards are not logged there

@@ -37,6 +37,7 @@ from torch import nn
 
 from shapetrace._private import torch_symbolic as ts
 from shapetrace._private.torch_api import own_tensors
+from shapetrace._private.torch_logging import drop_idle_trace_handler
 from shapetrace.capture.collector import long_lived
 from shapetrace.capture.names import op_names
 from shapetrace.capture.recording import site
@@ -88,6 +89,7 @@ def run_pass(job: Job, progress: Progress | None = None) -> SymbolicResult:
     so they are freed as it ends, and the collection at its end scans what is left young."""
     try:
         with ts.isolated(), kept_apart():  # another trace records nothing; torch's log records dropped too
+            drop_idle_trace_handler()  # which a first record would have removed: torch logs nothing for it
             with long_lived():
                 ts.warm_up()  # the first pass in a process imports torch._dynamo and fills torch's tables: seconds
             with long_lived(garbage=True):
