@@ -312,7 +312,7 @@ def _elementwise(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
     x = args[0]
     if not _plain(x, contiguous=False) or any(isinstance(value, torch.dtype) for value in (*args, *kwargs.values())):
         return None  # softmax(x, dim, dtype=...) changes the dtype
-    dense = x.is_contiguous() or (func in KEEP_LAYOUT and _permuted_contiguous(x))
+    dense = _is_contiguous(x) or (func in KEEP_LAYOUT and _permuted_contiguous(x))
     if not dense and not (func in FROM_SLICES and (_sliced(x) or _ordered_outward(x))):
         return _strided_elementwise(func, args, kwargs)
     position = INPLACE_AT.get(func)
@@ -349,7 +349,7 @@ def _view(args: tuple, kwargs: dict) -> Maker | None:
     sizes = _given(args)
     if not _viewable(x) or not sizes or not all(isinstance(s, (int, torch.SymInt)) for s in sizes):
         return None
-    contiguous = x.is_contiguous()
+    contiguous = _is_contiguous(x)
     if not contiguous:
         split = _last_dim_split(x, sizes)
         if split is not None:
@@ -600,7 +600,7 @@ def _flattened(args: tuple, kwargs: dict) -> Maker | None:
     if type(start) is not int or type(end) is not int or not (-n <= start < n and -n <= end < n):
         return None
     start, end = start % n, end % n
-    contiguous = x.is_contiguous()
+    contiguous = _is_contiguous(x)
     if start > end or (start == end and not contiguous):
         return None  # torch raises, or returns x itself
     sizes = list(x.shape)
@@ -667,7 +667,7 @@ def _contiguous_copy(args: tuple, kwargs: dict) -> Maker | None:
     x = args[0]
     if len(args) != 1 or (kwargs and kwargs != {"memory_format": torch.contiguous_format}) or not _viewable(x):
         return None
-    return _itself(x) if x.is_contiguous() else _new(list(x.shape), x, (x,))
+    return _itself(x) if _is_contiguous(x) else _new(list(x.shape), x, (x,))
 
 
 def _given(args: tuple) -> list:
@@ -731,7 +731,7 @@ def _norm(checked: Callable, args: tuple, kwargs: dict, keeps_layout: bool, cont
     tensors = _tensors(args, kwargs)
     if not all(_weight(t) and t.dtype == x.dtype and t.device == x.device for t in tensors):
         return None  # a weight in another dtype or on another device: torch's promotion or error decides
-    if x.is_contiguous():
+    if _is_contiguous(x):
         return _alias_of(x, tensors)
     if checked is _trailing:  # layer_norm and rms_norm make a contiguous output of any input
         return _new(list(x.shape), x, tensors)
@@ -763,7 +763,7 @@ def _binary(args: tuple, kwargs: dict, in_place: bool) -> Maker | None:
     x, other = args
     if not _plain(x, contiguous=False):
         return None
-    if not x.is_contiguous() and not _sliced(x):  # a transposed or permuted operand: its layout is kept, by a like operand
+    if not _is_contiguous(x) and not _sliced(x):  # a transposed or permuted operand: its layout is kept, by a like operand
         if not _permuted_contiguous(x):
             return None
         if type(other) in (int, float):
@@ -776,8 +776,8 @@ def _binary(args: tuple, kwargs: dict, in_place: bool) -> Maker | None:
     if type(other) in (int, float):
         if in_place:
             return _itself(x)
-        return _alias_of(x, (x,)) if x.is_contiguous() else _new(list(x.shape), x, (x,))
-    if not (_plain(other, contiguous=False) and (other.is_contiguous() or _sliced(other))
+        return _alias_of(x, (x,)) if _is_contiguous(x) else _new(list(x.shape), x, (x,))
+    if not (_plain(other, contiguous=False) and (_is_contiguous(other) or _sliced(other))
             and other.dtype == x.dtype and other.device == x.device):  # fmt: skip
         return None
     if _spans(x, other):
@@ -788,7 +788,7 @@ def _binary(args: tuple, kwargs: dict, in_place: bool) -> Maker | None:
         return None  # sizes that broadcast only where they are equal: torch's question could fix one
     if in_place:
         return _itself(x)
-    if x.is_contiguous() and other.is_contiguous():
+    if _is_contiguous(x) and _is_contiguous(other):
         return _alias_of(full, (x, other))
     return _new(list(full.shape), full, (x, other))
 
@@ -872,7 +872,7 @@ def _cat(args: tuple, kwargs: dict) -> Maker | None:
     tensors, first = kept, kept[0]
     if not all(_plain(t, contiguous=False) for t in tensors):
         return None
-    if not all(t.is_contiguous() for t in tensors) and not any(_suggests_contiguous(t) for t in tensors):
+    if not all(_is_contiguous(t) for t in tensors) and not any(_suggests_contiguous(t) for t in tensors):
         return None  # torch's output takes the operands' channels-last layout, or strides it decides
     ndim = first.dim()
     if ndim == 0 or not -ndim <= dim < ndim:
@@ -972,7 +972,7 @@ def _image_layout(x: torch.Tensor) -> torch.memory_format | None:
     ``H*(C*W)`` after attention's reshape back, torch's static evaluation decides them equal
     without a guard), or a permute of torch's own contiguous strides (:func:`_torchs_channels_last`);
     else ``None``."""
-    if x.is_contiguous():
+    if _is_contiguous(x):
         return torch.contiguous_format
     sizes = ts.size_exprs(x.shape)
     if x.dim() != 4 or 1 in sizes:
@@ -1773,7 +1773,7 @@ def _channels_last_cat(args: tuple, kwargs: dict) -> Maker | None:
         return None
     if any(s[:dim] + s[dim + 1 :] != sizes[0][:dim] + sizes[0][dim + 1 :] for s in sizes):
         return None
-    if not all(not t.is_contiguous() and _image_layout(t) == torch.channels_last for t in tensors):
+    if not all(not _is_contiguous(t) and _image_layout(t) == torch.channels_last for t in tensors):
         return None
     shape = list(first.shape)
     shape[dim] = sum(along)
@@ -1785,7 +1785,37 @@ def _channels_last_cat(args: tuple, kwargs: dict) -> Maker | None:
 
 def _plain(x: Any, contiguous: bool = True) -> bool:
     """A fake floating tensor holding no constant (and contiguous, unless asked not to be)."""
-    return _viewable(x) and x.dtype.is_floating_point and (not contiguous or x.is_contiguous())
+    return _viewable(x) and x.dtype.is_floating_point and (not contiguous or _is_contiguous(x))
+
+
+def _is_contiguous(x: torch.Tensor) -> bool:
+    """``x.is_contiguous()``, torch's answer, read from the sizes and strides as written and at the
+    traced values where torch's question would fix nothing. A fake tensor with symbolic sizes
+    computes its contiguity the first time it is asked, each dim a question to the ``ShapeEnv``
+    (0.3-2 ms on nested floor divisions: a fifth of a SegFormer's pass, asked by these rules of
+    every view's and norm's input); its answer is the truth at the traced values, and its guards
+    only say so: a stride written as the contiguous one is it (no question), one that differs
+    there is not (at most ``Ne``, which fixes nothing). Torch answers where a size is 1 or 0 at
+    the traced values, or a stride equals the contiguous one only there (``Eq`` could replace)."""
+    sizes, strides = x.shape, x.stride()
+    if not any(isinstance(s, torch.SymInt) for s in (*sizes, *strides)):
+        return x.is_contiguous()
+    expected: Any = 1
+    expected_value = 1
+    for size, stride, size_expr, stride_expr in zip(reversed(sizes), reversed(strides), reversed(ts.size_exprs(sizes)),
+                                                    reversed(ts.size_exprs(strides))):  # fmt: skip
+        value, stride_value = ts.size_hint(size), ts.size_hint(stride)
+        if value is None or stride_value is None or value == 0 or (value == 1 and isinstance(size, torch.SymInt)):
+            return x.is_contiguous()
+        if value == 1:
+            continue
+        if stride_expr != expected:
+            if stride_value == expected_value:
+                return x.is_contiguous()
+            return False
+        expected = expected * size_expr
+        expected_value *= value
+    return True
 
 
 def _permuted_contiguous(x: torch.Tensor) -> bool:
