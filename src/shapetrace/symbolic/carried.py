@@ -1717,13 +1717,19 @@ def _linear_on_symbolic_features(args: tuple, kwargs: dict) -> Maker | None:
     ``(B, S, D)`` into a cross-attention's ``Linear(32, ...)``) and, in this run, the weight's:
     torch's matrix product checks them against the weight's (``Eq(D, 32)``: ``D`` is replaced by
     32, a specialisation of this op), here by the same comparison, in the op; then the input's
-    other sizes and the weight's out features, in a new contiguous tensor."""
+    other sizes and the weight's out features, in a new contiguous tensor. An input of 3 or more
+    dims may be a transpose or permute of a dense tensor (MLP-Mixer's token mixing, ``(B, D, N)``
+    into ``Linear(64, ...)``: ``Eq(N, 64)``), dense at the traced values (:func:`_dense`): torch's
+    product copies it into a contiguous one or multiplies it batched, and its output is a new
+    contiguous tensor either way; its questions about the copy and the fold fix nothing."""
     x = args[0]
     weight = _argument(args, kwargs, 1, "weight")
     bias = _argument(args, kwargs, 2, "bias")
     if len(args) > 3 or set(kwargs) - {"weight", "bias"}:
         return None
-    if not _plain(x) or x.dim() < 1 or not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+    if not _plain(x, contiguous=False) or x.dim() < 1 or not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+        return None
+    if not _is_contiguous(x) and not (x.dim() >= 3 and _dense(x)):
         return None
     tensors = _with_weights(x, weight, bias)
     features = ts.size_exprs(weight.shape)
