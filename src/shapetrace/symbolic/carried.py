@@ -1288,9 +1288,13 @@ def _binary_laid_out_by_first(func: Callable, args: tuple, kwargs: dict) -> Make
     if any(type(v) not in (int, float) for v in kwargs.values()):
         return None
     x, other = args
-    if not (_plain(x, contiguous=False) and _plain(other, contiguous=False)):
+    if not _plain(x, contiguous=False) or not isinstance(other, torch.Tensor):
         return None
-    if other.dtype != x.dtype or other.device != x.device or ts.size_exprs(x.shape) != ts.size_exprs(other.shape):
+    if other.dtype != x.dtype or other.device != x.device:
+        return None
+    if ts.size_exprs(x.shape) != ts.size_exprs(other.shape):
+        return _binary_checked_by_first(x, other) if _weight(other) else None
+    if not _plain(other, contiguous=False):
         return None
     strides = _elementwise_strides(x)
     if strides is None:
@@ -1298,6 +1302,38 @@ def _binary_laid_out_by_first(func: Callable, args: tuple, kwargs: dict) -> Make
     if ts.size_exprs(strides) == ts.size_exprs(x.stride()):
         return _alias_of(x, (x, other))
     return _new_strided(x, strides, (x, other))
+
+
+def _binary_checked_by_first(x: torch.Tensor, other: torch.Tensor) -> Maker | None:
+    """``x + y`` as :func:`_binary_laid_out_by_first` takes it, of a non-contiguous ``x`` (torch's
+    general path: its output's layout is decided by the operands' strides), where ``y``'s sizes
+    are ``x``'s, literal ones, or sizes written otherwise but equal at the traced values (MLP-Mixer's
+    residual onto its token mixing, ``(B, N, D)`` and ``(B, 64, D)``; DiT's patches plus their
+    positions, ``(1, 64, D)``, a buffer): torch's broadcasting keeps ``x``'s sizes and checks each of those
+    against ``y``'s (``Eq(N, 64)``, a guard, a replacement when ``N`` is one symbol), here by the
+    same comparison, in the op; its other questions (is a size 1?) are ``Ne`` guards that fix
+    nothing. The output: ``x``'s sizes, dense in ``x``'s order (:func:`_elementwise_strides`)."""
+    if other.dim() != x.dim() or _is_contiguous(x):
+        return None
+    checked = []
+    for size, other_size, mine, theirs in zip(x.shape, other.shape, ts.size_exprs(x.shape),
+                                              ts.size_exprs(other.shape)):  # fmt: skip
+        if theirs == 1 or theirs == mine:
+            continue
+        if ts.size_hint(size) != ts.size_hint(other_size):
+            return None  # torch raises
+        checked.append((size, other_size))
+    strides = _elementwise_strides(x)
+    if not checked or strides is None:
+        return None
+    made = _new_strided(x, strides, (x, other))
+
+    def make(*args: Any, **kwargs: Any) -> torch.Tensor:
+        for size, other_size in checked:
+            torch._check(size == other_size, lambda: "the operands' sizes do not broadcast")
+        return made()
+
+    return make
 
 
 def _elementwise_strides(x: torch.Tensor) -> list | None:
