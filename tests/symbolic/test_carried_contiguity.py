@@ -20,6 +20,14 @@ def _strided(m):
     return F.conv2d(m(("B", 3, "H", "W")), torch.ones(8, 3, 4, 4), None, 4)
 
 
+def _factored(m):
+    """``(B, (H + 1)*(W + 1), 32)`` whose first stride is written ``(H + 1)*(32*W + 32)``, the
+    contiguous one ``32*(H + 1)*(W + 1)``: the same polynomial."""
+    x = m(("B", "H", "W", 32))
+    rows, columns = x.shape[1] + 1, x.shape[2] + 1
+    return torch.empty_strided((x.shape[0], rows * columns, 32), (rows * (32 * columns), 32, 1))
+
+
 LAYOUTS = {
     "contiguous": lambda m: _strided(m),
     "tokens, transposed (ViT's, MLP-Mixer's)": lambda m: _strided(m).flatten(2).transpose(1, 2),
@@ -31,6 +39,7 @@ LAYOUTS = {
     "a slice along a symbolic dim": lambda m: _strided(m)[:, :, 1:],
     "a slice along a concrete dim": lambda m: _strided(m)[:, :4],
     "a dim of size 1": lambda m: _strided(m)[:, :1],
+    "strides written as another polynomial, (H + 1)*(32*W + 32) (SegFormer's reshaped tokens)": lambda m: _factored(m),
     "expanded": lambda m: m(("B", 1, "H")).expand(-1, 4, -1),
     "a symbolic dim of size 1 at the traced values": lambda m: F.conv2d(m(("B", 3, "H", "W")), torch.ones(8, 3, 16, 16),
                                                                         None, 16).transpose(2, 3),
@@ -69,3 +78,21 @@ def test_the_rules_ask_no_guard_where_torchs_question_would(layout):
             ours, torchs = make(), func(*args)
             assert ts.size_exprs(ours.shape) == ts.size_exprs(torchs.shape), func
             assert ts.size_exprs(ours.stride()) == ts.size_exprs(torchs.stride()), func
+
+
+@pytest.mark.parametrize("layout", ["tokens, transposed (ViT's, MLP-Mixer's)", "channels last",
+                                    "strides written as another polynomial, (H + 1)*(32*W + 32) (SegFormer's reshaped tokens)"])  # fmt: skip
+def test_read_without_torchs_walk(layout, monkeypatch):
+    """Strides as written, at the traced values, or the same polynomial: torch is not asked.
+    (A conv's output written with ``Max(1, H//4)`` in its strides is torch's to answer.)"""
+    run = _fresh_run()
+    with run.running(grad=False):
+        t = LAYOUTS[layout](lambda shape: _make(run, shape))
+
+        def asked(*args, **kwargs):
+            raise AssertionError("torch's contiguity asked")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(torch.Tensor, "is_contiguous", asked)
+            ours = rules._is_contiguous(t)
+        assert ours == t.is_contiguous()

@@ -1837,8 +1837,10 @@ def _is_contiguous(x: torch.Tensor) -> bool:
     (0.3-2 ms on nested floor divisions: a fifth of a SegFormer's pass, asked by these rules of
     every view's and norm's input); its answer is the truth at the traced values, and its guards
     only say so: a stride written as the contiguous one is it (no question), one that differs
-    there is not (at most ``Ne``, which fixes nothing). Torch answers where a size is 1 or 0 at
-    the traced values, or a stride equals the contiguous one only there (``Eq`` could replace)."""
+    there is not (at most ``Ne``, which fixes nothing), one written as the same polynomial is it
+    (torch's static evaluation expands them). Torch answers where a size is 1 or 0 at the traced
+    values, or a stride equals the contiguous one only there (``Max(1, H//4)`` for ``H//4``: its
+    ``Eq`` could narrow a range)."""
     sizes, strides = x.shape, x.stride()
     if not any(isinstance(s, torch.SymInt) for s in (*sizes, *strides)):
         return x.is_contiguous()
@@ -1852,12 +1854,20 @@ def _is_contiguous(x: torch.Tensor) -> bool:
         if value == 1:
             continue
         if stride_expr != expected:
-            if stride_value == expected_value:
+            if stride_value != expected_value:
+                return False
+            if not _same_polynomial(stride_expr, expected):
                 return x.is_contiguous()
-            return False
         expected = expected * size_expr
         expected_value *= value
     return True
+
+
+def _same_polynomial(a: Any, b: Any) -> bool:
+    """Whether two sizes written differently are the same polynomial of the same terms
+    (``(H + 1)*(32*W + 32)`` and ``32*(H + 1)*(W + 1)``: a reshape's sizes against torch's
+    strides): torch's static evaluation decides them equal, no guard (:func:`_image_layout`)."""
+    return sympy.expand(a - b) == 0
 
 
 def _permuted_contiguous(x: torch.Tensor) -> bool:
