@@ -925,12 +925,16 @@ def _conv(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
     weight's: with stride 1 and the padding that keeps each size (``padding="same"``, or 1 for a
     3x3 kernel), the input's sizes with the weight's channels; otherwise, on a batched ``x``, the
     sizes torch's meta function computes (:func:`_by_torchs_formula`). Laid out as ``x`` is,
-    contiguously or channels-last (:func:`_conv_layout`)."""
+    contiguously or channels-last (:func:`_conv_layout`); a 1-d convolution of a transposed
+    sequence dense at the traced values (wav2vec2's positional conv) contiguously, as torch's
+    fake ``conv1d`` makes its input contiguous first (a copy whose questions fix nothing)."""
     x, weight = args[0], _argument(args, kwargs, 1, "weight")
     bias = _argument(args, kwargs, 2, "bias")
     if not _plain(x, contiguous=False) or x.dim() not in (spatial + 1, spatial + 2) or not isinstance(weight, torch.Tensor):
         return None
     layout = _conv_layout(x, weight)
+    if layout is None and spatial == 1 and x.dim() == 3 and weight.is_contiguous() and _dense(x):
+        layout = torch.contiguous_format  # torch's fake conv1d makes its input contiguous first
     tensors = _with_weights(x, weight, bias)
     if tensors is None or layout is None:
         return None
