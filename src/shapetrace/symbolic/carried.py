@@ -1311,7 +1311,7 @@ def _binary_laid_out_by_first(func: Callable, args: tuple, kwargs: dict) -> Make
 def _binary_checked_by_first(x: torch.Tensor, other: torch.Tensor) -> Maker | None:
     """``x + y`` as :func:`_binary_laid_out_by_first` takes it, of a non-contiguous ``x`` (torch's
     general path: its output's layout is decided by the operands' strides), where ``y``'s sizes
-    are ``x``'s, literal ones, or sizes written otherwise but equal at the traced values (MLP-Mixer's
+    are ``x``'s, literal ones, or numbers that ``x``'s sizes equal at the traced values (MLP-Mixer's
     residual onto its token mixing, ``(B, N, D)`` and ``(B, 64, D)``; DiT's patches plus their
     positions, ``(1, 64, D)``, a buffer): torch's broadcasting keeps ``x``'s sizes and checks each of those
     against ``y``'s (``Eq(N, 64)``, a guard, a replacement when ``N`` is one symbol), here by the
@@ -1324,8 +1324,8 @@ def _binary_checked_by_first(x: torch.Tensor, other: torch.Tensor) -> Maker | No
                                               ts.size_exprs(other.shape)):  # fmt: skip
         if theirs == 1 or theirs == mine:
             continue
-        if ts.size_hint(size) != ts.size_hint(other_size):
-            return None  # torch raises
+        if not isinstance(theirs, int) or ts.size_hint(size) != theirs:
+            return None  # two symbolic sizes (torch's question), or sizes that differ (torch raises)
         checked.append((size, other_size))
     strides = _elementwise_strides(x)
     if not checked or strides is None:
