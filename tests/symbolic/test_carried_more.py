@@ -46,6 +46,18 @@ def _attended(m):
     return tokens.transpose(1, 2).reshape(batch, 8, height, width)
 
 
+def _tokens(m):
+    """``(B, N, 8)``, N = H/4*W/4 (35 here): a patchify conv's output flattened and transposed."""
+    return F.conv2d(m(("B", 3, "H", "W")), _weight(8, 3, 4, 4), None, 4).flatten(2).transpose(1, 2)
+
+
+def _mixer_tokens(m):
+    """MLP-Mixer's token-mixing input: ``(B, 8, N)``, N = H/4*W/4 (35 here) patches, the transpose of
+    torch's layer-normed ``(B, N, 8)`` (strides ``8*Max(1, N)``, 1, 8)."""
+    patches = F.conv2d(m(("B", 3, "H", "W")), _weight(8, 3, 4, 4), None, 4).flatten(2).transpose(1, 2)
+    return F.layer_norm(patches, (8,)).transpose(1, 2)
+
+
 CASES = {
     "max_pool1d of a length that is an expression (torch fixes it)": lambda m: (F.max_pool1d, (_audio(m), 4), {}),
     "max_pool1d of a length that is a dim (torch replaces it)": lambda m: (F.max_pool1d, (m(("B", 8, "L")), 4), {}),
@@ -69,6 +81,21 @@ CASES = {
     "linear on symbolic features (cross-attention's states)": lambda m: (F.linear, (m(("B", "L", "C")),
                                                                                    _weight(4, 3)), {}),
     "linear on symbolic features, a bias": lambda m: (F.linear, (m(("B", "C")), _weight(4, 3), _weight(4)), {}),
+    "linear on symbolic features of transposed tokens (MLP-Mixer's token mixing)": lambda m: (
+        F.linear, (_mixer_tokens(m), _weight(16, 35), _weight(16)), {}),
+    "linear on transposed tokens, no bias": lambda m: (F.linear, (_mixer_tokens(m), _weight(16, 35)), {}),
+    "linear on a transposed symbolic dim": lambda m: (F.linear, (m(("B", "C", 8)).transpose(1, 2), _weight(4, 3),
+                                                                 _weight(4)), {}),
+    "linear on a permuted 4-d input": lambda m: (F.linear, (m(("B", "C", 5, 8)).permute(0, 3, 2, 1), _weight(4, 3)),
+                                                 {}),
+    "MLP-Mixer's residual onto its token mixing ((B, N, 8) + (B, 35, 8): Eq(N, 35))": lambda m: (
+        torch.Tensor.__add__, (_tokens(m), m(("B", 8, 35)).transpose(1, 2)), {}),
+    "patches plus their positions, a buffer (DiT's (B, N, 8) + (1, 35, 8))": lambda m: (
+        torch.Tensor.__add__, (_tokens(m), _weight(1, 35, 8)), {}),
+    "a transposed length times a positional table (Eq(L, 1000): a replacement)": lambda m: (
+        torch.mul, (m(("B", 8, "L")).transpose(1, 2), m((1, 1000, 8))), {}),
+    "a residual onto a transposed branch, alpha": lambda m: (torch.sub, (_tokens(m), m(("B", 8, 35)).transpose(1, 2)),
+                                                             {"alpha": 2}),
     "a layer scale times torch's contiguous layout": lambda m: (torch.mul, (_weight(8), _torchs_layout(m)), {}),
     "a residual onto torch's contiguous layout": lambda m: (torch.add, (_torchs_layout(m), _torchs_layout(m)), {}),
     "depthwise conv of torch's channels-last layout": lambda m: (F.conv2d, (_torchs_channels_last(m),
@@ -154,6 +181,10 @@ NOT_CARRIED = {
     "cat of channels-last images along a symbolic dim": lambda m: (torch.cat, ([_attended(m), _attended(m)], 2), {}),
     "flatten that copies (a transposed token batch)": lambda m: (torch.flatten, (m(("B", "L", 8)).transpose(1, 2),
                                                                                  1), {}),
+    "a residual onto tokens of another length (torch raises)": lambda m: (
+        torch.Tensor.__add__, (_tokens(m), m(("B", 8, 34)).transpose(1, 2)), {}),
+    "a residual of contiguous tokens onto a transposed branch of sizes written otherwise": lambda m: (
+        torch.Tensor.__add__, (_tokens(m).contiguous(), m(("B", 8, 35)).transpose(1, 2)), {}),
     "a mul onto another permutation of torch's layout": lambda m: (torch.mul, (_weight(8, 1, 1),
                                                                                _torchs_layout(m).permute(0, 3, 2, 1)),
                                                                    {}),

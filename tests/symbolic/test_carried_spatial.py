@@ -88,6 +88,13 @@ CONVS = {
     "depthwise stride 2": lambda m: (F.conv2d, (m(("B", 8, "H", "W")), _weight(8, 1, 5, 5), None, (2, 2), 2, 1, 8), {}),
     "stride per dim": lambda m: (F.conv2d, (m(("B", 8, "H", "W")), _weight(4, 8, 3, 1)), {"stride": (2, 1)}),
     "conv1d on audio": lambda m: (F.conv1d, (m(("B", 1, "L")), _weight(8, 1, 80)), {"stride": 16}),
+    "conv1d of a transposed sequence (torch makes it contiguous first), same size": lambda m: (
+        F.conv1d, (m(("B", "L", 8)).transpose(1, 2), _weight(4, 8, 5)), {"padding": 2}),
+    "conv1d of a transposed sequence, stride 2": lambda m: (F.conv1d, (m(("B", "L", 8)).transpose(1, 2),
+                                                                       _weight(4, 8, 3), None, 2), {}),
+    "conv1d of a layer-normed transposed sequence, grouped (wav2vec2's positions)": lambda m: (
+        F.conv1d, (F.layer_norm(F.conv1d(m(("B", 1, "L")), _weight(8, 1, 80), None, 16).transpose(1, 2),
+                                (8,)).transpose(1, 2), _weight(8, 2, 32), _weight(8)), {"padding": 16, "groups": 4}),
     "conv3d stride 2": lambda m: (F.conv3d, (m(("B", 2, 5, "H", "W")), _weight(4, 2, 3, 3, 3)), {"stride": 2,
                                                                                               "padding": 1}),
     "on a strided output": lambda m: (F.conv2d, (F.conv2d(m(("B", 3, "H", "W")), _weight(8, 3, 3, 3), None, 2, 1),
@@ -236,6 +243,8 @@ NOT_CARRIED = {
     "pads of odd length": lambda m: (F.pad, (m(("B", 8, "H", "W")), (1, 1, 1)), {}),
     "more pads than dims": lambda m: (F.pad, (m(("B", "L")), (1, 1, 1, 1, 1, 1)), {}),
     "a symbolic pad": lambda m: (F.pad, (m(("B", 8, "H", "W")), (0, m(("H",)).shape[0])), {}),
+    "conv1d of a sequence cut along its length (not dense)": lambda m: (
+        F.conv1d, (m(("B", 8, "L"))[:, :, ::2], _weight(4, 8, 3)), {"stride": 2}),
     "a transposed input to a pad": lambda m: (F.pad, (m(("B", "W", "H")).transpose(1, 2), (1, 1)), {}),
 }  # fmt: skip
 

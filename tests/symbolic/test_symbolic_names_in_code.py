@@ -4,11 +4,15 @@ never take the name of a dim that is symbolic there."""
 
 from __future__ import annotations
 
+import linecache
+import os
+
 import torch
 from jaxtyping import Float
 from torch import nn
 
 import shapetrace
+from shapetrace.symbolic import naming
 
 
 class Pool(nn.Module):
@@ -137,3 +141,20 @@ def test_a_failing_ops_operands_keep_their_names_and_parameters_their_numbers():
     assert failed.failed and [m.expr for m in failed.inputs] == ["(B, 32, H - 2, W - 2)", "(32, 16, 3, 3)", "(32,)"]
     first = t.ops[-2]  # C is 3, fixed by conv1: a 3x3 kernel is still (32, 3, 3, 3), not (32, C?, C?, C?)
     assert first.inputs[1].expr == "(32, 3, 3, 3)"
+
+
+
+def test_a_files_text_is_read_once_while_linecache_holds_it(tmp_path):
+    """The naming caches key on a file's text: the same string object while :mod:`linecache`
+    holds the same lines (no new join, hash and comparison of the whole file per module call),
+    and the new text once linecache reads the file again."""
+    path = tmp_path / "model_source.py"
+    path.write_text("def forward(self, x):\n    B, C = x.shape\n    return x\n")
+    filename = str(path)
+    first = naming._source(filename)
+    assert naming._source(filename) is first and "B, C = x.shape" in first
+    path.write_text("def forward(self, x):\n    N, D = x.shape\n    return x\n")
+    os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 5))
+    linecache.checkcache(filename)
+    changed = naming._source(filename)
+    assert "N, D = x.shape" in changed and naming._source(filename) is changed

@@ -312,7 +312,7 @@ def _elementwise(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
     x = args[0]
     if not _plain(x, contiguous=False) or any(isinstance(value, torch.dtype) for value in (*args, *kwargs.values())):
         return None  # softmax(x, dim, dtype=...) changes the dtype
-    dense = x.is_contiguous() or (func in KEEP_LAYOUT and _permuted_contiguous(x))
+    dense = _is_contiguous(x) or (func in KEEP_LAYOUT and _permuted_contiguous(x))
     if not dense and not (func in FROM_SLICES and (_sliced(x) or _ordered_outward(x))):
         return _strided_elementwise(func, args, kwargs)
     position = INPLACE_AT.get(func)
@@ -349,7 +349,7 @@ def _view(args: tuple, kwargs: dict) -> Maker | None:
     sizes = _given(args)
     if not _viewable(x) or not sizes or not all(isinstance(s, (int, torch.SymInt)) for s in sizes):
         return None
-    contiguous = x.is_contiguous()
+    contiguous = _is_contiguous(x)
     if not contiguous:
         split = _last_dim_split(x, sizes)
         if split is not None:
@@ -600,7 +600,7 @@ def _flattened(args: tuple, kwargs: dict) -> Maker | None:
     if type(start) is not int or type(end) is not int or not (-n <= start < n and -n <= end < n):
         return None
     start, end = start % n, end % n
-    contiguous = x.is_contiguous()
+    contiguous = _is_contiguous(x)
     if start > end or (start == end and not contiguous):
         return None  # torch raises, or returns x itself
     sizes = list(x.shape)
@@ -667,7 +667,7 @@ def _contiguous_copy(args: tuple, kwargs: dict) -> Maker | None:
     x = args[0]
     if len(args) != 1 or (kwargs and kwargs != {"memory_format": torch.contiguous_format}) or not _viewable(x):
         return None
-    return _itself(x) if x.is_contiguous() else _new(list(x.shape), x, (x,))
+    return _itself(x) if _is_contiguous(x) else _new(list(x.shape), x, (x,))
 
 
 def _given(args: tuple) -> list:
@@ -731,7 +731,7 @@ def _norm(checked: Callable, args: tuple, kwargs: dict, keeps_layout: bool, cont
     tensors = _tensors(args, kwargs)
     if not all(_weight(t) and t.dtype == x.dtype and t.device == x.device for t in tensors):
         return None  # a weight in another dtype or on another device: torch's promotion or error decides
-    if x.is_contiguous():
+    if _is_contiguous(x):
         return _alias_of(x, tensors)
     if checked is _trailing:  # layer_norm and rms_norm make a contiguous output of any input
         return _new(list(x.shape), x, tensors)
@@ -763,7 +763,7 @@ def _binary(args: tuple, kwargs: dict, in_place: bool) -> Maker | None:
     x, other = args
     if not _plain(x, contiguous=False):
         return None
-    if not x.is_contiguous() and not _sliced(x):  # a transposed or permuted operand: its layout is kept, by a like operand
+    if not _is_contiguous(x) and not _sliced(x):  # a transposed or permuted operand: its layout is kept, by a like operand
         if not _permuted_contiguous(x):
             return None
         if type(other) in (int, float):
@@ -776,8 +776,8 @@ def _binary(args: tuple, kwargs: dict, in_place: bool) -> Maker | None:
     if type(other) in (int, float):
         if in_place:
             return _itself(x)
-        return _alias_of(x, (x,)) if x.is_contiguous() else _new(list(x.shape), x, (x,))
-    if not (_plain(other, contiguous=False) and (other.is_contiguous() or _sliced(other))
+        return _alias_of(x, (x,)) if _is_contiguous(x) else _new(list(x.shape), x, (x,))
+    if not (_plain(other, contiguous=False) and (_is_contiguous(other) or _sliced(other))
             and other.dtype == x.dtype and other.device == x.device):  # fmt: skip
         return None
     if _spans(x, other):
@@ -788,7 +788,7 @@ def _binary(args: tuple, kwargs: dict, in_place: bool) -> Maker | None:
         return None  # sizes that broadcast only where they are equal: torch's question could fix one
     if in_place:
         return _itself(x)
-    if x.is_contiguous() and other.is_contiguous():
+    if _is_contiguous(x) and _is_contiguous(other):
         return _alias_of(full, (x, other))
     return _new(list(full.shape), full, (x, other))
 
@@ -872,7 +872,7 @@ def _cat(args: tuple, kwargs: dict) -> Maker | None:
     tensors, first = kept, kept[0]
     if not all(_plain(t, contiguous=False) for t in tensors):
         return None
-    if not all(t.is_contiguous() for t in tensors) and not any(_suggests_contiguous(t) for t in tensors):
+    if not all(_is_contiguous(t) for t in tensors) and not any(_suggests_contiguous(t) for t in tensors):
         return None  # torch's output takes the operands' channels-last layout, or strides it decides
     ndim = first.dim()
     if ndim == 0 or not -ndim <= dim < ndim:
@@ -925,12 +925,16 @@ def _conv(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
     weight's: with stride 1 and the padding that keeps each size (``padding="same"``, or 1 for a
     3x3 kernel), the input's sizes with the weight's channels; otherwise, on a batched ``x``, the
     sizes torch's meta function computes (:func:`_by_torchs_formula`). Laid out as ``x`` is,
-    contiguously or channels-last (:func:`_conv_layout`)."""
+    contiguously or channels-last (:func:`_conv_layout`); a 1-d convolution of a transposed
+    sequence dense at the traced values (wav2vec2's positional conv) contiguously, as torch's
+    fake ``conv1d`` makes its input contiguous first (a copy whose questions fix nothing)."""
     x, weight = args[0], _argument(args, kwargs, 1, "weight")
     bias = _argument(args, kwargs, 2, "bias")
     if not _plain(x, contiguous=False) or x.dim() not in (spatial + 1, spatial + 2) or not isinstance(weight, torch.Tensor):
         return None
     layout = _conv_layout(x, weight)
+    if layout is None and spatial == 1 and x.dim() == 3 and weight.is_contiguous() and _dense(x):
+        layout = torch.contiguous_format  # torch's fake conv1d makes its input contiguous first
     tensors = _with_weights(x, weight, bias)
     if tensors is None or layout is None:
         return None
@@ -972,7 +976,7 @@ def _image_layout(x: torch.Tensor) -> torch.memory_format | None:
     ``H*(C*W)`` after attention's reshape back, torch's static evaluation decides them equal
     without a guard), or a permute of torch's own contiguous strides (:func:`_torchs_channels_last`);
     else ``None``."""
-    if x.is_contiguous():
+    if _is_contiguous(x):
         return torch.contiguous_format
     sizes = ts.size_exprs(x.shape)
     if x.dim() != 4 or 1 in sizes:
@@ -1288,9 +1292,13 @@ def _binary_laid_out_by_first(func: Callable, args: tuple, kwargs: dict) -> Make
     if any(type(v) not in (int, float) for v in kwargs.values()):
         return None
     x, other = args
-    if not (_plain(x, contiguous=False) and _plain(other, contiguous=False)):
+    if not _plain(x, contiguous=False) or not isinstance(other, torch.Tensor):
         return None
-    if other.dtype != x.dtype or other.device != x.device or ts.size_exprs(x.shape) != ts.size_exprs(other.shape):
+    if other.dtype != x.dtype or other.device != x.device:
+        return None
+    if ts.size_exprs(x.shape) != ts.size_exprs(other.shape):
+        return _binary_checked_by_first(x, other) if _weight(other) else None
+    if not _plain(other, contiguous=False):
         return None
     strides = _elementwise_strides(x)
     if strides is None:
@@ -1298,6 +1306,38 @@ def _binary_laid_out_by_first(func: Callable, args: tuple, kwargs: dict) -> Make
     if ts.size_exprs(strides) == ts.size_exprs(x.stride()):
         return _alias_of(x, (x, other))
     return _new_strided(x, strides, (x, other))
+
+
+def _binary_checked_by_first(x: torch.Tensor, other: torch.Tensor) -> Maker | None:
+    """``x + y`` as :func:`_binary_laid_out_by_first` takes it, of a non-contiguous ``x`` (torch's
+    general path: its output's layout is decided by the operands' strides), where ``y``'s sizes
+    are ``x``'s, literal ones, or numbers that ``x``'s sizes equal at the traced values (MLP-Mixer's
+    residual onto its token mixing, ``(B, N, D)`` and ``(B, 64, D)``; DiT's patches plus their
+    positions, ``(1, 64, D)``, a buffer): torch's broadcasting keeps ``x``'s sizes and checks each of those
+    against ``y``'s (``Eq(N, 64)``, a guard, a replacement when ``N`` is one symbol), here by the
+    same comparison, in the op; its other questions (is a size 1?) are ``Ne`` guards that fix
+    nothing. The output: ``x``'s sizes, dense in ``x``'s order (:func:`_elementwise_strides`)."""
+    if other.dim() != x.dim() or _is_contiguous(x):
+        return None
+    checked = []
+    for size, other_size, mine, theirs in zip(x.shape, other.shape, ts.size_exprs(x.shape),
+                                              ts.size_exprs(other.shape)):  # fmt: skip
+        if theirs == 1 or theirs == mine:
+            continue
+        if not isinstance(theirs, int) or ts.size_hint(size) != theirs:
+            return None  # two symbolic sizes (torch's question), or sizes that differ (torch raises)
+        checked.append((size, other_size))
+    strides = _elementwise_strides(x)
+    if not checked or strides is None:
+        return None
+    made = _new_strided(x, strides, (x, other))
+
+    def make(*args: Any, **kwargs: Any) -> torch.Tensor:
+        for size, other_size in checked:
+            torch._check(size == other_size, lambda: "the operands' sizes do not broadcast")
+        return made()
+
+    return make
 
 
 def _elementwise_strides(x: torch.Tensor) -> list | None:
@@ -1717,13 +1757,19 @@ def _linear_on_symbolic_features(args: tuple, kwargs: dict) -> Maker | None:
     ``(B, S, D)`` into a cross-attention's ``Linear(32, ...)``) and, in this run, the weight's:
     torch's matrix product checks them against the weight's (``Eq(D, 32)``: ``D`` is replaced by
     32, a specialisation of this op), here by the same comparison, in the op; then the input's
-    other sizes and the weight's out features, in a new contiguous tensor."""
+    other sizes and the weight's out features, in a new contiguous tensor. An input of 3 or more
+    dims may be a transpose or permute of a dense tensor (MLP-Mixer's token mixing, ``(B, D, N)``
+    into ``Linear(64, ...)``: ``Eq(N, 64)``), dense at the traced values (:func:`_dense`): torch's
+    product copies it into a contiguous one or multiplies it batched, and its output is a new
+    contiguous tensor either way; its questions about the copy and the fold fix nothing."""
     x = args[0]
     weight = _argument(args, kwargs, 1, "weight")
     bias = _argument(args, kwargs, 2, "bias")
     if len(args) > 3 or set(kwargs) - {"weight", "bias"}:
         return None
-    if not _plain(x) or x.dim() < 1 or not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+    if not _plain(x, contiguous=False) or x.dim() < 1 or not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+        return None
+    if not _is_contiguous(x) and not (x.dim() >= 3 and _dense(x)):
         return None
     tensors = _with_weights(x, weight, bias)
     features = ts.size_exprs(weight.shape)
@@ -1773,7 +1819,7 @@ def _channels_last_cat(args: tuple, kwargs: dict) -> Maker | None:
         return None
     if any(s[:dim] + s[dim + 1 :] != sizes[0][:dim] + sizes[0][dim + 1 :] for s in sizes):
         return None
-    if not all(not t.is_contiguous() and _image_layout(t) == torch.channels_last for t in tensors):
+    if not all(not _is_contiguous(t) and _image_layout(t) == torch.channels_last for t in tensors):
         return None
     shape = list(first.shape)
     shape[dim] = sum(along)
@@ -1785,7 +1831,47 @@ def _channels_last_cat(args: tuple, kwargs: dict) -> Maker | None:
 
 def _plain(x: Any, contiguous: bool = True) -> bool:
     """A fake floating tensor holding no constant (and contiguous, unless asked not to be)."""
-    return _viewable(x) and x.dtype.is_floating_point and (not contiguous or x.is_contiguous())
+    return _viewable(x) and x.dtype.is_floating_point and (not contiguous or _is_contiguous(x))
+
+
+def _is_contiguous(x: torch.Tensor) -> bool:
+    """``x.is_contiguous()``, torch's answer, read from the sizes and strides as written and at the
+    traced values where torch's question would fix nothing. A fake tensor with symbolic sizes
+    computes its contiguity the first time it is asked, each dim a question to the ``ShapeEnv``
+    (0.3-2 ms on nested floor divisions: a fifth of a SegFormer's pass, asked by these rules of
+    every view's and norm's input); its answer is the truth at the traced values, and its guards
+    only say so: a stride written as the contiguous one is it (no question), one that differs
+    there is not (at most ``Ne``, which fixes nothing), one written as the same polynomial is it
+    (torch's static evaluation expands them). Torch answers where a size is 1 or 0 at the traced
+    values, or a stride equals the contiguous one only there (``Max(1, H//4)`` for ``H//4``: its
+    ``Eq`` could narrow a range)."""
+    sizes, strides = x.shape, x.stride()
+    if not any(isinstance(s, torch.SymInt) for s in (*sizes, *strides)):
+        return x.is_contiguous()
+    expected: Any = 1
+    expected_value = 1
+    for size, stride, size_expr, stride_expr in zip(reversed(sizes), reversed(strides), reversed(ts.size_exprs(sizes)),
+                                                    reversed(ts.size_exprs(strides))):  # fmt: skip
+        value, stride_value = ts.size_hint(size), ts.size_hint(stride)
+        if value is None or stride_value is None or value == 0 or (value == 1 and isinstance(size, torch.SymInt)):
+            return x.is_contiguous()
+        if value == 1:
+            continue
+        if stride_expr != expected:
+            if stride_value != expected_value:
+                return False
+            if not _same_polynomial(stride_expr, expected):
+                return x.is_contiguous()
+        expected = expected * size_expr
+        expected_value *= value
+    return True
+
+
+def _same_polynomial(a: Any, b: Any) -> bool:
+    """Whether two sizes written differently are the same polynomial of the same terms
+    (``(H + 1)*(32*W + 32)`` and ``32*(H + 1)*(W + 1)``: a reshape's sizes against torch's
+    strides): torch's static evaluation decides them equal, no guard (:func:`_image_layout`)."""
+    return sympy.expand(a - b) == 0
 
 
 def _permuted_contiguous(x: torch.Tensor) -> bool:
