@@ -152,7 +152,7 @@ def _counting(monkeypatch, only=None) -> dict:
     return runs
 
 
-def test_a_simplification_that_asked_torchs_static_evaluation_is_reused_while_it_answers_the_same(monkeypatch):
+def test_a_simplification_asking_torchs_static_evaluation_is_reused_while_it_answers_the_same(monkeypatch):
     """A fact with ``Max(1, H//4)`` (a contiguous stride): torch's simplify asks whether
     ``H//4 >= 1``, which H's range (2 and up) does not decide. The memo asks it again and reuses
     the simplification while the answer is the same, and gives torch's new one once a guard
@@ -169,10 +169,11 @@ def test_a_simplification_that_asked_torchs_static_evaluation_is_reused_while_it
         assert ours.simplify(fact) == theirs and theirs.has(ts.sympy_functions.Max)
         if step == 0:
             first = dict(runs)
-    assert runs == {ours: first[ours], torchs: first[torchs] + 2}  # torch's simplify did not run again in ours
+    # torch's simplify did not run again in ours
+    assert runs == {ours: first[ours], torchs: first[torchs] + 2}
     for env in (ours, torchs):
         assert env.evaluate_expr(sympy.Ge(FloorDiv(h, 4), 1)) is sympy.true  # a guard: H >= 4
-        env._add_divisible(ts.sympy_functions.Mod(w, 2))  # (a new state: torch's cache of simplify is cleared)
+        env._add_divisible(ts.sympy_functions.Mod(w, 2))  # a new state: torch's caches are cleared
     theirs = torchs.simplify(fact)
     assert ours.simplify(fact) == theirs and not theirs.has(ts.sympy_functions.Max)
     assert runs[ours] > first[ours]
@@ -191,3 +192,46 @@ def test_the_memo_serves_every_shapeenv_of_the_pass_as_torchs_simplify_would(mon
     assert first_shapes == second_shapes == _patchify(torchs, steps=2)
     assert _state(first) == _state(second) == _state(torchs)
     assert runs.get(second, 0) * 4 < runs[first] < runs[torchs], runs
+
+
+class TorchsRefinement(TorchsSimplify):
+    """The pass's ShapeEnv with torch's own simplify and range refinement (no memo)."""
+
+    _refine_ranges = ShapeEnv._refine_ranges
+
+
+def test_range_refinement_solves_each_guard_once_and_leaves_torchs_ranges(monkeypatch):
+    """RecordingShapeEnv._refine_ranges is torch's code with torch's try_solve remembered: a second
+    ShapeEnv running the same code solves nothing again, and ends with torch's ranges and guards."""
+    solves = []
+    torch_solve = ts.try_solve
+
+    def counted(*args, **kwargs):
+        solves.append(args)
+        return torch_solve(*args, **kwargs)
+
+    monkeypatch.setattr(ts, "try_solve", counted)
+    ts._solved.cache_clear()
+    first, second = ts.RecordingShapeEnv(duck_shape=False), ts.RecordingShapeEnv(duck_shape=False)
+    first_shapes = _patchify(first, steps=2)
+    solved_first = len(solves)
+    assert _patchify(second, steps=2) == first_shapes
+    assert solved_first > 10 and len(solves) == solved_first  # nothing solved again
+    torchs = TorchsRefinement(duck_shape=False)
+    assert _patchify(torchs, steps=2) == first_shapes
+    assert _state(first) == _state(second) == _state(torchs)
+    assert len(solves) == solved_first  # torch's own refinement does not ask the memo
+
+
+def test_the_torch_internals_range_refinement_relies_on():
+    """torch's _refine_ranges is a plain function whose module names are the ones it was given
+    (try_solve aside), and try_solve is the one symbolic_shapes calls."""
+    from torch.fx.experimental import symbolic_shapes
+
+    ours, torchs = ts.RecordingShapeEnv._refine_ranges, ShapeEnv._refine_ranges
+    assert ours is not torchs and ours.__code__ is torchs.__code__ and not torchs.__code__.co_freevars
+    assert symbolic_shapes.try_solve is ts.try_solve and ours.__globals__["try_solve"] is ts._solved
+    for name in torchs.__code__.co_names:
+        if name in vars(symbolic_shapes) and name != "try_solve":
+            assert ours.__globals__[name] is vars(symbolic_shapes)[name], name
+    assert "self._refine_ranges(expr)" in inspect.getsource(ShapeEnv._maybe_guard_rel)
