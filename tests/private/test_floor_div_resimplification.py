@@ -17,6 +17,7 @@ from torch.fx.experimental.symbolic_shapes import ShapeEnv
 from shapetrace._private import torch_symbolic as ts
 
 FloorDiv = ts.FloorDiv
+sympy_max = ts.sympy_functions.Max
 CleanDiv = ts.sympy_functions.CleanDiv
 
 
@@ -101,7 +102,7 @@ def test_a_new_divisibility_fact_or_replacement_gives_torchs_new_simplification(
         return theirs
 
     assert [both(fact) for fact in facts] == facts  # nothing known: torch leaves them
-    assert set(ours._simplified) == set(facts)
+    assert set(facts) <= set(ts._simplified)
     for env in (ours, torchs):
         env._add_divisible(ts.sympy_functions.Mod(h, 4))  # H divisible by 4: H//4 is exact
     assert both(facts[0]).has(CleanDiv) and both(facts[1]) == facts[1]  # torch's exact H/4 (a CleanDiv)
@@ -117,6 +118,11 @@ def test_the_torch_internals_the_memo_relies_on():
     source = inspect.getsource(inspect.unwrap(ShapeEnv.simplify))
     reads = {"replace", "_update_divisible", "_maybe_evaluate_static", "divisible"}
     assert set(re.findall(r"self\.(\w+)", source)) == reads
+    # its static evaluations: plain ones, of Ge(x, 1) and Ge(x, 0), before it reads divisibility
+    evaluations = re.findall(r"self\._maybe_evaluate_static\(([^\n]*)\)", source)
+    assert evaluations == ["sympy.Ge(b, 1)", "sympy.Ge(b, 0)"], evaluations
+    assert source.index("_maybe_evaluate_static") < source.index("self._update_divisible()")
+    assert source.index("_maybe_evaluate_static") < source.index("self.divisible")
     static = inspect.getsource(inspect.unwrap(ShapeEnv._maybe_evaluate_static))
     assert "def resimplify_floor_div(" in static and "self.simplify(k)" in static
     assert "self._resimplify_floor_div_axioms" in static and "resimplify_floor_div(self.axioms)" in static
@@ -127,3 +133,105 @@ def test_the_torch_internals_the_memo_relies_on():
     mod = ts.sympy_functions.Mod(h, 2)
     assert env.replace(expr) is expr and env.replace(mod) == mod
     assert isinstance(env.axioms, dict) and isinstance(env.divisible, set)
+
+
+def _counting(monkeypatch, only=None) -> dict:
+    """ShapeEnv -> how many times torch's simplify was called in it (on ``only`` if given), from
+    an empty memo."""
+    runs: dict = {}
+    torch_simplify = ShapeEnv.simplify
+
+    def counted(self, expr, size_oblivious=False):
+        if only is None or expr == only:
+            runs[self] = runs.get(self, 0) + 1
+        return torch_simplify(self, expr, size_oblivious)
+
+    counted.cache_clear = torch_simplify.cache_clear
+    monkeypatch.setattr(ShapeEnv, "simplify", counted)
+    monkeypatch.setattr(ts, "_simplified", {})
+    return runs
+
+
+def test_a_simplification_asking_torchs_static_evaluation_is_reused_while_it_answers_the_same(monkeypatch):
+    """A fact with ``Max(1, H//4)`` (a contiguous stride): torch's simplify asks whether
+    ``H//4 >= 1``, which H's range (2 and up) does not decide. The memo asks it again and reuses
+    the simplification while the answer is the same, and gives torch's new one once a guard
+    decides it."""
+    ours, torchs = ts.RecordingShapeEnv(duck_shape=False), TorchsSimplify(duck_shape=False)
+    h, w = (ts.named_symbol(ours, name, 64) for name in "HW")
+    assert [ts.named_symbol(torchs, name, 64) for name in "HW"] == [h, w]
+    fact = sympy.Ne(sympy_max(1, FloorDiv(h, 4)) * h, 7)
+    runs = _counting(monkeypatch, only=fact)
+    for env in (ours, torchs):
+        env.axioms[fact] = sympy.true
+    for step in range(3):
+        theirs = torchs.simplify(fact)
+        assert ours.simplify(fact) == theirs and theirs.has(ts.sympy_functions.Max)
+        if step == 0:
+            first = dict(runs)
+    # torch's simplify did not run again in ours
+    assert runs == {ours: first[ours], torchs: first[torchs] + 2}
+    for env in (ours, torchs):
+        assert env.evaluate_expr(sympy.Ge(FloorDiv(h, 4), 1)) is sympy.true  # a guard: H >= 4
+        env._add_divisible(ts.sympy_functions.Mod(w, 2))  # a new state: torch's caches are cleared
+    theirs = torchs.simplify(fact)
+    assert ours.simplify(fact) == theirs and not theirs.has(ts.sympy_functions.Max)
+    assert runs[ours] > first[ours]
+    assert _state(ours) == _state(torchs)
+
+
+def test_the_memo_serves_every_shapeenv_of_the_pass_as_torchs_simplify_would(monkeypatch):
+    """A second ShapeEnv running the same code (the next pass) reuses the first one's
+    simplifications, of facts and of the guards asked alike, and ends as torch's simplify leaves it."""
+    runs = _counting(monkeypatch)
+    first = ts.RecordingShapeEnv(duck_shape=False)
+    first_shapes = _patchify(first, steps=2)
+    second = ts.RecordingShapeEnv(duck_shape=False)
+    second_shapes = _patchify(second, steps=2)
+    torchs = TorchsSimplify(duck_shape=False)
+    assert first_shapes == second_shapes == _patchify(torchs, steps=2)
+    assert _state(first) == _state(second) == _state(torchs)
+    assert runs.get(second, 0) * 4 < runs[first] < runs[torchs], runs
+
+
+class TorchsRefinement(TorchsSimplify):
+    """The pass's ShapeEnv with torch's own simplify and range refinement (no memo)."""
+
+    _refine_ranges = ShapeEnv._refine_ranges
+
+
+def test_range_refinement_solves_each_guard_once_and_leaves_torchs_ranges(monkeypatch):
+    """RecordingShapeEnv._refine_ranges is torch's code with torch's try_solve remembered: a second
+    ShapeEnv running the same code solves nothing again, and ends with torch's ranges and guards."""
+    solves = []
+    torch_solve = ts.try_solve
+
+    def counted(*args, **kwargs):
+        solves.append(args)
+        return torch_solve(*args, **kwargs)
+
+    monkeypatch.setattr(ts, "try_solve", counted)
+    ts._solved.cache_clear()
+    first, second = ts.RecordingShapeEnv(duck_shape=False), ts.RecordingShapeEnv(duck_shape=False)
+    first_shapes = _patchify(first, steps=2)
+    solved_first = len(solves)
+    assert _patchify(second, steps=2) == first_shapes
+    assert solved_first > 10 and len(solves) == solved_first  # nothing solved again
+    torchs = TorchsRefinement(duck_shape=False)
+    assert _patchify(torchs, steps=2) == first_shapes
+    assert _state(first) == _state(second) == _state(torchs)
+    assert len(solves) == solved_first  # torch's own refinement does not ask the memo
+
+
+def test_the_torch_internals_range_refinement_relies_on():
+    """torch's _refine_ranges is a plain function whose module names are the ones it was given
+    (try_solve aside), and try_solve is the one symbolic_shapes calls."""
+    from torch.fx.experimental import symbolic_shapes
+
+    ours, torchs = ts.RecordingShapeEnv._refine_ranges, ShapeEnv._refine_ranges
+    assert ours is not torchs and ours.__code__ is torchs.__code__ and not torchs.__code__.co_freevars
+    assert symbolic_shapes.try_solve is ts.try_solve and ours.__globals__["try_solve"] is ts._solved
+    for name in torchs.__code__.co_names:
+        if name in vars(symbolic_shapes) and name != "try_solve":
+            assert ours.__globals__[name] is vars(symbolic_shapes)[name], name
+    assert "self._refine_ranges(expr)" in inspect.getsource(ShapeEnv._maybe_guard_rel)

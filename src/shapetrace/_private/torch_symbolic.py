@@ -39,10 +39,12 @@ from torch._subclasses.fake_tensor import (
     FakeTensorMode,
     in_kernel_invocation_manager,
 )
+from torch.fx.experimental import symbolic_shapes as _symbolic_shapes
 from torch.fx.experimental.sym_node import SymNode
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, free_unbacked_symbols
 from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils._sympy import functions as sympy_functions
+from torch.utils._sympy.solve import try_solve
 from torch.utils._sympy.value_ranges import bound_sympy
 
 __all__ = [
@@ -86,6 +88,23 @@ FloorDiv = sympy_functions.FloorDiv  # torch's `a // b` on sizes
 _DECIDABLE = (sympy.core.relational.Relational, sympy.And, sympy.Or, sympy.Not)
 
 
+@functools.lru_cache(maxsize=4096)
+def _solved(expr: sympy.Basic, thing: sympy.Basic, trials: int = 5, floordiv_inequality: bool = True) -> Any:
+    """torch's ``try_solve`` (``expr`` as ``thing <op> rhs``, or ``None``): sympy on its arguments
+    alone, a pure function (its debug log aside: the pass drops its records), remembered."""
+    return try_solve(expr, thing, trials, floordiv_inequality)
+
+
+def _with_solved(method: Callable) -> Callable:
+    """Torch's ``method`` of ``ShapeEnv`` (its own code), calling :func:`_solved` for ``try_solve``."""
+    names = {**vars(_symbolic_shapes), "try_solve": _solved}
+    code = method.__code__
+    made = types.FunctionType(code, names, code.co_name, method.__defaults__, method.__closure__)
+    made.__kwdefaults__ = method.__kwdefaults__
+    made.__qualname__, made.__doc__ = method.__qualname__, method.__doc__
+    return made
+
+
 class RecordingShapeEnv(ShapeEnv):
     """A ShapeEnv that tells ``on_replacement(symbol, target, guards_so_far)`` each time torch fixes a
     symbol to a number or to another expression (a dim "specialised" by a guard), that decides
@@ -121,19 +140,36 @@ class RecordingShapeEnv(ShapeEnv):
         sympy on the sizes a few strided convs and pools make (``numel < 2``, ``Eq(numel, 0)``
         on ``C*B*((H - 1)//4 + 1)*...``, asked again for every channel count), and then asks the
         same value ranges. Both are sound for every size the ranges allow, so when this decides,
-        torch decides the same; otherwise torch's own evaluation runs."""
-        if self._reads is not None:
-            self._reads.static = True
+        torch decides the same; otherwise torch's own evaluation runs. For :meth:`simplify`'s
+        memo, a plain evaluation of a relation notes the relation and its answer (and what
+        torch's evaluation asks in turn is not noted as the simplify's), any other evaluation
+        that the simplify asked one it cannot replay."""
+        reads = self._reads
         plain = not (unbacked_only or compute_hint or axioms or var_to_range)
-        if plain and isinstance(expr, _DECIDABLE):
+        if plain and not size_oblivious and isinstance(expr, _DECIDABLE):
             decided = self._decided_by_ranges(expr)
-            if decided is not None:
-                return decided
+            if decided is None:
+                self._reads = None  # what torch's evaluation asks is its own, not the simplify's
+                try:
+                    decided = super()._maybe_evaluate_static(expr)
+                finally:
+                    self._reads = reads
+            if reads is not None:
+                reads.evaluated.append((expr, decided))
+            return decided
+        if reads is not None:
+            reads.static = True
         return super()._maybe_evaluate_static(expr, unbacked_only=unbacked_only, compute_hint=compute_hint,
                                               size_oblivious=size_oblivious, axioms=axioms, var_to_range=var_to_range)  # fmt: skip
 
     # torch clears its static-evaluation cache through this attribute when a value range narrows
     _maybe_evaluate_static.cache_clear = ShapeEnv._maybe_evaluate_static.cache_clear  # type: ignore[attr-defined]
+
+    # Torch's narrowing of value ranges after each guard (``_refine_ranges``), as torch's code,
+    # solving the guard for each of its symbols once per process: torch's ``try_solve`` is sympy
+    # on the guard and symbol alone, and the same guards come back in each pass of the same code
+    # (a fifth of a warm MobileViT pass).
+    _refine_ranges = _with_solved(ShapeEnv._refine_ranges)
 
     def _log_guard(self, prefix: str, g: sympy.Basic, forcing_spec: bool) -> None:
         """Torch's logs each guard it adds, and first builds the structured record: the guard's
@@ -155,57 +191,65 @@ class RecordingShapeEnv(ShapeEnv):
         return frame
 
     def simplify(self, expr: Any, size_oblivious: bool = False) -> Any:
-        """Torch's ``simplify``, with an exact memo for the relations torch keeps as facts
-        (``axioms``). Each time the set of divisibility facts grows, torch's
-        ``_maybe_evaluate_static`` simplifies again every fact holding a floor division
-        (``resimplify_floor_div``: a ``FloorDiv`` may have become exact), and the same change
-        cleared torch's cache of ``simplify``: every fact is simplified again each time, quadratic
-        in the guards (MobileViT: 25 times ~800 facts, 2.3 s of a 3.1 s pass).
+        """Torch's ``simplify``, with an exact memo shared by the pass's ShapeEnvs. Torch caches
+        ``simplify`` per ShapeEnv and clears that cache each time its divisibility facts or
+        replacements change; each time the divisibility facts grow, its ``_maybe_evaluate_static``
+        simplifies again every fact (``axioms``) holding a floor division
+        (``resimplify_floor_div``: a ``FloorDiv`` may have become exact): every fact is
+        simplified again each time, quadratic in the guards (MobileViT: 25 times ~800 facts), and
+        every guard a view or reshape asks is simplified again in each pass.
 
         Why the memo is exact: torch's ``simplify`` (not size-oblivious) is sympy on ``expr``
         (pure) plus four reads of the ShapeEnv: ``self.replace(e)``, ``self._update_divisible()``,
-        ``self._maybe_evaluate_static(...)`` (for a ``Max(1, x)``) and ``e in self.divisible``,
-        where each ``e`` asked is ``expr``'s expansion or a ``Mod`` of two of its parts (no symbol
-        ``expr`` has not). When torch runs it, this records what it asked (``replace`` sees each
-        ``e``). A result is kept only when that run asked no ``_maybe_evaluate_static`` and torch
-        had replaced none of ``expr``'s symbols (``replace`` then returns each ``e`` itself, with
-        no side effect). It is reused only while torch still replaces none of those symbols and,
-        after the same ``_update_divisible()`` call the run made (torch caches it per state),
-        each ``e`` is in ``divisible`` exactly when it was: every read then answers as it did, so
-        torch's run would take the same steps to the same result (and a result torch's own cache
-        of ``simplify`` holds is one such run: torch keeps it for one state of ``replacements``
-        and ``divisible``). Anything else is torch's own call. Measured on MobileViT: a warm pass
-        2.65 s -> 1.33 s of CPU. tests/private/test_floor_div_resimplification.py compares it
-        with torch's."""
-        if size_oblivious or expr not in self.axioms:
+        ``self._maybe_evaluate_static(Ge(x, 1))`` (for each ``Max(1, x)``; ``Ge(x, 0)`` for a
+        ``Max(0, x)``) and ``e in self.divisible``, in that order, where each ``e`` asked is
+        ``expr``'s expansion or a ``Mod`` of two of its parts (no symbol ``expr`` has not). When
+        torch runs it, this records what it asked (``replace`` sees each ``e``) and each relation
+        ``_maybe_evaluate_static`` decided with its answer (that evaluation's own reads are its
+        own). A result is kept only when that run asked no other ``_maybe_evaluate_static`` and
+        torch had replaced none of ``expr``'s symbols (``replace`` then returns each ``e`` itself,
+        with no side effect). It is reused, in any ShapeEnv, only while that ShapeEnv replaces
+        none of those symbols, its ``_maybe_evaluate_static`` (asked again, in the same order,
+        as torch's run would ask it) answers each relation as it did, and, after the same
+        ``_update_divisible()`` call the run made (torch caches it per state), each ``e`` is in
+        its ``divisible`` exactly when it was: every read then answers as it did, so torch's run
+        would take the same steps to the same result (and a result torch's own cache of
+        ``simplify`` holds is one such run: torch keeps it for one state of ``replacements`` and
+        ``divisible``). Anything else is torch's own call. Measured on MobileViT: a warm pass
+        2.65 s -> 1.33 s of CPU with a memo of facts without ``Max``, per ShapeEnv; 1.22 s ->
+        0.57 s with this one. tests/private/test_floor_div_resimplification.py compares it with
+        torch's."""
+        if size_oblivious or not isinstance(expr, sympy.Basic):
             return super().simplify(expr, size_oblivious)
         symbols = _symbol_set(expr)
         replacements = self.replacements
         if any(symbol in replacements for symbol in symbols):
             return super().simplify(expr, size_oblivious)
-        memo = self.__dict__.get("_simplified")
-        if memo is None:
-            memo = self.__dict__["_simplified"] = {}
+        memo = _simplified
+        outer = self._reads
+        if outer is not None:
+            outer.static = True  # a simplify inside another's read: the outer keeps nothing
         known = memo.get(expr)
         if known is not None:
-            result, updates_divisible, asked = known
-            if updates_divisible:
-                self._update_divisible()
-            divisible = self.divisible
-            if all((e in divisible) is was for e, was in asked):
-                return result
-        outer = self._reads
+            result, updates_divisible, asked, evaluated = known
+            if all(self._maybe_evaluate_static(relation) == was for relation, was in evaluated):
+                if updates_divisible:
+                    self._update_divisible()
+                divisible = self.divisible
+                if all((e in divisible) is was for e, was in asked):
+                    return result
         reads = self._reads = _Reads()
         try:
             result = super().simplify(expr, size_oblivious)
         finally:
             self._reads = outer
-            if outer is not None and (reads.static or reads.asked):
-                outer.static = True  # a simplify inside another's read: the outer keeps nothing
         if reads.asked and not reads.static and not any(symbol in replacements for symbol in symbols):
             divisible = self.divisible
             asked = [e for e in dict.fromkeys(reads.asked) if _symbol_set(e) <= symbols]
-            memo[expr] = (result, reads.updates_divisible, tuple((e, e in divisible) for e in asked))
+            if len(memo) >= _SIMPLIFIED_MAX:
+                memo.clear()
+            asked_now = tuple((e, e in divisible) for e in asked)
+            memo[expr] = (result, reads.updates_divisible, asked_now, tuple(reads.evaluated))
         return result
 
     _reads: _Reads | None = None  # what the simplify running in this ShapeEnv asked (see simplify)
@@ -256,15 +300,23 @@ def uninteresting_files() -> frozenset[str]:
     return frozenset(files | torch._dynamo.guards.uninteresting_files() | {"<string>"})
 
 
+# expression -> what torch's simplify of it gave and read, for every ShapeEnv (RecordingShapeEnv.simplify):
+# (result, whether it called _update_divisible(), ((e, e in divisible), ...), ((relation, answer), ...))
+_simplified: dict = {}
+_SIMPLIFIED_MAX = 1 << 15  # then it starts again (a pass holds a few thousand)
+
+
 class _Reads:
     """What one run of torch's ``ShapeEnv.simplify`` asked of its ShapeEnv
     (:meth:`RecordingShapeEnv.simplify`)."""
 
-    __slots__ = ("asked", "static", "updates_divisible")
+    __slots__ = ("asked", "evaluated", "static", "updates_divisible")
 
     def __init__(self) -> None:
         self.asked: list = []  # each expression given to replace(), in order
-        self.static = False  # it asked _maybe_evaluate_static (or ran another simplify that read)
+        # each relation it asked _maybe_evaluate_static to decide (plainly), and the answer
+        self.evaluated: list = []
+        self.static = False  # it asked _maybe_evaluate_static otherwise, or ran another simplify
         self.updates_divisible = False  # it called _update_divisible()
 
 
