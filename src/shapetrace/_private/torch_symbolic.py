@@ -96,7 +96,9 @@ def _solved(expr: sympy.Basic, thing: sympy.Basic, trials: int = 5, floordiv_ine
 
 
 def _with_solved(method: Callable) -> Callable:
-    """Torch's ``method`` of ``ShapeEnv`` (its own code), calling :func:`_solved` for ``try_solve``."""
+    """Torch's ``method`` of ``ShapeEnv`` (its own code), calling :func:`_solved` for ``try_solve``.
+    It reads ``symbolic_shapes``' names as they were when this module was imported: a name rebound
+    there later (a monkeypatch) is not seen (tests/private checks they are torch's at import)."""
     names = {**vars(_symbolic_shapes), "try_solve": _solved}
     code = method.__code__
     made = types.FunctionType(code, names, code.co_name, method.__defaults__, method.__closure__)
