@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import re
 
+import pytest
 import sympy
 import torch
 import torch.nn.functional as F
@@ -21,11 +22,16 @@ sympy_max = ts.sympy_functions.Max
 CleanDiv = ts.sympy_functions.CleanDiv
 
 
+# The memo's tests, where torch's simplify is the one it was proven for (torch 2.13; 2.15's reads
+# the value ranges itself: the pass then uses torch's own, test_the_memo_is_off_where_...).
+needs_memo = pytest.mark.skipif(not ts.SIMPLIFY_MEMO, reason="torch's ShapeEnv.simplify reads the ShapeEnv otherwise")
+
+
 class TorchsSimplify(ts.RecordingShapeEnv):
     """The pass's ShapeEnv with torch's own simplify (no memo)."""
 
-    def simplify(self, expr, size_oblivious=False):
-        return ShapeEnv.simplify(self, expr, size_oblivious)
+    def simplify(self, expr, size_oblivious=False, **options):
+        return ShapeEnv.simplify(self, expr, size_oblivious, **options)
 
     replace = ShapeEnv.replace
     _update_divisible = ShapeEnv._update_divisible
@@ -65,14 +71,15 @@ def _state(env: ShapeEnv) -> tuple:
     )
 
 
+@needs_memo
 def test_the_memo_leaves_torchs_guards_facts_and_shapes_as_torchs_simplify_makes_them(monkeypatch):
     runs = {}  # ShapeEnv -> how many times torch's simplify ran on a fact
     torch_simplify = ShapeEnv.simplify
 
-    def counted(self, expr, size_oblivious=False):
+    def counted(self, expr, size_oblivious=False, **options):
         if expr in self.axioms:
             runs[self] = runs.get(self, 0) + 1
-        return torch_simplify(self, expr, size_oblivious)
+        return torch_simplify(self, expr, size_oblivious, **options)
 
     counted.cache_clear = torch_simplify.cache_clear
     monkeypatch.setattr(ShapeEnv, "simplify", counted)
@@ -88,6 +95,7 @@ def test_the_memo_leaves_torchs_guards_facts_and_shapes_as_torchs_simplify_makes
     assert runs[ours] * 2 < runs[torchs], runs
 
 
+@needs_memo
 def test_a_new_divisibility_fact_or_replacement_gives_torchs_new_simplification():
     ours, torchs = ts.RecordingShapeEnv(duck_shape=False), TorchsSimplify(duck_shape=False)
     h, w = (ts.named_symbol(ours, name, value) for name, value in (("H", 64), ("W", 48)))
@@ -111,6 +119,32 @@ def test_a_new_divisibility_fact_or_replacement_gives_torchs_new_simplification(
     assert both(facts[1]) != facts[1]
 
 
+def test_the_memo_is_on_only_where_torchs_simplify_is_the_one_it_was_proven_for(monkeypatch):
+    """On the pinned torch the memo is on. Where torch's simplify reads the ShapeEnv otherwise
+    (torch 2.15 reads the value ranges itself and takes ``axioms=``), every call is torch's own,
+    with the keywords torch gives it."""
+    if torch.__version__.startswith("2.13."):
+        assert ts.SIMPLIFY_MEMO
+    calls = []
+    torch_simplify = ShapeEnv.simplify
+
+    def counted(self, expr, size_oblivious=False, **options):
+        calls.append(options)
+        return torch_simplify(self, expr, size_oblivious, **options)
+
+    counted.cache_clear = torch_simplify.cache_clear
+    monkeypatch.setattr(ShapeEnv, "simplify", counted)
+    monkeypatch.setattr(ts, "_simplified", {})
+    env = ts.RecordingShapeEnv(duck_shape=False)
+    h = ts.named_symbol(env, "H", 64)
+    fact = sympy.Eq(4 * FloorDiv(h, 4), h)
+    assert env.simplify(fact) == env.simplify(fact) == torch_simplify(TorchsSimplify(duck_shape=False), fact)
+    assert len(calls) == (1 if ts.SIMPLIFY_MEMO else 2)
+    if "axioms" in inspect.signature(torch_simplify).parameters:
+        assert env.simplify(fact, axioms=None) == env.simplify(fact) and calls[-2] == {"axioms": None}
+
+
+@needs_memo
 def test_the_torch_internals_the_memo_relies_on():
     """torch's simplify reads the ShapeEnv only through replace, _update_divisible,
     _maybe_evaluate_static and divisible; its resimplify_floor_div asks simplify of each fact;
@@ -141,10 +175,10 @@ def _counting(monkeypatch, only=None) -> dict:
     runs: dict = {}
     torch_simplify = ShapeEnv.simplify
 
-    def counted(self, expr, size_oblivious=False):
+    def counted(self, expr, size_oblivious=False, **options):
         if only is None or expr == only:
             runs[self] = runs.get(self, 0) + 1
-        return torch_simplify(self, expr, size_oblivious)
+        return torch_simplify(self, expr, size_oblivious, **options)
 
     counted.cache_clear = torch_simplify.cache_clear
     monkeypatch.setattr(ShapeEnv, "simplify", counted)
@@ -152,6 +186,7 @@ def _counting(monkeypatch, only=None) -> dict:
     return runs
 
 
+@needs_memo
 def test_a_simplification_asking_torchs_static_evaluation_is_reused_while_it_answers_the_same(monkeypatch):
     """A fact with ``Max(1, H//4)`` (a contiguous stride): torch's simplify asks whether
     ``H//4 >= 1``, which H's range (2 and up) does not decide. The memo asks it again and reuses
@@ -180,6 +215,7 @@ def test_a_simplification_asking_torchs_static_evaluation_is_reused_while_it_ans
     assert _state(ours) == _state(torchs)
 
 
+@needs_memo
 def test_the_memo_serves_every_shapeenv_of_the_pass_as_torchs_simplify_would(monkeypatch):
     """A second ShapeEnv running the same code (the next pass) reuses the first one's
     simplifications, of facts and of the guards asked alike, and ends as torch's simplify leaves it."""

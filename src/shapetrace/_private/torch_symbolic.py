@@ -13,7 +13,9 @@ import contextlib
 import functools
 import glob
 import importlib.util
+import inspect
 import os
+import re
 import sys
 import threading
 import types
@@ -192,7 +194,7 @@ class RecordingShapeEnv(ShapeEnv):
             frame = frame.f_back
         return frame
 
-    def simplify(self, expr: Any, size_oblivious: bool = False) -> Any:
+    def simplify(self, expr: Any, size_oblivious: bool = False, **options: Any) -> Any:
         """Torch's ``simplify``, with an exact memo shared by the pass's ShapeEnvs. Torch caches
         ``simplify`` per ShapeEnv and clears that cache each time its divisibility facts or
         replacements change; each time the divisibility facts grow, its ``_maybe_evaluate_static``
@@ -217,12 +219,14 @@ class RecordingShapeEnv(ShapeEnv):
         its ``divisible`` exactly when it was: every read then answers as it did, so torch's run
         would take the same steps to the same result (and a result torch's own cache of
         ``simplify`` holds is one such run: torch keeps it for one state of ``replacements`` and
-        ``divisible``). Anything else is torch's own call. Measured on MobileViT: a warm pass
+        ``divisible``). Anything else is torch's own call, and so is every call where torch's
+        ``simplify`` reads the ShapeEnv otherwise (:data:`SIMPLIFY_MEMO`: torch 2.15's reads the
+        value ranges itself) or is given more than the expression (its later ``axioms=``). Measured on MobileViT: a warm pass
         2.65 s -> 1.33 s of CPU with a memo of facts without ``Max``, per ShapeEnv; 1.22 s ->
         0.57 s with this one. tests/private/test_floor_div_resimplification.py compares it with
         torch's."""
-        if size_oblivious or not isinstance(expr, sympy.Basic):
-            return super().simplify(expr, size_oblivious)
+        if size_oblivious or options or not SIMPLIFY_MEMO or not isinstance(expr, sympy.Basic):
+            return super().simplify(expr, size_oblivious, **options)
         symbols = _symbol_set(expr)
         replacements = self.replacements
         if any(symbol in replacements for symbol in symbols):
@@ -304,6 +308,29 @@ def uninteresting_files() -> frozenset[str]:
 
 # expression -> what torch's simplify of it gave and read, for every ShapeEnv (RecordingShapeEnv.simplify):
 # (result, whether it called _update_divisible(), ((e, e in divisible), ...), ((relation, answer), ...))
+def _simplify_reads_as_proven() -> bool:
+    """Whether torch's ``ShapeEnv.simplify`` reads the ShapeEnv only as the memo of
+    :meth:`RecordingShapeEnv.simplify` assumes (torch 2.13; not 2.15): through ``replace``,
+    ``_update_divisible``, ``_maybe_evaluate_static`` of ``Ge(b, 1)`` and ``Ge(b, 0)`` before
+    ``divisible``, and given only the expression; and its ``resimplify_floor_div`` asks
+    ``simplify`` of each fact. Read from torch's source once per process."""
+    try:
+        source = inspect.getsource(inspect.unwrap(ShapeEnv.simplify))
+        static = inspect.getsource(inspect.unwrap(ShapeEnv._maybe_evaluate_static))
+    except (OSError, TypeError):  # no source (a frozen install): torch's own simplify
+        return False
+    parameters = list(inspect.signature(inspect.unwrap(ShapeEnv.simplify)).parameters)
+    return (
+        parameters == ["self", "expr", "size_oblivious"]
+        and set(re.findall(r"self\.(\w+)", source)) == {"replace", "_update_divisible", "_maybe_evaluate_static", "divisible"}
+        and re.findall(r"self\._maybe_evaluate_static\(([^\n]*)\)", source) == ["sympy.Ge(b, 1)", "sympy.Ge(b, 0)"]
+        and source.index("_maybe_evaluate_static") < min(source.index("self._update_divisible()"), source.index("self.divisible"))
+        and "self.simplify(k)" in static and "resimplify_floor_div(self.axioms)" in static
+    )  # fmt: skip
+
+
+# RecordingShapeEnv.simplify keeps its memo only where torch's simplify is the one it was proven for
+SIMPLIFY_MEMO = _simplify_reads_as_proven()
 _simplified: dict = {}
 _SIMPLIFIED_MAX = 1 << 15  # then it starts again (a pass holds a few thousand)
 
