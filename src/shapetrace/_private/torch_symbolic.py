@@ -221,9 +221,9 @@ class RecordingShapeEnv(ShapeEnv):
         ``simplify`` holds is one such run: torch keeps it for one state of ``replacements`` and
         ``divisible``). Anything else is torch's own call, and so is every call where torch's
         ``simplify`` reads the ShapeEnv otherwise (:data:`SIMPLIFY_MEMO`: torch 2.15's reads the
-        value ranges itself) or is given more than the expression (its later ``axioms=``). Measured on MobileViT: a warm pass
-        2.65 s -> 1.33 s of CPU with a memo of facts without ``Max``, per ShapeEnv; 1.22 s ->
-        0.57 s with this one. tests/private/test_floor_div_resimplification.py compares it with
+        value ranges itself) or is given more than the expression (its later ``axioms=``).
+        Measured on MobileViT: a warm pass 2.65 s -> 1.33 s of CPU with a memo of facts without
+        ``Max``, per ShapeEnv; 1.22 s -> 0.57 s with this one. tests/private/test_floor_div_resimplification.py compares it with
         torch's."""
         if size_oblivious or options or not SIMPLIFY_MEMO or not isinstance(expr, sympy.Basic):
             return super().simplify(expr, size_oblivious, **options)
@@ -306,8 +306,6 @@ def uninteresting_files() -> frozenset[str]:
     return frozenset(files | torch._dynamo.guards.uninteresting_files() | {"<string>"})
 
 
-# expression -> what torch's simplify of it gave and read, for every ShapeEnv (RecordingShapeEnv.simplify):
-# (result, whether it called _update_divisible(), ((e, e in divisible), ...), ((relation, answer), ...))
 def _simplify_reads_as_proven() -> bool:
     """Whether torch's ``ShapeEnv.simplify`` reads the ShapeEnv only as the memo of
     :meth:`RecordingShapeEnv.simplify` assumes (torch 2.13; not 2.15): through ``replace``,
@@ -331,6 +329,8 @@ def _simplify_reads_as_proven() -> bool:
 
 # RecordingShapeEnv.simplify keeps its memo only where torch's simplify is the one it was proven for
 SIMPLIFY_MEMO = _simplify_reads_as_proven()
+# expression -> what torch's simplify of it gave and read, for every ShapeEnv (RecordingShapeEnv.simplify):
+# (result, whether it called _update_divisible(), ((e, e in divisible), ...), ((relation, answer), ...))
 _simplified: dict = {}
 _SIMPLIFIED_MAX = 1 << 15  # then it starts again (a pass holds a few thousand)
 

@@ -984,7 +984,7 @@ def _image_layout(x: torch.Tensor) -> torch.memory_format | None:
     _, channels, height, width = sizes
     expected = (channels * height * width, 1, channels * width, channels)
     strides = ts.size_exprs(x.stride())
-    if all(stride == want or sympy.expand(stride - want) == 0 for stride, want in zip(strides, expected)):
+    if all(stride == want or _same_polynomial(stride, want) for stride, want in zip(strides, expected)):
         return torch.channels_last
     return torch.channels_last if _torchs_channels_last(x) else None
 
