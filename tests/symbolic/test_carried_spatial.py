@@ -152,6 +152,19 @@ UPSAMPLES = {
     "nearest on channels-last": lambda m: (F.interpolate, (_channels_last(m(("B", "H", "W", 8))),),
                                            {"scale_factor": 2.0}),
     "nearest on an image reshaped back": lambda m: (F.interpolate, (_reshaped_back(m),), {"scale_factor": 2.0}),
+    "bilinear by 2": lambda m: (F.interpolate, (m(("B", 8, "H", "W")),), {"scale_factor": 2.0, "mode": "bilinear"}),
+    "bilinear by 2, corners aligned (nn.Upsample in a U-Net)": lambda m: (
+        F.interpolate, (m(("B", 8, "H", "W")),), {"scale_factor": 2, "mode": "bilinear", "align_corners": True}),
+    "bilinear by 1.5 on channels-last": lambda m: (F.interpolate, (_channels_last(m(("B", "H", "W", 8))),),
+                                                   {"scale_factor": 1.5, "mode": "bilinear"}),
+    "linear on a sequence": lambda m: (F.interpolate, (m(("B", 8, "L")),), {"scale_factor": 2.0, "mode": "linear"}),
+    "trilinear on a volume": lambda m: (F.interpolate, (m(("B", 2, 3, "H", "W")),), {"scale_factor": 2,
+                                                                                    "mode": "trilinear"}),
+    "bicubic to a size, on position embeddings laid out channels-last (YOLOS, DeiT)": lambda m: (
+        F.interpolate, (m((1, 64, 8)).transpose(1, 2).view(1, 8, 8, 8),),
+        {"size": (m(("H",)).shape[0] // 8, m(("W",)).shape[0] // 8), "mode": "bicubic", "align_corners": False}),
+    "bilinear to a size, on channels-last": lambda m: (F.interpolate, (_channels_last(m(("B", "H", "W", 8))),),
+                                                       {"size": (4, 6), "mode": "bilinear"}),
 }  # fmt: skip
 
 NORMS = {
@@ -232,8 +245,16 @@ NOT_CARRIED = {
     "group_norm of a 3-d slice (not dense)": lambda m: (F.group_norm, (m(("B", 8, "L"))[:, :, ::2], 4), {}),
     "batch_norm of a transposed token batch": lambda m: (F.batch_norm, (m(("B", "L", 8)).transpose(1, 2),
                                                                         _weight(8), _weight(8)), {}),
-    "bilinear by a scale": lambda m: (F.interpolate, (m(("B", 8, "H", "W")),), {"scale_factor": 2.0,
-                                                                                "mode": "bilinear"}),
+    "bicubic by a scale": lambda m: (F.interpolate, (m(("B", 8, "H", "W")),), {"scale_factor": 2.0,
+                                                                              "mode": "bicubic"}),
+    "antialiased bilinear": lambda m: (F.interpolate, (m(("B", 8, "H", "W")),), {"size": (4, 6), "mode": "bilinear",
+                                                                                "antialias": True}),
+    "bilinear on a sequence (torch raises)": lambda m: (F.interpolate, (m(("B", 8, "L")),), {"scale_factor": 2.0,
+                                                                                            "mode": "bilinear"}),
+    "nearest with corners aligned (torch raises)": lambda m: (F.interpolate, (m(("B", 8, "H", "W")),), {
+        "scale_factor": 2.0, "align_corners": True}),
+    "area on channels-last": lambda m: (F.interpolate, (_channels_last(m(("B", "H", "W", 8))),), {"size": (4, 6),
+                                                                                                 "mode": "area"}),
     "a recomputed scale": lambda m: (F.interpolate, (m(("B", 8, "H", "W")),), {"scale_factor": 2.0,
                                                                                "recompute_scale_factor": True}),
     "a size and a scale (torch raises)": lambda m: (F.interpolate, (m(("B", 8, "H", "W")), 4, 2.0), {}),

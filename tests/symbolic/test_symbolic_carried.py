@@ -264,7 +264,7 @@ def test_ops_whose_sizes_torch_could_tell_more_about_run_in_torch(fakes):
     assert ts.size_exprs(carried(torch.add, (cut, whole), {})().stride()) == ts.size_exprs((cut + whole).stride())
     assert carried(torch.add, (x, x), {"out": x}) is None
     # a conv on symbolic channels is carried with torch's check of them (tests/symbolic/test_carried_more.py)
-    assert carried(F.interpolate, (fakes(("B", "C", 4, 4)),), {"scale_factor": 2.0, "mode": "bilinear"}) is None  # bilinear by a scale: torch's
+    assert carried(F.interpolate, (fakes(("B", "C", 4, 4)),), {"scale_factor": 2.0, "mode": "bicubic"}) is None  # bicubic by a scale: torch's
     rows = fakes(("B", "H", 8))
     assert carried(torch.matmul, (rows, fakes(("B", "W", "H"))), {}) is None  # Eq(8, W): torch's question
     assert carried(torch.matmul, (rows, fakes((1, 8, "H"))), {}) is None  # batch dims that broadcast

@@ -80,8 +80,9 @@ __all__ = [
     "size_expr",
     "scratch",
     "size_exprs",
+    "suggest_memory_format",
     "symint",
-    "upsample_nearest_output_size",
+    "upsample_output_size",
     "sympy_functions",
 ]
 
@@ -905,11 +906,11 @@ def constant_pad_output_size(x: torch.Tensor, pad: list[int]) -> list:
     return new_sizes
 
 
-def upsample_nearest_output_size(x: torch.Tensor, scale_factors: list[float]) -> list:
-    """The sizes of ``F.interpolate(x, scale_factor=...)`` in "nearest" mode, as torch's
-    decomposition of ``upsample_nearest{1,2,3}d.vec`` computes them (the Python dispatcher runs
-    it): ``upsample_compute_output_size`` (``H*2`` for a whole factor), then, for an image batch,
-    the layout it asks for."""
+def upsample_output_size(x: torch.Tensor, scale_factors: list[float]) -> list:
+    """The sizes of ``F.interpolate(x, scale_factor=...)`` in "nearest" or a linear mode, as
+    torch's decompositions of ``upsample_nearest{1,2,3}d.vec`` and ``upsample_{bi,tri,}linear*.vec``
+    compute them (the Python dispatcher runs them): ``upsample_compute_output_size`` (``H*2`` for
+    a whole factor), then, for an image batch, the layout they ask for."""
     sizes = upsample_compute_output_size(x.size(), None, scale_factors)
     if x.dim() in (4, 5):
         suggest_memory_format(x)

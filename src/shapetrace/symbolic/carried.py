@@ -4,7 +4,7 @@ An activation, a dropout, a softmax, elementwise math (``x ** 2``, ``rsqrt``), a
 dims given, a normalisation, ``x + y`` on tensors of the same sizes (or
 with one of them ones where the other is not, ``(B, C, 1, 1)``), ``linear`` on a concrete last
 dim, a convolution padded to keep its size, ``cat`` along a concrete dim, ``interpolate`` to
-sizes given, a GRU or LSTM, a matrix product on the same batch dims, an embedding, views
+sizes given or by a scale factor, a GRU or LSTM, a matrix product on the same batch dims, an embedding, views
 that move or cut sizes (``transpose``, ``split``, ``x[:, None]``, ``x[..., :16]``, ``flatten``,
 ``expand``, a ``reshape`` ATen's ``view`` can do), what masks are built with (comparisons,
 ``&``/``|``/``~``, integer arithmetic, ``where``, ``masked_fill``, ``.to(dtype)``, integer-tensor
@@ -804,37 +804,59 @@ def _spans(full: torch.Tensor, part: torch.Tensor) -> bool:
 
 
 def _interpolate(args: tuple, kwargs: dict) -> Maker | None:
-    """``F.interpolate(x, size)``: the sizes given, in a new contiguous tensor, for a contiguous
-    ``x``; ``F.interpolate(x, scale_factor=s)`` in "nearest" mode: the sizes torch's decomposition
-    computes (:func:`ts.upsample_nearest_output_size`), laid out as ``x`` is (contiguously, or
-    channels-last: :func:`_image_layout`). Other modes by a scale factor, and a recomputed scale
-    factor, are torch's."""
+    """``F.interpolate(x, size)``: the sizes given; ``F.interpolate(x, scale_factor=s)`` in
+    "nearest" or a linear mode: the sizes torch's decomposition computes
+    (:func:`ts.upsample_output_size`). Either laid out as torch's decompositions lay it out:
+    as ``x`` is (:func:`_upsampled_layout`). Bicubic and area by a scale factor, antialiasing, a
+    recomputed scale factor and a mode that does not fit ``x``'s dims are torch's. (YOLOS's
+    bicubic resize of its position embeddings took 90% of its pass through torch's decomposition.)"""
     names = ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor", "antialias")
     if len(args) > len(names) + 1 or set(kwargs) - set(names[len(args) - 1 :]):
         return None
     given = dict(zip(names, args[1:])) | kwargs
-    x, size, scale = args[0], given.get("size"), given.get("scale_factor")
-    if not isinstance(x, torch.Tensor) or not 3 <= x.dim() <= 5:
+    x, size, scale, mode = args[0], given.get("size"), given.get("scale_factor"), given.get("mode", "nearest")
+    if not isinstance(x, torch.Tensor) or not 3 <= x.dim() <= 5 or given.get("antialias") not in (None, False):
+        return None
+    if _MODE_DIMS.get(mode, x.dim()) != x.dim():
+        return None  # torch raises
+    if mode.startswith("nearest") and given.get("align_corners") is not None:
+        return None  # torch raises
+    layout = _upsampled_layout(x, mode)
+    if layout is None:
         return None
     if size is not None and scale is None:
-        if not _plain(x):
-            return None
         sizes = list(size) if isinstance(size, (list, tuple)) else [size] * (x.dim() - 2)
         if len(sizes) != x.dim() - 2 or not all(isinstance(s, (int, torch.SymInt)) for s in sizes):
             return None
-        return _new([*x.shape[:2], *sizes], x, (x,))
-    if size is not None or given.get("mode", "nearest") != "nearest" or given.get("antialias") not in (None, False):
+        return _new([*x.shape[:2], *sizes], x, (x,), memory_format=layout)
+    if size is not None or (mode != "nearest" and mode not in _LINEAR_MODES):
         return None
-    if given.get("recompute_scale_factor") not in (None, False) or given.get("align_corners") is not None:
+    if given.get("recompute_scale_factor") not in (None, False):
         return None
     scales = list(scale) if isinstance(scale, (list, tuple)) else [scale] * (x.dim() - 2)
     if len(scales) != x.dim() - 2 or not all(type(s) in (int, float) and s > 0 for s in scales):
         return None
-    layout = _image_layout(x) if _plain(x, contiguous=False) else None
-    if layout is None:
-        return None
     factors = [float(s) for s in scales]  # as torch's argument parser hands them to the decomposition
-    return _by_torchs_formula(lambda: ts.upsample_nearest_output_size(x, factors), x, (x,), layout)
+    return _by_torchs_formula(lambda: ts.upsample_output_size(x, factors), x, (x,), layout)
+
+
+# F.interpolate's modes that take one number of dims, and its linear modes.
+_MODE_DIMS = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
+_LINEAR_MODES = ("linear", "bilinear", "trilinear")
+
+
+def _upsampled_layout(x: Any, mode: str) -> torch.memory_format | None:
+    """The layout of torch's upsampled output for a floating ``x``: contiguous for a contiguous
+    ``x``, else the one the decompositions end with, ``suggest_memory_format(x)``: torch's answer
+    where ``x``'s sizes and strides are numbers (no question to ask), else ``x``'s own layout
+    (:func:`_image_layout`); except on CUDA, where torch picks by the channel count."""
+    if _plain(x):
+        return torch.contiguous_format
+    if not _plain(x, contiguous=False) or x.device.type == "cuda" or mode == "area":
+        return None
+    if all(type(n) is int for n in (*x.shape, *x.stride())):
+        return ts.suggest_memory_format(x)
+    return _image_layout(x)
 
 
 def _linear(args: tuple, kwargs: dict) -> Maker | None:
