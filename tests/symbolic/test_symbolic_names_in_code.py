@@ -158,3 +158,36 @@ def test_a_files_text_is_read_once_while_linecache_holds_it(tmp_path):
     linecache.checkcache(filename)
     changed = naming._source(filename)
     assert "N, D = x.shape" in changed and naming._source(filename) is changed
+
+
+SOURCE = '''import torch
+
+
+class Decorated(torch.nn.Module):
+    @torch.no_grad()
+    def forward(self, x):
+        """A docstring whose second line
+starts at column 0."""
+        B, C, H, W = x.shape
+        return x
+
+    def other(self, y):  # the next method: not read
+        N, D = y.shape
+
+
+def forward_of_a_module(module, tokens):
+    b, t = tokens.shape
+    return tokens
+'''
+
+
+def test_a_forward_is_parsed_alone_from_its_first_decorator_to_its_end():
+    """Only the forward's block is parsed (a whole library file was a quarter of a UNet's first
+    pass): a decorated method with a string at column 0, a top-level function; a line that starts
+    no block of its own gives nothing."""
+    method = naming._function_at(SOURCE, 5)
+    assert method.name == "forward" and len(method.body) == 3
+    assert dict(naming._statement_specs("model.py", 5, SOURCE))["x"].names == ("B", "C", "H", "W")
+    assert naming._function_at(SOURCE, 16).name == "forward_of_a_module"
+    assert dict(naming._statement_specs("model.py", 16, SOURCE))["tokens"].names == ("b", "t")
+    assert naming._function_at(SOURCE, 9) is None  # a statement inside forward

@@ -10,9 +10,11 @@ object and instruction offset give the call's span), never with text patterns.
 from __future__ import annotations
 
 import ast
+import inspect
 import linecache
 import os
 import sys
+import tokenize
 from collections.abc import Iterable
 from functools import cache, lru_cache
 from types import CodeType
@@ -230,7 +232,7 @@ def forward_statement_specs(module: nn.Module) -> dict[str, DimSpec]:
 
 @lru_cache(maxsize=256)
 def _statement_specs(filename: str, first_line: int, source: str) -> tuple[tuple[str, DimSpec], ...]:
-    function = _functions_in(source).get(first_line)
+    function = _function_at(source, first_line)
     if function is None:
         return ()
     arguments = [a.arg for a in (*function.args.posonlyargs, *function.args.args)][1:]
@@ -258,14 +260,26 @@ def _statement_specs(filename: str, first_line: int, source: str) -> tuple[tuple
     return tuple(specs.items())
 
 
-@lru_cache(maxsize=64)
-def _functions_in(source: str) -> dict[int, ast.FunctionDef | ast.AsyncFunctionDef]:
-    """Every function of a source text by the first line of its code object (its first decorator)."""
-    found = {}
-    for node in _nodes_of(source, ast.FunctionDef, ast.AsyncFunctionDef):
-        first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-        found[first] = node
-    return found
+@lru_cache(maxsize=8)
+def _lines(source: str) -> list[str]:
+    """A source text's lines as :mod:`linecache` splits them (at ``\\n`` only)."""
+    return [line + "\n" for line in source.split("\n")]
+
+
+@lru_cache(maxsize=256)
+def _function_at(source: str, first_line: int) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The function of a source text whose code object starts at ``first_line`` (its first
+    decorator), parsed alone: its block (:func:`inspect.getblock`), a method's under an ``if``
+    (its indentation kept, a string's lines too). Parsing and walking whole files instead was a
+    quarter of a diffusers UNet's first pass (attention_processor.py alone is 6000 lines)."""
+    try:
+        block = "".join(inspect.getblock(_lines(source)[first_line - 1 :]))
+        tree = ast.parse(f"if 1:\n{block}" if block[:1].isspace() else block)
+    except (SyntaxError, ValueError, tokenize.TokenError):  # not a block of its own
+        return None
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.If) else tree.body
+    function = body[0] if body else None
+    return function if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
 
 
 def _sizes_of(value: ast.expr) -> str | None:
