@@ -817,7 +817,7 @@ def _interpolate(args: tuple, kwargs: dict) -> Maker | None:
     x, size, scale, mode = args[0], given.get("size"), given.get("scale_factor"), given.get("mode", "nearest")
     if not isinstance(x, torch.Tensor) or not 3 <= x.dim() <= 5 or given.get("antialias") not in (None, False):
         return None
-    if _MODE_DIMS.get(mode, x.dim()) != x.dim():
+    if not isinstance(mode, str) or _MODE_DIMS.get(mode, x.dim()) != x.dim():
         return None  # torch raises
     if mode.startswith("nearest") and given.get("align_corners") is not None:
         return None  # torch raises
