@@ -10,6 +10,7 @@ import sys
 import threading
 import weakref
 
+import pytest
 import sympy
 import torch
 import torch.nn.functional as F
@@ -340,6 +341,29 @@ def test_output_sizes_are_torchs_meta_formulas_with_their_guards():
         assert results[0][:2] == results[1][:2]
         assert results[1][2]  # a guard: H >= 3 and W >= 3, or the last window's
 
+
+
+def test_the_grouped_mm_output_is_torchs_meta_output_without_its_cuda_checks():
+    """grouped_mm_output is torch._meta_registrations' ``_create_grouped_mm_output_tensor`` after
+    the meta function's contraction check: on bfloat16, where torch's meta function runs, the
+    same tensor; on float32, which it rejects (its CUDA kernel's rule), the same sizes."""
+    offs = torch.tensor([2, 4, 6, 8], dtype=torch.int32)
+    results = []
+    for compute in ("torch", "ours"):
+        mode, env = ts.make_fake_mode()
+        with mode, torch.no_grad():
+            tokens = torch.empty(_named(env, "N", 8), 16, dtype=torch.bfloat16)
+            weight = torch.empty(4, 32, 16, dtype=torch.bfloat16).transpose(1, 2)
+            out = torch._grouped_mm(tokens, weight, offs=offs) if compute == "torch" else (
+                ts.grouped_mm_output(tokens, weight, offs, None))  # fmt: skip
+        results.append((ts.size_exprs(out.shape), out.stride(), out.dtype))
+    assert results[0] == results[1] and results[1][0][1] == 32
+    mode, env = ts.make_fake_mode()
+    with mode, torch.no_grad():
+        tokens, weight = torch.empty(_named(env, "N", 8), 16), torch.empty(4, 16, 32)
+        with pytest.raises(RuntimeError, match="BF16"):
+            torch._grouped_mm(tokens, weight, offs=offs)
+        assert ts.size_exprs(ts.grouped_mm_output(tokens, weight, offs, None).shape)[1] == 32
 
 def test_contiguous_strides_are_written_as_torch_writes_them():
     """contiguous_stride_exprs is torch._prims_common.make_contiguous_strides_for: a size torch

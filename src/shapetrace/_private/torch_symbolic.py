@@ -29,6 +29,7 @@ from torch import nn
 from torch._decomp.decompositions import upsample_compute_output_size
 from torch._dispatch.python import enable_python_dispatcher, no_python_dispatcher
 from torch._meta_registrations import (
+    _create_grouped_mm_output_tensor,
     calc_conv_nd_return_shape,
     max_pool2d_checks_and_compute_shape,
     pool2d_shape_check,
@@ -61,6 +62,7 @@ __all__ = [
     "constant_pad_output_size",
     "contiguous_stride_exprs",
     "conv_output_size",
+    "grouped_mm_output",
     "guard_exprs",
     "has_unbacked",
     "is_fake",
@@ -916,6 +918,17 @@ def upsample_output_size(x: torch.Tensor, scale_factors: list[float]) -> list:
         suggest_memory_format(x)
     return [*x.shape[:2], *sizes]
 
+
+
+def grouped_mm_output(mat_a: torch.Tensor, mat_b: torch.Tensor, offs: torch.Tensor | None,
+                      out_dtype: torch.dtype | None) -> torch.Tensor:  # fmt: skip
+    """The output of ``torch._grouped_mm`` (the experts of an MoE layer) as torch's meta function
+    makes it: its check of the contraction dims, then ``_create_grouped_mm_output_tensor`` (the
+    sizes, dtype and strides). Its checks for the CUDA kernel (bfloat16 operands, strides of 16
+    bytes) are not made: the CPU kernel takes float32, which the meta function rejects."""
+    if mat_a.dim() == 3 or mat_b.dim() == 3:
+        torch._check(mat_a.size(-1) == mat_b.size(-2), lambda: "contraction dimension of mat_a and mat_b must match")
+    return _create_grouped_mm_output_tensor(mat_a, mat_b, offs, out_dtype)
 
 # --- strides torch writes, and the length torch's 1-d pools fix ------------------------------------
 

@@ -170,6 +170,8 @@ FLATTENS = frozenset({torch.flatten, _T.flatten})
 EXPANDS = frozenset({_T.expand})
 # ``bias + x @ weight`` on a 2-d ``x`` (GPT-2's ``Conv1D``).
 ADDMMS = frozenset({torch.addmm, _T.addmm})
+# ``torch._grouped_mm``: an MoE layer's experts (``F.grouped_mm`` calls it).
+GROUPED_MMS = frozenset({torch._grouped_mm})
 # ``F.scaled_dot_product_attention`` on CPU: torch's fused kernel makes ``torch.empty_like(query)``.
 ATTENTION = frozenset({F.scaled_dot_product_attention})
 # ``F.multi_head_attention_forward`` (``nn.MultiheadAttention``, ``nn.Transformer``): the query's
@@ -273,6 +275,7 @@ def _rule_table() -> dict[Callable, tuple[tuple[Rule, bool], ...]]:
     add(ADAPTIVE_POOLS, lambda f, a, k: _adaptive_pool(ADAPTIVE_POOLS[f], a, k))
     add(RECURRENT, lambda f, a, k: _recurrent(a, k))
     add(MATMULS, _matmul)
+    add(GROUPED_MMS, lambda f, a, k: _grouped_mm(a, k))
     add(ADDMMS, lambda f, a, k: _addmm(a, k))
     add(MOVES, _moved)
     add(CUTS, _cut)
@@ -1133,6 +1136,25 @@ def _matmul(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
         return None  # torch would ask whether they are equal: a guard, maybe a replacement
     return _new([*a.shape[:-1], b.shape[-1]], a, (a, b))
 
+
+
+def _grouped_mm(args: tuple, kwargs: dict) -> Maker | None:
+    """``torch._grouped_mm(a, b, offs=...)``, the experts of an MoE layer (transformers' grouped_mm
+    on torch 2.10 and later): torch's meta function rejects operands other than bfloat16 (its CUDA
+    kernel's rule), so on the CPU torch's fake run stops there, though the CPU kernel the traced
+    run used took float32. Made as the meta function makes it (:func:`ts.grouped_mm_output`),
+    off CUDA, without autograd (the meta output is a new tensor, torch's would need grad)."""
+    if len(args) != 2 or set(kwargs) - {"offs", "bias", "out_dtype"} or kwargs.get("bias") is not None:
+        return None
+    a, b, offs = *args, kwargs.get("offs")
+    if not (_plain(a, contiguous=False) and isinstance(b, torch.Tensor) and _weight(b)) or _needs_grad((a, b)):
+        return None
+    if a.device.type == "cuda" or b.device != a.device or b.dtype != a.dtype or {a.dim(), b.dim()} - {2, 3}:
+        return None
+    if (a.dim() == 2 or b.dim() == 2) and not (isinstance(offs, torch.Tensor) and offs.dim() == 1):
+        return None
+    out_dtype = kwargs.get("out_dtype")
+    return lambda *args, **kwargs: ts.grouped_mm_output(a, b, offs, out_dtype)
 
 def _addmm(args: tuple, kwargs: dict) -> Maker | None:
     """``torch.addmm(bias, x, weight)`` (numbers for ``beta=``, ``alpha=``) on a 2-d ``x`` whose
