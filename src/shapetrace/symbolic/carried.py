@@ -1140,10 +1140,11 @@ def _matmul(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
 
 def _grouped_mm(args: tuple, kwargs: dict) -> Maker | None:
     """``torch._grouped_mm(a, b, offs=...)``, the experts of an MoE layer (transformers' grouped_mm
-    on torch 2.10 and later): torch's meta function rejects operands other than bfloat16 (its CUDA
-    kernel's rule), so on the CPU torch's fake run stops there, though the CPU kernel the traced
-    run used took float32. Made as the meta function makes it (:func:`ts.grouped_mm_output`),
-    off CUDA, without autograd (the meta output is a new tensor, torch's would need grad)."""
+    on torch 2.10 and later): torch 2.13's meta function rejects operands other than bfloat16 (its
+    CUDA kernel's rule), so on the CPU torch's fake run stops there, though the CPU kernel the
+    traced run used took float32 (later releases take it). Made as the meta function makes it
+    (:func:`ts.grouped_mm_output`), off CUDA, without autograd (the meta output is a new tensor,
+    torch's would need grad)."""
     if len(args) != 2 or set(kwargs) - {"offs", "bias", "out_dtype"} or kwargs.get("bias") is not None:
         return None
     a, b, offs = *args, kwargs.get("offs")
