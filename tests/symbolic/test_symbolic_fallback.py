@@ -3,10 +3,13 @@ name fits, and then marked with ``?``; never a wrong name with confidence."""
 
 from __future__ import annotations
 
+import ast
+
 import torch
 from torch import nn
 
 import shapetrace
+from shapetrace.symbolic import naming
 
 
 class ValueDependent(nn.Module):
@@ -148,3 +151,46 @@ def test_ops_the_replay_does_not_run_keep_their_sizes_and_the_rest_is_symbolic()
     assert t.symbolic.state == "partial" and t.symbolic.fallback_ops == 1  # the `*` only the traced run ran
     assert "took another path" in t.symbolic.reason
     assert [op.outputs[0].expr for op in t.ops[1:]] == ["(B?, T?, D?)", "(B, T, D?)", "(B, T, D?)", "(B, T, D?)", "(B, T, D?)"]
+
+
+def test_an_index_only_the_traced_run_made_is_read_from_its_literals():
+    """transformers' padding check (``warn_if_padding_and_no_attention_mask``) returns early for a
+    fake tensor: ``input_ids[:, [-1, 0]]`` has no fake twin. Its index is written in literals, so
+    the pass applies it to a fake ``input_ids``: ``(B, 2)``, and the pass ran. An index held in a
+    variable is not read: that op keeps its sizes."""
+
+    class PaddingCheck(nn.Module):
+        def __init__(self, literal: bool) -> None:
+            super().__init__()
+            self.embed, self.literal = nn.Embedding(100, 8), literal
+
+        def forward(self, ids):
+            if type(ids) is torch.Tensor:  # a fake tensor is a subclass: the replay skips the check
+                ends = ids[:, [-1, 0]] if self.literal else ids[:, self.ends]  # (B, 2)
+                if 0 in ends:
+                    print("padded")
+            return self.embed(ids)  # (B, T, 8)
+
+        ends = [-1, 0]
+
+    for literal in (True, False):
+        model = PaddingCheck(literal)
+        with torch.no_grad(), shapetrace.trace(model, dims="B T") as t:
+            model(torch.randint(1, 100, (2, 5)))
+        check = next(op for op in t.ops if op.op == "[]")
+        if literal:
+            assert t.symbolic.state == "ran" and check.outputs[0].expr == "(B, 2)"
+            assert t.ops[-1].outputs[0].expr == "(B, T, 8)"
+        else:
+            assert t.symbolic.state == "partial" and "took another path" in t.symbolic.reason
+
+
+def test_indexes_written_in_literals():
+    def index(text):
+        return naming.literal_index(ast.parse(f"x[{text}]", mode="eval").body.slice)
+
+    assert index(":, [-1, 0]") == (slice(None), [-1, 0])
+    assert index("..., :16, None") == (Ellipsis, slice(None, 16), None)
+    assert index("1:-1:2") == slice(1, -1, 2) and index("-3") == -3
+    for written in ("i", ":n", "[i, 0]", "x.size(0)", "1 + 1", "[]", "'a'"):
+        assert index(written) is naming.NOT_LITERAL, written

@@ -48,12 +48,15 @@ from shapetrace.symbolic.carried import carried
 from shapetrace.symbolic.dims import Context, Fixed, Names, Rendering, Shape, symbol
 from shapetrace.symbolic.effects import EffectGuard, StopReplay, kept_apart
 from shapetrace.symbolic.naming import (
+    NOT_LITERAL,
     factory_dim_names,
     forward_dim_specs,
     forward_statement_specs,
     is_factory,
+    literal_index,
     script_constants,
     size_expression,
+    subscript_at,
 )
 from shapetrace.symbolic.printer import expr_text
 from shapetrace.symbolic.result import (
@@ -570,7 +573,9 @@ class _Replay:
         self.reused_calls += reuse.reused
         positions = _op_positions(recorder.ops)
         twins = _Twins(r, reuse.spliced, groups)
-        result = self._read_call(run, recorder, positions, first, signature, live, site, _static_ids(module), twins)
+        arguments = {slot.id: plan[id(slot)] for slot in slots((args, kwargs)) if id(slot) in plan}
+        result = self._read_call(run, recorder, positions, first, signature, live, site, _static_ids(module), twins,
+                                 arguments)  # fmt: skip
         if live & self.names.generated:
             self._alias_generated(run, recorder, module)
         self._stopped(result, module, guard, error, positions)
@@ -619,7 +624,8 @@ class _Replay:
             result.reason = f"{type(module).__name__}.forward did not run on fake tensors ({_short(error)})"
 
     def _read_call(self, run: FakeRun, recorder: ReplayRecorder, positions: dict[int, int], first: int,
-                   signature: _Signature, live: set, site: tuple, static: set[int], twins: _Twins) -> _CallResult:  # fmt: skip
+                   signature: _Signature, live: set, site: tuple, static: set[int], twins: _Twins,
+                   arguments: dict[int, Shape]) -> _CallResult:  # fmt: skip
         ops = self.ops
         kept = sorted(positions)  # the recorder index of each fake position
         fakes = [recorder.ops[index] for index in kept]
@@ -668,6 +674,8 @@ class _Replay:
                     skipped = ops[first + j]
                     if all(len(m.shape) == 0 for m in skipped.outputs):  # a scalar or nothing: no size to name
                         result.ops.append(([None] * len(skipped.inputs), [() for _ in skipped.outputs]))
+                    elif (aside := self._indexed_aside(run, skipped, result, first, arguments)) is not None:
+                        result.ops.append(aside)
                     else:
                         result.ops.append(None)
                         result.skipped[j] = "the fake run took another path here (the code depends on values)"
@@ -720,6 +728,39 @@ class _Replay:
             return [None] * len(concrete.inputs), outputs
         # a parameter's or buffer's sizes are numbers by construction
         return [_fixed(s) if m.tensor_id in static else s for s, m in zip(inputs, concrete.inputs)], outputs
+
+    def _indexed_aside(self, run: FakeRun, op: OpEntry, result: _CallResult, first: int,
+                       arguments: dict[int, Shape]) -> tuple[list, list] | None:  # fmt: skip
+        """The symbolic sizes of ``x[<index written in literals>]`` that only the traced run made,
+        where ``x`` has symbolic sizes: the same index, read from the source at the op's
+        instruction, on a fake ``x`` (transformers' check of the first and last tokens for
+        padding returns early for a fake tensor: ``input_ids[:, [-1, 0]]`` is ``(B, 2)``)."""
+        if op.func is not torch.Tensor.__getitem__ or op.code is None or len(op.inputs) != 1 or len(op.outputs) != 1:
+            return None
+        node = subscript_at(op.code, op.lasti)
+        index = literal_index(node.slice) if node is not None else NOT_LITERAL
+        tensor = op.inputs[0]
+        shape = self._shape_before(tensor, result, first, arguments)
+        if index is NOT_LITERAL or shape is None:
+            return None
+        with run.running(grad=False):
+            outputs = [run.shape(run.tensor(shape, tensor.shape, tensor.dtype, tensor.device)[index].shape)]
+        return ([shape], outputs) if self._matches(outputs[0], op.outputs[0].shape) else None
+
+    def _shape_before(self, tensor: TensorEntry, result: _CallResult, first: int,
+                      arguments: dict[int, Shape]) -> Shape | None:  # fmt: skip
+        """The symbolic shape ``tensor`` had in this call so far: an output of an op read before,
+        else one of the call's ``arguments`` (tensor id -> shape); ``None`` when unknown or not
+        all symbolic."""
+        for position in range(len(result.ops) - 1, -1, -1):
+            read = result.ops[position]
+            if read is None:
+                continue
+            for meta, shape in zip(self.ops[first + position].outputs, read[1]):
+                if meta.tensor_id == tensor.tensor_id:
+                    return shape if None not in shape and self._matches(shape, tensor.shape) else None
+        shape = arguments.get(tensor.tensor_id)
+        return shape if shape is not None and None not in shape and self._matches(shape, tensor.shape) else None
 
     def _copy_twin(self, run: FakeRun, result: _CallResult, copy: tuple[int, int, Splice], first: int, k: int,
                    p: int, fakes: list[OpEntry], static: set[int], root: int) -> int:  # fmt: skip

@@ -92,11 +92,21 @@ def size_expression(node: ast.expr, symbols: dict[str, sympy.Expr]) -> sympy.Exp
 
 def call_at(code: CodeType, lasti: int) -> ast.Call | None:
     """The call expression the instruction at ``lasti`` of ``code`` executes, if it is one."""
+    return _node_at(code, lasti, ast.Call)
+
+
+def subscript_at(code: CodeType, lasti: int) -> ast.Subscript | None:
+    """The subscript (``x[:, [-1, 0]]``) the instruction at ``lasti`` of ``code`` executes, if it is one."""
+    return _node_at(code, lasti, ast.Subscript)
+
+
+def _node_at(code: CodeType, lasti: int, kind: type) -> Any:
     found = positions(code)
     index = lasti // 2
     if not 0 <= index < len(found) or None in found[index]:
         return None
-    return _calls_in(_source(code.co_filename)).get(tuple(found[index]))
+    return _by_span(_source(code.co_filename), kind).get(tuple(found[index]))
+
 
 
 def _source(filename: str) -> str:
@@ -138,11 +148,11 @@ def _nodes_of(source: str, *types: type) -> list[Any]:
 
 
 @lru_cache(maxsize=64)
-def _calls_in(source: str) -> dict[tuple[int, int, int, int], ast.Call]:
-    """Every call in a source text, by its span (line, end line, byte columns)."""
+def _by_span(source: str, kind: type) -> dict[tuple[int, int, int, int], Any]:
+    """Every node of a kind (calls, subscripts) in a source text, by its span (line, end line, byte columns)."""
     return {
         (node.lineno, node.end_lineno, node.col_offset, node.end_col_offset): node
-        for node in _nodes_of(source, ast.Call)
+        for node in _nodes_of(source, kind)
     }
 
 
@@ -318,6 +328,28 @@ def _int_literal(node: ast.expr) -> int | None:
         return node.value
     return None
 
+
+
+NOT_LITERAL = object()  # what literal_index gives for an index that is not written in literals
+
+
+def literal_index(node: ast.expr) -> Any:
+    """The index a subscript's slice writes in literals (``:, [-1, 0]``, ``..., :16``, ``0``,
+    ``None``), or :data:`NOT_LITERAL`: names, calls and arithmetic are not read."""
+    if isinstance(node, ast.Tuple):
+        items = tuple(literal_index(item) for item in node.elts)
+        return NOT_LITERAL if NOT_LITERAL in items else items
+    if isinstance(node, ast.Slice):
+        parts = [None if part is None else _int_literal(part) for part in (node.lower, node.upper, node.step)]
+        written = [part is not None for part in (node.lower, node.upper, node.step)]
+        return NOT_LITERAL if any(w and p is None for w, p in zip(written, parts)) else slice(*parts)
+    if isinstance(node, ast.List):
+        numbers = [_int_literal(item) for item in node.elts]
+        return NOT_LITERAL if None in numbers or not numbers else numbers
+    if isinstance(node, ast.Constant) and (node.value is None or node.value is Ellipsis):
+        return node.value
+    number = _int_literal(node)
+    return NOT_LITERAL if number is None else number
 
 def _unpacked_spec(targets: list[ast.expr], text: str) -> DimSpec | None:
     head: list[str | None] = []
