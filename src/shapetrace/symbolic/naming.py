@@ -108,7 +108,6 @@ def _node_at(code: CodeType, lasti: int, kind: type) -> Any:
     return _by_span(_source(code.co_filename), kind).get(tuple(found[index]))
 
 
-
 def _source(filename: str) -> str:
     """The text of a file as :mod:`linecache` holds it: the same string object while linecache
     holds the same lines (the caches below key on it: a new join of a 100 kB file, hashed and
@@ -284,10 +283,11 @@ def _function_at(source: str, first_line: int) -> ast.FunctionDef | ast.AsyncFun
     quarter of a diffusers UNet's first pass (attention_processor.py alone is 6000 lines)."""
     try:
         block = "".join(inspect.getblock(_lines(source)[first_line - 1 :]))
-        tree = ast.parse(f"if 1:\n{block}" if block[:1].isspace() else block)
+        indented = block[:1].isspace()
+        tree = ast.parse(f"if 1:\n{block}" if indented else block)
     except (SyntaxError, ValueError, tokenize.TokenError):  # not a block of its own
         return None
-    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.If) else tree.body
+    body = tree.body[0].body if indented else tree.body
     function = body[0] if body else None
     return function if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
 
@@ -327,7 +327,6 @@ def _int_literal(node: ast.expr) -> int | None:
     if isinstance(node, ast.Constant) and type(node.value) is int:
         return node.value
     return None
-
 
 
 NOT_LITERAL = object()  # what literal_index gives for an index that is not written in literals
