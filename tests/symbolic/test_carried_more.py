@@ -108,6 +108,12 @@ CASES = {
     "attention with one head (SegFormer's first stage, viewed from (B, N, 1, d))": lambda m: (
         F.scaled_dot_product_attention, (m(("B", "L", 1, 8)).transpose(1, 2), m(("B", "H", 1, 8)).transpose(1, 2),
                                          m(("B", "H", 1, 8)).transpose(1, 2)), {"scale": 0.5}),
+    "a projection written out, (B, T, 16) @ a weight (Falcon's x @ W.T)": lambda m: (
+        torch.matmul, (m(("B", "L", 16)), _weight(8, 16).T), {}),
+    "transposed tokens @ a matrix": lambda m: (torch.Tensor.__matmul__, (m(("B", 16, "L")).transpose(1, 2),
+                                                                        _weight(16, 8)), {}),
+    "heads @ a matrix (4-d)": lambda m: (torch.matmul, (m(("B", 2, "L", 16)), _weight(16, 8)), {}),
+    "a matrix @ a fake matrix": lambda m: (torch.matmul, (m(("L", 16)), m((16, 8))), {}),
     "cat of channels-last skips (a diffusers U-Net's)": lambda m: (torch.cat, ([_attended(m), _attended(m)], 1), {}),
     "cat of channels-last images as torch writes them": lambda m: (torch.cat, (
         [_torchs_channels_last(m), _torchs_channels_last(m, channels=4)],), {"dim": 1}),

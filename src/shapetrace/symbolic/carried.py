@@ -1122,20 +1122,28 @@ def _adaptive_pool(spatial: int, args: tuple, kwargs: dict) -> Maker | None:
 
 def _matmul(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
     """``a @ b`` where both have the same number of dims (at least 2) and the same batch dims
-    as written, and ``a``'s columns are ``b``'s rows as written (``(B, h, T, d) @ (B, h, d, T)``:
-    attention's scores); broadcasting batch dims and vectors run in torch."""
+    as written, or ``b`` is a matrix of concrete sizes (``(B, T, D) @ W``: a projection written
+    out, Falcon's ``x @ self.weight.T``; torch folds ``a``'s batch dims into its rows; a symbolic
+    matrix may broadcast instead, and runs in torch), and ``a``'s columns are
+    ``b``'s rows as written (``(B, h, T, d) @ (B, h, d, T)``: attention's scores); broadcasting
+    batch dims and vectors run in torch."""
     if len(args) != 2 or kwargs:
         return None
     a, b = args
-    if not (_plain(a, contiguous=False) and _plain(b, contiguous=False)) or a.dtype != b.dtype or a.device != b.device:
+    matrix = (isinstance(b, torch.Tensor) and b.dim() == 2 and _weight(b) and b.dtype.is_floating_point
+              and all(type(n) is int for n in b.shape))  # a weight: concrete sizes (a parameter too)
+    if not (_plain(a, contiguous=False) and (matrix or _plain(b, contiguous=False))):
         return None
-    if a.dim() != b.dim() or a.dim() < 2 or (func in (torch.bmm, _T.bmm) and a.dim() != 3):
+    if a.dtype != b.dtype or a.device != b.device:
+        return None
+    if a.dim() < 2 or (a.dim() != b.dim() and (not matrix or func in (torch.bmm, _T.bmm))):
+        return None
+    if func in (torch.bmm, _T.bmm) and a.dim() != 3:
         return None
     left, right = ts.size_exprs(a.shape), ts.size_exprs(b.shape)
-    if left[:-2] != right[:-2] or left[-1] != right[-2]:
+    if (a.dim() == b.dim() and left[:-2] != right[:-2]) or left[-1] != right[-2]:
         return None  # torch would ask whether they are equal: a guard, maybe a replacement
     return _new([*a.shape[:-1], b.shape[-1]], a, (a, b))
-
 
 
 def _grouped_mm(args: tuple, kwargs: dict) -> Maker | None:
