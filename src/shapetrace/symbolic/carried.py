@@ -1130,11 +1130,8 @@ def _matmul(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
     if len(args) != 2 or kwargs:
         return None
     a, b = args
-    matrix = (isinstance(b, torch.Tensor) and b.dim() == 2 and _weight(b) and b.dtype.is_floating_point
-              and all(type(n) is int for n in b.shape))  # a weight: concrete sizes (a parameter too)
-    if not (_plain(a, contiguous=False) and (matrix or _plain(b, contiguous=False))):
-        return None
-    if a.dtype != b.dtype or a.device != b.device:
+    matrix = isinstance(b, torch.Tensor) and b.dim() == 2 and all(type(n) is int for n in b.shape)  # a weight too
+    if not (_plain(a, contiguous=False) and (matrix or _plain(b, contiguous=False))) or not _with_weights(a, b, None):
         return None
     if a.dim() < 2 or (a.dim() != b.dim() and (not matrix or func in (torch.bmm, _T.bmm))):
         return None
@@ -1156,9 +1153,9 @@ def _grouped_mm(args: tuple, kwargs: dict) -> Maker | None:
     if len(args) != 2 or set(kwargs) - {"offs", "bias", "out_dtype"} or kwargs.get("bias") is not None:
         return None
     a, b, offs = *args, kwargs.get("offs")
-    if not (_plain(a, contiguous=False) and isinstance(b, torch.Tensor) and _weight(b)) or _needs_grad((a, b)):
+    if not (_plain(a, contiguous=False) and _with_weights(a, b, None)) or _needs_grad((a, b)):
         return None
-    if a.device.type == "cuda" or b.device != a.device or b.dtype != a.dtype or {a.dim(), b.dim()} - {2, 3}:
+    if a.device.type == "cuda" or {a.dim(), b.dim()} - {2, 3}:
         return None
     if (a.dim() == 2 or b.dim() == 2) and not (isinstance(offs, torch.Tensor) and offs.dim() == 1):
         return None

@@ -146,7 +146,7 @@ def _nodes_of(source: str, *types: type) -> list[Any]:
     return [node for kind in types for node in nodes.get(kind, ())]
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=128)  # two kinds per file
 def _by_span(source: str, kind: type) -> dict[tuple[int, int, int, int], Any]:
     """Every node of a kind (calls, subscripts) in a source text, by its span (line, end line, byte columns)."""
     return {
@@ -275,11 +275,10 @@ def _lines(source: str) -> list[str]:
     return [line + "\n" for line in source.split("\n")]
 
 
-@lru_cache(maxsize=256)
 def _function_at(source: str, first_line: int) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
     """The function of a source text whose code object starts at ``first_line`` (its first
     decorator), parsed alone: its block (:func:`inspect.getblock`), a method's under an ``if``
-    (its indentation kept, a string's lines too). Parsing and walking whole files instead was a
+    (its indentation kept, a string's lines too); once per function (:func:`_statement_specs`). Parsing and walking whole files instead was a
     quarter of a diffusers UNet's first pass (attention_processor.py alone is 6000 lines)."""
     try:
         block = "".join(inspect.getblock(_lines(source)[first_line - 1 :]))
