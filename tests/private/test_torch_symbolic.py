@@ -213,6 +213,26 @@ def test_relations_the_value_ranges_decide_are_decided_as_torch_decides_them(mon
     assert env._maybe_evaluate_static(sympy.Eq(h, 3)) is None and asked == [sympy.Eq(h, 3)]
 
 
+def test_value_ranges_are_torchs_bound_sympy_and_follow_narrowed_ranges():
+    """RecordingShapeEnv.bound_sympy (asked by torch for each ``%`` on sizes) is torch's
+    ShapeEnv.bound_sympy of the expression and its symbols' ranges (ShapeEnv.var_to_range,
+    torch.utils._sympy.value_ranges.bound_sympy), also after a guard narrows a range."""
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    mode, env = ts.make_fake_mode()
+    h, w = _named(env, "H", 30), _named(env, "W", 23)
+    padded = h // 4 + (7 - (h // 4) % 7) % 7  # Swin's pad to whole windows
+    exprs = [ts.size_expr(e) for e in (padded, (w + 1) // 2 - 3, h * w % 5, h - w)]
+    for expr in exprs:
+        assert env.bound_sympy(expr) == ShapeEnv.bound_sympy(env, expr)
+    assert env.bound_sympy(exprs[3], size_oblivious=True) == ShapeEnv.bound_sympy(
+        env, exprs[3], size_oblivious=True
+    )
+    before = env.bound_sympy(exprs[1])
+    assert bool(w >= 20)  # a guard: W's range narrows
+    assert env.bound_sympy(exprs[1]) == ShapeEnv.bound_sympy(env, exprs[1]) != before
+
+
 def test_the_user_frame_is_torchs_found_from_the_same_files():
     """RecordingShapeEnv._get_user_frame (torch's ShapeEnv._get_user_frame, with the files of
     symbolic_shapes.uninteresting_files() found without importing them): the same files, the same frame."""
@@ -340,6 +360,21 @@ def test_output_sizes_are_torchs_meta_formulas_with_their_guards():
         assert results[0][:2] == results[1][:2]
         assert results[1][2]  # a guard: H >= 3 and W >= 3, or the last window's
 
+
+
+def test_a_views_count_is_checked_as_torchs_view_checks_it():
+    """check_view_count makes torch's check (torch._check, as ``_reshape_view_helper`` makes it)
+    that a view keeps the count of elements: a guard where sympy cannot decide it, an error where
+    the count differs."""
+    mode, env = ts.make_fake_mode()
+    with mode:
+        x = torch.empty(2, _named(env, "H", 28), 8)
+        height = x.shape[1]
+        ts.check_view_count(x, [2, height // 7, 7, 8])
+        assert [str(g) for g in ts.guard_exprs(env)] == ["Eq(16*s1, 112*((s1//7)))"]  # H divisible by 7
+        with contextlib.suppress(RuntimeError):
+            ts.check_view_count(x, [2, height, 9])
+            raise AssertionError("a count that differs passed")
 
 
 def test_the_grouped_mm_output_is_torchs_meta_output_without_its_cuda_checks():

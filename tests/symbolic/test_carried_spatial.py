@@ -180,6 +180,7 @@ PADS = {
     "the last dim of a sequence": lambda m: (F.pad, (m(("B", "L")),), {"pad": (2, 0)}),
     "zeros": lambda m: (F.pad, (m(("B", 8, "H", "W")), (0, 0, 0, 0)), {"value": 0}),
     "three dims, a literal one among them": lambda m: (F.pad, (m(("B", 8, "H", 1)), (1, 1, 1, 1, 1, 1)), {}),
+    "a pad that is a size": lambda m: (F.pad, (m(("B", 8, "H", "W")), (0, m(("H",)).shape[0])), {}),
 }  # fmt: skip
 
 
@@ -263,7 +264,6 @@ NOT_CARRIED = {
     "a reflection": lambda m: (F.pad, (m(("B", 8, "H", "W")), (1, 1)), {"mode": "reflect"}),
     "pads of odd length": lambda m: (F.pad, (m(("B", 8, "H", "W")), (1, 1, 1)), {}),
     "more pads than dims": lambda m: (F.pad, (m(("B", "L")), (1, 1, 1, 1, 1, 1)), {}),
-    "a symbolic pad": lambda m: (F.pad, (m(("B", 8, "H", "W")), (0, m(("H",)).shape[0])), {}),
     "conv1d of a sequence cut along its length (not dense)": lambda m: (
         F.conv1d, (m(("B", 8, "L"))[:, :, ::2], _weight(4, 8, 3)), {"stride": 2}),
     "a transposed input to a pad": lambda m: (F.pad, (m(("B", "W", "H")).transpose(1, 2), (1, 1)), {}),

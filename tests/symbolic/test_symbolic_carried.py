@@ -742,16 +742,16 @@ def test_factories_like_a_tensor_and_min_max_of_two_are_what_torch_makes(fakes):
 
 
 def test_positions_from_arange_are_what_torch_makes(fakes):
-    """``torch.arange(seq_length)`` on a dim's size, ``arange(start=0, end=128, dtype=...)``:
-    torch's 1-d tensor; a length torch computes from a symbolic start or step, or floats, are torch's."""
+    """``torch.arange(seq_length)`` on a dim's size or an expression in dims (with torch's check
+    that it is at least 0), ``arange(start=0, end=128, dtype=...)``: torch's 1-d tensor; a length torch computes from a symbolic start or step, or floats, are torch's."""
     batch, rows = fakes(("B", "H")).shape
     cpu = torch.device("cpu")
     for args, kwargs in [((rows,), {"device": cpu}), ((0, rows), {"dtype": torch.int64}), ((batch,), {}),
                          ((), {"start": 0, "end": 128, "dtype": torch.float32, "device": cpu}), ((3, 17, 4), {}),
-                         ((9, 2, -3), {}), ((1,), {"device": cpu})]:  # fmt: skip
+                         ((9, 2, -3), {}), ((1,), {"device": cpu}), ((rows * 2,), {})]:  # fmt: skip
         made = carried(torch.arange, args, kwargs)
         assert made is not None, (args, kwargs)
         _as_torchs(made(), torch.arange(*args, **kwargs), (args, kwargs))
-    for args, kwargs in [((1, rows), {}), ((rows * 2,), {}), ((0, rows, 2), {}), ((4.0,), {}), ((0, 8, 0), {}), ((5, 2), {}),
+    for args, kwargs in [((1, rows), {}), ((0, rows, 2), {}), ((4.0,), {}), ((0, 8, 0), {}), ((5, 2), {}),
                          ((rows,), {"requires_grad": True}), ((rows,), {"device": "cpu"}), ((rows,), {"out": None})]:  # fmt: skip
         assert carried(torch.arange, args, kwargs) is None, (args, kwargs)

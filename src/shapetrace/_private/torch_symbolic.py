@@ -277,6 +277,17 @@ class RecordingShapeEnv(ShapeEnv):
             reads.updates_divisible = True
         return super()._update_divisible()
 
+    def bound_sympy(self, expr: sympy.Expr, size_oblivious: bool = False) -> Any:
+        """Torch's value range of ``expr``: ``bound_sympy`` of it and its symbols' ranges, a pure
+        function of those (:func:`_bounds`: cached across ShapeEnvs). Torch asks it for both
+        operands of every ``%`` on sizes (``(7 - W % 7) % 7``: half of a Swin's arithmetic on
+        sizes). Size-oblivious bounds (which widen the ranges of sizes) are torch's own call."""
+        if size_oblivious:
+            return super().bound_sympy(expr, size_oblivious)
+        symbols = _free_symbols(expr)
+        ranges = self.var_to_range
+        return _bounds(expr, symbols, tuple(ranges.get(symbol) for symbol in symbols))
+
     def _decided_by_ranges(self, expr: sympy.Basic) -> sympy.Basic | None:
         """``true``/``false`` when the value ranges of ``expr``'s symbols decide it, else ``None``
         (also for a symbol torch replaced: its replacement is torch's to apply)."""
@@ -361,6 +372,12 @@ def _symbol_set(expr: sympy.Basic) -> frozenset:
 @functools.lru_cache(maxsize=4096)
 def _free_symbols(expr: sympy.Basic) -> tuple[sympy.Symbol, ...]:
     return tuple(sorted(expr.free_symbols, key=str))
+
+
+@functools.lru_cache(maxsize=4096)
+def _bounds(expr: sympy.Expr, symbols: tuple, symbol_ranges: tuple) -> Any:
+    """``bound_sympy(expr, ranges)`` (torch's, a pure function of its arguments)."""
+    return bound_sympy(expr, dict(zip(symbols, symbol_ranges)))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -893,11 +910,17 @@ def avg_pool2d_output_size(x: torch.Tensor, kernel: list[int], stride: list[int]
 def constant_pad_output_size(x: torch.Tensor, pad: list[int]) -> list:
     """The sizes of ``F.pad(x, pad)`` in constant mode with pads of at least 0, as torch's
     decomposition ``torch._refs.constant_pad_nd`` computes them (the Python dispatcher runs it:
-    the C++ kernel fixes every size): each padded dim ``size + before + after``, checked to be at
-    least 0; then the layout it asks for."""
+    the C++ kernel fixes every size): its questions whether a pad that is a size is negative
+    (answered no: the caller's pads are at least 0 at the traced values), each padded dim ``size +
+    before + after``, checked to be at least 0; then the layout it asks for."""
     sizes = x.shape
     padded = len(pad) // 2
     unpadded = len(sizes) - padded
+    for i in range(unpadded, len(sizes)):
+        at = 2 * (len(sizes) - i - 1)
+        for each in (pad[at], pad[at + 1]):
+            if isinstance(each, torch.SymInt) and each < 0:
+                raise AssertionError("a pad negative at the traced values")
     new_sizes = list(sizes[:unpadded])
     for i in range(padded):
         at = len(pad) - (i + 1) * 2
@@ -918,6 +941,14 @@ def upsample_output_size(x: torch.Tensor, scale_factors: list[float]) -> list:
         suggest_memory_format(x)
     return [*x.shape[:2], *sizes]
 
+
+def check_view_count(x: torch.Tensor, sizes: list) -> None:
+    """Torch's check, in ``_reshape_view_helper``, that ``x.view(*sizes)`` keeps the number of
+    elements (a guard, or a replacement, as torch's view makes it)."""
+    count = 1
+    for size in sizes:
+        count = count * size
+    torch._check(x.numel() == count, lambda: f"shape {sizes} is invalid for input of size {x.numel()}")
 
 
 def grouped_mm_output(mat_a: torch.Tensor, mat_b: torch.Tensor, offs: torch.Tensor | None,

@@ -6,7 +6,7 @@ with one of them ones where the other is not, ``(B, C, 1, 1)``), ``linear`` on a
 dim, a convolution padded to keep its size, ``cat`` along a concrete dim, ``interpolate`` to
 sizes given or by a scale factor, a GRU or LSTM, a matrix product on the same batch dims, an embedding, views
 that move or cut sizes (``transpose``, ``split``, ``x[:, None]``, ``x[..., :16]``, ``flatten``,
-``expand``, a ``reshape`` ATen's ``view`` can do), what masks are built with (comparisons,
+``expand``, a ``reshape`` ATen's ``view`` can do), ``roll``, what masks are built with (comparisons,
 ``&``/``|``/``~``, integer arithmetic, ``where``, ``masked_fill``, ``.to(dtype)``, integer-tensor
 indexing, ``zeros_like``, ``new_ones``, on operands whose sizes broadcast each other as written),
 and attention where torch picks its fused CPU kernel; and, with the checks torch makes that fix a
@@ -32,6 +32,9 @@ Only where torch's run could not have told more. An op is answered here when:
 - an order torch decides between sizes or strides written differently (a view's runs of dims,
   ``empty_like``'s layout) is read from their traced values only where those differ: torch
   decides it the same way, statically or by a guard that fixes no dim; equal there, it is torch's.
+One kind of op tells more than torch's run: a view to sizes that multiply to the input's only at
+the traced values keeps the sizes the code gave, after torch's own check of the count (torch's
+decomposition writes them as divisions of the input's: :func:`_view`).
 Everything else runs in torch as before. tests/symbolic/test_symbolic_carried.py checks that the
 expressions, specialisations and statuses equal a replay without this, on the examples and on
 real layouts (docs/symbolic.md, "Ops that cannot change a size").
@@ -179,6 +182,8 @@ ATTENTION = frozenset({F.scaled_dot_product_attention})
 MULTI_HEAD_ATTENTION = frozenset({F.multi_head_attention_forward})
 # ``torch.triu(torch.full((T, T), float("-inf")), diagonal=1)`` (a causal mask): the input's sizes.
 TRIANGLES = frozenset({torch.triu, torch.tril, _T.triu, _T.tril})
+# ``torch.roll(x, shifts=(-3, -3), dims=(1, 2))`` (Swin's cyclic shift): the input's sizes.
+ROLLS = frozenset({torch.roll, _T.roll})
 # ``mask.all()``, ``x.any()`` of every element: a 0-d bool (read by ``bool()`` as the traced value).
 ALL_ANY = frozenset({torch.all, torch.any, _T.all, _T.any})
 _MHA_PARAMETERS = inspect.signature(F.multi_head_attention_forward)
@@ -287,6 +292,7 @@ def _rule_table() -> dict[Callable, tuple[tuple[Rule, bool], ...]]:
     add(ATTENTION, lambda f, a, k: _attention(a, k))
     add(MULTI_HEAD_ATTENTION, lambda f, a, k: _multi_head_attention(a, k))
     add(TRIANGLES, lambda f, a, k: _triangle(a, k))
+    add(ROLLS, lambda f, a, k: _rolled(a, k))
     add(BINARY, lambda f, a, k: _binary_laid_out_by_first(f, a, k), falls_through=True)
     add(ALL_ANY, lambda f, a, k: _all_or_any(a, k))
     add(CONVERSIONS, _converted)
@@ -341,17 +347,28 @@ def _view(args: tuple, kwargs: dict) -> Maker | None:
     """``x.view(*sizes)`` or ``reshape`` whose sizes' product is ``x``'s as written (``(B, T,
     4*16)`` to ``(B, T, 4, 16)``); a ``-1`` may stand for a number, one of ``x``'s sizes or the
     product of a run of them (``(B, T, C)`` to ``(B, -1, h, d)``: ``T``; ``view(-1, C)``:
-    ``B*T``). Dividing sizes is torch's (a divisibility guard). Of a contiguous tensor, the
-    output is a view with the contiguous strides of its sizes (torch's ``view`` of a contiguous
-    tensor: 1.6 ms, this 0.3); of another layout, a view with the strides torch's ``view`` gives
-    (:func:`_view_strides`: attention's ``out.reshape(B, -1, T, d)``, a ``permute(0, 2, 3,
-    1).reshape(B, H*W, C)``); where it would copy, torch's."""
+    ``B*T``). Dividing sizes is torch's (a divisibility guard).
+
+    Sizes whose product is ``x``'s only at the traced values, written in the same dims' symbols
+    (a patchify's ``(B, C, H//p, p, W//p, p)``, Swin's windows of a padded image): the sizes as
+    given, after torch's own check that the count is kept (:func:`ts.check_view_count`: a guard,
+    made inside the op). Torch's view would split and merge dims by dividing and print the ``p``
+    the code gave as ``H//(H//p)``, equal to it wherever the view succeeds. A ``-1`` there is the
+    run of ``x``'s dims it stands for at the traced values (:func:`_run_by_values`), as torch's
+    view finds it. Sizes given as numbers where ``x``'s are expressions in a dim (an ``int()`` on
+    the way: MobileViT's patches) are torch's, which keeps ``x``'s expressions.
+
+    Of a contiguous tensor, the output is a view with the contiguous strides of its sizes (torch's
+    ``view`` of a contiguous tensor: 1.6 ms, this 0.3); of another layout, a view with the strides
+    torch's ``view`` gives (:func:`_view_strides`: attention's ``out.reshape(B, -1, T, d)``, a
+    ``permute(0, 2, 3, 1).reshape(B, H*W, C)``); where it would copy, torch's."""
     if kwargs or len(args) < 2:
         return None
     x = args[0]
     sizes = _given(args)
     if not _viewable(x) or not sizes or not all(isinstance(s, (int, torch.SymInt)) for s in sizes):
         return None
+    checked = False  # whether torch's check that the count of elements is kept is made here
     contiguous = _is_contiguous(x)
     if not contiguous:
         split = _last_dim_split(x, sizes)
@@ -368,18 +385,75 @@ def _view(args: tuple, kwargs: dict) -> Maker | None:
         else:  # one of x's sizes, or the product of a run of them (a flatten)
             run = next(((i, j) for i in range(len(old)) for j in range(i + 1, len(old) + 1)
                         if sympy.Mul(*old[i:j]) == inferred), None)  # fmt: skip
-            if run is None:
-                return None
+            by_values = run is None
+            if by_values:
+                run = _run_by_values(x, sizes, written.index(-1))
+                if run is None:
+                    return None
             product = x.shape[run[0]]
             for size in x.shape[run[0] + 1 : run[1]]:
                 product = product * size
             sizes[written.index(-1)] = product
+            checked = by_values
     elif sympy.Mul(*written) != count:
+        if not _counts_agree(x, sizes):
+            return None  # torch raises, or a size is data-dependent
+        checked = True
+    if checked and _symbols_of(ts.size_exprs(sizes)) != _symbols_of(old):
+        return None  # a size given as a number where x's is a dim's expression: torch's view keeps x's
+    strides = (
+        _contiguous_strides(sizes) if contiguous else _view_strides(list(x.shape), list(x.stride()), sizes)
+    )
+    if strides is None:
         return None
-    if contiguous:
-        return _view_of(x, sizes, _contiguous_strides(sizes))
-    strides = _view_strides(list(x.shape), list(x.stride()), sizes)
-    return None if strides is None else _view_of(x, sizes, strides)
+    made = _view_of(x, sizes, strides)
+    return _checked(lambda: ts.check_view_count(x, sizes), made) if checked else made
+
+
+def _symbols_of(exprs: Iterable[Any]) -> set:
+    """The dims' symbols the sizes are written in."""
+    return set().union(*(e.free_symbols for e in exprs if isinstance(e, sympy.Basic)))
+
+
+def _checked(check: Callable[[], None], make: Maker) -> Maker:
+    """``make`` after ``check``, a check torch's op makes, run inside the recorded op as torch's
+    is (a guard it adds is the op's)."""
+
+    def checked_make(*args: Any, **kwargs: Any) -> Any:
+        check()
+        return make(*args, **kwargs)
+
+    return checked_make
+
+
+def _run_by_values(x: torch.Tensor, sizes: list, at: int) -> tuple[int, int] | None:
+    """The run of ``x``'s dims that the ``-1`` at ``at`` stands for, matched as torch's ``view``
+    matches dims, at the traced values: ``x``'s dims in order, in runs whose sizes multiply to
+    each given size (the ``-1``'s: what the others leave), none empty. Swin's ``window_reverse``,
+    ``(1, H//7, 7, W//7, 7, C)`` viewed as ``(-1, H, W, C)``: the ``-1`` is the first dim."""
+    old, given = [ts.size_hint(s) for s in x.shape], [ts.size_hint(s) for s in sizes]
+    if None in old or None in given or 0 in old or 0 in given:
+        return None
+    known = math.prod(size for i, size in enumerate(given) if i != at)
+    if math.prod(old) % known:
+        return None
+    given[at] = math.prod(old) // known
+    start, runs = 0, []
+    for size in given:
+        end, product = start + 1, old[start] if start < len(old) else 0
+        while product < size and end < len(old):
+            product, end = product * old[end], end + 1
+        if product != size:
+            return None
+        runs.append((start, end))
+        start = end
+    return runs[at] if start == len(old) else None
+
+
+def _counts_agree(x: torch.Tensor, sizes: list) -> bool:
+    """Whether ``x.view(*sizes)`` holds its elements at the traced values."""
+    hints = [ts.size_hint(s) for s in (*x.shape, *sizes)]
+    return None not in hints and math.prod(hints[: x.dim()]) == math.prod(hints[x.dim() :])
 
 
 class _Undecided(Exception):
@@ -1085,7 +1159,8 @@ def _pool(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
 
 def _padded(args: tuple, kwargs: dict) -> Maker | None:
     """``F.pad(x, pad, "constant", value)`` of a contiguous floating ``x`` by pads of at least 0
-    (TF-style "same" padding, a U-Net's crop-free skip): the sizes torch's decomposition computes
+    (TF-style "same" padding, a U-Net's crop-free skip, Swin's pad to whole windows, ``(7 - W %
+    7) % 7``): the sizes torch's decomposition computes
     (:func:`ts.constant_pad_output_size`), in a new contiguous tensor. A negative pad (torch
     narrows ``x``), another mode, a fill that is not a number: torch's."""
     names = ("pad", "mode", "value")
@@ -1097,8 +1172,9 @@ def _padded(args: tuple, kwargs: dict) -> Maker | None:
         return None
     if not _plain(x) or type(pad) not in (tuple, list) or len(pad) % 2 or len(pad) // 2 > x.dim():
         return None
-    if not all(type(p) is int and p >= 0 for p in pad):
-        return None
+    hints = [ts.size_hint(p) if type(p) is int or isinstance(p, torch.SymInt) else None for p in pad]
+    if not all(hint is not None and hint >= 0 for hint in hints):
+        return None  # a negative pad, or one read from data
     return _by_torchs_formula(lambda: ts.constant_pad_output_size(x, list(pad)), x, (x,))
 
 
@@ -1420,6 +1496,33 @@ def _triangle(args: tuple, kwargs: dict) -> Maker | None:
     return _new(list(x.shape), x, (x,))
 
 
+def _rolled(args: tuple, kwargs: dict) -> Maker | None:
+    """``torch.roll(x, shifts, dims)`` of a tensor laid out contiguously, with as many integer
+    shifts as dims (or one shift and no dims: the flattened tensor rolled): torch's output (its
+    decomposition indexes each dim by ``(arange(size) - shift) % size``) is a new contiguous tensor
+    of ``x``'s sizes and dtype. A shift that is a size, or a dim of 0 elements, is torch's."""
+    x = args[0]
+    shifts, dims = _argument(args, kwargs, 1, "shifts"), _argument(args, kwargs, 2, "dims", default=())
+    if len(args) > 3 or set(kwargs) - {"shifts", "dims"} or not _viewable(x) or x.dim() == 0:
+        return None
+    shifts, dims = _int_tuple(shifts), _int_tuple(dims)
+    if shifts is None or dims is None or not (len(shifts) == len(dims) or (len(shifts) == 1 and not dims)):
+        return None  # torch raises, or a shift is a size
+    if not all(-x.dim() <= d < x.dim() for d in dims) or 0 in (ts.size_hint(s) for s in x.shape):
+        return None
+    if x.dtype.is_complex or not _laid_out_contiguously(x):
+        return None
+    return _new(list(x.shape), x, (x,))
+
+
+def _int_tuple(value: Any) -> tuple[int, ...] | None:
+    """An int or a sequence of ints as a tuple, else ``None``."""
+    values = (value,) if type(value) is int else value
+    return (
+        tuple(values) if isinstance(values, (tuple, list)) and all(type(v) is int for v in values) else None
+    )
+
+
 def _all_or_any(args: tuple, kwargs: dict) -> Maker | None:
     """``x.all()``/``any()`` of every element (no dim) of a bool, integer or floating tensor other
     than ``uint8`` (whose result is ``uint8``): a new 0-d bool tensor."""
@@ -1494,13 +1597,15 @@ _KINDS = {"bool": lambda d: d == torch.bool, "float": lambda d: d.is_floating_po
 
 def _keeps_dtype(number: Any, dtype: torch.dtype) -> bool:
     """Whether a Python number with a tensor of ``dtype`` leaves it that dtype (torch's promotion:
-    an ``int`` to any number but bool, a ``float`` to floating dtypes, a ``bool`` to bool)."""
+    an ``int`` to any number but bool, a ``float`` to floating dtypes, a ``bool`` to bool). A
+    size (``torch.SymInt``: Swin's ``h_idx >= height - window``) is an ``int``: torch passes it to
+    the op as a scalar, and no size of the output depends on it."""
     kind = type(number)
     if kind is bool:
         return dtype == torch.bool
-    if kind is int:
+    if kind in (int, torch.SymInt):
         return dtype != torch.bool and not dtype.is_complex
-    return kind is float and dtype.is_floating_point
+    return kind in (float, torch.SymFloat) and dtype.is_floating_point
 
 
 def _pointwise(args: tuple, kwargs: dict, to: torch.dtype | None = None, kinds: str = "") -> Maker | None:
@@ -1604,9 +1709,9 @@ def _masked_fill(args: tuple, kwargs: dict) -> Maker | None:
 def _arange(args: tuple, kwargs: dict) -> Maker | None:
     """``torch.arange(end)``, ``arange(start, end[, step])`` of ints, with ``dtype=``/``device=``:
     a new 1-d tensor of ``len(range(start, end, step))`` numbers, or of ``end`` numbers for a
-    size that is one dim's symbol (``torch.arange(seq_length)``, from 0 by 1: torch's length is
-    that symbol, and ``end >= 0`` holds for every size its range allows). Another size, floats
-    and ``requires_grad=`` are torch's."""
+    size from 0 by 1 (``torch.arange(seq_length)``: torch's length, ``(end - 0 + 1 - 1)//1``, is
+    ``end``), with torch's check ``end >= 0`` (statically true for one dim's symbol, whose range
+    starts at 2: not asked). A symbolic start or step, floats and ``requires_grad=`` are torch's."""
     names = ("start", "end", "step")
     if len(args) > 3 or set(kwargs) - {*names, "dtype", "device"}:
         return None
@@ -1619,7 +1724,7 @@ def _arange(args: tuple, kwargs: dict) -> Maker | None:
         if written[2] == 0 or (written[1] - written[0]) * written[2] < 0:
             return None  # torch raises
         length: Any = len(range(*written))
-    elif written[0] == 0 and written[2] == 1 and isinstance(written[1], sympy.Symbol) and not ts.has_unbacked(written[1]):
+    elif written[0] == 0 and written[2] == 1 and not ts.has_unbacked(written[1]):
         length = end
     else:
         return None
@@ -1627,7 +1732,13 @@ def _arange(args: tuple, kwargs: dict) -> Maker | None:
     if not isinstance(dtype, torch.dtype) or not (device is None or isinstance(device, torch.device)):
         return None
     shape = [ts.replaced(length)]
-    return lambda *args, **kwargs: torch.empty(shape, dtype=dtype, device=device)
+    made = lambda *args, **kwargs: torch.empty(shape, dtype=dtype, device=device)  # noqa: E731
+    if isinstance(written[1], (int, sympy.Symbol)):
+        return made
+    return _checked(
+        lambda: torch._check(end >= 0, lambda: "upper bound and lower bound inconsistent with step sign"),
+        made,
+    )
 
 
 def _made_like(count: int, args: tuple, kwargs: dict) -> Maker | None:
