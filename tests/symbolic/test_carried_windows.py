@@ -1,7 +1,7 @@
 """Windowed attention's ops (Swin's pad to whole windows, cyclic shift, window partition and
-reverse; a patchify and unpatchify) are answered in the replay (shapetrace/symbolic/carried.py:
-``_view``, ``_rolled``, ``_padded``, ``_arange``, ``_pointwise``): pads, shifts, masks and positions
-as torch's fake ops make them; views with the sizes the code gave, after torch's own check of the
+reverse, crop, patch merging; a patchify and unpatchify) are answered in the replay
+(shapetrace/symbolic/carried.py: ``_view``, ``_rolled``, ``_padded``, ``_arange``, ``_pointwise``,
+``_indexed``): pads, shifts, slices, masks and positions as torch's fake ops make them; views with the sizes the code gave, after torch's own check of the
 element count, where torch's decomposition would write them as divisions (``H//(H//2)`` for a 2)."""
 
 from __future__ import annotations
@@ -30,6 +30,13 @@ def _mask_rows(m):
     return torch.ge, (torch.arange(height), height - 7), {}
 
 
+def _crop(m):
+    """Swin's crop of the padded windows back to the image: ``x[:, :height, :width, :]``."""
+    x = m(("B", "H", "W", 8))
+    padded = F.pad(x, (0, 0, 0, 5, 0, 5))
+    return torch.Tensor.__getitem__, (padded, (slice(None), slice(None, x.shape[1]), slice(None, x.shape[2]))), {}
+
+
 CASES = {
     "pads that are sizes": _to_windows,
     "a cyclic shift": lambda m: (torch.roll, (m(("B", "H", "W", 8)),), {"shifts": (-3, -3), "dims": (1, 2)}),
@@ -37,6 +44,11 @@ CASES = {
     "a roll of the flattened tensor": lambda m: (torch.roll, (m(("B", "H")), 5), {}),
     "positions up to a size": lambda m: (torch.arange, (F.pad(m(("B", "H")), (0, 3)).shape[1],), {}),
     "a comparison with a size": _mask_rows,
+    "a crop to sizes": _crop,
+    "every other row and column (Swin's patch merging)": lambda m: (
+        torch.Tensor.__getitem__, (m(("B", "H", "W", 8)), (slice(None), slice(1, None, 2), slice(0, None, 2))), {}),
+    "the last rows, a slice past the end": lambda m: (torch.Tensor.__getitem__, (m(("B", "H", 8)), (Ellipsis, slice(-3, None), slice(None, 40))), {}),
+    "rows up to a number": lambda m: (torch.Tensor.__getitem__, (m(("B", "H", 8)), (slice(None), slice(4, 16))), {}),
     "a size subtracted from positions": lambda m: (torch.sub, (m(("H",), dtype=torch.int64), m(("W",)).shape[0]),
                                                    {}),
 }  # fmt: skip

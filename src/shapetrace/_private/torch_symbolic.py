@@ -36,6 +36,7 @@ from torch._meta_registrations import (
     pooling_output_shape,
 )
 from torch._prims_common import make_contiguous_strides_for, suggest_memory_format
+from torch._subclasses.fake_impls import _compute_slice_index
 from torch._subclasses.fake_tensor import (
     FakeTensor,
     FakeTensorConfig,
@@ -44,7 +45,13 @@ from torch._subclasses.fake_tensor import (
 )
 from torch.fx.experimental import symbolic_shapes as _symbolic_shapes
 from torch.fx.experimental.sym_node import SymNode
-from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, free_unbacked_symbols
+from torch.fx.experimental.symbolic_shapes import (
+    DimDynamic,
+    ShapeEnv,
+    free_unbacked_symbols,
+    guard_or_false,
+    statically_known_true,
+)
 from torch.utils._python_dispatch import _disable_current_modes
 from torch.utils._sympy import functions as sympy_functions
 from torch.utils._sympy.solve import try_solve
@@ -940,6 +947,23 @@ def upsample_output_size(x: torch.Tensor, scale_factors: list[float]) -> list:
     if x.dim() in (4, 5):
         suggest_memory_format(x)
     return [*x.shape[:2], *sizes]
+
+
+def sliced(size: Any, start: Any, end: Any, step: int) -> tuple[Any, Any] | None:
+    """The length and first index of ``x[start:end:step]`` along a dim of ``size`` (``start`` 0 and
+    ``end`` ``sys.maxsize`` where Python's slice has none, as torch's indexing passes them), as
+    torch's fake ``aten.slice`` computes them (``fake_impls.slice_forward``: each bound by
+    ``_compute_slice_index``, then ``(end - start + step - 1) // step``, with its questions in its
+    order), or ``None`` where torch would make a length it cannot tell (an unbacked size)."""
+    start_index = _compute_slice_index(size, start)
+    end_index = size if statically_known_true(end == sys.maxsize) else _compute_slice_index(size, end)
+    if start_index is None or end_index is None:
+        return None
+    if guard_or_false(end_index >= start_index):
+        return (end_index - start_index + step - 1) // step, start_index
+    if guard_or_false(start_index >= end_index):
+        return 0, start_index
+    return (torch.sym_max(end_index - start_index, 0) + step - 1) // step, start_index
 
 
 def check_view_count(x: torch.Tensor, sizes: list) -> None:

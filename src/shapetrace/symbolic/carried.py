@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -590,16 +591,17 @@ def _cut(func: Callable, args: tuple, kwargs: dict) -> Maker | None:
 
 def _indexed(args: tuple, kwargs: dict) -> Maker | None:
     """``x[index]`` where the index holds only ``:``, one ``...``, ``None`` (a new dim of size 1,
-    with the stride ``unsqueeze`` gives it), and numbers and slices of numbers (a positive step)
-    on dims of concrete size (``x[..., :d // 2]``: the dim goes or is cut, the offset moves): a
-    view of ``x``. Numbers and bounds on symbolic dims (torch checks the bound: a guard) run in
-    torch; tensors are :func:`_gathered`."""
+    with the stride ``unsqueeze`` gives it), numbers on dims of concrete size (the dim goes, the
+    offset moves) and slices with a positive step (``x[..., :d // 2]``, ``x[:, 0::2]``: the dim
+    is cut, the offset moves): a view of ``x``. A slice of a symbolic dim, or with bounds that are
+    sizes (Swin's crop ``x[:, :height, :width]``), is cut as torch's fake ``slice`` cuts it
+    (:func:`ts.sliced`, inside the op: its questions about the bounds may add guards). Numbers on
+    symbolic dims (torch checks the bound) run in torch; tensors are :func:`_gathered`."""
     if len(args) != 2 or kwargs or not isinstance(args[0], torch.Tensor):
         return None
     x, index = args
     items = index if type(index) is tuple else (index,)
-    full = slice(None)
-    if not all(item is None or item is Ellipsis or type(item) is int or _number_slice(item)
+    if not all(item is None or item is Ellipsis or type(item) is int or _sizes_slice(item)
                for item in items) or items.count(Ellipsis) > 1:  # fmt: skip
         return _gathered(x, items)
     if not _viewable(x):
@@ -609,7 +611,28 @@ def _indexed(args: tuple, kwargs: dict) -> Maker | None:
         return None  # torch raises
     if Ellipsis in items:
         at = items.index(Ellipsis)
-        items = items[:at] + (full,) * (x.dim() - used) + items[at + 1 :]
+        items = items[:at] + (slice(None),) * (x.dim() - used) + items[at + 1 :]
+    sizes = list(x.shape)
+    dim, by_torch = 0, False
+    for item in items:
+        if type(item) is int:
+            size = ts.size_expr(sizes[dim])
+            if not isinstance(size, int) or not -size <= item < size:
+                return None  # a bound torch checks (a guard), or an index torch rejects
+        elif type(item) is slice and not _whole(item):
+            bounds = (sizes[dim], item.start, item.stop)
+            if not (isinstance(ts.size_expr(sizes[dim]), int) and _number_slice(item)):
+                if any(b is not None and ts.size_hint(b) is None for b in bounds):
+                    return None  # a size read from data
+                by_torch = True
+        dim += item is not None
+    if not by_torch:
+        return _view_of(x, *_index_view(x, items))
+    return lambda *args, **kwargs: _view_of(x, *_index_view(x, items))()
+
+
+def _index_view(x: torch.Tensor, items: tuple) -> tuple[list, list, Any]:
+    """The sizes, strides and offset of ``x[items]`` (:func:`_indexed` checked them)."""
     sizes, strides, offset = list(x.shape), list(x.stride()), x.storage_offset()
     new_sizes: list[Any] = []
     new_strides: list[Any] = []
@@ -618,31 +641,41 @@ def _indexed(args: tuple, kwargs: dict) -> Maker | None:
         if item is None:
             new_sizes.append(1)
             new_strides.append(strides[dim] * sizes[dim] if dim < len(sizes) else 1)
-        elif type(item) is int:
-            size = ts.size_expr(sizes[dim])
-            if not isinstance(size, int) or not -size <= item < size:
-                return None  # a bound torch checks (a guard), or an index torch rejects
-            offset = offset + (item % size) * strides[dim]
-            dim += 1
-        elif item == full:
+            continue
+        if type(item) is int:
+            offset = offset + (item % ts.size_expr(sizes[dim])) * strides[dim]
+        elif _whole(item):
             new_sizes.append(sizes[dim])
             new_strides.append(strides[dim])
-            dim += 1
         else:
-            size = ts.size_expr(sizes[dim])
-            if not isinstance(size, int):
-                return None  # bounds torch checks against a symbolic size
-            start, stop, step = item.indices(size)
+            size, step = ts.size_expr(sizes[dim]), item.step or 1
+            if isinstance(size, int) and _number_slice(item):
+                start, stop, _ = item.indices(size)
+                length: Any = len(range(start, stop, step))
+            else:  # torch's fake slice: Python's slice without a start or stop as torch's indexing passes it
+                stop = sys.maxsize if item.stop is None else item.stop
+                length, start = ts.sliced(sizes[dim], 0 if item.start is None else item.start, stop, step)
             offset = offset + start * strides[dim]
-            new_sizes.append(len(range(start, stop, step)))
+            new_sizes.append(length)
             new_strides.append(strides[dim] * step)
-            dim += 1
-    return _view_of(x, [*new_sizes, *sizes[dim:]], [*new_strides, *strides[dim:]], offset)
+        dim += 1
+    return [*new_sizes, *sizes[dim:]], [*new_strides, *strides[dim:]], offset
 
 
 def _number_slice(item: Any) -> bool:
     """A slice of numbers (or ``None``) with a positive step: ``:``, ``:16``, ``16:``, ``::2``."""
-    return (type(item) is slice and all(type(v) is int or v is None for v in (item.start, item.stop))
+    return _sizes_slice(item) and all(type(v) is int or v is None for v in (item.start, item.stop))
+
+
+def _whole(item: slice) -> bool:
+    """``:``."""
+    return item.start is None and item.stop is None and item.step is None
+
+
+def _sizes_slice(item: Any) -> bool:
+    """A slice of numbers, sizes (``torch.SymInt``) or ``None`` with a positive step."""
+    return (type(item) is slice and all(type(v) is int or v is None or isinstance(v, torch.SymInt)
+                                        for v in (item.start, item.stop))
             and (item.step is None or (type(item.step) is int and item.step > 0)))  # fmt: skip
 
 
