@@ -233,6 +233,23 @@ def test_value_ranges_are_torchs_bound_sympy_and_follow_narrowed_ranges():
     assert env.bound_sympy(exprs[1]) == ShapeEnv.bound_sympy(env, exprs[1]) != before
 
 
+def test_implications_of_a_guard_are_torchs_and_read_no_shape_env_state():
+    """RecordingShapeEnv.get_implications is torch's ShapeEnv.get_implications (a function of the
+    guard alone: its source reads nothing of ``self``), cached across ShapeEnvs; where a torch
+    version reads its ShapeEnv there, the memo is off (IMPLICATIONS_MEMO)."""
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    mode, env = ts.make_fake_mode()
+    h, w = (ts.size_expr(_named(env, name, value)) for name, value in (("H", 30), ("W", 23)))
+    guards = [sympy.Eq(h, 2 * w - 16), h // 4 >= 1, sympy.And(w // 2 >= 1, h // 2 >= 1), sympy.Lt(h, w + 8),
+              sympy.Ne(h % 7, 0)]  # fmt: skip
+    for guard in guards:
+        assert env.get_implications(guard) == ShapeEnv.get_implications(env, guard), guard
+    _, other = ts.make_fake_mode()
+    if ts.IMPLICATIONS_MEMO:  # torch 2.13's reads nothing of its ShapeEnv
+        assert other.get_implications(guards[0]) is env.get_implications(guards[0])  # one memo for all
+
+
 def test_the_user_frame_is_torchs_found_from_the_same_files():
     """RecordingShapeEnv._get_user_frame (torch's ShapeEnv._get_user_frame, with the files of
     symbolic_shapes.uninteresting_files() found without importing them): the same files, the same frame."""

@@ -295,6 +295,16 @@ class RecordingShapeEnv(ShapeEnv):
         ranges = self.var_to_range
         return _bounds(expr, symbols, tuple(ranges.get(symbol) for symbol in symbols))
 
+    def get_implications(self, e: sympy.Basic) -> tuple:
+        """Torch's facts that follow from a guard ``e`` (itself, its negation false, the relations
+        it implies), each in torch's canonical form: sympy on ``e`` alone (torch's code reads no
+        state of its ShapeEnv: :data:`IMPLICATIONS_MEMO`), cached across ShapeEnvs as torch caches
+        it per ShapeEnv. A quarter of a guard's cost (the pools' ``outputHeight >= 1``, the views'
+        element counts), paid again in each pass of the same model."""
+        if not IMPLICATIONS_MEMO:
+            return super().get_implications(e)
+        return _implications(e)
+
     def _decided_by_ranges(self, expr: sympy.Basic) -> sympy.Basic | None:
         """``true``/``false`` when the value ranges of ``expr``'s symbols decide it, else ``None``
         (also for a symbol torch replaced: its replacement is torch's to apply)."""
@@ -379,6 +389,23 @@ def _symbol_set(expr: sympy.Basic) -> frozenset:
 @functools.lru_cache(maxsize=4096)
 def _free_symbols(expr: sympy.Basic) -> tuple[sympy.Symbol, ...]:
     return tuple(sorted(expr.free_symbols, key=str))
+
+
+def _reads_no_state(method: Callable) -> bool:
+    """Whether torch's ``method`` of ``ShapeEnv`` reads nothing of ``self`` (its source names
+    ``self`` in its signature only): a pure function of its arguments."""
+    source = inspect.getsource(inspect.unwrap(method))
+    return source.count("self") == 1
+
+
+# torch's ShapeEnv.get_implications is cached across ShapeEnvs where it reads no state of its own
+IMPLICATIONS_MEMO = _reads_no_state(ShapeEnv.get_implications)
+
+
+@functools.lru_cache(maxsize=4096)
+def _implications(e: sympy.Basic) -> tuple:
+    """``ShapeEnv.get_implications(e)``: torch's code, which reads no state of its ShapeEnv."""
+    return inspect.unwrap(ShapeEnv.get_implications)(None, e)
 
 
 @functools.lru_cache(maxsize=4096)
