@@ -49,6 +49,25 @@ def failing():
     return t
 
 
+class Windows(torch.nn.Module):
+    """Swin's windows of a padded image: shapes whose pieces are wider than a narrow column,
+    ``(B*((H + (4 - H % 4) % 4)//4)*((W + (4 - W % 4) % 4)//4), 16, C)``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, H, W, C = x.shape
+        x = torch.nn.functional.pad(x, (0, 0, 0, (4 - W % 4) % 4, 0, (4 - H % 4) % 4))
+        Hp, Wp = x.shape[1], x.shape[2]
+        return x.view(B, Hp // 4, 4, Wp // 4, 4, C).permute(0, 1, 3, 2, 4, 5).reshape(-1, 16, C)
+
+
+@pytest.fixture(scope="module")
+def windows():
+    model = Windows()
+    with shapetrace.trace(model, dims="B H W C") as t:
+        model(torch.rand(2, 18, 13, 8))
+    return t
+
+
 def shape_cells(text: str) -> tuple[str, list[str]]:
     """The shape header and each row's shape cell as printed, continuation lines joined."""
     lines = text.splitlines()
@@ -73,8 +92,8 @@ def squeezed(text: str) -> str:
 
 
 @pytest.mark.parametrize("kind", ["table", "tree", "summary"])
-def test_every_width_keeps_every_shape_whole(kind, patch_embed, failing, gpt12):
-    for t in (patch_embed, failing, gpt12[1]):
+def test_every_width_keeps_every_shape_whole(kind, patch_embed, failing, gpt12, windows):
+    for t in (patch_embed, failing, gpt12[1], windows):
         view = t.view(kind)
         shape_column = next(i for i, c in enumerate(view.columns) if c.header in SHAPE_HEADERS)
         expected = [squeezed(plain(row.cells[shape_column])) for row in view.rows]

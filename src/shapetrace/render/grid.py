@@ -183,6 +183,7 @@ class GridView:
 
 GAP, TIGHT_GAP = 3, 2  # cells a column adds to its width: one blank before it, then the gap after it
 MIN_SHOWN = 4  # a column cut narrower than this is left out
+MIN_WRAPPED = 16  # a wrapping column breaks inside a shape's pieces down to this width
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ def fitted(columns: Sequence[Column], natural: Sequence[int], max_width: int, ro
     tighten (unless cutting the first column that gives way down to its floor is enough); the columns that give way are cut, in ``give`` order, to their ``floor``; the wrapping
     columns put each value (a shape of several outputs) on a line of its own; the columns that
     give way are cut to their ``least`` (left out below 4 cells); the wrapping columns break inside
-    values too. Room a column left out frees beyond the need goes back to the columns cut before
+    values too, then inside their pieces (down to :data:`MIN_WRAPPED` cells). Room a column left out frees beyond the need goes back to the columns cut before
     it, the last cut first."""
     widths = list(natural)
     fit = Fit(widths, GAP)
@@ -236,6 +237,9 @@ def fitted(columns: Sequence[Column], natural: Sequence[int], max_width: int, ro
     for i in wrapping:
         if excess > 0:
             narrow(i, max(cell_len(columns[i].header), _widest(rows, i, _pieces)))
+    for i in wrapping:  # a piece wider than what is left (a long expression) breaks inside
+        if excess > 0:
+            narrow(i, max(cell_len(columns[i].header), MIN_WRAPPED))
     for i in reversed(giving):  # give back what leaving a column out freed beyond the need
         if excess < 0 and widths[i]:
             back = min(-excess, natural[i] - widths[i])
