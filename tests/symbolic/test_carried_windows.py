@@ -1,8 +1,9 @@
 """Windowed attention's ops (Swin's pad to whole windows, cyclic shift, window partition and
 reverse, crop, patch merging; a patchify and unpatchify) are answered in the replay
 (shapetrace/symbolic/carried.py: ``_view``, ``_rolled``, ``_padded``, ``_arange``, ``_pointwise``,
-``_indexed``): pads, shifts, slices, masks and positions as torch's fake ops make them; views with the sizes the code gave, after torch's own check of the
-element count, where torch's decomposition would write them as divisions (``H//(H//2)`` for a 2)."""
+``_indexed``, ``_cat``): pads, shifts, slices, concatenations, masks and positions as torch's
+fake ops make them; views with the sizes the code gave, after torch's own check of the element
+count, where torch's decomposition would write them as divisions (``H//(H//2)`` for a 2)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,16 @@ def _crop(m):
     return torch.Tensor.__getitem__, (padded, (slice(None), slice(None, x.shape[1]), slice(None, x.shape[2]))), {}
 
 
+def _merge_patches(m):
+    """Swin's patch merging: the four interleaved quarters of an image padded to even sizes,
+    concatenated along the channels (their sizes are written differently, equal here)."""
+    x = m(("B", "H", "W", 8))
+    with ts.python_dispatcher():  # torch's pad by sizes
+        x = F.pad(x, (0, 0, 0, x.shape[2] % 2, 0, x.shape[1] % 2))
+    quarters = [x[:, i::2, j::2, :] for i, j in ((0, 0), (1, 0), (0, 1), (1, 1))]
+    return torch.cat, (quarters, -1), {}
+
+
 CASES = {
     "pads that are sizes": _to_windows,
     "a cyclic shift": lambda m: (torch.roll, (m(("B", "H", "W", 8)),), {"shifts": (-3, -3), "dims": (1, 2)}),
@@ -49,6 +60,7 @@ CASES = {
         torch.Tensor.__getitem__, (m(("B", "H", "W", 8)), (slice(None), slice(1, None, 2), slice(0, None, 2))), {}),
     "the last rows, a slice past the end": lambda m: (torch.Tensor.__getitem__, (m(("B", "H", 8)), (Ellipsis, slice(-3, None), slice(None, 40))), {}),
     "rows up to a number": lambda m: (torch.Tensor.__getitem__, (m(("B", "H", 8)), (slice(None), slice(4, 16))), {}),
+    "patch merging's concatenation": _merge_patches,
     "a size subtracted from positions": lambda m: (torch.sub, (m(("H",), dtype=torch.int64), m(("W",)).shape[0]),
                                                    {}),
 }  # fmt: skip

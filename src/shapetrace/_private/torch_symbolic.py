@@ -993,6 +993,17 @@ def sliced(size: Any, start: Any, end: Any, step: int) -> tuple[Any, Any] | None
     return (torch.sym_max(end_index - start_index, 0) + step - 1) // step, start_index
 
 
+def check_cat_sizes(tensors: list[torch.Tensor], dim: int) -> None:
+    """Torch's checks, in ``prims.cat``'s meta function (``_cat_meta``), that ``tensors`` have the
+    first one's sizes but along ``dim``: ``length == common_length``, tensor by tensor and dim by
+    dim, in its order (a guard where two are written differently)."""
+    shape = tensors[0].shape
+    for tensor in tensors:
+        for index, (common_length, length) in enumerate(zip(shape, tensor.shape)):
+            if index != dim:
+                torch._check(length == common_length, lambda: f"Sizes of tensors must match except in dimension {dim}")
+
+
 def check_view_count(x: torch.Tensor, sizes: list) -> None:
     """Torch's check, in ``_reshape_view_helper``, that ``x.view(*sizes)`` keeps the number of
     elements (a guard, or a replacement, as torch's view makes it)."""
