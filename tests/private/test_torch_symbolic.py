@@ -379,6 +379,25 @@ def test_output_sizes_are_torchs_meta_formulas_with_their_guards():
 
 
 
+def test_slices_are_cut_as_torchs_fake_slice_cuts_them():
+    """sliced (torch._subclasses.fake_impls._compute_slice_index, guard_or_false,
+    statically_known_true) gives the length and first index of torch's fake ``aten.slice``, for
+    bounds that are numbers, sizes, negative, past the end and absent, and steps."""
+    import sys
+
+    mode, env = ts.make_fake_mode()
+    with mode:
+        x = torch.empty(2, _named(env, "H", 30), 8)
+        height = x.shape[1]
+        cases = [(0, sys.maxsize, 2), (1, sys.maxsize, 2), (0, height - 5, 1), (-3, sys.maxsize, 1), (4, 16, 3),
+                 (0, 100, 1), (height // 2, height, 1)]  # fmt: skip
+        for start, end, step in cases:
+            torchs = torch.ops.aten.slice.Tensor(x, 1, start, end, step)
+            length, first = ts.sliced(height, start, end, step)
+            assert ts.size_expr(length) == ts.size_expr(torchs.shape[1]), (start, end, step)
+            assert ts.size_expr(first * x.stride(1)) == ts.size_expr(torchs.storage_offset()), (start, end, step)
+
+
 def test_a_views_count_is_checked_as_torchs_view_checks_it():
     """check_view_count makes torch's check (torch._check, as ``_reshape_view_helper`` makes it)
     that a view keeps the count of elements: a guard where sympy cannot decide it, an error where

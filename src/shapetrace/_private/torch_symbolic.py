@@ -64,6 +64,8 @@ __all__ = [
     "RecordingShapeEnv",
     "alias",
     "avg_pool2d_output_size",
+    "check_cat_sizes",
+    "check_view_count",
     "compiled_entry_codes",
     "compiled_original",
     "constant_pad_output_size",
@@ -89,6 +91,7 @@ __all__ = [
     "size_expr",
     "scratch",
     "size_exprs",
+    "sliced",
     "suggest_memory_format",
     "symint",
     "upsample_output_size",
@@ -976,16 +979,17 @@ def upsample_output_size(x: torch.Tensor, scale_factors: list[float]) -> list:
     return [*x.shape[:2], *sizes]
 
 
-def sliced(size: Any, start: Any, end: Any, step: int) -> tuple[Any, Any] | None:
+def sliced(size: Any, start: Any, end: Any, step: int) -> tuple[Any, Any]:
     """The length and first index of ``x[start:end:step]`` along a dim of ``size`` (``start`` 0 and
     ``end`` ``sys.maxsize`` where Python's slice has none, as torch's indexing passes them), as
     torch's fake ``aten.slice`` computes them (``fake_impls.slice_forward``: each bound by
     ``_compute_slice_index``, then ``(end - start + step - 1) // step``, with its questions in its
-    order), or ``None`` where torch would make a length it cannot tell (an unbacked size)."""
+    order). The size and bounds have values in this run (torch places every bound then; without
+    one it makes an unbacked size, which the caller leaves to torch)."""
     start_index = _compute_slice_index(size, start)
     end_index = size if statically_known_true(end == sys.maxsize) else _compute_slice_index(size, end)
     if start_index is None or end_index is None:
-        return None
+        raise AssertionError(f"a slice bound torch could not place: {start}:{end} of {size}")
     if guard_or_false(end_index >= start_index):
         return (end_index - start_index + step - 1) // step, start_index
     if guard_or_false(start_index >= end_index):
