@@ -64,7 +64,7 @@ __all__ = [
     "RecordingShapeEnv",
     "alias",
     "avg_pool2d_output_size",
-    "check_cat_sizes",
+    "cat_output_size",
     "check_view_count",
     "compiled_entry_codes",
     "compiled_original",
@@ -997,15 +997,22 @@ def sliced(size: Any, start: Any, end: Any, step: int) -> tuple[Any, Any]:
     return (torch.sym_max(end_index - start_index, 0) + step - 1) // step, start_index
 
 
-def check_cat_sizes(tensors: list[torch.Tensor], dim: int) -> None:
-    """Torch's checks, in ``prims.cat``'s meta function (``_cat_meta``), that ``tensors`` have the
-    first one's sizes but along ``dim``: ``length == common_length``, tensor by tensor and dim by
-    dim, in its order (a guard where two are written differently)."""
+def cat_output_size(tensors: list[torch.Tensor], dim: int) -> list:
+    """The sizes of ``torch.cat(tensors, dim)`` as ``prims.cat``'s meta function (``_cat_meta``)
+    computes them: its checks that every tensor has the first one's sizes but along ``dim``
+    (``length == common_length``, tensor by tensor and dim by dim, in its order: a guard where two
+    are written differently), then the first's sizes with ``dim`` summed."""
     shape = tensors[0].shape
+    along = []
     for tensor in tensors:
         for index, (common_length, length) in enumerate(zip(shape, tensor.shape)):
-            if index != dim:
+            if index == dim:
+                along.append(length)
+            else:
                 torch._check(length == common_length, lambda: f"Sizes of tensors must match except in dimension {dim}")
+    new_shape = list(shape)
+    new_shape[dim] = torch.sym_sum(along)
+    return new_shape
 
 
 def check_view_count(x: torch.Tensor, sizes: list) -> None:

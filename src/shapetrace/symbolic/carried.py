@@ -991,7 +991,7 @@ def _cat(args: tuple, kwargs: dict) -> Maker | None:
     suggesting it), the other sizes the same as written: a new contiguous tensor of the first's
     sizes with that dim summed. Other sizes equal at the traced values but written differently
     (Swin's patch merging: ``x[:, 0::2]``'s ``(H' + 1)//2`` and ``x[:, 1::2]``'s ``H'//2``, one
-    size where ``H'`` is even) get torch's checks that they match (:func:`ts.check_cat_sizes`,
+    size where ``H'`` is even) get torch's checks that they match (:func:`ts.cat_output_size`,
     inside the op), then the first's sizes, as torch's output has them."""
     tensors = _argument(args, kwargs, 0, "tensors")
     dim = _argument(args, kwargs, 1, "dim", default=0)
@@ -1022,16 +1022,16 @@ def _cat(args: tuple, kwargs: dict) -> Maker | None:
     along = [s[dim] for s in sizes]
     if not all(isinstance(size, int) for size in along):
         return None
-    shape = list(first.shape)
-    shape[dim] = sum(along)
     if all(s[:dim] + s[dim + 1 :] == sizes[0][:dim] + sizes[0][dim + 1 :] for s in sizes):
+        shape = list(first.shape)
+        shape[dim] = sum(along)
         return _new(shape, first, tensors)
     # Sizes equal at the traced values, written differently (Swin's patch merging of x[:, 0::2]
-    # and x[:, 1::2]): torch's checks that they match (guards), then the first's sizes.
+    # and x[:, 1::2]): torch's checks that they match (guards) and its sizes.
     hints = [[ts.size_hint(size) for i, size in enumerate(t.shape) if i != dim] for t in tensors]
     if None in hints[0] or any(h != hints[0] for h in hints):
         return None  # torch raises, or a size is read from data
-    return _checked(lambda: ts.check_cat_sizes(tensors, dim), lambda *a, **k: _new(shape, first, tensors)())
+    return _by_torchs_formula(lambda: ts.cat_output_size(tensors, dim), first, tensors)
 
 
 def _suggests_contiguous(t: torch.Tensor) -> bool:
