@@ -3,10 +3,13 @@
     python bench/bench_zoo.py [--only resnet18,gpt2_hf] [--rounds 5] [--timeout 60] [--json FILE]
 
 Each model is measured in a process of its own (one thread, eval mode, no_grad), in interleaved
-rounds of: a plain forward; ``trace(model, symbolic=False)`` around it (capture); and
-``trace(model, dims=spec)`` around it followed by reading ``t.ops`` (capture + the pass). The
-pass costs (capture + pass) - capture, paired by round, median; ratios are to the plain
-forward's median. Before the rounds each process runs the model, a capture and a tiny symbolic
+rounds of: a plain forward; ``trace(model, symbolic=False)`` around it (capture), then
+reading its ``t.ops`` (the records, with concrete shapes); and ``trace(model, dims=spec)``
+around it followed by reading ``t.ops`` (capture + the pass + the records, with expressions).
+The pass costs (capture + pass + records) - (capture + records), paired by round, median: what
+the symbolic pass adds to reading a trace. Building the records is paid by every reader of a
+trace, pass or not (0.1-0.25x a forward); ``+rec`` reports the pass with it counted, as this
+bench measured before. Ratios are to the plain forward's median. Before the rounds each process runs the model, a capture and a tiny symbolic
 trace, untimed: torch's symbolic machinery is imported once per process (reported apart). Each
 timed part starts after a full collection, so that none pays for an earlier round's garbage.
 ``1st x`` is the first round's pass: what a user's one pass per process costs (the model's
@@ -86,7 +89,7 @@ def measure(name: str, rounds: int, timeout: float) -> dict:
     model = case.model.eval()
     result["parameters"] = sum(p.numel() for p in model.parameters())
     result["imports_s"] = _first_pass_imports()
-    plain, capture, traced, read = [], [], [], []
+    plain, capture, records, traced, read = [], [], [], [], []
     signal.signal(signal.SIGALRM, _raise_timeout)
     with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
@@ -101,9 +104,13 @@ def measure(name: str, rounds: int, timeout: float) -> dict:
             plain.append(time.perf_counter() - start)
             gc.collect()
             start = time.perf_counter()
-            with shapetrace.trace(model, symbolic=False):
+            with shapetrace.trace(model, symbolic=False) as captured:
                 case()
             capture.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            len(captured.ops)  # the records any reading of a trace builds, with or without the pass
+            records.append(time.perf_counter() - start)
+            del captured
             gc.collect()
             start = time.perf_counter()
             signal.setitimer(signal.ITIMER_REAL, timeout)
@@ -120,8 +127,8 @@ def measure(name: str, rounds: int, timeout: float) -> dict:
                 signal.setitimer(signal.ITIMER_REAL, 0)
             traced.append(block_end - start)
             read.append(end - block_end)
-            spent = sum(traced) + sum(read) - sum(capture)
-            if spent + (traced[-1] + read[-1] - capture[-1]) > timeout:
+            spent = sum(traced) + sum(read) - sum(capture) - sum(records)
+            if spent + (traced[-1] + read[-1] - capture[-1] - records[-1]) > timeout:
                 break  # another round would take this model's passes past the timeout
         caught = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in seen))
     plain_ms = statistics.median(plain) * 1e3
@@ -132,11 +139,14 @@ def measure(name: str, rounds: int, timeout: float) -> dict:
         result.update(state="timeout", reason=f"pass over {timeout:g} s", pass_median_ms=timeout * 1e3,
                       pass_ratio=timeout * 1e3 / plain_ms, symbolic_ops=0, fallback_ops=0)  # fmt: skip
         return result
-    passes = [block + reading - captured for block, reading, captured in zip(traced, read, capture)]
+    passes = [block + reading - captured - built
+              for block, reading, captured, built in zip(traced, read, capture, records)]  # fmt: skip
+    with_records = [each + built for each, built in zip(passes, records)]
     status = t.symbolic
     result.update(traced_median_ms=statistics.median(traced) * 1e3, read_median_ms=statistics.median(read) * 1e3,
                   pass_median_ms=statistics.median(passes) * 1e3, pass_ratio=statistics.median(passes) * 1e3 / plain_ms,
-                  first_pass_ratio=passes[0] * 1e3 / plain_ms,
+                  first_pass_ratio=passes[0] * 1e3 / plain_ms, records_median_ms=statistics.median(records) * 1e3,
+                  with_records_ratio=statistics.median(with_records) * 1e3 / plain_ms,
                   state=status.state, reason=status.reason, symbolic_ops=status.symbolic_ops,
                   fallback_ops=status.fallback_ops, reused_calls=getattr(status, "reused_calls", 0))  # fmt: skip
     if UNLIMITED:  # the pass ran without a budget: would it have finished within the default one?
@@ -188,7 +198,7 @@ def _row(r: dict) -> str:
         state += f", {r['reused_calls']} calls reused"
     return (f"{r['name']:24s} {r['source'][:5]:5s} {r['ops']:5d} {r['plain_min_ms']:8.1f} {r['plain_median_ms']:8.1f}"
             f" {r['capture_ratio']:6.2f} {over}{r['pass_median_ms']:9.0f} {over}{r['pass_ratio']:7.1f} "
-            f"{over}{r.get('first_pass_ratio', r['pass_ratio']):6.1f} "
+            f"{over}{r.get('first_pass_ratio', r['pass_ratio']):6.1f} {over}{r.get('with_records_ratio', r['pass_ratio']):6.1f} "
             f"{r['rounds']:3d}  {state}")  # fmt: skip
 
 
@@ -205,6 +215,8 @@ def summary(results: list[dict]) -> list[str]:
                      f"({worst['name']}); capture/plain median {statistics.median(r['capture_ratio'] for r in zoo):.2f}x; "
                      f"status ran {ran}/{len(zoo)} = {100 * ran / len(zoo):.1f}%")  # fmt: skip (40/41 is 97.6%, not 98%)
         firsts = [r.get("first_pass_ratio", r["pass_ratio"]) for r in zoo]
+        lines.append(f"  the pass with the records counted in it (+rec): median "
+                     f"{statistics.median(r.get('with_records_ratio', r['pass_ratio']) for r in zoo):.1f}x")
         lines.append(f"  first pass in a process (after the imports): median {statistics.median(firsts):.1f}x, "
                      f"over 3x: {sum(x > 3 for x in firsts)}, over 10x: {sum(x > 10 for x in firsts)}")  # fmt: skip
         lines.append(f"  over 3x: {sum(x > 3 for x in ratios)}, over 10x: {sum(x > 10 for x in ratios)}, "
@@ -243,7 +255,7 @@ def main() -> None:
     print(f"Symbolic pass over {len(names)} models: torch {torch.__version__}, 1 thread, up to {options.rounds} "
           f"rounds, timeout {options.timeout:g} s per pass; times in ms, ratios to the plain forward's median")  # fmt: skip
     print(f"{'model':24s} {'src':5s} {'ops':>5s} {'plain':>8s} {'median':>8s} {'capt x':>6s} {'pass ms':>10s} "
-          f"{'pass x':>8s} {'1st x':>7s} {'rds':>3s}  state")  # fmt: skip
+          f"{'pass x':>8s} {'1st x':>7s} {'+rec':>7s} {'rds':>3s}  state")  # fmt: skip
     results = []
     started = time.perf_counter()
     for name in names:
