@@ -271,3 +271,70 @@ def test_the_torch_internals_range_refinement_relies_on():
         if name in vars(symbolic_shapes) and name != "try_solve":
             assert ours.__globals__[name] is vars(symbolic_shapes)[name], name
     assert "self._refine_ranges(expr)" in inspect.getsource(ShapeEnv._maybe_guard_rel)
+
+
+class TorchsStaticEvaluation(TorchsRefinement):
+    """The pass's ShapeEnv with torch's own static evaluation behind the value ranges (no memo)."""
+
+    def _maybe_evaluate_static(self, expr, **options):
+        decided = self._decided_by_ranges(expr) if not options and isinstance(expr, ts._DECIDABLE) else None
+        return decided if decided is not None else ShapeEnv._maybe_evaluate_static(self, expr, **options)
+
+    _maybe_evaluate_static.cache_clear = ShapeEnv._maybe_evaluate_static.cache_clear
+
+
+def _pools_and_convs(env: ShapeEnv) -> list:
+    """Kernel-fit checks and pool output checks (``sym_and``s torch canonicalises), on H, W."""
+    mode = ts.FakeTensorMode(shape_env=env, allow_non_fake_inputs=True)
+    mode.cache_enabled = False
+    shapes = []
+    with mode, torch.no_grad():
+        x = torch.empty(2, 4, _named(env, "H", 64), _named(env, "W", 48))
+        for kernel in (4, 2, 2):
+            x = F.conv2d(x, torch.empty(4, 4, kernel, kernel), stride=kernel)
+            shapes.append(ts.size_exprs(x.shape))
+        shapes.append(ts.size_exprs(F.max_pool2d(x, 2).shape))
+        shapes.append(ts.size_exprs(F.avg_pool2d(x, 3, stride=1, padding=1).shape))
+    return shapes
+
+
+def test_static_evaluation_canonicalises_each_relation_once_and_leaves_torchs_state(monkeypatch):
+    """RecordingShapeEnv's static evaluation is torch's code with torch's canonicalize_bool_expr
+    remembered: a second ShapeEnv running the same code canonicalises nothing again, and ends with
+    the shapes, guards and ranges torch's own static evaluation gives."""
+    canonicalised = []
+    torch_canonicalize = ts.canonicalize_bool_expr
+
+    def counted(expr):
+        canonicalised.append(expr)
+        return torch_canonicalize(expr)
+
+    monkeypatch.setattr(ts, "canonicalize_bool_expr", counted)
+    ts._canonical.cache_clear()
+    first, second = ts.RecordingShapeEnv(duck_shape=False), ts.RecordingShapeEnv(duck_shape=False)
+    first_shapes = _pools_and_convs(first)
+    done_first = len(canonicalised)
+    assert _pools_and_convs(second) == first_shapes
+    assert done_first >= 3 and len(canonicalised) == done_first  # nothing canonicalised again
+    torchs = TorchsStaticEvaluation(duck_shape=False)
+    assert _pools_and_convs(torchs) == first_shapes
+    assert _state(first) == _state(second) == _state(torchs) and first.guards
+
+
+def test_the_torch_internals_static_evaluation_relies_on():
+    """torch's _maybe_evaluate_static is a plain function under torch's cache decorator, whose
+    module names are the ones it was given (canonicalize_bool_expr aside), and canonicalises there;
+    torch clears the pass's copy of its cache when a range narrows."""
+    from torch.fx.experimental import symbolic_shapes
+
+    torchs = ShapeEnv._maybe_evaluate_static.__wrapped__
+    ours = ts._torchs_static.__wrapped__
+    assert ours is not torchs and ours.__code__ is torchs.__code__ and not torchs.__code__.co_freevars
+    assert symbolic_shapes.canonicalize_bool_expr is ts.canonicalize_bool_expr
+    assert ours.__globals__["canonicalize_bool_expr"] is ts._canonical
+    for name in torchs.__code__.co_names:
+        if name in vars(symbolic_shapes) and name not in ("canonicalize_bool_expr", "try_solve"):
+            assert ours.__globals__[name] is vars(symbolic_shapes)[name], name
+    assert "canonicalize_bool_expr(expr)" in inspect.getsource(torchs)
+    assert "self._maybe_evaluate_static.cache_clear()" in inspect.getsource(ShapeEnv._refine_ranges)
+    assert ts.RecordingShapeEnv._maybe_evaluate_static.cache_clear is ts._torchs_static.cache_clear

@@ -48,6 +48,7 @@ from torch.fx.experimental.sym_node import SymNode
 from torch.fx.experimental.symbolic_shapes import (
     DimDynamic,
     ShapeEnv,
+    canonicalize_bool_expr,
     free_unbacked_symbols,
     guard_or_false,
     statically_known_true,
@@ -110,16 +111,33 @@ def _solved(expr: sympy.Basic, thing: sympy.Basic, trials: int = 5, floordiv_ine
     return try_solve(expr, thing, trials, floordiv_inequality)
 
 
-def _with_solved(method: Callable) -> Callable:
-    """Torch's ``method`` of ``ShapeEnv`` (its own code), calling :func:`_solved` for ``try_solve``.
-    It reads ``symbolic_shapes``' names as they were when this module was imported: a name rebound
-    there later (a monkeypatch) is not seen (tests/private checks they are torch's at import)."""
-    names = {**vars(_symbolic_shapes), "try_solve": _solved}
-    code = method.__code__
-    made = types.FunctionType(code, names, code.co_name, method.__defaults__, method.__closure__)
-    made.__kwdefaults__ = method.__kwdefaults__
-    made.__qualname__, made.__doc__ = method.__qualname__, method.__doc__
+@functools.lru_cache(maxsize=4096)
+def _canonical(expr: sympy.Basic) -> sympy.Basic:
+    """torch's ``canonicalize_bool_expr`` (a relation as ``lhs <= rhs`` or ``lhs < rhs`` with the
+    terms moved to one side; ``And``/``Or``/``Not`` through sympy's ``to_cnf`` first): sympy on
+    the expression alone, a pure function, remembered. Each convolution's kernel-fit check and
+    each pool's ``outputHeight >= 1`` is canonicalised when torch evaluates it (~0.1 ms each,
+    most of it ``to_cnf``), and the same checks come back in each pass of the same code."""
+    return canonicalize_bool_expr(expr)
+
+
+def _with_memos(function: Callable) -> Callable:
+    """Torch's ``function`` of ``symbolic_shapes`` (its own code), calling :func:`_solved` for
+    ``try_solve`` and :func:`_canonical` for ``canonicalize_bool_expr``. It reads ``symbolic_shapes``' names as they were when this
+    module was imported: a name rebound there later (a monkeypatch) is not seen (tests/private
+    checks they are torch's at import)."""
+    names = {**vars(_symbolic_shapes), "try_solve": _solved, "canonicalize_bool_expr": _canonical}
+    code = function.__code__
+    made = types.FunctionType(code, names, code.co_name, function.__defaults__, function.__closure__)
+    made.__kwdefaults__ = function.__kwdefaults__
+    made.__qualname__, made.__doc__ = function.__qualname__, function.__doc__
     return made
+
+
+# Torch's static evaluation of a relation (``ShapeEnv._maybe_evaluate_static``: its code, under its
+# cache that is cleared when the ShapeEnv's facts change), canonicalising through :func:`_canonical`.
+# (What it hands on, ``_maybe_evaluate_static_worker``, torch remembers for the process itself.)
+_torchs_static = _symbolic_shapes._lru_cache(_with_memos(ShapeEnv._maybe_evaluate_static.__wrapped__))
 
 
 class RecordingShapeEnv(ShapeEnv):
@@ -168,7 +186,7 @@ class RecordingShapeEnv(ShapeEnv):
             if decided is None:
                 self._reads = None  # what torch's evaluation asks is its own, not the simplify's
                 try:
-                    decided = super()._maybe_evaluate_static(expr)
+                    decided = _torchs_static(self, expr)
                 finally:
                     self._reads = reads
             if reads is not None:
@@ -176,17 +194,17 @@ class RecordingShapeEnv(ShapeEnv):
             return decided
         if reads is not None:
             reads.static = True
-        return super()._maybe_evaluate_static(expr, unbacked_only=unbacked_only, compute_hint=compute_hint,
-                                              size_oblivious=size_oblivious, axioms=axioms, var_to_range=var_to_range)  # fmt: skip
+        return _torchs_static(self, expr, unbacked_only=unbacked_only, compute_hint=compute_hint,
+                              size_oblivious=size_oblivious, axioms=axioms, var_to_range=var_to_range)  # fmt: skip
 
     # torch clears its static-evaluation cache through this attribute when a value range narrows
-    _maybe_evaluate_static.cache_clear = ShapeEnv._maybe_evaluate_static.cache_clear  # type: ignore[attr-defined]
+    _maybe_evaluate_static.cache_clear = _torchs_static.cache_clear  # type: ignore[attr-defined]
 
     # Torch's narrowing of value ranges after each guard (``_refine_ranges``), as torch's code,
     # solving the guard for each of its symbols once per process: torch's ``try_solve`` is sympy
     # on the guard and symbol alone, and the same guards come back in each pass of the same code
     # (a fifth of a warm MobileViT pass).
-    _refine_ranges = _with_solved(ShapeEnv._refine_ranges)
+    _refine_ranges = _with_memos(ShapeEnv._refine_ranges)
 
     def _log_guard(self, prefix: str, g: sympy.Basic, forcing_spec: bool) -> None:
         """Torch's logs each guard it adds, and first builds the structured record: the guard's
