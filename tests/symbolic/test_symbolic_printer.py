@@ -7,7 +7,7 @@ import sympy
 
 from shapetrace._private.torch_symbolic import FloorDiv, sympy_functions
 from shapetrace.symbolic.dims import symbol
-from shapetrace.symbolic.printer import expr_text, shape_text
+from shapetrace.symbolic.printer import expr_text, renamed_text, shape_text
 
 B, C, D, H, W = (symbol(n) for n in "BCDHW")
 
@@ -42,6 +42,19 @@ def test_expressions_print_like_the_seeds(expr, text):
 def test_no_torch_brackets_survive():
     expr = FloorDiv(H, 32) * FloorDiv(W, 32) + 1
     assert "((" in str(expr) and "((" not in expr_text(expr)
+
+
+def test_renamed_text_is_the_text_with_each_symbol_renamed_and_remembered():
+    """A size printed with generated names replaced (``s3`` written ``T``), as ``expr_text`` with
+    that namer writes it; the same expression and names again is the same text object."""
+    generated = symbol("d0")
+    expr = FloorDiv(H - 1, 2) + 1 + 3 * generated
+    aliases = (("d0", "T"),)
+    renamed_text.cache_clear()
+    text = renamed_text(expr, aliases)
+    assert text == expr_text(expr, lambda s: dict(aliases).get(s.name, s.name)) == "3*T + (H - 1)//2 + 1"
+    assert renamed_text(expr) == expr_text(expr) == "3*d0 + (H - 1)//2 + 1"
+    assert renamed_text(expr, aliases) is text and renamed_text.cache_info().hits == 1
 
 
 def test_shape_text_keeps_the_comma_of_one_dim():

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import sympy
 
 from shapetrace.capture.records import GENERATED_PREFIX
-from shapetrace.symbolic.printer import divided, divisors_for, expr_text, shape_text
+from shapetrace.symbolic.printer import divided, divisors_for, renamed_text, shape_text
 from shapetrace.symbolic.result import GUESS
 
 Size = sympy.Expr | int | None
@@ -175,18 +175,14 @@ class Rendering:
         """``(printed, exact)`` text of one size expression."""
         found = self._texts.get(expr)
         if found is None:
-            name = self._namer()
-            exact = expr_text(expr, name)
+            aliases = tuple(self.names.aliases.items())
+            exact = renamed_text(expr, aliases)
             simpler = divided(expr, self.divisors) if self.divisors else None
             if simpler is not None:
                 for sym in expr.free_symbols & self.divisors.keys():
                     self._used[sym] = self.divisors[sym]
-            found = self._texts[expr] = (expr_text(simpler, name) if simpler is not None else exact, exact)
+            found = self._texts[expr] = (renamed_text(simpler, aliases) if simpler is not None else exact, exact)
         return found
-
-    def _namer(self):
-        aliases = self.names.aliases
-        return (lambda s: aliases.get(s.name, s.name)) if aliases else None
 
     def shape(self, shape: Shape, concrete: Sequence[int], context: Context | None) -> tuple[str, str]:
         """``(printed, exact)`` text of a canonical shape; unknown dims are written from
