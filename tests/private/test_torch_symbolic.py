@@ -186,7 +186,7 @@ def test_fake_tensors_are_recognised_and_warm_up_runs_once():
 
 def test_relations_the_value_ranges_decide_are_decided_as_torch_decides_them(monkeypatch):
     """RecordingShapeEnv._maybe_evaluate_static decides from value ranges first (torch's
-    ShapeEnv.var_to_range, replacements, _maybe_evaluate_static with its cache_clear, and
+    ShapeEnv.var_to_range, replacements, _maybe_evaluate_static's code with its cache_clear, and
     torch.utils._sympy.value_ranges.bound_sympy): the same answers as torch's own evaluation."""
     from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
@@ -204,10 +204,11 @@ def test_relations_the_value_ranges_decide_are_decided_as_torch_decides_them(mon
     torchs = [ShapeEnv._maybe_evaluate_static(env, r) for r in relations]
     assert ours == torchs == [sympy.false, sympy.false, sympy.true, sympy.false, None, None]
 
-    # torch clears its static-evaluation cache through this attribute when a range narrows
-    assert ts.RecordingShapeEnv._maybe_evaluate_static.cache_clear is ShapeEnv._maybe_evaluate_static.cache_clear
+    # torch clears its static-evaluation cache through this attribute when a range narrows (the
+    # pass's copy of torch's evaluation, tests/private/test_floor_div_resimplification.py)
+    assert ts.RecordingShapeEnv._maybe_evaluate_static.cache_clear is ts._torchs_static.cache_clear
     asked = []
-    monkeypatch.setattr(ShapeEnv, "_maybe_evaluate_static", lambda self, expr, **kw: asked.append(expr))
+    monkeypatch.setattr(ts, "_torchs_static", lambda self, expr, **kw: asked.append(expr))
     assert env._maybe_evaluate_static(sympy.Eq(16 * numel, 0)) == sympy.false
     assert asked == []  # torch was not asked
     assert env._maybe_evaluate_static(sympy.Eq(h, 3)) is None and asked == [sympy.Eq(h, 3)]
