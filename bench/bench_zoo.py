@@ -8,9 +8,9 @@ reading its ``t.ops`` (the records, with concrete shapes); and ``trace(model, di
 around it followed by reading ``t.ops`` (capture + the pass + the records, with expressions).
 The pass costs (capture + pass + records) - (capture + records), paired by round, median: what
 the symbolic pass adds to reading a trace. Building the records is paid by every reader of a
-trace, pass or not (0.04-0.4x a forward, median 0.18x); ``+rec`` reports the pass with it counted, as this
-bench measured before. Ratios are to the plain forward's median. Before the rounds each process runs the model, a capture and a tiny symbolic
-trace, untimed: torch's symbolic machinery is imported once per process (reported apart). Each
+trace, pass or not (0.04-0.4x a forward, median 0.18x); ``+rec`` reports the pass with it
+counted, as this bench measured before. Ratios are to the plain forward's median. Before the
+rounds each process runs the model, a capture and a tiny symbolic trace, untimed: torch's symbolic machinery is imported once per process (reported apart). Each
 timed part starts after a full collection, so that none pays for an earlier round's garbage.
 ``1st x`` is the first round's pass: what a user's one pass per process costs (the model's
 first ops on symbolic sizes fill torch's and sympy's caches), after the imports.
