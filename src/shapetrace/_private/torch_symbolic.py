@@ -123,9 +123,9 @@ def _canonical(expr: sympy.Basic) -> sympy.Basic:
 
 def _with_memos(function: Callable) -> Callable:
     """Torch's ``function`` of ``symbolic_shapes`` (its own code), calling :func:`_solved` for
-    ``try_solve`` and :func:`_canonical` for ``canonicalize_bool_expr``. It reads ``symbolic_shapes``' names as they were when this
-    module was imported: a name rebound there later (a monkeypatch) is not seen (tests/private
-    checks they are torch's at import)."""
+    ``try_solve`` and :func:`_canonical` for ``canonicalize_bool_expr``. It reads
+    ``symbolic_shapes``' names as they were when this module was imported: a name rebound there
+    later (a monkeypatch) is not seen (tests/private checks they are torch's at import)."""
     names = {**vars(_symbolic_shapes), "try_solve": _solved, "canonicalize_bool_expr": _canonical}
     code = function.__code__
     made = types.FunctionType(code, names, code.co_name, function.__defaults__, function.__closure__)
