@@ -696,12 +696,7 @@ def _at_least_zero(env: ShapeEnv, expr: sympy.Expr) -> bool:
     ranges = env.var_to_range
     if any(name in env.replacements or name not in ranges for name in symbols):
         return False
-    return _lower_bound_at_least_zero(expr, symbols, tuple(ranges[name] for name in symbols))
-
-
-@functools.lru_cache(maxsize=4096)
-def _lower_bound_at_least_zero(expr: sympy.Expr, symbols: tuple, symbol_ranges: tuple) -> bool:
-    return bool(bound_sympy(expr, dict(zip(symbols, symbol_ranges))).lower >= 0)
+    return bool(_bounds(expr, symbols, tuple(ranges[name] for name in symbols)).lower >= 0)
 
 
 def fake_of(mode: FakeTensorMode, tensor: torch.Tensor) -> torch.Tensor:
