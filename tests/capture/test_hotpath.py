@@ -3,6 +3,7 @@ recorder records exactly what the pure-Python one does, on every branch the C co
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import sysconfig
@@ -35,6 +36,16 @@ def test_traces_use_the_compiled_recorder_wherever_it_is_built():
     expected = Recorder if recorder.PURE_PYTHON else recorder.CompiledRecorder
     assert recorder.TRACE_RECORDER is expected and type(recorder.new_recorder()) is expected
     assert recorder.hot_path() == ("Python" if recorder.PURE_PYTHON else "C")
+
+
+def test_tensor_metadata_has_the_getters_the_c_code_calls_directly():
+    """The C code reads .shape, .dtype, .device and .requires_grad of exact tensors and parameters
+    through these getset descriptors (one each, shared); if torch moves them, it falls back to
+    attribute lookups: correct, but slower, and this test says so."""
+    for name in ("shape", "dtype", "device", "requires_grad"):
+        on_tensor = inspect.getattr_static(torch.Tensor, name)
+        assert type(on_tensor).__name__ == "getset_descriptor", name
+        assert inspect.getattr_static(nn.Parameter, name) is on_tensor, name
 
 
 # --- the same entries on both paths --------------------------------------------------------------
@@ -93,9 +104,31 @@ def nested_tensors() -> tuple[nn.Module | None, Callable[[], object]]:
     return None, lambda: (nested * 2).unbind()
 
 
+class Tagged(torch.Tensor):
+    """A tensor subclass: the C code reads its metadata as attributes, not through Tensor's getters."""
+
+
+class Scripted(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(10, 8)
+        self.scripted = torch.jit.script(nn.Linear(8, 8))
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.embed(tokens).as_subclass(Tagged)          # (B, T, 8), a Tagged
+        x = self.scripted(x.as_subclass(torch.Tensor)) + x  # (B, T, 8)
+        return self.head(x.half().float())                  # (B, T, 2)
+
+
+def subclasses_parameters_and_scripted_modules() -> tuple[nn.Module | None, Callable[[], object]]:
+    model, tokens = Scripted(), torch.randint(0, 10, (2, 5))
+    return model, lambda: model(tokens)
+
+
 SCENARIOS = [
     modules_keywords_and_tuples, no_model_with_ops_outside_modules, a_failing_op_inside_modules,
-    a_module_outside_the_model, nested_tensors,
+    a_module_outside_the_model, nested_tensors, subclasses_parameters_and_scripted_modules,
 ]  # fmt: skip
 
 

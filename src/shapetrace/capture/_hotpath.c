@@ -31,8 +31,14 @@ static PyObject *raw_tensors_off; /* recorder._raw_tensors_off(value): with disp
 /* Recorder's methods the C paths hand over to, called by name: */
 static PyObject *s_enter_module, *s_exit_module, *s_hear_entered, *s_record_failure, *s_first_call, *s_ops, *s_number;
 static PyObject *tensor_paths[16]; /* "[0]" .. "[15]" */
-static PyObject *s_empty, *s_path0, *one, *s_shape, *s_dtype, *s_device, *s_requires_grad;
+static PyObject *s_empty, *s_path0, *one;
 static int configured = 0;
+/* The getters of torch's Tensor.shape, .dtype, .device and .requires_grad (getset descriptors of
+ * torch._C.TensorBase), found by configure(): called directly on exact torch.Tensor and nn.Parameter
+ * objects, without the attribute lookup (a fifth of a tensor's read, after a forward has cooled the
+ * caches). NULL where torch defines one otherwise: then it is read as an attribute. */
+typedef struct { PyObject *name; getter get; void *closure; } TensorGetter;
+static TensorGetter read_shape, read_dtype, read_device, read_requires_grad;
 
 /* --- the base class ------------------------------------------------------------------------ */
 
@@ -92,8 +98,15 @@ static inline int is_tensor(PyObject *value) {
 
 /* Appends a tensor's six raw fields (shape, dtype, device, requires_grad, id, path) to out.
  * Returns 0, or -1 with an error set (a RuntimeError: a tensor without sizes). */
+/* tensor.<attribute> (a new reference), through its getter when `tensor` is exactly a Tensor or Parameter. */
+static inline PyObject *tensor_attribute(PyObject *tensor, const TensorGetter *attribute) {
+    PyObject *type = (PyObject *)Py_TYPE(tensor);
+    if (attribute->get != NULL && (type == TensorType || type == ParameterType)) return attribute->get(tensor, attribute->closure);
+    return PyObject_GetAttr(tensor, attribute->name);
+}
+
 static int tensor_fields(PyObject *tensor, PyObject *path, PyObject **out) {
-    PyObject *size = PyObject_GetAttr(tensor, s_shape);
+    PyObject *size = tensor_attribute(tensor, &read_shape);
     if (size == NULL) return -1;
     PyObject *shape;
     if (PyTuple_Check(size)) { /* torch.Size: its items in an exact tuple */
@@ -104,9 +117,9 @@ static int tensor_fields(PyObject *tensor, PyObject *path, PyObject **out) {
     } else shape = PySequence_Tuple(size);
     Py_DECREF(size);
     if (shape == NULL) return -1;
-    PyObject *dtype = PyObject_GetAttr(tensor, s_dtype);
-    PyObject *device = dtype ? PyObject_GetAttr(tensor, s_device) : NULL;
-    PyObject *grad = device ? PyObject_GetAttr(tensor, s_requires_grad) : NULL;
+    PyObject *dtype = tensor_attribute(tensor, &read_dtype);
+    PyObject *device = dtype ? tensor_attribute(tensor, &read_device) : NULL;
+    PyObject *grad = device ? tensor_attribute(tensor, &read_requires_grad) : NULL;
     PyObject *ident = grad ? PyLong_FromVoidPtr(tensor) : NULL;
     if (ident == NULL) {
         Py_DECREF(shape); Py_XDECREF(dtype); Py_XDECREF(device); Py_XDECREF(grad);
@@ -591,7 +604,7 @@ static PyObject *Base_enter_hook(Base *self, PyObject *const *args, Py_ssize_t n
     for (Py_ssize_t i = 0; i < n; i++) PyTuple_SET_ITEM(start, 10 + i, Py_NewRef(PyTuple_GET_ITEM(inputs, i)));
     if (PyList_Append(self->call_raw, start) < 0 || PyList_Append(self->stack, index_obj) < 0) goto fail;
     if (PyList_Append(self->open_starts, start) < 0) goto fail;
-    int script = PyObject_IsInstance(module, ScriptModuleType);
+    int script = PyType_IsSubtype(Py_TYPE(module), (PyTypeObject *)ScriptModuleType); /* as the Python hook */
     if (script < 0) goto fail;
     if (script) {
         PyObject *named = PyUnicode_GET_LENGTH(path) ? Py_NewRef(path) : PyType_GetName(Py_TYPE(module));
@@ -722,6 +735,22 @@ static PyTypeObject BaseType = {
     .tp_members = Base_members,
 };
 
+/* The getter `attribute->name` has on torch.Tensor, when it is the same getset descriptor on nn.Parameter
+ * (read on the classes: a descriptor read on its class is itself); else none, and no error. */
+static void find_getter(TensorGetter *attribute) {
+    attribute->get = NULL;
+    attribute->closure = NULL;
+    PyObject *on_tensor = PyObject_GetAttr(TensorType, attribute->name);
+    PyObject *on_parameter = on_tensor ? PyObject_GetAttr(ParameterType, attribute->name) : NULL;
+    if (on_parameter == on_tensor && Py_IS_TYPE(on_tensor, &PyGetSetDescr_Type)) {
+        attribute->get = ((PyGetSetDescrObject *)on_tensor)->d_getset->get;
+        attribute->closure = ((PyGetSetDescrObject *)on_tensor)->d_getset->closure;
+    }
+    Py_XDECREF(on_tensor);
+    Py_XDECREF(on_parameter);
+    PyErr_Clear();
+}
+
 static PyObject *configure(PyObject *module, PyObject *args, PyObject *kwargs) {
     static char *names[] = {
         "tensor", "parameter", "script_module", "not_ops", "value_ops", "library_code", "callers",
@@ -747,6 +776,8 @@ static PyObject *configure(PyObject *module, PyObject *args, PyObject *kwargs) {
     };
     for (int i = 0; i < N; i++) Py_XSETREF(*slots[i], Py_NewRef(items[i]));
     hook_to_module_call = depth;
+    TensorGetter *getters[4] = {&read_shape, &read_dtype, &read_device, &read_requires_grad};
+    for (int i = 0; i < 4; i++) find_getter(getters[i]);
     configured = 1;
     Py_RETURN_NONE;
 }
@@ -768,10 +799,10 @@ PyMODINIT_FUNC PyInit__hotpath(void) {
     s_empty = PyUnicode_InternFromString("");
     s_path0 = PyUnicode_InternFromString("[0]");
     one = PyLong_FromLong(1);
-    s_shape = PyUnicode_InternFromString("shape");
-    s_dtype = PyUnicode_InternFromString("dtype");
-    s_device = PyUnicode_InternFromString("device");
-    s_requires_grad = PyUnicode_InternFromString("requires_grad");
+    read_shape.name = PyUnicode_InternFromString("shape");
+    read_dtype.name = PyUnicode_InternFromString("dtype");
+    read_device.name = PyUnicode_InternFromString("device");
+    read_requires_grad.name = PyUnicode_InternFromString("requires_grad");
     s_enter_module = PyUnicode_InternFromString("_enter_module");
     s_exit_module = PyUnicode_InternFromString("_exit_module");
     s_hear_entered = PyUnicode_InternFromString("_hear_entered");
@@ -779,7 +810,7 @@ PyMODINIT_FUNC PyInit__hotpath(void) {
     s_first_call = PyUnicode_InternFromString("_first_call");
     s_ops = PyUnicode_InternFromString("ops");
     s_number = PyUnicode_InternFromString("number");
-    if (!s_empty || !s_path0 || !one || !s_shape || !s_dtype || !s_device || !s_requires_grad || !s_enter_module || !s_exit_module || !s_hear_entered
+    if (!s_empty || !s_path0 || !one || !read_shape.name || !read_dtype.name || !read_device.name || !read_requires_grad.name || !s_enter_module || !s_exit_module || !s_hear_entered
         || !s_record_failure || !s_first_call || !s_ops || !s_number)
         return NULL;
     for (int i = 0; i < 16; i++) {

@@ -365,7 +365,7 @@ class Recorder(TorchFunctionMode):
         raw.append(start)
         stack.append(index)
         self._open_starts.append(start)
-        if isinstance(module, _ScriptModule):
+        if issubclass(type(module), _ScriptModule):  # its class (as the C hook reads it)
             self.notes[f"{path or type(module).__name__} is TorchScript: its ops run outside Python and are not recorded"] = None
         if self._module_entered or (parent is None and self._root_entered):
             self._hear_entered(index, module, args, parent is None)
