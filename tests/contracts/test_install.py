@@ -45,6 +45,24 @@ def test_everything_is_removed_when_the_block_raises(models):
     assert global_module_hook_counts() == hooks
 
 
+def test_a_class_whose_forward_is_replaced_between_traces_is_checked_by_its_new_hints(models, monkeypatch):
+    class Plain(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * 2  # (B, N)
+
+    model = Plain()
+    with shapetrace.trace(model):
+        assert instance_forwards(model) == {}  # no jaxtyping hints: nothing to check
+    monkeypatch.setattr(Plain, "forward", models.Inner.forward)  # a forward with hints, "B N"
+    with pytest.raises(ContractError), shapetrace.trace(model, on_violation="raise"):
+        assert set(instance_forwards(model)) == {""}
+        model(torch.rand(2, 3, 4))  # rank 3, not 2
+    monkeypatch.undo()
+    with shapetrace.trace(model, on_violation="raise"):
+        model(torch.rand(2, 3, 4))  # the plain forward again: nothing checked
+        assert instance_forwards(model) == {}
+
+
 def test_an_instance_forward_of_the_users_own_is_left_alone(models):
     model = models.Pair()
     own = model.forward

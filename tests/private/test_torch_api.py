@@ -105,10 +105,13 @@ def test_own_tensors_are_the_modules_registered_parameters_and_buffers():
     assert torch_api.own_parameters(norm) == list(norm.parameters(recurse=False))
 
 
-def test_submodule_slots_are_the_modules_registered_children_in_order():
-    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU())
+def test_the_module_walk_is_named_modules_with_each_module_once():
+    shared = torch.nn.Linear(2, 2)
+    inner = torch.nn.Sequential(shared, torch.nn.ReLU())
+    net = torch.nn.Sequential(inner, shared, torch.nn.ModuleDict({"a": torch.nn.Tanh(), "b": inner}))
     net.register_module("gone", None)
-    slots = torch_api.submodule_slots(net)
-    assert list(slots) == ["0", "1", "gone"] and slots["gone"] is None
-    assert [(n, c) for n, c in slots.items() if c is not None] == list(net.named_children())
+    modules, paths = torch_api.named_modules_walk(net)
+    assert [(path, module) for module, path in modules] == list(net.named_modules())
+    assert paths == {id(module): path for path, module in net.named_modules()}
+    assert paths[id(shared)] == "0.0"  # its first path
     assert torch_api.child_modules(net) == list(net.named_children())

@@ -81,10 +81,27 @@ HOOK_TO_MODULE_CALL = 3
 MODULE_CALL_CODE = torch.nn.Module._wrapped_call_impl.__code__
 
 
-def submodule_slots(module: torch.nn.Module) -> dict[str, torch.nn.Module | None]:
-    """``module``'s own registry of submodules by name (``None`` for a removed one), read as is:
-    the module-tree walk at every trace start reads it in reverse."""
-    return module._modules
+def named_modules_walk(root: torch.nn.Module) -> tuple[list[tuple[torch.nn.Module, str]], dict[int, str]]:
+    """``list(root.named_modules())`` and ``{id(module): path}``, in one pass over torch's registries
+    of submodules (every trace starts with it: no generator, no call per module). A module reachable
+    twice keeps its first path; modules are told apart by identity, not by their ``__eq__``."""
+    modules: list[tuple[torch.nn.Module, str]] = []
+    paths: dict[int, str] = {}
+    pending = [(root, "")]  # a stack: named_modules()'s depth-first, pre-order walk
+    while pending:
+        module, path = pending.pop()
+        key = id(module)
+        if key in paths:
+            continue
+        paths[key] = path
+        modules.append((module, path))
+        children = module._modules
+        if children:  # most modules are leaves
+            prefix = path + "." if path else ""
+            for name, child in reversed(children.items()):
+                if child is not None:
+                    pending.append((child, prefix + name))
+    return modules, paths
 
 
 def child_modules(module: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:

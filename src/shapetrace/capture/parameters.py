@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from torch import nn
 from torch.nn.parameter import is_lazy
 
-from shapetrace._private.torch_api import own_parameters, submodule_slots
+from shapetrace._private.torch_api import named_modules_walk, own_parameters
 from shapetrace.capture.records import ParameterCount, Summary
 
 
@@ -26,23 +26,7 @@ class ModuleTree:
 
     @classmethod
     def of(cls, root: nn.Module) -> ModuleTree:
-        modules: list[tuple[nn.Module, str]] = []
-        paths: dict[int, str] = {}
-        pending = [(root, "")]  # a stack: the walk is named_modules()'s depth-first, pre-order
-        while pending:
-            module, path = pending.pop()
-            key = id(module)
-            if key in paths:
-                continue
-            paths[key] = path
-            modules.append((module, path))
-            children = submodule_slots(module)
-            if children:  # most modules are leaves
-                prefix = path + "." if path else ""
-                for name, child in reversed(children.items()):
-                    if child is not None:
-                        pending.append((child, prefix + name))
-        return cls(root, modules, paths)
+        return cls(root, *named_modules_walk(root))
 
 
 class TracedModels:

@@ -73,12 +73,18 @@ def _raw_tensors_off(value: Any) -> tuple:
         return raw_tensors(value)
 
 
-def _hearing(listeners: tuple[Listener, ...], event: str) -> tuple[Callable, ...]:
-    """The bound ``event`` methods of the listeners that override it."""
+_EVENTS = ("top_op", "module_entered", "module_exited", "root_entered", "root_exited")  # the hot paths'
+_NOTHING_HEARD = ((),) * len(_EVENTS)
+
+
+def _hearing(listeners: tuple[Listener, ...]) -> tuple[tuple[Callable, ...], ...]:
+    """Per event of :data:`_EVENTS`, the bound methods of the listeners that override it."""
     if not listeners:  # a recorder made, and one released, hears nothing
-        return ()
-    default = getattr(Listener, event)
-    return tuple([getattr(each, event) for each in listeners if getattr(type(each), event) is not default])
+        return _NOTHING_HEARD
+    return tuple(
+        tuple([getattr(each, event) for each in listeners if getattr(type(each), event) is not getattr(Listener, event)])
+        for event in _EVENTS
+    )
 
 
 class Listener:
@@ -149,11 +155,9 @@ class Recorder(TorchFunctionMode):
     def listeners(self, listeners: tuple[Listener, ...]) -> None:
         self._listeners = listeners
         # on the hot paths only the listeners that hear an event are called
-        self._top_op = _hearing(listeners, "top_op")
-        self._module_entered = _hearing(listeners, "module_entered")
-        self._module_exited = _hearing(listeners, "module_exited")
-        self._root_entered = _hearing(listeners, "root_entered")
-        self._root_exited = _hearing(listeners, "root_exited")
+        self._top_op, self._module_entered, self._module_exited, self._root_entered, self._root_exited = _hearing(
+            listeners
+        )
 
     # --- ops ------------------------------------------------------------------------------
 

@@ -127,10 +127,25 @@ def contract_for(fn: Any, localns: dict[str, Any] | None = None) -> Contract:
     return contract
 
 
+# module class -> (its forward when read, forward_contract's answer): every trace asks for each class
+# of its model; a class whose forward was replaced since is read again
+_by_class: weakref.WeakKeyDictionary[type, tuple[Any, tuple[Any, Contract | None]]] = weakref.WeakKeyDictionary()
+
+
 def forward_contract(cls: type) -> tuple[Any, Contract | None]:
     """``(function, contract)`` for a module class's ``forward``, unwrapped; the contract is
     ``None`` when forward has no jaxtyping hints or checks itself (``@contract``)."""
     forward = getattr(cls, "forward", None)
+    known = _by_class.get(cls)
+    if known is not None and known[0] is forward:
+        return known[1]
+    answer = _forward_contract(cls, forward)
+    with contextlib.suppress(TypeError):  # a class that is not weak-referenceable: not cached
+        _by_class[cls] = (forward, answer)
+    return answer
+
+
+def _forward_contract(cls: type, forward: Any) -> tuple[Any, Contract | None]:
     fn = unwrap(forward)
     if forward is None or forward is nn.Module.forward or hasattr(forward, CONTRACT_ATTRIBUTE):
         return fn, None

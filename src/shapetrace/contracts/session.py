@@ -122,14 +122,13 @@ class ContractSession(Listener):
         try:
             for fn in functions:
                 self._patch(fn)
-            contracts: dict[type, tuple] = {}  # one lookup per class: a model has few
-            for module, _ in modules:
-                cls = type(module)
-                found = contracts.get(cls)
-                if found is None:
-                    found = contracts[cls] = forward_contract(cls)
-                if found[1] is not None:
-                    self._wrap(module, found)
+            modules = list(modules)
+            contracts = {cls: forward_contract(cls) for cls in {type(module) for module, _ in modules}}
+            if any(found[1] is not None for found in contracts.values()):  # most models have no hints
+                for module, _ in modules:
+                    found = contracts[type(module)]
+                    if found[1] is not None:
+                        self._wrap(module, found)
         except BaseException:
             self.remove()
             raise

@@ -100,8 +100,13 @@ class DimsOption:
         return self.spec is not None or bool(self.by_argument) or bool(self.sizes)
 
 
+NO_DIMS = DimsOption()  # what a trace without names has (shared: a DimsOption is never changed)
+
+
 def dims_option(dims: str | Mapping[str, str] | DimsOption | None, sizes: Mapping[str, Any]) -> DimsOption:
     """Validate ``trace(dims=..., **sizes)``: raises :class:`DimsError` with the reason."""
+    if dims is None and not sizes:  # every trace checks: the common case without building one
+        return NO_DIMS
     if isinstance(dims, DimsOption):
         extra = {name: check_size(name, value) for name, value in sizes.items()}
         return DimsOption(dims.spec, dict(dims.by_argument), {**dims.sizes, **extra})
