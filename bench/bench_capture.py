@@ -13,7 +13,8 @@ torchinfo and torchview (bench-only: `pip install torchinfo torchview graphviz`)
 Per-op cost = (traced - plain) / recorded ops. Also printed: the cost on tiny tensors, where
 kernel time does not hide the tracer's own cost; our own work per op above the bare mode, on a
 chain of tiny ops outside any module (no module hooks: the op path alone); and the fixed cost of
-one trace (entering and leaving it around an empty block, for the small ViT's 65 modules).
+one trace (entering and leaving it around an empty block, for the small ViT's 65 modules), back to
+back and right after a forward (what a traced forward pays: cold caches, the trace's deletion).
 """
 
 from __future__ import annotations
@@ -166,16 +167,28 @@ def report_op_path(rounds: int) -> None:
 
 
 def report_fixed_cost(rounds: int) -> None:
-    """Milliseconds to enter and leave a trace of the small ViT around an empty block."""
-    model = SmallViT()
+    """Milliseconds to enter and leave a trace of the small ViT around an empty block: back to back
+    (warm caches), and right after a plain forward, as in a traced forward, with the trace's own
+    deletion (the forward's tensors have evicted the tracer's code and data from the caches)."""
+    model, x = SmallViT(), torch.rand(8, 3, 128, 128)
 
     def empty(_m, _x):
         with shapetrace.trace(model):
             pass
 
     value, best, *_ = measure({"empty trace": empty}, None, None, rounds * 10)["empty trace"]
+    cooled = []
+    with torch.no_grad():
+        for _ in range(rounds):
+            model(x)
+            start = time.perf_counter()
+            empty(None, None)  # the trace is deleted on return
+            cooled.append(time.perf_counter() - start)
     modules = len(list(model.modules()))
-    print(f"\nfixed cost per trace ({modules} modules, empty block): {value * 1e3:.3f} ms (min {best * 1e3:.3f})")
+    print(
+        f"\nfixed cost per trace ({modules} modules, empty block): {value * 1e3:.3f} ms (min {best * 1e3:.3f});"
+        f" after a forward: {statistics.median(cooled) * 1e3:.3f} ms (min {min(cooled) * 1e3:.3f})"
+    )
 
 
 def main() -> None:
