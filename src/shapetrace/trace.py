@@ -422,7 +422,7 @@ class trace:
         try:
             recorder.__exit__(None, None, None)
         finally:
-            recorder.remove_hooks()  # nothing of ours stays installed, whatever happens below
+            recorder.remove_hooks()  # the watch on module calls off: nothing of ours stays installed
             try:
                 session.remove()
                 trace._finish(recorder, exc, heard, self.hold_modules)

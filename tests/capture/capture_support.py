@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from shapetrace._private.torch_api import global_module_hook_counts, torch_function_mode_depth
+from shapetrace._private.module_calls import global_module_hook_counts
+from shapetrace._private.torch_api import torch_function_mode_depth
 
 
 def module_hook_state(model: nn.Module) -> list[tuple]:

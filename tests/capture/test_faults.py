@@ -21,7 +21,7 @@ from rich.console import Console
 from torch import Tensor, nn
 
 import shapetrace
-from shapetrace._private.torch_api import global_module_hook_counts
+from shapetrace._private.module_calls import global_module_hook_counts
 
 
 class Annotated(nn.Module):

@@ -141,6 +141,19 @@ def test_module_paths_follow_named_modules_with_call_numbers():
     assert t.ops[4].code.startswith("return self.shared(x)")
 
 
+def test_a_modules_own_hooks_run_inside_its_call_and_its_output_is_what_the_call_returned():
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+    model[0].register_forward_pre_hook(lambda module, args: (args[0] * 2,))         # (2, 4)
+    model[0].register_forward_hook(lambda module, args, output: output.unsqueeze(0))  # (1, 2, 4)
+    x = torch.rand(2, 4)
+    with shapetrace.trace(model) as t:
+        model(x)
+    assert [(op.op, op.module) for op in t.ops] == [("*", "0"), ("linear", "0"), ("unsqueeze", "0"), ("relu", "1")]
+    linear = t.modules[1]
+    assert [i.shape for i in linear.inputs] == [(2, 4)]  # as the module was called, before its pre-hook
+    assert [o.shape for o in linear.outputs] == [(1, 2, 4)]  # what the call returned, after its hook
+
+
 def test_trace_without_model_names_modules_relative_to_each_root():
     model, x = Encoder(), torch.rand(2, 4)
     with shapetrace.trace() as t:

@@ -14,7 +14,7 @@ from torch import nn
 import shapetrace
 from shapetrace import ContractError
 from shapetrace._private import jaxtyping_api as jt
-from shapetrace._private.torch_api import global_module_hook_counts
+from shapetrace._private.module_calls import global_module_hook_counts
 from shapetrace.contracts import suspended
 from shapetrace.contracts.session import CheckedForward
 
@@ -141,14 +141,12 @@ def test_the_first_call_is_checked_before_forward_runs(models):
     assert jt.memo_depth() == 0
 
 
-def test_first_call_keyword_arguments_are_checked_after_forward_when_torch_hides_them(models, monkeypatch):
-    monkeypatch.setattr("shapetrace.contracts.session.module_call_kwargs", lambda frame: None)
+def test_first_call_keyword_arguments_are_checked_before_forward_runs(models):
     model = models.Keywords()
     with shapetrace.trace(on_violation="record") as t:
-        model(torch.rand(2, 3), mask=torch.rand(2, 1))  # broadcasts: forward runs, then mask is checked
-    assert [(v.arg, v.reason, v.position) for v in t.contracts] == [
-        ("mask", "dim N is 1 but N was bound to 3 by x", len(t.ops))
-    ]
+        model(torch.rand(2, 3), mask=torch.rand(2, 1))  # the first call: wrapped before torch picks forward
+    assert [(v.arg, v.reason, v.position) for v in t.contracts] == [("mask", "dim N is 1 but N was bound to 3 by x", 2)]
+    assert [op.op for op in t.ops] == ["rand", "rand", "*"]  # found before forward's op
     assert dict(t.contract_calls[0].bindings) == {"B": 2, "N": 3} and jt.memo_depth() == 0
 
 

@@ -7,7 +7,8 @@ from importlib.metadata import entry_points
 from plugin_support import write_tests
 
 import pytest_shapetrace
-from shapetrace._private.torch_api import global_module_hook_counts, torch_function_mode_depth
+from shapetrace._private.module_calls import global_module_hook_counts
+from shapetrace._private.torch_api import torch_function_mode_depth
 
 
 def test_the_plugin_is_registered_through_the_pytest11_entry_point():
@@ -35,7 +36,8 @@ def test_a_test_that_does_not_use_it_runs_with_nothing_installed(net):
     write_tests(net, """
         import torch
         from net import Net
-        from shapetrace._private.torch_api import global_module_hook_counts, torch_function_mode_depth
+        from shapetrace._private.module_calls import global_module_hook_counts
+        from shapetrace._private.torch_api import torch_function_mode_depth
         from pytest_shapetrace import SESSION
 
         def test_plain(request):
@@ -53,7 +55,8 @@ def test_traced_tests_leave_nothing_behind_for_the_next_one(net):
     write_tests(net, """
         import pytest, torch
         from net import Net, Pair
-        from shapetrace._private.torch_api import global_module_hook_counts, torch_function_mode_depth
+        from shapetrace._private.module_calls import global_module_hook_counts
+        from shapetrace._private.torch_api import torch_function_mode_depth
 
         @pytest.mark.shapetrace
         def test_marked(shapes):

@@ -34,14 +34,6 @@ def test_tensor_base_is_where_tensor_methods_live():
     assert type(torch_api.TensorBase.shape).__name__ == "getset_descriptor"
 
 
-def test_global_hook_registries_exist_and_the_forward_hook_handle_cleans_all_of_them():
-    before = torch_api.global_module_hook_counts()
-    handle = torch_api.register_global_forward_hook(lambda *args: None)
-    assert torch_api.global_module_hook_counts() != before
-    handle.remove()
-    assert torch_api.global_module_hook_counts() == before
-
-
 def test_python_torch_functions_dispatch_through_handle_torch_function():
     # source.called_by_torch_internals relies on the dispatch chain: mode <- overrides <- F.* <- caller
     chain = []
@@ -57,44 +49,6 @@ def test_python_torch_functions_dispatch_through_handle_torch_function():
         F.dropout(x, 0.1)
     assert chain == ["handle_torch_function", "dropout"]
     assert source.is_library_code(torch.overrides.handle_torch_function.__code__)
-
-
-def test_a_global_pre_hook_finds_the_frame_that_called_the_module():
-    # Recorder._open_call compares it with the user's frame: a helper between them names no argument
-    callers = []
-
-    def hook(module, args):
-        call_frame = torch_api.module_call_frame(sys._getframe())
-        callers.append((type(module).__name__, call_frame.f_code.co_name, call_frame.f_back.f_code.co_name))
-
-    def helper(model, x):
-        return model(x)
-
-    handle = torch.nn.modules.module.register_module_forward_pre_hook(hook)
-    try:
-        helper(torch.nn.Sequential(torch.nn.ReLU()), torch.rand(2))
-    finally:
-        handle.remove()
-    assert callers == [
-        ("Sequential", "_wrapped_call_impl", "helper"),
-        ("ReLU", "_wrapped_call_impl", "forward"),  # Sequential.forward called it
-    ]
-
-
-def test_module_call_is_where_the_recorder_reads_it_above_a_global_pre_hook():
-    # the recorder reads Module.__call__'s frame at this depth (and walks only when torch moved it)
-    found = []
-
-    def hook(module, args):
-        frame = sys._getframe(torch_api.HOOK_TO_MODULE_CALL)
-        found.append((frame.f_code is torch_api.MODULE_CALL_CODE, frame is torch_api.module_call_frame(sys._getframe())))
-
-    handle = torch.nn.modules.module.register_module_forward_pre_hook(hook)
-    try:
-        torch.nn.Sequential(torch.nn.ReLU())(torch.rand(2))
-    finally:
-        handle.remove()
-    assert found == [(True, True), (True, True)]
 
 
 def test_own_tensors_are_the_modules_registered_parameters_and_buffers():

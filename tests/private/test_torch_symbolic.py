@@ -1,5 +1,5 @@
-"""The private torch APIs the symbolic pass relies on (shapetrace/_private/torch_symbolic.py and
-torch_api.module_call_kwargs): these fail loudly when torch moves them."""
+"""The private torch APIs the symbolic pass relies on (shapetrace/_private/torch_symbolic.py): these
+fail loudly when torch moves them."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from shapetrace._private import torch_api
+from shapetrace._private import module_calls, torch_api
 from shapetrace._private import torch_symbolic as ts
 
 
@@ -69,16 +69,18 @@ def test_fake_copies_of_parameters_stay_parameters():
     assert ts.fake_of(mode, torch.empty(2, device="meta")).device.type == "meta"
 
 
-def test_isolated_sets_modes_and_global_hooks_aside_and_puts_them_back():
+def test_isolated_sets_modes_global_hooks_and_watchers_aside_and_puts_them_back():
     class Spy(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             seen.append(func)
             return func(*args, **(kwargs or {}))
 
-    seen, elsewhere = [], []
+    seen, elsewhere, watched = [], [], []
     hook = lambda module, args: seen.append(module)  # noqa: E731
     handle = nn.modules.module.register_module_forward_pre_hook(hook)
-    counts = torch_api.global_module_hook_counts()
+    enter, leave = (lambda module, args: watched.append(type(module))), (lambda *args: None)  # noqa: E731
+    module_calls.watch_module_calls(enter, leave)
+    counts = module_calls.global_module_hook_counts()
     try:
         with Spy(), torch.device("meta"):
             with ts.isolated():
@@ -90,28 +92,12 @@ def test_isolated_sets_modes_and_global_hooks_aside_and_puts_them_back():
             assert torch_api.torch_function_mode_depth() == 2
         assert F.linear not in seen and [type(s) for s in seen if isinstance(s, nn.Module)] == [nn.Identity]
         assert y.device.type == "cpu"  # not on meta: torch.device(...) was set aside too
-        assert torch_api.global_module_hook_counts() == counts
+        assert module_calls.global_module_hook_counts() == counts
         assert nn.modules.module._global_forward_pre_hooks[handle.id] is hook
+        assert watched == [nn.Identity]  # the watchers of module calls skip this thread too
     finally:
         handle.remove()
-
-
-def test_module_call_kwargs_reach_a_global_pre_hook():
-    found = []
-
-    def hook(module, args):
-        found.append(torch_api.module_call_kwargs(sys._getframe()))
-
-    class M(nn.Module):
-        def forward(self, x, scale=1.0):
-            return x * scale
-
-    handle = nn.modules.module.register_module_forward_pre_hook(hook)
-    try:
-        M()(torch.ones(1), scale=2.0)
-    finally:
-        handle.remove()
-    assert found == [{"scale": 2.0}]
+        module_calls.unwatch_module_calls(enter, leave)
 
 
 def test_module_calls_go_through_the_handler_on_this_thread_only():

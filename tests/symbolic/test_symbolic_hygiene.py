@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 import shapetrace
-from shapetrace._private import torch_api
+from shapetrace._private import module_calls, torch_api
 from shapetrace.symbolic.listener import ArgumentKeeper
 
 
@@ -65,12 +65,12 @@ def test_reading_inside_another_trace_records_nothing_there():
     model, x = nn.Linear(4, 3), torch.rand(2, 4)
     with shapetrace.trace(model, dims="B D") as t:
         model(x)
-    hooks = torch_api.global_module_hook_counts()
+    hooks = module_calls.global_module_hook_counts()
     with shapetrace.trace() as outer:
         assert t.ops[0].outputs[0].expr == "(B, 3)"
         assert torch_api.torch_function_mode_depth() == 1  # the outer recorder, back in place
     assert len(outer) == 0 and outer.modules == []
-    assert torch_api.global_module_hook_counts() == hooks
+    assert module_calls.global_module_hook_counts() == hooks
     assert torch_api.torch_function_mode_depth() == 0
 
 

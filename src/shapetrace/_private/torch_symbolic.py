@@ -58,6 +58,8 @@ from torch.utils._sympy import functions as sympy_functions
 from torch.utils._sympy.solve import try_solve
 from torch.utils._sympy.value_ranges import bound_sympy
 
+from shapetrace._private.module_calls import watchers_set_aside
+
 __all__ = [
     "FakeTensor",
     "FakeTensorMode",
@@ -859,9 +861,9 @@ _wrapped_hooks: list[tuple[dict, Any, Callable, Callable]] = []  # (registry, ke
 def isolated() -> Iterator[None]:
     """Run code apart from whatever is active on this thread: every TorchFunctionMode (a tracer,
     ``torch.device(...)`` as a context manager) and TorchDispatchMode is set aside (both stacks
-    are per thread), and torch's global module hooks skip this thread (other threads still run
-    them: the first thread to enter wraps them, the last to leave unwraps them); all of it is put
-    back on exit."""
+    are per thread), and torch's global module hooks and the watchers of module calls skip this
+    thread (other threads still run them: the first thread to enter wraps the hooks, the last to
+    leave unwraps them); all of it is put back on exit."""
     functions = []
     while torch._C._len_torch_function_stack() > 0:
         functions.append(torch._C._pop_torch_function_stack())
@@ -871,7 +873,7 @@ def isolated() -> Iterator[None]:
             _wrap_global_hooks()
         _isolated[here] = _isolated.get(here, 0) + 1
     try:
-        with _disable_current_modes():
+        with _disable_current_modes(), watchers_set_aside():
             yield
     finally:
         with _isolated_lock:

@@ -1,7 +1,8 @@
-/* The recorder's hot paths in C: the body of Recorder.__torch_function__ and the common case of the
- * two global module hooks' bodies (shapetrace/capture/recorder.py is the reference: the same raw
- * entries, records.Entries, and the same behaviour). CompiledRecorder's three entry points are
- * Python shims that torch.compile can trace: they call these bodies unless it is tracing. What is
+/* The recorder's hot paths in C: the body of Recorder.__torch_function__ and the common case of what
+ * runs as a module call begins and ends (shapetrace/capture/recorder.py is the reference: the same raw
+ * entries, records.Entries, and the same behaviour). They are called from Python code that torch.compile
+ * can trace (CompiledRecorder.__torch_function__, _private/module_calls.py), and only when it is
+ * not tracing. What is
  * rare the C code hands over to Recorder's Python methods: tensors without sizes, listeners,
  * keyword tensors of a module call, calls that do not end innermost-first, a recorder whose state
  * does not have the types it is given in Python.
@@ -23,7 +24,7 @@ static PyObject *not_ops, *value_ops;
 static PyObject *library_code, *callers; /* source.library_code, source.callers */
 static PyObject *is_library_code, *called_by_torch_internals, *caller_at, *module_call_frame;
 static PyObject *module_call_code;
-static Py_ssize_t hook_to_module_call;
+static Py_ssize_t enter_to_module_call;
 static PyObject *no_frame_call;   /* recorder._call */
 static PyObject *python_op;       /* Recorder.__torch_function__ (Python) */
 static PyObject *raw_tensors;     /* records.raw_tensors(value) */
@@ -514,8 +515,8 @@ static PyFrameObject *frame_above(PyFrameObject *frame, Py_ssize_t steps) {
     return frame;
 }
 
-/* _enter_hook(module, args): the global forward pre-hook's body, called by CompiledRecorder._global_enter
- * (a Python shim, as _record_op's) once it found torch.compile not tracing. */
+/* _enter_hook(module, args): a module call begins (Recorder._enter_module's body), called by
+ * _private/module_calls.py's stand-in for Module._call_impl once it found torch.compile not tracing. */
 static PyObject *Base_enter_hook(Base *self, PyObject *const *args, Py_ssize_t nargs) {
     if (!configured || nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "_enter_hook(module, args) of a configured _hotpath");
@@ -542,12 +543,10 @@ static PyObject *Base_enter_hook(Base *self, PyObject *const *args, Py_ssize_t n
     count = known ? PyNumber_Add(known, one) : PyLong_FromLong(1);
     if (count == NULL || PyDict_SetItem(self->calls, key, count) < 0) goto fail;
 
-    /* torch's Module.__call__ frame: where it is in torch's layout above the frame that calls the hooks
-     * (the shim's caller, held by the interpreter while it runs), else found by a walk */
-    PyFrameObject *shim = PyEval_GetFrame();
-    PyFrameObject *top = shim != NULL ? PyFrame_GetBack(shim) : NULL;
-    Py_XDECREF(top);
-    called_from = frame_above(top, hook_to_module_call - 1);
+    /* torch's Module.__call__ frame: enter_to_module_call frames above the one that called this body
+     * (held by the interpreter while it runs), else found by a walk */
+    PyFrameObject *top = PyEval_GetFrame();
+    called_from = frame_above(top, enter_to_module_call);
     if (called_from != NULL) {
         PyCodeObject *code = PyFrame_GetCode(called_from);
         int ours = (PyObject *)code == module_call_code;
@@ -628,8 +627,8 @@ fail:
     return NULL;
 }
 
-/* _exit_hook(module, args, *kwargs_and_output): the global forward hook's body in its common case (the
- * innermost call ends, no listener hears it, no keyword tensors), called by CompiledRecorder._global_exit. */
+/* _exit_hook(module, args, *kwargs_and_output): a module call ended (Recorder._leave_module's body) in its
+ * common case (the innermost call ends, no listener hears it, no keyword tensors), called as _enter_hook. */
 static PyObject *Base_exit_hook(Base *self, PyObject *const *args, Py_ssize_t nargs) {
     if (!configured || nargs < 3) {
         PyErr_SetString(PyExc_TypeError, "_exit_hook(module, args, *kwargs_and_output) of a configured _hotpath");
@@ -702,9 +701,9 @@ static PyMethodDef Base_methods[] = {
     {"_record_op", (PyCFunction)(void (*)(void))Base_record_op, METH_FASTCALL,
      "_record_op(func, types, args, kwargs): Recorder.__torch_function__'s body."},
     {"_enter_hook", (PyCFunction)(void (*)(void))Base_enter_hook, METH_FASTCALL,
-     "_enter_hook(module, args): Recorder._global_enter's body."},
+     "_enter_hook(module, args): Recorder._enter_module's body."},
     {"_exit_hook", (PyCFunction)(void (*)(void))Base_exit_hook, METH_FASTCALL,
-     "_exit_hook(module, args, *kwargs_and_output): Recorder._global_exit's body."},
+     "_exit_hook(module, args, *kwargs_and_output): Recorder._leave_module's body."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -755,7 +754,7 @@ static PyObject *configure(PyObject *module, PyObject *args, PyObject *kwargs) {
     static char *names[] = {
         "tensor", "parameter", "script_module", "not_ops", "value_ops", "library_code", "callers",
         "is_library_code", "called_by_torch_internals", "caller_at", "module_call_frame", "module_call_code",
-        "hook_to_module_call", "call", "python_op", "raw_tensors", "raw_tensors_off", NULL,
+        "enter_to_module_call", "call", "python_op", "raw_tensors", "raw_tensors_off", NULL,
     };
     enum { N = 16 };
     PyObject *items[N];
@@ -775,7 +774,7 @@ static PyObject *configure(PyObject *module, PyObject *args, PyObject *kwargs) {
         &no_frame_call, &python_op, &raw_tensors, &raw_tensors_off,
     };
     for (int i = 0; i < N; i++) Py_XSETREF(*slots[i], Py_NewRef(items[i]));
-    hook_to_module_call = depth;
+    enter_to_module_call = depth;
     TensorGetter *getters[4] = {&read_shape, &read_dtype, &read_device, &read_requires_grad};
     for (int i = 0; i < 4; i++) find_getter(getters[i]);
     configured = 1;

@@ -1,5 +1,5 @@
-"""The recorder: a ``TorchFunctionMode`` that sees every torch-level call, and module hooks
-that say which module each call ran in.
+"""The recorder: a ``TorchFunctionMode`` that sees every torch-level call, and a watch on module
+calls (_private.module_calls) that says which module each call ran in.
 
 The hot path appends raw op entries (exact tuples the garbage collector stops tracking:
 :class:`~shapetrace.capture.records.Entries`) and nothing else; everyone reads them as named
@@ -9,7 +9,7 @@ trace is read. Analyses that need more while the block runs
 module calls) subscribe through :class:`Listener` instead of reaching into the recorder.
 
 :class:`Recorder` is the reference, in Python. Where the extension ``_hotpath`` was built at
-install, traces use :class:`CompiledRecorder`: the op body and the module hooks' common case in C,
+install, traces use :class:`CompiledRecorder`: the op body and the module calls' common case in C,
 the same entries (docs/capture.md, "A compiled hot path").
 """
 
@@ -25,15 +25,15 @@ from typing import Any
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
-from torch.utils.hooks import RemovableHandle
 
-from shapetrace._private.torch_api import (
-    HOOK_TO_MODULE_CALL,
+from shapetrace._private.module_calls import (
+    ENTER_TO_MODULE_CALL,
     MODULE_CALL_CODE,
-    DisableTorchFunction,
     module_call_frame,
-    register_global_forward_hook,
+    unwatch_module_calls,
+    watch_module_calls,
 )
+from shapetrace._private.torch_api import DisableTorchFunction
 from shapetrace.capture.names import NOT_OPS, VALUE_OPS
 from shapetrace.capture.parameters import ModuleTree
 from shapetrace.capture.records import (
@@ -67,7 +67,7 @@ def _call(func: Callable, args: tuple, kwargs: dict | None) -> Any:
 
 
 def _raw_tensors_off(value: Any) -> tuple:
-    """:func:`raw_tensors` of ``value``, read with dispatch off (the module hooks run with the mode
+    """:func:`raw_tensors` of ``value``, read with dispatch off (module calls are watched with the mode
     on: reading a tensor's metadata must not dispatch to it)."""
     with DisableTorchFunction():
         return raw_tensors(value)
@@ -113,7 +113,7 @@ class Listener:
 
 class Recorder(TorchFunctionMode):
     """Records every torch-level call made while it is the active mode, and module calls
-    through the hooks :meth:`hook_modules` installs. Only the thread that created it is recorded."""
+    through the watch :meth:`hook_modules` installs. Only the thread that created it is recorded."""
 
     def __init__(self, listeners: tuple[Listener, ...] = ()) -> None:
         super().__init__()
@@ -138,7 +138,7 @@ class Recorder(TorchFunctionMode):
         self._paths: dict[int, str] = {}  # id(module) -> path
         self._calls: dict[int, int] = {}  # id(module) -> calls so far
         self._seen_modules: list[nn.Module] = []  # keeps ids stable while tracing
-        self._handles: list[RemovableHandle] = []
+        self._watching: tuple[Callable, Callable] | None = None  # see hook_modules
         self._model_only = False  # record only the modules of the model given to hook_modules
         self._foreign_calls = 0  # calls now running of modules outside that model
         # Metadata caches, valid for one trace. Each holds its tensors so that an id is never
@@ -278,26 +278,31 @@ class Recorder(TorchFunctionMode):
     # --- modules --------------------------------------------------------------------------
 
     def hook_modules(self, model: nn.Module | None = None) -> None:
-        """Record module calls through two global hooks (per-module hooks cost two handles per
-        submodule on every trace). With ``model``, only its submodules are recorded, named as in
-        ``model.named_modules()``; without, a module called outside any other becomes a root and
-        its submodules are named relative to it."""
+        """Record module calls: watched around torch's ``Module._call_impl`` (_private.module_calls;
+        global hooks would send every call through its slow path). With ``model``, only its
+        submodules are recorded, named as in ``model.named_modules()``; without, a module called
+        outside any other becomes a root and its submodules are named relative to it."""
         if model is not None:
             tree = ModuleTree.of(model)
             self.trees.append(tree)
             self._paths = tree.paths
             self._model_only = True
             self.model = model
-        self._handles.append(nn.modules.module.register_module_forward_pre_hook(self._global_enter))
-        self._handles.append(register_global_forward_hook(self._global_exit))
+        self._watching = self._module_watchers()
+        watch_module_calls(*self._watching)
+
+    def _module_watchers(self) -> tuple[Callable, Callable]:
+        """What is called around each module call (_private.module_calls): enter, then leave."""
+        return self._enter_module, self._leave_module
 
     def remove_hooks(self) -> None:
-        """Remove the module hooks (the mode is removed by leaving it)."""
-        while self._handles:
-            self._handles.pop().remove()
+        """Stop watching module calls (the mode is removed by leaving it)."""
+        if self._watching is not None:
+            unwatch_module_calls(*self._watching)
+            self._watching = None
 
     def release(self) -> None:
-        """Remove every hook and drop every reference to a tensor or module."""
+        """Stop watching module calls and drop every reference to a tensor or module."""
         self.remove_hooks()
         self._seen_modules.clear()
         self.trees = []
@@ -307,26 +312,21 @@ class Recorder(TorchFunctionMode):
         self._last, self._last_entry = None, ()
         self.failure = None  # an exception holds frames, and frames hold tensors
 
-    def _global_enter(
-        self, module: nn.Module, args: tuple, _compiler: Any = torch.compiler, _get_ident: Callable = threading.get_ident
+    def _leave_module(
+        self, module: nn.Module, args: tuple, *kwargs_and_output: Any, _get_ident: Callable = threading.get_ident
     ) -> None:
-        if _compiler._is_compiling_flag or _get_ident() != self.thread:
-            return
-        self._enter_module(module, args)  # with the mode on: what reads tensors turns dispatch off
-
-    def _global_exit(
-        self, module: nn.Module, args: tuple, *kwargs_and_output: Any,
-        _compiler: Any = torch.compiler, _get_ident: Callable = threading.get_ident,
-    ) -> None:  # fmt: skip
-        if _compiler._is_compiling_flag or _get_ident() != self.thread:
-            return
-        self._exit_module(module, args, kwargs_and_output)  # as _global_enter
+        """A module call ended: ``(kwargs, output)``, or ``(None,)`` when it raised."""
+        if _get_ident() == self.thread:
+            self._exit_module(module, args, kwargs_and_output)  # with the mode on, as _enter_module
 
     def _enter_module(
         self, module: nn.Module, args: tuple, _ScriptModule: type = torch.jit.ScriptModule,
-        _getframe: Callable = sys._getframe, _library: dict = library_code,
-        _module_call_depth: int = 1 + HOOK_TO_MODULE_CALL, _module_call_code: CodeType = MODULE_CALL_CODE,
+        _getframe: Callable = sys._getframe, _library: dict = library_code, _get_ident: Callable = threading.get_ident,
+        _module_call_depth: int = ENTER_TO_MODULE_CALL, _module_call_code: CodeType = MODULE_CALL_CODE,
     ) -> None:  # fmt: skip
+        """A module call begins (called with the mode on: what reads tensors turns dispatch off)."""
+        if _get_ident() != self.thread:
+            return
         key = id(module)
         path = self._paths.get(key)
         if path is None:
@@ -336,15 +336,15 @@ class Recorder(TorchFunctionMode):
         calls = self._calls
         call = calls[key] = calls.get(key, 0) + 1
         stack = self._stack
-        # torch's Module.__call__ frame (library code, as all below it): read where it is when the
-        # global hook (_global_enter) called this method, else found by a walk from the hook's caller
+        # torch's Module.__call__ frame (library code, as all below it): read where it is when
+        # _private.module_calls called this method, else found by a walk from its caller
         try:
             called_from = _getframe(_module_call_depth)
-        except ValueError:  # a stack that shallow: not torch's layout
+        except ValueError:  # a stack that shallow: not that layout
             called_from = None
         if called_from is None or called_from.f_code is not _module_call_code:
-            called_from = module_call_frame(_getframe(2))
-        frame = called_from.f_back if called_from is not None else _getframe(2)
+            called_from = module_call_frame(_getframe(1))
+        frame = called_from.f_back if called_from is not None else _getframe(1)
         while frame is not None:  # the user's frame (source.user_frame, inline: once per module call)
             skip = _library.get(id(frame.f_code))
             if skip is None:
@@ -466,11 +466,12 @@ class Recorder(TorchFunctionMode):
 if _hotpath is not None:
 
     class CompiledRecorder(_hotpath.RecorderBase, Recorder):
-        """The :class:`Recorder` whose op body and module hooks run in C (capture/_hotpath.c): the same
+        """The :class:`Recorder` whose op body and module-call bodies run in C (capture/_hotpath.c): the same
         raw entries and behaviour; what is rare (tensors without sizes, listeners, keyword tensors of
         a module call, calls that end out of order) the C code hands over to :class:`Recorder`'s
-        methods. Torch calls the three entry points below: Python functions that torch.compile can
-        trace, which run the C bodies unless it is tracing them (C code would break its graphs)."""
+        methods. Torch calls ``__torch_function__``, a Python function that torch.compile can trace,
+        which runs the C body unless it is tracing it (C code would break its graphs); module calls
+        reach the C bodies through _private.module_calls, which checks the same first."""
 
         def __torch_function__(
             self, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None,
@@ -481,26 +482,17 @@ if _hotpath is not None:
                 return Recorder.__torch_function__(self, func, types, args, kwargs)
             return _record_op(self, func, types, args, kwargs)
 
-        def _global_enter(
-            self, module: nn.Module, args: tuple, _compiler: Any = torch.compiler,
-            _enter_hook: Callable = _hotpath.RecorderBase._enter_hook,
-        ) -> None:  # fmt: skip
-            if not _compiler._is_compiling_flag:
-                _enter_hook(self, module, args)
-
-        def _global_exit(
-            self, module: nn.Module, args: tuple, *kwargs_and_output: Any, _compiler: Any = torch.compiler,
-            _exit_hook: Callable = _hotpath.RecorderBase._exit_hook,
-        ) -> None:  # fmt: skip
-            if not _compiler._is_compiling_flag:
-                _exit_hook(self, module, args, *kwargs_and_output)
+        def _module_watchers(self) -> tuple[Callable, Callable]:
+            """The C bodies themselves: _private.module_calls calls them only where torch.compile
+            is not tracing."""
+            return self._enter_hook, self._exit_hook
 
     _hotpath.configure(
         tensor=torch.Tensor, parameter=nn.Parameter, script_module=torch.jit.ScriptModule, not_ops=NOT_OPS,
         value_ops=VALUE_OPS, library_code=library_code, callers=callers, is_library_code=is_library_code,
         called_by_torch_internals=called_by_torch_internals, caller_at=caller_at,
         module_call_frame=module_call_frame, module_call_code=MODULE_CALL_CODE,
-        hook_to_module_call=HOOK_TO_MODULE_CALL, call=_call, python_op=Recorder.__torch_function__,
+        enter_to_module_call=ENTER_TO_MODULE_CALL - 1, call=_call, python_op=Recorder.__torch_function__,
         raw_tensors=raw_tensors, raw_tensors_off=_raw_tensors_off,
     )  # fmt: skip
 

@@ -3,9 +3,9 @@ violation becomes.
 
 With a model, each of its modules whose class ``forward`` has jaxtyping hints gets an instance
 attribute ``forward`` (a :class:`CheckedForward`) for the duration of the trace. Without one
-(the CLI), modules are found by a global pre-hook as they are first called: the module and
-everything below it are wrapped then, and that first call, which torch has already routed to
-the unwrapped forward, is checked from the hooks. Functions given in ``contracts=`` are
+(the CLI), modules are found as they are first called (the recorder tells, before torch picks the
+module's ``forward``): the module and everything below it are wrapped then, that first call
+included. Functions given in ``contracts=`` are
 replaced where they are looked up from (their module, modules that imported them under the
 same name, their class). Everything is put back on exit.
 """
@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from shapetrace._private import jaxtyping_api as jt
-from shapetrace._private.torch_api import DisableTorchFunction, module_call_kwargs
+from shapetrace._private.torch_api import DisableTorchFunction
 from shapetrace.capture.recorder import Listener, Recorder
 from shapetrace.capture.recording import Producers
 from shapetrace.capture.records import TensorMeta, tensor_entry
@@ -109,7 +109,6 @@ class ContractSession(Listener):
         self._patches: list[tuple[Any, str, Any, Any]] = []
         self._seen: set[int] = set()
         self._seen_modules: list[nn.Module] = []
-        self._pending: list[tuple] = []  # first calls checked from the hooks
 
     # --- install / remove ------------------------------------------------------------------------
 
@@ -134,8 +133,7 @@ class ContractSession(Listener):
             raise
 
     def remove(self) -> None:
-        """Put back every forward and function replaced, remove the hooks, close first calls
-        still open (their memos), and forget the modules seen."""
+        """Put back every forward and function replaced, and forget the modules seen."""
         self.active = False
         _local.sessions = tuple(s for s in _local.sessions if s is not self)
         for module, wrapper in reversed(self._installed):
@@ -153,9 +151,6 @@ class ContractSession(Listener):
             if vars(holder).get(name) is replacement:
                 setattr(holder, name, original)
         self._patches.clear()
-        for _ in self._pending:
-            jt.pop_memo()
-        self._pending.clear()
         self._seen.clear()
         self._seen_modules.clear()
 
@@ -198,57 +193,14 @@ class ContractSession(Listener):
     # --- modules found as they are called (no model given) ----------------------------------------
 
     def module_entered(self, index: int, module: nn.Module, args: tuple) -> None:
+        """Wrap the module and every module below it, at its first call: torch picks the module's
+        ``forward`` after this, so that call runs the checked one too."""
         if id(module) in self._seen:
             return
         for sub in module.modules():
             if id(sub) not in self._seen and self._wrap(sub):
                 self._seen.add(id(sub))
                 self._seen_modules.append(sub)
-        installed = vars(module).get("forward")
-        if isinstance(installed, CheckedForward) and installed._session is self:
-            self._begin_first_call(module, installed._contract, args)
-
-    def _begin_first_call(self, module: nn.Module, contract: Contract, args: tuple) -> None:
-        """Check the arguments of a call that runs the unwrapped forward (the keyword ones only
-        if torch lets them be read here; else :meth:`module_exited` checks them), before it runs; the
-        return value is checked by :meth:`module_exited`."""
-        if not self.runs_here():
-            return
-        module_index = self._module_index()
-        kwargs = module_call_kwargs(sys._getframe(1))
-        arguments = contract.bind((module, *args), kwargs) if kwargs is not None else None
-        if arguments is None:
-            arguments = contract.bind_partial((module, *args))
-        memos = jt.push_memo(arguments)
-        try:
-            with DisableTorchFunction():
-                state = CallState(arguments, memos)
-                self._check_params(contract, state, module_index, arguments.keys())
-        except BaseException:
-            jt.pop_memo()
-            raise
-        self._pending.append((module, contract, state, module_index))
-
-    def module_exited(self, module: nn.Module, args: tuple, kwargs_and_output: tuple) -> None:
-        pending = self._pending
-        if not pending or pending[-1][0] is not module:
-            return
-        _, contract, state, module_index = pending.pop()
-        try:
-            if len(kwargs_and_output) == 2:  # the forward returned (on an exception torch passes 3 args)
-                kwargs, output = kwargs_and_output
-                with DisableTorchFunction():
-                    state.refresh()
-                    arguments = contract.bind((module, *args), kwargs or {}) or {}
-                    later = arguments.keys() - state.arguments.keys()  # when kwargs were not readable before
-                    state.arguments.update((name, arguments[name]) for name in later)
-                    self._check_params(contract, state, module_index, later)
-                    if contract.result is not None:
-                        self._check_result(contract, output, state, module_index)
-                    state.refresh()
-                self.calls.append((module_index, contract, state.single, state.variadic))
-        finally:
-            jt.pop_memo()
 
     # --- checked calls --------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import collections
 import contextlib
 import copy
 import sys
+import threading
 import time
 import weakref
 from collections.abc import Callable, Hashable, Iterator
@@ -25,7 +26,7 @@ import sympy
 import torch
 
 from shapetrace._private import torch_symbolic as ts
-from shapetrace._private.torch_api import module_call_frame
+from shapetrace._private.module_calls import module_call_frame
 from shapetrace.capture.names import NOT_OPS, VALUE_OPS
 from shapetrace.capture.recorder import Recorder
 from shapetrace.capture.source import user_frame
@@ -311,8 +312,10 @@ class ReplayRecorder(Recorder):
             return Recorder.__torch_function__(self, func, types, args, kwargs)
 
     def _enter_module(self, module: Any, args: tuple) -> None:
-        """The global forward pre-hook, which torch calls before a module's own pre-hooks: from
-        here the effect guard watches (the module's hooks and ``forward``: the user's code)."""
+        """A module call begins, before its own pre-hooks run: from here the effect guard watches
+        (the module's hooks and ``forward``: the user's code). Other threads' calls are not the replay's."""
+        if threading.get_ident() != self.thread:
+            return
         guard = self.guard
         if guard is None:
             self._entered(module, args)
@@ -327,15 +330,11 @@ class ReplayRecorder(Recorder):
             self.indirect_calls.discard(recorded)
 
     def _exit_module(self, module: Any, args: tuple, kwargs_and_output: tuple) -> None:
-        """The global forward hook, which torch calls after ``forward`` and before a module's own
-        forward hooks: the guard stops watching unless the module has some."""
+        """A module call ended, its own forward hooks run: the guard stops watching."""
         guard = self.guard
-        watched = guard is not None and guard.live
-        if watched:
+        if guard is not None and guard.live:
             guard.watch_from_here(False)
         super()._exit_module(module, args, kwargs_and_output)
-        if watched and module._forward_hooks:
-            guard.watch_from_here(True)
 
 
 OUT_OF_TIME = "the symbolic pass ran out of time"

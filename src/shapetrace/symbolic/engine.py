@@ -553,7 +553,7 @@ class _Replay:
                 raise StopReplay(f"calls TorchScript module {type(called).__name__}, whose ops the replay "
                                  "does not follow", *_frame_site(caller))  # fmt: skip
 
-            def run_forward() -> Any:  # the recorder's module hooks watch the user's hooks and forward
+            def run_forward() -> Any:  # the recorder watches the module's hooks and forward
                 return ts.plain_call(called, call_args, call_kwargs)
 
             return reuse.call(called, call_args, call_kwargs, run_forward, caller)
@@ -1147,12 +1147,13 @@ def _through_compiled(recorder: ReplayRecorder, wrapper: nn.Module, original: nn
                       kwargs: dict) -> Any:  # fmt: skip
     """A call of a ``torch.compile`` wrapper, recorded as the wrapper's call around its original
     module's (as a traced run records it), without compiling anything."""
-    recorder._global_enter(wrapper, args)
-    output = None
+    recorder._enter_module(wrapper, args)
     try:
         output = original(*args, **kwargs)
-    finally:
-        recorder._global_exit(wrapper, args, kwargs, output)
+    except BaseException:
+        recorder._leave_module(wrapper, args, None)  # as module calls end when they raise
+        raise
+    recorder._leave_module(wrapper, args, kwargs, output)
     return output
 
 

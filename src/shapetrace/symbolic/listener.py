@@ -9,7 +9,7 @@ import time
 import torch
 from torch import nn
 
-from shapetrace._private.torch_api import module_call_kwargs
+from shapetrace._private.module_calls import module_call_kwargs
 from shapetrace.capture.recorder import Listener
 from shapetrace.symbolic.skeleton import call_arguments, op_arguments
 

@@ -73,7 +73,7 @@ def run_on_specs(
 
     def module_call(called: nn.Module, call_args: tuple, call_kwargs: dict) -> Any:
         caller = sys._getframe(1).f_back
-        # the reuse bookkeeping is the pass's own; the recorder's hooks watch forward
+        # the reuse bookkeeping is the pass's own; the recorder watches forward
         return guard.unwatched(reuse.call, called, call_args, call_kwargs,
                                lambda: ts.plain_call(called, call_args, call_kwargs), caller)  # fmt: skip
 
