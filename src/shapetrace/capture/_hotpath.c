@@ -97,8 +97,6 @@ static inline int is_tensor(PyObject *value) {
     return PyObject_IsInstance(value, TensorType); /* __class__ tricks: as isinstance() */
 }
 
-/* Appends a tensor's six raw fields (shape, dtype, device, requires_grad, id, path) to out.
- * Returns 0, or -1 with an error set (a RuntimeError: a tensor without sizes). */
 /* tensor.<attribute> (a new reference), through its getter when `tensor` is exactly a Tensor or Parameter. */
 static inline PyObject *tensor_attribute(PyObject *tensor, const TensorGetter *attribute) {
     PyObject *type = (PyObject *)Py_TYPE(tensor);
@@ -106,6 +104,8 @@ static inline PyObject *tensor_attribute(PyObject *tensor, const TensorGetter *a
     return PyObject_GetAttr(tensor, attribute->name);
 }
 
+/* Appends a tensor's six raw fields (shape, dtype, device, requires_grad, id, path) to out.
+ * Returns 0, or -1 with an error set (a RuntimeError: a tensor without sizes). */
 static int tensor_fields(PyObject *tensor, PyObject *path, PyObject **out) {
     PyObject *size = tensor_attribute(tensor, &read_shape);
     if (size == NULL) return -1;
@@ -741,7 +741,7 @@ static void find_getter(TensorGetter *attribute) {
     attribute->closure = NULL;
     PyObject *on_tensor = PyObject_GetAttr(TensorType, attribute->name);
     PyObject *on_parameter = on_tensor ? PyObject_GetAttr(ParameterType, attribute->name) : NULL;
-    if (on_parameter == on_tensor && Py_IS_TYPE(on_tensor, &PyGetSetDescr_Type)) {
+    if (on_tensor != NULL && on_parameter == on_tensor && Py_IS_TYPE(on_tensor, &PyGetSetDescr_Type)) {
         attribute->get = ((PyGetSetDescrObject *)on_tensor)->d_getset->get;
         attribute->closure = ((PyGetSetDescrObject *)on_tensor)->d_getset->closure;
     }
