@@ -192,7 +192,7 @@ def test_spatial_ops_are_torchs_output_and_guards(case, grad):
     torchs, ours = _both(with_grad, grad=grad)
     assert ours is not None, case
     assert ours[0] == torchs[0], case  # sizes, strides, offset, dtype, device, requires_grad, leaf
-    if grad:  # a new output that needs grad is a clone (not a leaf): its layout questions fix no dim
+    if grad:  # a new output that needs grad is made in a graph (not a leaf): its layout questions fix no dim
         assert ours[1][1] == torchs[1][1], case  # replacements
     else:
         _assumes_no_more_than_torch(ours[1], torchs[1], case)
@@ -312,3 +312,26 @@ def test_a_downsampling_net_gives_what_torch_alone_gives(monkeypatch, grad):
     assert first.symbolic.state == "ran"
     by_op = {op.op: op.outputs[0].expr for op in first.ops}
     assert by_op["max_pool2d"] != "(B, 8, 5, 4)" and "H" in by_op["avg_pool2d"]  # symbolic all along
+
+
+class Residual(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.conv = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        self.skip = nn.Conv2d(8, 8, 1, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.down(x)      # (B, 8, (H - 1)//2 + 1, (W - 1)//2 + 1)
+        out = self.conv(x)    # (B, 8, H/4, W/4)
+        out += self.skip(x)   # in place, on a new output that needs grad
+        return out.relu_()    # (B, 8, H/4, W/4)
+
+
+def test_in_place_ops_on_new_outputs_that_need_grad_run_in_the_pass():
+    model, images = Residual().train(), torch.rand(2, 3, 64, 48)
+    with shapetrace.trace(model, dims="B C H W") as t:
+        model(images)
+    assert t.symbolic.state == "ran"
+    assert [op.op for op in t.ops] == ["conv2d", "conv2d", "conv2d", "+=", "relu_"]
+    assert all("H" in op.outputs[0].expr and "W" in op.outputs[0].expr for op in t.ops), [o.outputs[0].expr for o in t.ops]

@@ -2193,10 +2193,30 @@ def _new(shape: list, like: torch.Tensor, tensors: Sequence[Any], dtype: torch.d
     if not _needs_grad(tensors) or not (dtype.is_floating_point or dtype.is_complex):  # a mask needs no grad
         return lambda *args, **kwargs: _blank(shape, like, dtype, memory_format)
 
-    def make(*args: Any, **kwargs: Any) -> torch.Tensor:  # a clone keeps a dense layout
-        return torch.empty(shape, dtype=dtype, device=like.device, memory_format=memory_format).requires_grad_().clone()
+    def make(*args: Any, **kwargs: Any) -> torch.Tensor:
+        mode = like.fake_mode
+        anchor = ts.scratch(mode).get("grad_anchor")
+        if anchor is None:
+            anchor = ts.scratch(mode)["grad_anchor"] = ts.empty(mode, [], torch.float32, like.device).requires_grad_()
+        return _Made.apply(anchor, mode, shape, dtype, like.device, memory_format)
 
     return make
+
+
+class _Made(torch.autograd.Function):
+    """A new fake tensor (:func:`ts.empty`) made as an output of an autograd graph (of ``anchor``,
+    a fake leaf kept per fake run): not a leaf and not a view, so that in-place ops are allowed on
+    it as on torch's own output, and laid out as asked. Cloning a new leaf made the same, but a
+    clone works out its strides from the symbolic sizes through sympy (30 ms of a first pass)."""
+
+    @staticmethod
+    def forward(ctx: Any, anchor: torch.Tensor, mode: Any, shape: list, dtype: torch.dtype, device: torch.device,
+                memory_format: torch.memory_format) -> torch.Tensor:  # fmt: skip
+        return ts.empty(mode, shape, dtype, device, memory_format)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple:
+        return (None,) * 6
 
 
 def _blank(shape: list, like: torch.Tensor, dtype: torch.dtype,
