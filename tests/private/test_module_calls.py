@@ -162,3 +162,23 @@ def test_module_call_kwargs_reach_enter_and_torchs_own_hooks(watched):
     finally:
         module_calls.unwatch_module_calls(enter, _nothing)
     assert found == [{"scale": 2.0}, {"scale": 2.0}]
+
+
+def test_what_replaced_the_stand_in_meanwhile_stays_and_ours_passes_calls_through():
+    torchs = nn.Module._call_impl
+    enter, leave = _nothing, (lambda *a: None)
+    module_calls.watch_module_calls(enter, leave)
+    ours, seen = nn.Module._call_impl, []
+
+    def theirs(self, *args, **kwargs):  # another library's patch, made while the trace runs
+        seen.append(type(self).__name__)
+        return ours(self, *args, **kwargs)
+
+    nn.Module._call_impl = theirs
+    try:
+        module_calls.unwatch_module_calls(enter, leave)  # the last watcher leaves
+        assert nn.Module._call_impl is theirs  # the program's own replacement is left as it set it
+        nn.ReLU()(torch.rand(1))
+        assert seen == ["ReLU"] and module_calls.module_calls_watched() == 1  # ours, called by theirs
+    finally:
+        nn.Module._call_impl = torchs
