@@ -53,6 +53,26 @@ def test_nothing_is_left_installed_after_a_normal_exit():
     assert_nothing_installed(model, before)
 
 
+def test_nested_traces_both_record_and_leave_nothing_installed_whichever_ends_first():
+    model, x = Block(), torch.rand(2, 5, 16)
+    before = module_hook_state(model)
+    with shapetrace.trace(model) as outer:
+        with shapetrace.trace(model) as inner:
+            model(x)
+        model(x)
+    assert [m.path for m in inner.modules] == ["", "norm", "proj", "drop"]
+    assert [m.path for m in outer.modules] == ["", "norm", "proj", "drop"] * 2
+    assert_nothing_installed(model, before)
+    first, second = shapetrace.trace(model), shapetrace.trace()
+    first_trace, second_trace = first.__enter__(), second.__enter__()
+    model(x)
+    first.__exit__(None, None, None)  # out of order: the first to start ends first
+    model(x)
+    second.__exit__(None, None, None)
+    assert len(first_trace.modules) == 4 and len(second_trace.modules) == 8  # module calls: each its own
+    assert_nothing_installed(model, before)
+
+
 def test_failing_forward_keeps_the_trace_up_to_the_failure_and_the_exception_unchanged():
     model = Broken()
     before = module_hook_state(model)
