@@ -58,12 +58,12 @@ typedef struct {
     PyObject *notes;         /* notes */
     PyObject *values;        /* values */
     PyObject *indirect_calls;
-    PyObject *top_op, *module_entered, *module_exited, *root_entered, *root_exited; /* tuples */
+    PyObject *top_op, *module_entered, *root_entered, *root_exited; /* tuples */
     Py_ssize_t foreign_calls;
     unsigned long thread;
 } Base;
 
-#define N_OBJECTS 18 /* the PyObject* members above, in order */
+#define N_OBJECTS 17 /* the PyObject* members above, in order */
 
 static PyObject **objects(Base *self) { return &self->last; }
 
@@ -263,7 +263,6 @@ static inline int consistent(Base *self) {
         && self->notes && PyDict_CheckExact(self->notes) && self->values && PyDict_CheckExact(self->values)
         && self->indirect_calls && PySet_CheckExact(self->indirect_calls)
         && self->top_op && PyTuple_CheckExact(self->top_op) && self->module_entered && PyTuple_CheckExact(self->module_entered)
-        && self->module_exited && PyTuple_CheckExact(self->module_exited)
         && self->root_entered && PyTuple_CheckExact(self->root_entered)
         && self->root_exited && PyTuple_CheckExact(self->root_exited);
 }
@@ -502,7 +501,7 @@ fail:
     return NULL;
 }
 
-/* --- the module hooks -------------------------------------------------------------------------- */
+/* --- a module call begins and ends ------------------------------------------------------- */
 
 /* The frame `steps` frames above `frame` (new reference; NULL, no error, when the stack is shallower). */
 static PyFrameObject *frame_above(PyFrameObject *frame, Py_ssize_t steps) {
@@ -642,7 +641,7 @@ static PyObject *Base_exit_hook(Base *self, PyObject *const *args, Py_ssize_t na
     PyObject *keywords = nargs == 4 ? args[2] : Py_None;
     int common = innermost != NULL && PyTuple_CheckExact(innermost) && PyTuple_GET_SIZE(innermost) >= 10
         && PyLong_CheckExact(PyTuple_GET_ITEM(innermost, 0)) && PyLong_AsVoidPtr(PyTuple_GET_ITEM(innermost, 0)) == module
-        && PyTuple_GET_SIZE(self->module_exited) == 0 && !(n_starts == 1 && PyTuple_GET_SIZE(self->root_exited))
+        && !(n_starts == 1 && PyTuple_GET_SIZE(self->root_exited))
         && (keywords == Py_None || (PyDict_CheckExact(keywords) && PyDict_GET_SIZE(keywords) == 0))
         && PyList_GET_SIZE(self->stack) == n_starts;
     if (!common) { /* the Python code: listeners, keyword tensors, calls that did not end innermost-first */
@@ -713,7 +712,7 @@ static PyMemberDef Base_members[] = {
     MEMBER("_open_starts", open_starts), MEMBER("_op_raw", op_raw), MEMBER("_call_raw", call_raw),
     MEMBER("_numbers", numbers), MEMBER("_params", params), MEMBER("_paths", paths), MEMBER("_calls", calls),
     MEMBER("notes", notes), MEMBER("values", values), MEMBER("indirect_calls", indirect_calls),
-    MEMBER("_top_op", top_op), MEMBER("_module_entered", module_entered), MEMBER("_module_exited", module_exited),
+    MEMBER("_top_op", top_op), MEMBER("_module_entered", module_entered),
     MEMBER("_root_entered", root_entered), MEMBER("_root_exited", root_exited),
     {"_foreign_calls", T_PYSSIZET, offsetof(Base, foreign_calls), 0, NULL},
     {"thread", T_ULONG, offsetof(Base, thread), 0, NULL},

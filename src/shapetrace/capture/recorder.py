@@ -73,7 +73,7 @@ def _raw_tensors_off(value: Any) -> tuple:
         return raw_tensors(value)
 
 
-_EVENTS = ("top_op", "module_entered", "module_exited", "root_entered", "root_exited")  # the hot paths'
+_EVENTS = ("top_op", "module_entered", "root_entered", "root_exited")  # the hot paths'
 _NOTHING_HEARD = ((),) * len(_EVENTS)
 
 
@@ -98,17 +98,15 @@ class Listener:
         """Op ``index`` raised ``error``."""
 
     def module_entered(self, index: int, module: nn.Module, args: tuple) -> None:
-        """Module call ``index`` begins (from torch's forward pre-hook)."""
-
-    def module_exited(self, module: nn.Module, args: tuple, kwargs_and_output: tuple) -> None:
-        """A module call ended (torch's forward hook: ``(kwargs, output)``, or three values when it raised)."""
+        """Module call ``index`` begins, before its own pre-hooks run and torch picks its ``forward``."""
 
     def root_entered(self, index: int, module: nn.Module, args: tuple) -> None:
         """Module call ``index``, outside any other, begins (heard after :meth:`module_entered`;
         a listener that needs only these calls is not called for every nested one)."""
 
     def root_exited(self, module: nn.Module, args: tuple, kwargs_and_output: tuple) -> None:
-        """A module call outside any other ended (heard after :meth:`module_exited`)."""
+        """A module call outside any other ended, its own forward hooks run: ``(kwargs, output)``, or
+        ``(None,)`` when it raised."""
 
 
 class Recorder(TorchFunctionMode):
@@ -155,9 +153,7 @@ class Recorder(TorchFunctionMode):
     def listeners(self, listeners: tuple[Listener, ...]) -> None:
         self._listeners = listeners
         # on the hot paths only the listeners that hear an event are called
-        self._top_op, self._module_entered, self._module_exited, self._root_entered, self._root_exited = _hearing(
-            listeners
-        )
+        self._top_op, self._module_entered, self._root_entered, self._root_exited = _hearing(listeners)
 
     # --- ops ------------------------------------------------------------------------------
 
@@ -412,13 +408,10 @@ class Recorder(TorchFunctionMode):
             return
         else:
             depth = next((d for d in range(len(starts) - 2, -1, -1) if starts[d][0] == key), None)
-        if self._module_exited or (depth == 0 and self._root_exited):
+        if depth == 0 and self._root_exited:
             with DisableTorchFunction():
-                for hear in self._module_exited:
+                for hear in self._root_exited:
                     hear(module, args, kwargs_and_output)
-                if depth == 0:
-                    for hear in self._root_exited:
-                        hear(module, args, kwargs_and_output)
         if depth is None:
             return  # a call that began before the trace did
         if len(starts) > depth + 1:
